@@ -1,0 +1,330 @@
+"""Typed run configuration: one model per concern, every key described, with a default.
+
+A run is fully described by a :class:`RunConfig`. Defaults follow the IRED reference (REFERENCE.md);
+a YAML file and ``--set key=value`` overrides only state differences. Unknown keys, wrong types and
+out-of-range values raise :class:`ConfigError` naming the file, the key, the value and what is allowed,
+before any work starts.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from ired.errors import ConfigError
+
+
+class _Strict(BaseModel):
+    """Base: unknown keys are errors, assignments are validated."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataConfig(_Strict):
+    n: int = Field(20, ge=2, le=64, description="Matrix size: problems are n x n, flattened to n*n values.")
+    train_subset_size: int = Field(
+        1024, ge=1, description="Size of the fixed, seeded training-distribution subset used by `train_task_mse`."
+    )
+    val_size: int = Field(1024, ge=1, description="Size of the fixed, seeded in-distribution validation set.")
+    val_harder_size: int = Field(
+        1024, ge=1, description="Size of the fixed, seeded harder (2RR^T + 0.1I) validation set."
+    )
+    eval_seed: int = Field(
+        20240701,
+        ge=0,
+        description="Seed of the fixed evaluation sets; independent of the run seed so every run sees the same problems.",
+    )
+
+
+class ModelConfig(_Strict):
+    head: Literal["vector", "scalar"] = Field(
+        "vector",
+        description="Energy head: `vector` E = ||fc4(h)||^2 with fc4: width -> n*n (IRED release); "
+        "`scalar` fc4: width -> 1, E unconstrained (IRED paper, Table 8).",
+    )
+    width: int = Field(512, ge=1, description="Hidden width of the energy MLP.")
+    depth: int = Field(
+        3, ge=2, le=16, description="Hidden Linear layers before the head; all but the first are FiLM-modulated by t."
+    )
+    time_dim: int = Field(128, ge=2, description="Size of the sinusoidal time embedding and of its MLP.")
+
+    @model_validator(mode="after")
+    def _even_time_dim(self) -> "ModelConfig":
+        if self.time_dim % 2:
+            raise ValueError(f"model.time_dim must be even (sin and cos halves), got {self.time_dim}")
+        return self
+
+
+class DiffusionConfig(_Strict):
+    steps: int = Field(10, ge=1, le=1000, description="Number of diffusion levels T (t in 0..T-1).")
+    cosine_s: float = Field(0.008, gt=0, lt=1, description="Offset s of the cosine schedule (Nichol & Dhariwal 2021).")
+
+
+class ObjectiveConfig(_Strict):
+    name: Literal["denoise", "softplus", "cd", "hinge"] = Field(
+        "denoise",
+        description="Training objective: `denoise` (epsilon MSE only); plus a contrastive term: `softplus` "
+        "softplus((E_pos - E_neg)/T) (IRED), `cd` E_pos - E_neg, `hinge` relu(margin + E_pos - E_neg).",
+    )
+    weight: float = Field(0.5, ge=0, description="Weight of the contrastive term in loss_total.")
+    temperature: float = Field(1.0, gt=0, description="Temperature T of the `softplus` objective.")
+    margin: float = Field(1.0, ge=0, description="Margin of the `hinge` objective.")
+    warmup_steps: int = Field(
+        0, ge=0, description="Contrastive weight ramps linearly from 0 to `weight` over these steps."
+    )
+    t_min: int = Field(0, ge=0, description="Contrastive term applies only to samples with t >= t_min.")
+    t_max: int | None = Field(
+        None, ge=0, description="Contrastive term applies only to samples with t <= t_max (null: no upper bound)."
+    )
+    energy_reg: float = Field(
+        0.0, ge=0, description="Energy-scale regulariser: adds energy_reg * mean(E_pos^2 + E_neg^2) to the loss."
+    )
+    sat_threshold: float = Field(
+        0.01,
+        gt=0,
+        lt=1,
+        description="frac_sat counts samples whose contrastive-loss gradient dL/d(E_pos - E_neg) is below "
+        "sat_threshold times its largest possible value.",
+    )
+
+
+class NegativesConfig(_Strict):
+    name: Literal["mined", "langevin", "replay"] = Field(
+        "mined",
+        description="Negative sampler for contrastive objectives: `mined` (IRED: 3x noise start, gradient steps "
+        "kept only if the energy falls), `langevin` (gradient steps with Gaussian noise), `replay` (persistent "
+        "chains from a buffer, i.e. PCD).",
+    )
+    steps: int = Field(2, ge=0, description="Gradient (or Langevin) steps per negative.")
+    init_noise: float = Field(
+        3.0, ge=0, description="Start of the chain: q_sample(y, t, init_noise * eps) (the reference uses 3)."
+    )
+    step_size_scale: float = Field(
+        1.0, gt=0, description="Step size = step_size_scale * lambda_t, lambda_t = beta_t * sqrt(1/(1-alphabar_t))."
+    )
+    noise_scale: float = Field(0.005, ge=0, description="Std of the Gaussian noise of each `langevin`/`replay` step.")
+    clamp: float = Field(2.0, gt=0, description="Negatives are mapped to x0 space and clamped to [-clamp, clamp].")
+    buffer_size: int = Field(10000, ge=1, description="`replay`: number of persistent chains kept (in x0 space).")
+    replay_prob: float = Field(
+        0.95, ge=0, le=1, description="`replay`: probability that a chain starts from the buffer, not from noise."
+    )
+
+
+class InferenceConfig(_Strict):
+    steps_per_level: int = Field(5, ge=0, description="Gradient steps on E at each diffusion level (K).")
+    step_size_scale: float = Field(1.0, gt=0, description="Step size = step_size_scale * lambda_t.")
+    clamp: float = Field(2.0, gt=0, description="x0 estimates and iterates are clamped to [-clamp, clamp] (x0 units).")
+    batch_size: int = Field(1024, ge=1, description="Problems per inference chunk (memory only; results do not depend on it).")
+    seed: int = Field(0, ge=0, description="Seed of the inference start noise y_T ~ N(0, I).")
+
+
+class TrainConfig(_Strict):
+    steps: int = Field(50000, ge=0, description="Optimiser steps.")
+    batch_size: int = Field(2048, ge=1, description="Effective batch: problems per optimiser step.")
+    micro_batch: int | None = Field(
+        None,
+        ge=1,
+        description="Problems per forward/backward; must divide batch_size. accumulation = batch_size / micro_batch "
+        "(null: one micro-batch of batch_size).",
+    )
+    lr: float = Field(1e-4, gt=0, description="Adam learning rate.")
+    beta1: float = Field(0.9, ge=0, lt=1, description="Adam beta1.")
+    beta2: float = Field(0.99, ge=0, lt=1, description="Adam beta2.")
+    grad_clip: float = Field(1.0, gt=0, description="Clip the global gradient norm to this value.")
+    ema_decay: float = Field(0.995, ge=0, lt=1, description="EMA decay of the evaluation weights.")
+    ema_every: int = Field(10, ge=1, description="Update the EMA every this many steps.")
+    ema_start: int = Field(
+        0, ge=0, description="Before this step the EMA copies the raw weights (the reference uses 0: pure EMA)."
+    )
+    log_every: int = Field(100, ge=1, description="Write one metrics row every this many steps.")
+    eval_every: int = Field(1000, ge=1, description="Evaluate (EMA and raw weights) every this many steps; a multiple of log_every.")
+    eval_size: int | None = Field(
+        None, ge=1, description="Problems per split used by periodic evaluation (null: the whole split)."
+    )
+    checkpoint_every: int = Field(1000, ge=1, description="Write a resumable checkpoint every this many steps.")
+    keep_checkpoints: int = Field(3, ge=1, description="Intermediate checkpoints kept (the newest ones).")
+    milestones: list[int] = Field(
+        default_factory=list, description="Steps whose checkpoints are always kept (for the checkpoint stage)."
+    )
+    threads: int | None = Field(None, ge=1, description="torch CPU threads (null: torch's default).")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "TrainConfig":
+        if self.micro_batch is not None and self.batch_size % self.micro_batch:
+            raise ValueError(
+                f"train.micro_batch={self.micro_batch} must divide train.batch_size={self.batch_size}"
+            )
+        if self.eval_every % self.log_every:
+            raise ValueError(
+                f"train.eval_every={self.eval_every} must be a multiple of train.log_every={self.log_every}"
+            )
+        return self
+
+    @property
+    def accumulation(self) -> int:
+        return self.batch_size // (self.micro_batch or self.batch_size)
+
+    @property
+    def effective_micro_batch(self) -> int:
+        return self.micro_batch or self.batch_size
+
+
+class FaultsConfig(_Strict):
+    """Fault injection for tests and drills; everything off by default. Each fault fires once per run folder."""
+
+    exit_on_node: str | None = Field(
+        None, description="Exit with `exit_code` at start-up when running on this host name (node-failure drill)."
+    )
+    exit_code: int = Field(120, ge=1, le=127, description="Exit code used by `exit_on_node`.")
+    oom_above_micro_batch: int | None = Field(
+        None, ge=1, description="Raise a device out-of-memory error when the micro-batch is larger than this."
+    )
+    kill_at_step: int | None = Field(
+        None, ge=1, description="SIGKILL the training process when it reaches this step (once)."
+    )
+
+
+class RunConfig(_Strict):
+    name: str = Field("run", min_length=1, description="Run name, used in logs and reports.")
+    description: str = Field("", description="One line saying what this run tests.")
+    seed: int = Field(0, ge=0, description="Seed of everything random in training (data, noise, init).")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="`auto` uses CUDA when present, else CPU.")
+    data: DataConfig = Field(default_factory=DataConfig, description="Problem generator and evaluation sets.")
+    model: ModelConfig = Field(default_factory=ModelConfig, description="Energy network.")
+    diffusion: DiffusionConfig = Field(default_factory=DiffusionConfig, description="Noise schedule.")
+    objective: ObjectiveConfig = Field(default_factory=ObjectiveConfig, description="Training objective.")
+    negatives: NegativesConfig = Field(default_factory=NegativesConfig, description="Negative sampler.")
+    inference: InferenceConfig = Field(default_factory=InferenceConfig, description="Annealed energy optimisation.")
+    train: TrainConfig = Field(default_factory=TrainConfig, description="Optimisation, logging and checkpoints.")
+    faults: FaultsConfig = Field(default_factory=FaultsConfig, description="Fault injection (off by default).")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "RunConfig":
+        T = self.diffusion.steps
+        if self.objective.t_min >= T:
+            raise ValueError(f"objective.t_min={self.objective.t_min} must be < diffusion.steps={T}")
+        if self.objective.t_max is not None and self.objective.t_max < self.objective.t_min:
+            raise ValueError(
+                f"objective.t_max={self.objective.t_max} must be >= objective.t_min={self.objective.t_min}"
+            )
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+# --------------------------------------------------------------------------------------------------
+# Loading, merging, overrides
+# --------------------------------------------------------------------------------------------------
+
+
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Return base updated recursively by override (mappings merge, everything else replaces)."""
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def parse_set(assignment: str) -> dict[str, Any]:
+    """Turn ``a.b.c=value`` into ``{"a": {"b": {"c": value}}}``; the value is parsed as YAML."""
+    if "=" not in assignment:
+        raise ConfigError(f"--set {assignment!r}: expected key=value (e.g. train.steps=100)")
+    key, raw = assignment.split("=", 1)
+    key = key.strip()
+    if not key or any(not part for part in key.split(".")):
+        raise ConfigError(f"--set {assignment!r}: empty key")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"--set {assignment!r}: value is not valid YAML ({exc.__class__.__name__})") from None
+    nested: dict[str, Any] = {}
+    cursor = nested
+    parts = key.split(".")
+    for part in parts[:-1]:
+        cursor = cursor.setdefault(part, {})
+    cursor[parts[-1]] = value
+    return nested
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML mapping, with errors that name the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such config file")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of config keys, got {type(data).__name__}")
+    return data
+
+
+def _format_error(source: str, exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"])
+        kind = err["type"]
+        value = err.get("input")
+        if kind == "extra_forbidden":
+            parent = _model_at(err["loc"][:-1])
+            allowed = ", ".join(sorted(parent.model_fields)) if parent else "?"
+            parts.append(f"unknown key {key!r} (allowed here: {allowed})")
+        elif kind == "literal_error":
+            expected = err.get("ctx", {}).get("expected", "")
+            parts.append(f"key {key!r}: value {value!r} not allowed (allowed: {expected})")
+        elif kind == "value_error":
+            msg = str(err.get("ctx", {}).get("error", err["msg"]))
+            parts.append(msg if not key else f"key {key!r}: {msg}")
+        else:
+            where = f"key {key!r}: " if key else ""
+            parts.append(f"{where}value {value!r}: {err['msg']}")
+    return f"{source}: " + "; ".join(parts)
+
+
+def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    model: type[BaseModel] = RunConfig
+    for part in loc:
+        field = model.model_fields.get(str(part))
+        if field is None or not isinstance(field.annotation, type) or not issubclass(field.annotation, BaseModel):
+            return None
+        model = field.annotation
+    return model
+
+
+def build_config(data: dict[str, Any], source: str = "config") -> RunConfig:
+    """Validate a (merged) mapping into a RunConfig; errors name ``source``, key, value and what is allowed."""
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_error(source, exc)) from None
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
+    """Load a run config from YAML (or the defaults when ``path`` is None) and apply ``key=value`` overrides."""
+    data: dict[str, Any] = read_yaml(path) if path is not None else {}
+    source = str(path) if path is not None else "defaults"
+    for assignment in overrides:
+        data = deep_merge(data, parse_set(assignment))
+    if overrides:
+        source += " with --set " + " ".join(overrides)
+    return build_config(data, source)
+
+
+def dump_config(cfg: RunConfig) -> str:
+    return yaml.safe_dump(cfg.to_dict(), sort_keys=False)
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON schema of a run config (every key with a description and a default)."""
+    return RunConfig.model_json_schema()
