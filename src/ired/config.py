@@ -83,6 +83,24 @@ class ObjectiveConfig(_Strict):
     energy_reg: float = Field(
         0.0, ge=0, description="Energy-scale regulariser: adds energy_reg * mean(E_pos^2 + E_neg^2) to the loss."
     )
+    start_step: int = Field(
+        0, ge=0, description="The contrastive term is off before this step (shaping introduced after denoising "
+        "has converged); the warm-up starts here."
+    )
+    margin_final: float | None = Field(
+        None, ge=0, description="`hinge`: margin ramps linearly from `margin` to this over margin_ramp_steps "
+        "(null: constant margin)."
+    )
+    margin_ramp_steps: int = Field(0, ge=0, description="Length of the margin ramp, counted from start_step.")
+    adaptive_temperature: bool = Field(
+        False, description="`softplus`: adapt the temperature after every step so frac_sat stays in frac_sat_band."
+    )
+    frac_sat_band: tuple[float, float] = Field(
+        (0.1, 0.5), description="Target band [low, high] of frac_sat for the adaptive temperature."
+    )
+    temperature_rate: float = Field(
+        0.05, gt=0, le=1, description="Adaptive temperature: multiply (divide) T by 1 + rate when frac_sat is above (below) the band."
+    )
     sat_threshold: float = Field(
         0.01,
         gt=0,
@@ -90,6 +108,14 @@ class ObjectiveConfig(_Strict):
         description="frac_sat counts samples whose contrastive-loss gradient dL/d(E_pos - E_neg) is below "
         "sat_threshold times its largest possible value.",
     )
+
+
+    @model_validator(mode="after")
+    def _band(self) -> "ObjectiveConfig":
+        low, high = self.frac_sat_band
+        if not 0 <= low < high <= 1:
+            raise ValueError(f"objective.frac_sat_band={list(self.frac_sat_band)} must satisfy 0 <= low < high <= 1")
+        return self
 
 
 class NegativesConfig(_Strict):
@@ -111,6 +137,17 @@ class NegativesConfig(_Strict):
     buffer_size: int = Field(10000, ge=1, description="`replay`: number of persistent chains kept (in x0 space).")
     replay_prob: float = Field(
         0.95, ge=0, le=1, description="`replay`: probability that a chain starts from the buffer, not from noise."
+    )
+    curriculum_steps: int = Field(
+        0, ge=0, description="Negative-difficulty curriculum: over this many steps (from objective.start_step) "
+        "steps, init_noise and replay_prob ramp linearly from their *_start values to their final values (0: off)."
+    )
+    steps_start: int | None = Field(None, ge=0, description="Curriculum: gradient steps at the start (null: `steps`).")
+    init_noise_start: float | None = Field(
+        None, ge=0, description="Curriculum: init_noise at the start (larger = easier negatives; null: `init_noise`)."
+    )
+    replay_prob_start: float | None = Field(
+        None, ge=0, le=1, description="Curriculum: replay_prob at the start (null: `replay_prob`)."
     )
 
 

@@ -1,0 +1,98 @@
+"""Matrix-inversion problems: a seeded batch generator and fixed evaluation splits.
+
+In-distribution: R ~ U(-1, 1)^{n x n}, A = 2 R R^T + 0.5 I (SPD, lambda_min >= 0.5).
+Harder (out of distribution): A = 2 R R^T + 0.1 I. The target is A^-1. Both are flattened to n*n values and
+not normalised (REFERENCE.md). Unlike the reference, evaluation sets are fixed and seeded, so that numbers are
+comparable run to run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import torch
+
+RIDGE = {"in_dist": 0.5, "harder": 0.1}
+SPLITS: tuple[str, ...] = ("train_subset", "val", "val_harder")
+SPLIT_RIDGE = {"train_subset": RIDGE["in_dist"], "val": RIDGE["in_dist"], "val_harder": RIDGE["harder"]}
+# Each split draws from its own stream: eval_seed + offset.
+_SPLIT_SEED_OFFSET = {"train_subset": 1, "val": 2, "val_harder": 3}
+_MEAN_INVERSE_SEED_OFFSET = 99
+_MEAN_INVERSE_SAMPLES = 8192
+
+
+@dataclass(frozen=True)
+class Problems:
+    """A batch of problems: inputs ``A`` and targets ``A_inv``, each (B, n*n), float32."""
+
+    A: torch.Tensor
+    A_inv: torch.Tensor
+
+    def __len__(self) -> int:
+        return self.A.shape[0]
+
+    def slice(self, start: int, stop: int) -> "Problems":
+        return Problems(self.A[start:stop], self.A_inv[start:stop])
+
+    def to(self, device: torch.device | str) -> "Problems":
+        return Problems(self.A.to(device), self.A_inv.to(device))
+
+
+def sample_problems(batch: int, n: int, ridge: float, generator: torch.Generator) -> Problems:
+    """Draw ``batch`` problems A = 2 R R^T + ridge I in one batched call (no per-sample loop).
+
+    The inverse is computed in float64 and stored as float32, so targets carry no solver noise.
+    """
+    R = torch.rand(batch, n, n, generator=generator, dtype=torch.float64) * 2 - 1  # (B, n, n)
+    A = 2 * R @ R.transpose(1, 2) + ridge * torch.eye(n, dtype=torch.float64)
+    A_inv = torch.linalg.inv(A)
+    return Problems(A.reshape(batch, n * n).float(), A_inv.reshape(batch, n * n).float())
+
+
+def _generator(seed: int) -> torch.Generator:
+    g = torch.Generator()
+    g.manual_seed(seed)
+    return g
+
+
+@lru_cache(maxsize=32)
+def make_split(split: str, n: int, size: int, eval_seed: int) -> Problems:
+    """The fixed evaluation set ``split`` (one of SPLITS): same arguments, same problems, on every machine run."""
+    if split not in SPLIT_RIDGE:
+        raise ValueError(f"unknown split {split!r}; allowed: {', '.join(SPLITS)}")
+    return sample_problems(size, n, SPLIT_RIDGE[split], _generator(eval_seed + _SPLIT_SEED_OFFSET[split]))
+
+
+@lru_cache(maxsize=32)
+def mean_inverse(n: int, eval_seed: int) -> torch.Tensor:
+    """Mean in-distribution A^-1 (about 0.36 I at n=20), estimated on a fixed sample; shape (n*n,)."""
+    probs = sample_problems(_MEAN_INVERSE_SAMPLES, n, RIDGE["in_dist"], _generator(eval_seed + _MEAN_INVERSE_SEED_OFFSET))
+    return probs.A_inv.mean(0)
+
+
+def trivial_baselines(split: str, n: int, size: int, eval_seed: int) -> dict[str, float]:
+    """Task MSE of the two trivial predictors on a split: every learned number must be read against these."""
+    target = make_split(split, n, size, eval_seed).A_inv
+    mean = mean_inverse(n, eval_seed)
+    return {
+        "predict_zero_mse": float(target.pow(2).mean()),
+        "predict_mean_mse": float((target - mean).pow(2).mean()),
+    }
+
+
+class TrainStream:
+    """Online training problems from a seeded generator whose state is checkpointed (exact resume)."""
+
+    def __init__(self, n: int, seed: int) -> None:
+        self.n = n
+        self.generator = _generator(seed)
+
+    def next(self, batch: int) -> Problems:
+        return sample_problems(batch, self.n, RIDGE["in_dist"], self.generator)
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return {"generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        self.generator.set_state(state["generator"])

@@ -1,0 +1,585 @@
+"""Pathology detectors over one run's metrics log, each finding carrying the evidence that triggered it.
+
+The research notes (``../shared/seed/``) spent days recognising by eye five patterns in training logs; this
+module recognises them from ``metrics.jsonl`` rows (the columns of the metrics contract, ARCHITECTURE.md):
+
+``collapse``
+    The squared-norm energy trap: ``gradE_norm`` and ``pred_std`` fall to a small fraction of their early values
+    while ``train_denoise_mse`` stays near 1 (the epsilon-MSE of predicting zero, since eps ~ N(0, I)).
+``saturation``
+    The contrastive term is "too easy": ``frac_sat`` above ~0.99 for most of training. ``frac_sat`` is null for
+    denoise-only runs, which then get no finding.
+``divergence``
+    The first step where ``loss_total`` jumps far above its running minimum (or is NaN/inf), or the run's
+    ``status.json`` says ``diverged``; the evidence quotes the 5 raw log rows around that step.
+``metric_mismatch``
+    Two "MSE"s of the same run that differ by orders of magnitude (the q209 puzzle: train 0.009, val 2.5). The
+    finding names the definitions compared (from ``metrics_contract.json``) and what the cross-evaluation says.
+``worse_than_trivial``
+    ``val_task_mse`` above the predict-the-mean-matrix baseline of the ``val`` split.
+
+Everything here is pure: rows in, :class:`Finding` objects out. Reading run folders lives in
+:mod:`ired.summary`. Thresholds are fields of :class:`Thresholds`, each documented with its reason.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pandas is only needed when a caller hands us a DataFrame
+    import pandas as pd
+
+KINDS: tuple[str, ...] = ("divergence", "collapse", "saturation", "metric_mismatch", "worse_than_trivial")
+"""Every finding kind, most severe first."""
+
+Rows = list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """The numbers behind each diagnosis. Defaults are chosen from the definitions, not tuned to one log.
+
+    ``train_denoise_mse`` is the epsilon-prediction MSE, so a model that predicts zero scores exactly 1; a
+    task MSE and a denoising MSE live in different units, so only a large ratio between them is suspicious.
+    """
+
+    early_frac: float = 0.2
+    """Share of the first logged rows that defines a column's *early* value (their maximum: the value before
+    any fall, however quickly the fall happens)."""
+    late_frac: float = 0.2
+    """Share of the last logged rows that defines a column's *late* value (their median: robust to one noisy row)."""
+    min_rows: int = 5
+    """Fewer logged rows than this: too short to speak of early and late, no collapse or saturation finding."""
+    collapse_ratio: float = 0.1
+    """Collapse needs late/early below this for both ``gradE_norm`` and ``pred_std`` (an order of magnitude)."""
+    collapse_denoise_mse: float = 0.8
+    """... while the late ``train_denoise_mse`` is at least this: within 20% of the predict-zero value 1."""
+    sat_level: float = 0.99
+    """A row is saturated when ``frac_sat`` exceeds this (the research notes saw ~0.997)."""
+    sat_share: float = 0.5
+    """Saturation needs more than this share of the rows with a ``frac_sat`` value to be saturated ("most")."""
+    div_jump: float = 10.0
+    """Divergence: ``loss_total - running_min > div_jump * max(|running_min|, div_floor)`` (an order of
+    magnitude above the best loss so far; the absolute form also works for losses near or below zero)."""
+    div_floor: float = 0.01
+    """Scale floor of the divergence test, so that a loss near 0 does not turn noise into a jump."""
+    mismatch_same_definition: float = 10.0
+    """Ratio above which two metrics with the same definition (train vs val data, EMA vs raw) mismatch."""
+    mismatch_cross_definition: float = 100.0
+    """Ratio above which metrics with different definitions (``train_denoise_mse`` vs ``val_task_mse``)
+    mismatch: they differ in units, so only two orders of magnitude are flagged."""
+    trivial_margin: float = 0.0
+    """``val_task_mse > predict_mean_mse * (1 + trivial_margin)`` is worse than trivial."""
+
+
+DEFAULT_THRESHOLDS = Thresholds()
+
+
+@dataclass
+class Finding:
+    """One diagnosis of one run: what, where, a sentence with the numbers, and the evidence behind it."""
+
+    kind: str
+    step: int | None
+    message: str
+    evidence: dict[str, Any] = field(default_factory=dict)
+    rows: Rows = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (NaN/inf become null, as in the metrics log)."""
+        return _jsonable(asdict(self))
+
+
+# --------------------------------------------------------------------------------------------------
+# Row helpers
+# --------------------------------------------------------------------------------------------------
+
+
+def as_rows(metrics: "pd.DataFrame | Iterable[Mapping[str, Any]]") -> Rows:
+    """Metrics rows (list of dicts or DataFrame) as a list of dicts sorted by step, one row per step.
+
+    A step logged twice (a resumed run whose log was not truncated) keeps its last row.
+    """
+    if hasattr(metrics, "to_dict") and hasattr(metrics, "columns"):
+        records = metrics.to_dict("records")  # type: ignore[union-attr]
+    else:
+        records = [dict(r) for r in metrics]  # type: ignore[union-attr]
+    by_step: dict[Any, dict[str, Any]] = {}
+    loose: Rows = []
+    for rec in records:
+        step = rec.get("step")
+        if _is_number(step):
+            by_step[int(step)] = rec
+        else:
+            loose.append(rec)
+    return [by_step[s] for s in sorted(by_step)] + loose
+
+
+def value(row: Mapping[str, Any], column: str) -> float | None:
+    """A finite number from a row, or None when the column is absent, null, NaN or infinite."""
+    v = row.get(column)
+    if not _is_number(v):
+        return None
+    v = float(v)
+    return v if math.isfinite(v) else None
+
+
+def series(rows: Rows, column: str) -> list[tuple[int, float, dict[str, Any]]]:
+    """(step, value, row) for every row where ``column`` has a finite value."""
+    out = []
+    for row in rows:
+        v = value(row, column)
+        if v is not None and _is_number(row.get("step")):
+            out.append((int(row["step"]), v, row))
+    return out
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, Mapping):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if hasattr(obj, "item") and callable(obj.item):  # numpy scalars
+        return _jsonable(obj.item())
+    return obj
+
+
+def _raw_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A log row quoted as evidence: JSON-ready, null columns dropped to keep it readable."""
+    return {k: _jsonable(v) for k, v in row.items() if v is not None and not (isinstance(v, float) and math.isnan(v))}
+
+
+def _ratio(a: float, b: float) -> float:
+    """a / b, inf when b is 0 and a is not."""
+    if b == 0:
+        return math.inf if a else 1.0
+    return a / b
+
+
+def _fold(a: float, b: float) -> float:
+    """How many times larger the larger of two positive numbers is (>= 1)."""
+    lo, hi = sorted((abs(a), abs(b)))
+    return _ratio(hi, lo)
+
+
+def _windows(points: list[tuple[int, float, dict[str, Any]]], th: Thresholds) -> tuple[list, list]:
+    n = len(points)
+    k_early = max(1, math.ceil(th.early_frac * n))
+    k_late = max(1, math.ceil(th.late_frac * n))
+    return points[:k_early], points[-k_late:]
+
+
+# --------------------------------------------------------------------------------------------------
+# Detectors
+# --------------------------------------------------------------------------------------------------
+
+
+def detect_collapse(rows: Rows, th: Thresholds = DEFAULT_THRESHOLDS) -> Finding | None:
+    """gradE_norm and pred_std fall below ``collapse_ratio`` of their early maximum while train_denoise_mse
+    stays at least ``collapse_denoise_mse`` (predict-zero = 1): the null predictor of the research notes."""
+    grad = series(rows, "gradE_norm")
+    pred = series(rows, "pred_std")
+    mse = series(rows, "train_denoise_mse")
+    if min(len(grad), len(pred), len(mse)) < th.min_rows:
+        return None
+    g_early, g_late = _windows(grad, th)
+    p_early, p_late = _windows(pred, th)
+    _, m_late = _windows(mse, th)
+    g0 = max(g_early, key=lambda p: p[1])
+    p0 = max(p_early, key=lambda p: p[1])
+    g1 = statistics.median(v for _, v, _ in g_late)
+    p1 = statistics.median(v for _, v, _ in p_late)
+    m1 = statistics.median(v for _, v, _ in m_late)
+    g_ratio, p_ratio = _ratio(g1, g0[1]), _ratio(p1, p0[1])
+    if not (g_ratio < th.collapse_ratio and p_ratio < th.collapse_ratio and m1 >= th.collapse_denoise_mse):
+        return None
+    # Onset: first row after both early peaks where both columns are below the collapse ratio.
+    onset_row: dict[str, Any] | None = None
+    for row in rows:
+        s, g, p = row.get("step"), value(row, "gradE_norm"), value(row, "pred_std")
+        if g is None or p is None or not _is_number(s) or s < max(g0[0], p0[0]):
+            continue
+        if g < th.collapse_ratio * g0[1] and p < th.collapse_ratio * p0[1]:
+            onset_row = row
+            break
+    onset = int(onset_row["step"]) if onset_row is not None else int(g_late[0][0])
+    target = [v for _, v, _ in series(rows, "target_std")[-len(p_late):]]
+    evidence = {
+        "gradE_norm_early": g0[1],
+        "gradE_norm_early_step": g0[0],
+        "gradE_norm_late": g1,
+        "gradE_norm_ratio": g_ratio,
+        "pred_std_early": p0[1],
+        "pred_std_early_step": p0[0],
+        "pred_std_late": p1,
+        "pred_std_ratio": p_ratio,
+        "target_std_late": statistics.median(target) if target else None,
+        "train_denoise_mse_late": m1,
+        "late_steps": [int(p_late[0][0]), int(p_late[-1][0])],
+        "onset_step": onset,
+        "thresholds": {"collapse_ratio": th.collapse_ratio, "collapse_denoise_mse": th.collapse_denoise_mse},
+    }
+    quoted = [g0[2], p0[2]] + ([onset_row] if onset_row is not None else []) + [rows[-1]]
+    message = (
+        f"collapse from step {onset}: gradE_norm fell from {g0[1]:.3g} to {g1:.3g} ({g_ratio:.1%}) and pred_std "
+        f"from {p0[1]:.3g} to {p1:.3g} ({p_ratio:.1%}) while train_denoise_mse stayed at {m1:.3g} "
+        f"(predicting zero gives 1): a null predictor"
+    )
+    return Finding("collapse", onset, message, evidence, _unique_rows(quoted))
+
+
+def detect_saturation(rows: Rows, th: Thresholds = DEFAULT_THRESHOLDS) -> Finding | None:
+    """frac_sat above ``sat_level`` on more than ``sat_share`` of the rows that have a frac_sat value.
+
+    No finding when frac_sat is null throughout (denoise-only runs): there is no contrastive term to saturate.
+    """
+    sat = series(rows, "frac_sat")
+    if len(sat) < th.min_rows:
+        return None
+    hits = [(s, v, r) for s, v, r in sat if v > th.sat_level]
+    share = len(hits) / len(sat)
+    if share <= th.sat_share:
+        return None
+    # First step from which frac_sat stays above the level (the start of the saturated plateau).
+    start_idx = len(sat)
+    while start_idx > 0 and sat[start_idx - 1][1] > th.sat_level:
+        start_idx -= 1
+    plateau_start = sat[start_idx][0] if start_idx < len(sat) else hits[0][0]
+    median_sat = statistics.median(v for _, v, _ in sat)
+    evidence = {
+        "share_saturated": share,
+        "n_saturated": len(hits),
+        "n_rows": len(sat),
+        "frac_sat_median": median_sat,
+        "first_saturated_step": hits[0][0],
+        "plateau_start_step": plateau_start,
+        "last_step": sat[-1][0],
+        "thresholds": {"sat_level": th.sat_level, "sat_share": th.sat_share},
+    }
+    message = (
+        f"saturation: frac_sat > {th.sat_level:g} on {share:.0%} of logged steps ({len(hits)}/{len(sat)}, "
+        f"median {median_sat:.4f}), continuously from step {plateau_start}: the contrastive term gives "
+        f"almost no gradient"
+    )
+    quoted = [hits[0][2]] + ([sat[start_idx][2]] if start_idx < len(sat) else []) + [sat[-1][2]]
+    return Finding("saturation", int(hits[0][0]), message, evidence, _unique_rows(quoted))
+
+
+def detect_divergence(
+    rows: Rows, status: Mapping[str, Any] | None = None, th: Thresholds = DEFAULT_THRESHOLDS
+) -> Finding | None:
+    """First row whose loss_total is non-finite or jumps far above its running minimum; or status 'diverged'.
+
+    The evidence quotes the 5 raw log rows around the step (two before, two after, clipped at the ends).
+    """
+    running_min: float | None = None
+    min_step: int | None = None
+    seen_finite = False
+    hit: tuple[int, int, str, float | None] | None = None  # (index, step, reason, loss)
+    for i, row in enumerate(rows):
+        raw = row.get("loss_total")
+        step = row.get("step")
+        if not _is_number(step):
+            continue
+        if _is_number(raw) and not math.isfinite(float(raw)):
+            if math.isinf(float(raw)) or seen_finite:
+                hit = (i, int(step), "non-finite", float(raw))
+                break
+            continue
+        loss = value(row, "loss_total")
+        if loss is None:
+            continue
+        seen_finite = True
+        if running_min is not None:
+            scale = max(abs(running_min), th.div_floor)
+            if loss - running_min > th.div_jump * scale:
+                hit = (i, int(step), "jump", loss)
+                break
+        if running_min is None or loss < running_min:
+            running_min, min_step = loss, int(step)
+    said = status is not None and status.get("status") == "diverged"
+    if hit is None and not said:
+        return None
+    evidence: dict[str, Any] = {
+        "running_min": running_min,
+        "running_min_step": min_step,
+        "thresholds": {"div_jump": th.div_jump, "div_floor": th.div_floor},
+    }
+    if said:
+        evidence["status"] = {k: status.get(k) for k in ("status", "step", "diverged_at", "detail")}  # type: ignore[union-attr]
+    if hit is not None:
+        idx, step, reason, loss = hit
+        evidence.update(reason=reason, loss_total=loss)
+        if reason == "jump" and running_min is not None:
+            evidence["jump_over_min"] = loss - running_min  # type: ignore[operator]
+        how = (
+            f"loss_total became {loss}"
+            if reason == "non-finite"
+            else f"loss_total jumped to {loss:.4g}, {loss - running_min:.3g} above its running minimum "  # type: ignore[operator]
+            f"{running_min:.4g} (step {min_step})"
+        )
+    else:
+        at = status.get("diverged_at", status.get("step"))  # type: ignore[union-attr]
+        step = int(at) if _is_number(at) else (int(rows[-1]["step"]) if rows else 0)
+        idx = _nearest_index(rows, step)
+        evidence["reason"] = "status"
+        how = f"status.json says diverged ({status.get('detail') or 'no detail'})"  # type: ignore[union-attr]
+    evidence["step"] = step
+    window = _around(rows, idx, 5) if idx is not None else []
+    evidence["rows_steps"] = [r.get("step") for r in window]
+    message = f"divergence at step {step}: {how}"
+    if said and hit is not None:
+        message += "; status.json says diverged"
+    return Finding("divergence", step, message, evidence, [_raw_row(r) for r in window])
+
+
+_MISMATCH_PAIRS: tuple[tuple[str, str, bool, str], ...] = (
+    # (a, b, same definition?, what differs)
+    ("train_denoise_mse", "val_task_mse", False, "different definitions: noise-space denoising MSE vs task MSE"),
+    ("train_task_mse", "val_task_mse", True, "same definition, training-distribution subset vs validation set"),
+    ("train_denoise_mse", "val_denoise_mse", True, "same definition, training batches vs held-out data"),
+    ("val_task_mse", "val_task_mse_raw", True, "same definition, EMA vs raw weights"),
+)
+
+
+def detect_metric_mismatch(
+    rows: Rows,
+    contract: Mapping[str, str] | None = None,
+    cross_eval: "pd.DataFrame | Sequence[Mapping[str, Any]] | None" = None,
+    th: Thresholds = DEFAULT_THRESHOLDS,
+) -> list[Finding]:
+    """Pairs of MSEs in the last evaluation row that differ by orders of magnitude, one finding per pair.
+
+    Each finding names both definitions (from ``metrics_contract.json``) and, when cross-eval rows of this run
+    are given, what evaluating the same checkpoint under every protocol and split says.
+    """
+    findings = []
+    contract = contract or {}
+    cross_note, cross_rows = _cross_eval_note(cross_eval, th)
+    for a, b, same, what in _MISMATCH_PAIRS:
+        both = [r for r in rows if value(r, a) is not None and value(r, b) is not None]
+        if not both:
+            continue
+        last = both[-1]
+        va, vb = value(last, a), value(last, b)
+        assert va is not None and vb is not None
+        if va <= 0 or vb <= 0:
+            continue
+        fold = _fold(va, vb)
+        limit = th.mismatch_same_definition if same else th.mismatch_cross_definition
+        if fold <= limit:
+            continue
+        n_over = sum(1 for r in both if _fold(value(r, a) or 0.0, value(r, b) or 0.0) > limit)
+        step = int(last["step"])
+        evidence = {
+            "compared": [a, b],
+            a: va,
+            b: vb,
+            "fold": fold,
+            "orders_of_magnitude": math.log10(fold),
+            "same_definition": same,
+            "what_differs": what,
+            "definitions": {c: contract.get(c, "(not in metrics_contract.json)") for c in (a, b)},
+            "eval_rows_over_limit": n_over,
+            "eval_rows": len(both),
+            "threshold": limit,
+            "cross_eval": cross_note,
+            "cross_eval_rows": cross_rows,
+        }
+        message = (
+            f"metric mismatch at step {step}: {a} {va:.3g} vs {b} {vb:.3g} ({fold:.0f}x, "
+            f"{math.log10(fold):.1f} orders of magnitude; {what})"
+        )
+        if cross_note:
+            message += f"; cross-eval: {cross_note}"
+        findings.append(Finding("metric_mismatch", step, message, evidence, [_raw_row(last)]))
+    return findings
+
+
+def detect_worse_than_trivial(
+    rows: Rows, baselines: Mapping[str, Mapping[str, float]] | None, th: Thresholds = DEFAULT_THRESHOLDS
+) -> Finding | None:
+    """The last val_task_mse (EMA weights) above the predict-mean baseline of the ``val`` split.
+
+    ``baselines`` maps a split to ``{"predict_zero_mse", "predict_mean_mse"}`` (see
+    :func:`baselines_from_cross_eval`); without a ``val`` baseline there is nothing to compare, no finding.
+    """
+    base = (baselines or {}).get("val", {})
+    mean_mse = base.get("predict_mean_mse")
+    evals = series(rows, "val_task_mse")
+    if mean_mse is None or not evals or not math.isfinite(mean_mse):
+        return None
+    step, v, row = evals[-1]
+    if v <= mean_mse * (1 + th.trivial_margin):
+        return None
+    evidence: dict[str, Any] = {
+        "val_task_mse": v,
+        "val_predict_mean_mse": mean_mse,
+        "val_predict_zero_mse": base.get("predict_zero_mse"),
+        "fold_over_predict_mean": _ratio(v, mean_mse),
+        "val_task_mse_raw": value(row, "val_task_mse_raw"),
+        "best_val_task_mse": min(x for _, x, _ in evals),
+        "best_val_task_mse_step": min(evals, key=lambda p: p[1])[0],
+    }
+    harder = (baselines or {}).get("val_harder", {})
+    if value(row, "val_harder_task_mse") is not None:
+        evidence["val_harder_task_mse"] = value(row, "val_harder_task_mse")
+        evidence["val_harder_predict_mean_mse"] = harder.get("predict_mean_mse")
+    message = (
+        f"worse than trivial at step {step}: val_task_mse {v:.4g} (EMA weights) is above the predict-mean "
+        f"baseline {mean_mse:.4g} ({_ratio(v, mean_mse):.2f}x)"
+    )
+    return Finding("worse_than_trivial", step, message, evidence, [_raw_row(row)])
+
+
+def diagnose(
+    metrics: "pd.DataFrame | Iterable[Mapping[str, Any]]",
+    *,
+    status: Mapping[str, Any] | None = None,
+    contract: Mapping[str, str] | None = None,
+    cross_eval: "pd.DataFrame | Sequence[Mapping[str, Any]] | None" = None,
+    baselines: Mapping[str, Mapping[str, float]] | None = None,
+    thresholds: Thresholds = DEFAULT_THRESHOLDS,
+) -> list[Finding]:
+    """Every finding for one run, most severe first (order of :data:`KINDS`). A healthy log gives ``[]``.
+
+    ``status`` is the run's status.json, ``contract`` its metrics_contract.json, ``cross_eval`` the cross-eval
+    rows of this run's checkpoints, ``baselines`` the trivial baselines per split (when None they are taken from
+    ``cross_eval``).
+    """
+    rows = as_rows(metrics)
+    if baselines is None and cross_eval is not None:
+        baselines = baselines_from_cross_eval(cross_eval)
+    found: list[Finding] = []
+    for f in (
+        detect_divergence(rows, status, thresholds),
+        detect_collapse(rows, thresholds),
+        detect_saturation(rows, thresholds),
+    ):
+        if f is not None:
+            found.append(f)
+    found += detect_metric_mismatch(rows, contract, cross_eval, thresholds)
+    trivial = detect_worse_than_trivial(rows, baselines, thresholds)
+    if trivial is not None:
+        found.append(trivial)
+    return found
+
+
+# --------------------------------------------------------------------------------------------------
+# Cross-eval helpers
+# --------------------------------------------------------------------------------------------------
+
+
+def _records(rows: "pd.DataFrame | Sequence[Mapping[str, Any]] | None") -> Rows:
+    if rows is None:
+        return []
+    if hasattr(rows, "to_dict") and hasattr(rows, "columns"):
+        return rows.to_dict("records")  # type: ignore[union-attr]
+    return [dict(r) for r in rows]  # type: ignore[union-attr]
+
+
+def baselines_from_cross_eval(
+    cross_eval: "pd.DataFrame | Sequence[Mapping[str, Any]] | None",
+) -> dict[str, dict[str, float]]:
+    """Trivial baselines per split from cross-eval rows: ``{split: {"predict_zero_mse", "predict_mean_mse"}}``.
+
+    Every evaluation result carries the baselines of its split (ARCHITECTURE.md); the median over rows is
+    taken so that one odd row cannot move them.
+    """
+    acc: dict[str, dict[str, list[float]]] = {}
+    for r in _records(cross_eval):
+        split = r.get("split")
+        if not isinstance(split, str):
+            continue
+        for key in ("predict_zero_mse", "predict_mean_mse"):
+            v = value(r, key)
+            if v is not None:
+                acc.setdefault(split, {}).setdefault(key, []).append(v)
+    return {s: {k: statistics.median(vs) for k, vs in d.items()} for s, d in acc.items()}
+
+
+def cross_eval_metric(row: Mapping[str, Any]) -> float | None:
+    """The number of one cross-eval row: ``task_mse``, or ``denoise_mse`` for the denoise protocol."""
+    v = value(row, "task_mse")
+    return v if v is not None else value(row, "denoise_mse")
+
+
+def _cross_eval_note(
+    cross_eval: "pd.DataFrame | Sequence[Mapping[str, Any]] | None", th: Thresholds
+) -> tuple[str, Rows]:
+    """One sentence on what the cross-evaluation of this run's last checkpoint says, and the rows it used.
+
+    Two checks: the same protocol and weights on ``train_subset`` vs ``val`` (is there a generalisation gap under
+    one definition?), and the ``val`` task MSE under each protocol (do the evaluation codes agree?).
+    """
+    recs = [r for r in _records(cross_eval) if cross_eval_metric(r) is not None]
+    if not recs:
+        return "", []
+    # The last checkpoint: prefer milestone "final"/"last", else the checkpoint with the most rows.
+    def rank(r: Mapping[str, Any]) -> tuple[int, str]:
+        m = str(r.get("milestone") or "")
+        return (1 if m in ("final", "last") else 0, str(r.get("checkpoint") or ""))
+
+    ckpt = max(recs, key=rank).get("checkpoint")
+    mine = [r for r in recs if r.get("checkpoint") == ckpt]
+    used: Rows = []
+    parts = []
+    for weights in ("ema", "raw"):
+        task = [r for r in mine if r.get("weights") == weights and value(r, "task_mse") is not None]
+        by = {(r.get("protocol"), r.get("split")): r for r in task}
+        for protocol in sorted({str(p) for p, _ in by}):
+            tr, va = by.get((protocol, "train_subset")), by.get((protocol, "val"))
+            if tr is None or va is None:
+                continue
+            a, b = value(tr, "task_mse"), value(va, "task_mse")
+            fold = _fold(a or 0.0, b or 0.0)
+            verdict = "agree" if fold <= th.mismatch_same_definition else "differ"
+            parts.append(
+                f"{protocol}/{weights} task_mse train_subset {a:.3g} vs val {b:.3g} ({verdict}, {fold:.1f}x)"
+            )
+            used += [tr, va]
+        vals = {p: value(r, "task_mse") for (p, s), r in by.items() if s == "val"}
+        if len(vals) >= 2:
+            lo, hi = min(vals.values()), max(vals.values())  # type: ignore[type-var]
+            fold = _fold(lo or 0.0, hi or 0.0)
+            verdict = "protocols agree" if fold <= th.mismatch_same_definition else "protocols disagree"
+            listing = ", ".join(f"{p} {v:.3g}" for p, v in sorted(vals.items()))
+            parts.append(f"val/{weights} task_mse by protocol: {listing} ({verdict}, {fold:.1f}x)")
+    if not parts:
+        return "", []
+    return f"checkpoint {ckpt}: " + "; ".join(parts), _unique_rows(used)
+
+
+# --------------------------------------------------------------------------------------------------
+
+
+def _unique_rows(rows: Iterable[Mapping[str, Any]]) -> Rows:
+    out: Rows = []
+    seen: set[int] = set()
+    for r in rows:
+        if id(r) not in seen:
+            seen.add(id(r))
+            out.append(_raw_row(r))
+    return out
+
+
+def _around(rows: Rows, idx: int, n: int) -> Rows:
+    lo = max(0, min(idx - n // 2, len(rows) - n))
+    return rows[lo : lo + n]
+
+
+def _nearest_index(rows: Rows, step: int) -> int | None:
+    steps = [(i, r.get("step")) for i, r in enumerate(rows) if _is_number(r.get("step"))]
+    if not steps:
+        return None
+    return min(steps, key=lambda p: abs(p[1] - step))[0]

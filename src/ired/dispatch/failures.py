@@ -1,0 +1,183 @@
+"""Why did an attempt fail? One table maps the scheduler's and the job's evidence to a failure kind.
+
+The evidence is plain data gathered after an attempt ends (:class:`Evidence`): the sacct rows of the job and its
+steps, what submitit said (exception type and text), the trainer process's own exit status, the tail of the
+job's stderr and the run's ``status.json`` status. :func:`classify` walks :data:`RULES` in order and returns the
+first kind whose test matches, with a reason a person can read. Order matters and is part of the table: a
+cancelled job is not retried whatever else it shows; a config error or divergence is the job's own verdict; the
+cgroup's "Out Of Memory" must win over the generic "out of memory" of a device allocator.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from ired.dispatch.sacct import SacctRow
+
+
+class FailureKind(StrEnum):
+    """What went wrong, as far as the dispatcher needs to know to pick a remedy."""
+
+    node_failure = "node_failure"  # the node, not the job: NODE_FAIL, exit 120, launch failures
+    oom_host = "oom_host"  # the job exceeded its host memory (cgroup OUT_OF_MEMORY)
+    oom_device = "oom_device"  # CUDA / allocator out-of-memory raised inside the job
+    timeout = "timeout"  # hit the time limit
+    preempted = "preempted"  # preempted by the scheduler
+    diverged = "diverged"  # NaN/inf in training: deterministic, never retried
+    config_error = "config_error"  # the config is wrong: never retried
+    cancelled = "cancelled"  # someone ran scancel: respected, never retried
+    unknown = "unknown"  # anything else: bounded retries
+
+
+#: Exit code of ``ired train`` for a user/config error and for a diverged run (docs/ARCHITECTURE.md).
+EXIT_CONFIG_ERROR = 2
+EXIT_DIVERGED = 3
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Everything known about one finished attempt. Every field may be missing (a node that died says little)."""
+
+    sacct: tuple[SacctRow, ...] = ()
+    submitit_error: str | None = None  # "UncompletedJobError: ..." / "FailedJobError: ..." (type: first line)
+    returncode: int | None = None  # the trainer process's exit status; negative: killed by that signal
+    stderr_tail: str = ""  # last lines of the job's stderr log (trainer's stderr goes there too)
+    run_status: str | None = None  # status.json "status" of the run folder
+    run_detail: str | None = None  # status.json "detail"
+    node_failure_exit_codes: frozenset[int] = field(default_factory=lambda: frozenset({120}))
+
+    @property
+    def job(self) -> SacctRow | None:
+        """The job's own row (not a step)."""
+        jobs = [r for r in self.sacct if not r.is_step]
+        return jobs[-1] if jobs else None
+
+    @property
+    def text(self) -> str:
+        """Everything the job and submitit wrote, for pattern rules."""
+        return "\n".join(t for t in (self.submitit_error or "", self.stderr_tail) if t)
+
+    @property
+    def exit_codes(self) -> set[int]:
+        """Exit codes seen anywhere: the trainer's own and sacct's (job and steps)."""
+        codes = {r.exit_code for r in self.sacct if r.exit_code}
+        if self.returncode is not None and self.returncode > 0:
+            codes.add(self.returncode)
+        return codes
+
+
+@dataclass(frozen=True)
+class Classification:
+    kind: FailureKind
+    reason: str  # one line: which rule matched, on what
+
+
+def _describe(rows: list[SacctRow]) -> str:
+    return "sacct " + ", ".join(f"{r.job_id}|{r.state_text}|{r.exit_code}:{r.signal}" for r in rows)
+
+
+def _job_state(*names: str) -> Callable[[Evidence], str | None]:
+    """The job's own state is one of ``names`` (steps of a timed-out job read CANCELLED: not looked at)."""
+
+    def test(ev: Evidence) -> str | None:
+        job = ev.job
+        return _describe([job]) if job is not None and job.state in names else None
+
+    return test
+
+
+def _any_state(*names: str) -> Callable[[Evidence], str | None]:
+    """The job or any of its steps is in one of ``names`` (an OOM-killed step leaves the job FAILED 1:0)."""
+
+    def test(ev: Evidence) -> str | None:
+        rows = [r for r in ev.sacct if r.state in names]
+        return _describe(rows) if rows else None
+
+    return test
+
+
+def _text(pattern: str, flags: int = 0) -> Callable[[Evidence], str | None]:
+    rx = re.compile(pattern, flags)
+
+    def test(ev: Evidence) -> str | None:
+        m = rx.search(ev.text)
+        if not m:
+            return None
+        line = next((ln for ln in ev.text.splitlines() if rx.search(ln)), m.group(0))
+        return f"job output: {line.strip()[:200]!r}"
+
+    return test
+
+
+def _exit_code_in(codes: Callable[[Evidence], frozenset[int]] | frozenset[int]) -> Callable[[Evidence], str | None]:
+    def test(ev: Evidence) -> str | None:
+        wanted = codes(ev) if callable(codes) else codes
+        hit = sorted(ev.exit_codes & wanted)
+        return f"exit code {hit[0]}" if hit else None
+
+    return test
+
+
+def _status(value: str) -> Callable[[Evidence], str | None]:
+    def test(ev: Evidence) -> str | None:
+        if ev.run_status != value:
+            return None
+        return f"status.json says {value}" + (f": {ev.run_detail}" if ev.run_detail else "")
+
+    return test
+
+
+def _killed_by_signal(ev: Evidence) -> str | None:
+    if ev.returncode is not None and ev.returncode < 0:
+        return f"trainer killed by signal {-ev.returncode}"
+    return None
+
+
+@dataclass(frozen=True)
+class Rule:
+    kind: FailureKind
+    test: Callable[[Evidence], str | None]
+
+
+#: The classification table, first match wins.
+RULES: tuple[Rule, ...] = (
+    Rule(FailureKind.cancelled, _job_state("CANCELLED")),
+    Rule(FailureKind.cancelled, _text(r"CANCELLED AT \S+ \*\*\*")),
+    Rule(FailureKind.config_error, _exit_code_in(frozenset({EXIT_CONFIG_ERROR}))),
+    Rule(FailureKind.config_error, _text(r"\bConfigError\b")),
+    Rule(FailureKind.diverged, _status("diverged")),
+    Rule(FailureKind.diverged, _exit_code_in(frozenset({EXIT_DIVERGED}))),
+    Rule(FailureKind.diverged, _text(r"\bDivergedError\b|diverged at step")),
+    Rule(FailureKind.oom_host, _any_state("OUT_OF_MEMORY")),
+    Rule(FailureKind.oom_host, _text(r"oom[-_]kill|slurmstepd.*Out Of Memory|task \d+: Out Of Memory")),
+    Rule(FailureKind.oom_device, _text(r"OutOfMemoryError|CUDA out of memory|CUBLAS_STATUS_ALLOC_FAILED|out of memory")),
+    Rule(FailureKind.node_failure, _job_state("NODE_FAIL", "BOOT_FAIL")),
+    Rule(FailureKind.node_failure, _exit_code_in(lambda ev: ev.node_failure_exit_codes)),
+    Rule(
+        FailureKind.node_failure,
+        _text(r"launch failed requeued held|Job launch failure|[Pp]rolog (error|failure|failed)|Node failure|"
+              r"Unable to contact slurm controller|Communication connection failure"),
+    ),
+    Rule(FailureKind.timeout, _job_state("TIMEOUT", "DEADLINE")),
+    Rule(FailureKind.timeout, _text(r"DUE TO TIME LIMIT")),
+    Rule(FailureKind.preempted, _job_state("PREEMPTED")),
+    Rule(FailureKind.preempted, _text(r"DUE TO PREEMPTION")),
+    Rule(FailureKind.unknown, _killed_by_signal),
+)
+
+
+def classify(ev: Evidence) -> Classification:
+    """The failure kind of a finished, unsuccessful attempt (call it only when the attempt did not succeed)."""
+    for rule in RULES:
+        reason = rule.test(ev)
+        if reason:
+            return Classification(rule.kind, reason)
+    job = ev.job
+    if job is not None:
+        return Classification(FailureKind.unknown, f"sacct {job.job_id} {job.state_text} {job.exit_code}:{job.signal}")
+    if ev.submitit_error:
+        return Classification(FailureKind.unknown, ev.submitit_error.splitlines()[0][:200])
+    return Classification(FailureKind.unknown, "no evidence (no sacct record, no output)")

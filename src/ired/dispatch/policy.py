@@ -1,0 +1,160 @@
+"""What to do after a failed attempt: a pure function of the failure kind, the attempt's plan and the history.
+
+Defaults (all configurable in :class:`RetryPolicy`):
+
+- ``node_failure``: resubmit with the failed node(s) added to an accumulating ``--exclude`` list, up to
+  ``node_failure_retries`` times;
+- ``oom_host`` / ``oom_device``: walk the fallback ladder ``oom_ladder``, first rung that still applies wins:
+  ``micro_batch`` halves the micro-batch and so doubles gradient accumulation (effective batch, hence the
+  experiment, unchanged; repeated down to ``min_micro_batch``), ``negative_steps`` halves the negative-sampling
+  steps, ``replay_buffer`` halves the replay buffer (``replay`` negatives only), ``host_memory`` doubles the job's
+  memory (host OOM only, up to ``max_mem_gb``). The last two rungs change the experiment, which the attempt log
+  records;
+- ``timeout`` / ``preempted``: requeue unchanged (the trainer resumes from its checkpoint), ``requeue_retries``;
+- ``diverged`` / ``config_error`` / ``cancelled``: no retry: rerunning gives the same answer (or undoes a
+  person's decision);
+- ``unknown``: ``unknown_retries`` plain retries.
+
+Every retry is bounded by ``max_attempts`` in total.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ired.dispatch.failures import FailureKind
+
+Rung = Literal["micro_batch", "negative_steps", "replay_buffer", "host_memory"]
+
+#: Failure kinds that are never retried, with why (the give-up message says it).
+NO_RETRY: dict[FailureKind, str] = {
+    FailureKind.diverged: "diverged runs are deterministic: fix the config (lr, objective, energy_reg) and rerun",
+    FailureKind.config_error: "config errors need a config fix",
+    FailureKind.cancelled: "the job was cancelled (scancel): not resubmitting over a person's decision",
+}
+
+
+class RetryPolicy(BaseModel):
+    """How many times, and how, each kind of failure is retried."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_attempts: int = Field(8, ge=1, description="Attempts in total, first one included.")
+    node_failure_retries: int = Field(3, ge=0, description="Resubmissions after node failures (each excludes the node).")
+    requeue_retries: int = Field(3, ge=0, description="Resubmissions after timeouts and preemptions.")
+    unknown_retries: int = Field(2, ge=0, description="Resubmissions after failures of unknown cause.")
+    oom_ladder: list[Rung] = Field(
+        default_factory=lambda: ["micro_batch", "negative_steps", "replay_buffer", "host_memory"],
+        description="OOM fallbacks, tried in this order; a rung that no longer applies is skipped.",
+    )
+    min_micro_batch: int = Field(8, ge=1, description="The micro_batch rung stops halving below this.")
+    min_negative_steps: int = Field(1, ge=0, description="The negative_steps rung stops halving below this.")
+    min_buffer_size: int = Field(256, ge=1, description="The replay_buffer rung stops halving below this.")
+    max_mem_gb: float = Field(256.0, gt=0, description="The host_memory rung stops doubling above this.")
+    node_failure_exit_codes: list[int] = Field(
+        default_factory=lambda: [120],
+        description="Exit codes that mean 'this node is broken' (Python exits 120 when it cannot flush stdio, "
+        "e.g. a failed log filesystem).",
+    )
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The knobs one attempt runs with. ``None``: not a training job (or the config has no such knob)."""
+
+    mem_gb: float
+    exclude: tuple[str, ...] = ()
+    micro_batch: int | None = None
+    batch_size: int | None = None
+    negatives_steps: int | None = None  # None: the objective draws no negatives
+    buffer_size: int | None = None  # None: no replay buffer
+
+    @property
+    def accumulation(self) -> int | None:
+        if self.micro_batch is None or self.batch_size is None:
+            return None
+        return self.batch_size // self.micro_batch
+
+
+@dataclass(frozen=True)
+class Decision:
+    retry: bool
+    action: str  # one line for the attempt log and the user
+    plan: Plan  # the next attempt's plan (unchanged when not retrying)
+
+
+def _oom_rung(kind: FailureKind, plan: Plan, policy: RetryPolicy) -> Decision | None:
+    for rung in policy.oom_ladder:
+        if rung == "micro_batch" and plan.micro_batch is not None and plan.batch_size is not None:
+            new = plan.micro_batch // 2
+            if plan.micro_batch % 2 == 0 and new >= policy.min_micro_batch and plan.batch_size % new == 0:
+                nxt = replace(plan, micro_batch=new)
+                return Decision(
+                    True,
+                    f"oom ladder micro_batch: micro_batch {plan.micro_batch}->{new}, accumulation "
+                    f"{plan.accumulation}->{nxt.accumulation} (effective batch {plan.batch_size} unchanged)",
+                    nxt,
+                )
+        elif rung == "negative_steps" and plan.negatives_steps is not None:
+            new = max(policy.min_negative_steps, plan.negatives_steps // 2)
+            if new < plan.negatives_steps:
+                return Decision(
+                    True,
+                    f"oom ladder negative_steps: negatives.steps {plan.negatives_steps}->{new} (changes the experiment)",
+                    replace(plan, negatives_steps=new),
+                )
+        elif rung == "replay_buffer" and plan.buffer_size is not None:
+            new = plan.buffer_size // 2
+            if new >= policy.min_buffer_size:
+                return Decision(
+                    True,
+                    f"oom ladder replay_buffer: negatives.buffer_size {plan.buffer_size}->{new} (changes the experiment)",
+                    replace(plan, buffer_size=new),
+                )
+        elif rung == "host_memory" and kind is FailureKind.oom_host:
+            new_mem = plan.mem_gb * 2
+            if new_mem <= policy.max_mem_gb:
+                return Decision(True, f"oom ladder host_memory: mem_gb {plan.mem_gb:g}->{new_mem:g}", replace(plan, mem_gb=new_mem))
+    return None
+
+
+def decide(
+    kind: FailureKind,
+    plan: Plan,
+    previous_kinds: list[FailureKind],
+    failed_nodes: tuple[str, ...],
+    policy: RetryPolicy,
+) -> Decision:
+    """The next step after an attempt that failed with ``kind``.
+
+    ``previous_kinds`` are the kinds of all earlier failed attempts (not this one); ``failed_nodes`` the nodes
+    this attempt ran on (from sacct's NodeList).
+    """
+    attempts_so_far = len(previous_kinds) + 1
+    give_up = Decision(False, "", plan)
+    if kind in NO_RETRY:
+        return replace(give_up, action=f"no retry: {kind.value}: {NO_RETRY[kind]}")
+    if attempts_so_far >= policy.max_attempts:
+        return replace(give_up, action=f"give up: {attempts_so_far} attempts reached max_attempts={policy.max_attempts}")
+    same = sum(k is kind for k in previous_kinds)
+    if kind is FailureKind.node_failure:
+        if same >= policy.node_failure_retries:
+            return replace(give_up, action=f"give up: {same + 1} node failures (node_failure_retries={policy.node_failure_retries})")
+        exclude = tuple(dict.fromkeys(plan.exclude + failed_nodes))
+        new = [n for n in failed_nodes if n not in plan.exclude]
+        what = f"excluding {','.join(new)}" if new else "node unknown, nothing new to exclude"
+        return Decision(True, f"resubmit {what} (exclude={','.join(exclude) or '-'})", replace(plan, exclude=exclude))
+    if kind in (FailureKind.oom_host, FailureKind.oom_device):
+        rung = _oom_rung(kind, plan, policy)
+        return rung or replace(give_up, action=f"give up: {kind.value} and no rung of the oom ladder {policy.oom_ladder} applies any more")
+    if kind in (FailureKind.timeout, FailureKind.preempted):
+        n = sum(k in (FailureKind.timeout, FailureKind.preempted) for k in previous_kinds)
+        if n >= policy.requeue_retries:
+            return replace(give_up, action=f"give up: {n + 1} timeouts/preemptions (requeue_retries={policy.requeue_retries})")
+        return Decision(True, f"requeue after {kind.value} (resumes from the latest checkpoint)", plan)
+    if same >= policy.unknown_retries:
+        return replace(give_up, action=f"give up: {same + 1} failures of unknown cause (unknown_retries={policy.unknown_retries})")
+    return Decision(True, "retry (unknown cause; resumes from the latest checkpoint)", plan)

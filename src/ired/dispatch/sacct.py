@@ -1,0 +1,207 @@
+"""Slurm accounting (``sacct``) as data: parse its ``-P`` output with pure functions, then query it carefully.
+
+Why pure parsers: the scheduler's text is the evidence the failure classifier works from, and its quirks
+(``FAILED 120:0``, ``CANCELLED by 0``, steps ``ID.batch`` / ``ID.0`` whose state differs from the job's,
+exit codes of 128 and above reported minus 128, ``node[1-3]`` host lists) are tested on literal text.
+
+Why read twice: sacct can lag a finished job by about a second and once briefly showed ``FAILED 0:0`` for a
+failing job; :func:`read_final` only returns once two consecutive reads of a finished job agree.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+
+#: Fields requested from sacct, in this order (``-o``); :func:`parse_sacct` expects them.
+SACCT_FIELDS: tuple[str, ...] = ("JobID", "JobName", "State", "ExitCode", "NodeList", "Elapsed", "SubmitLine")
+
+#: Job states after which nothing more will happen to the job (Slurm's job_state_string values).
+TERMINAL_STATES = frozenset(
+    {
+        "BOOT_FAIL",
+        "CANCELLED",
+        "COMPLETED",
+        "DEADLINE",
+        "FAILED",
+        "NODE_FAIL",
+        "OUT_OF_MEMORY",
+        "PREEMPTED",
+        "TIMEOUT",
+        "REVOKED",
+    }
+)
+
+
+@dataclass(frozen=True)
+class SacctRow:
+    """One line of ``sacct -P``: the job itself (``123``) or one of its steps (``123.batch``, ``123.0``)."""
+
+    job_id: str
+    name: str
+    state: str  # first word only: "CANCELLED by 0" -> "CANCELLED"
+    state_text: str  # as printed
+    exit_code: int
+    signal: int
+    nodes: tuple[str, ...]
+    elapsed_s: int | None
+    submit_line: str
+
+    @property
+    def is_step(self) -> bool:
+        return "." in self.job_id
+
+
+def parse_exit_code(text: str) -> tuple[int, int]:
+    """``"120:0"`` -> ``(120, 0)`` (exit code, signal); empty or malformed -> ``(0, 0)``."""
+    m = re.fullmatch(r"\s*(\d+):(\d+)\s*", text or "")
+    return (int(m.group(1)), int(m.group(2))) if m else (0, 0)
+
+
+def parse_elapsed(text: str) -> int | None:
+    """Slurm duration ``[D-]HH:MM:SS`` or ``MM:SS`` -> seconds; ``None`` when empty or malformed."""
+    m = re.fullmatch(r"\s*(?:(\d+)-)?(?:(\d+):)?(\d+):(\d+)(?:\.\d+)?\s*", text or "")
+    if not m:
+        return None
+    days, hours, minutes, seconds = (int(g) if g else 0 for g in m.groups())
+    return ((days * 24 + hours) * 60 + minutes) * 60 + seconds
+
+
+def expand_nodelist(text: str) -> tuple[str, ...]:
+    """Expand a Slurm host list: ``"node[1-3,7],gpu02"`` -> ``("node1", "node2", "node3", "node7", "gpu02")``.
+
+    ``"None assigned"`` and ``""`` (a job that never started) give ``()``. Zero padding is kept (``n[01-02]``).
+    """
+    text = (text or "").strip()
+    if not text or text.lower().startswith("none"):
+        return ()
+    names: list[str] = []
+    for m in re.finditer(r"([^,\[]+)(?:\[([^\]]*)\])?([^,\[]*)", text):
+        prefix, ranges, suffix = m.group(1), m.group(2), m.group(3)
+        if ranges is None:
+            names.append(prefix + suffix)
+            continue
+        for part in ranges.split(","):
+            lo, _, hi = part.partition("-")
+            hi = hi or lo
+            width = len(lo)
+            for i in range(int(lo), int(hi) + 1):
+                names.append(f"{prefix}{i:0{width}d}{suffix}")
+    return tuple(n.strip() for n in names if n.strip())
+
+
+def parse_sacct(text: str, fields: tuple[str, ...] = SACCT_FIELDS) -> list[SacctRow]:
+    """Parse ``sacct -P -n -o <fields>`` output (one ``|``-separated line per job or step).
+
+    SubmitLine is last because it may itself contain ``|``: everything after the other fields belongs to it.
+    """
+    rows: list[SacctRow] = []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        parts = line.split("|", len(fields) - 1)
+        parts += [""] * (len(fields) - len(parts))
+        rec = dict(zip(fields, parts))
+        state_text = rec.get("State", "").strip()
+        code, sig = parse_exit_code(rec.get("ExitCode", ""))
+        rows.append(
+            SacctRow(
+                job_id=rec.get("JobID", "").strip(),
+                name=rec.get("JobName", "").strip(),
+                state=(state_text.split() or [""])[0].rstrip("+"),
+                state_text=state_text,
+                exit_code=code,
+                signal=sig,
+                nodes=expand_nodelist(rec.get("NodeList", "")),
+                elapsed_s=parse_elapsed(rec.get("Elapsed", "")),
+                submit_line=rec.get("SubmitLine", "").strip(),
+            )
+        )
+    return rows
+
+
+def job_row(rows: list[SacctRow], job_id: str) -> SacctRow | None:
+    """The row of the job itself (not a step); with requeues sacct may print several, the last one wins."""
+    found = [r for r in rows if r.job_id == str(job_id)]
+    return found[-1] if found else None
+
+
+def is_terminal(state: str) -> bool:
+    return state in TERMINAL_STATES
+
+
+# --------------------------------------------------------------------------------------------------
+# Queries (the only functions here that run commands)
+# --------------------------------------------------------------------------------------------------
+
+
+def available() -> bool:
+    """True when the Slurm client commands are on PATH (does not say a cluster answers)."""
+    return all(shutil.which(c) for c in ("sbatch", "sacct", "squeue"))
+
+
+def query(job_id: str) -> list[SacctRow]:
+    """Rows of one job and its steps; ``[]`` when sacct does not know the job yet or fails."""
+    cmd = ["sacct", "-j", str(job_id), "-P", "-n", "-D", "-o", ",".join(SACCT_FIELDS)]
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=True).stdout
+    except (subprocess.SubprocessError, OSError):
+        return []
+    return [r for r in parse_sacct(out) if r.job_id.split(".")[0] == str(job_id)]
+
+
+def squeue_state(job_id: str) -> str | None:
+    """The controller's live state of a job (``PENDING``, ``RUNNING`` ...), ``None`` once it has left the queue."""
+    try:
+        out = subprocess.run(
+            ["squeue", "-h", "-j", str(job_id), "-o", "%T"], capture_output=True, text=True, timeout=60
+        ).stdout.strip()
+    except (subprocess.SubprocessError, OSError):
+        return None
+    return out.split()[0] if out else None
+
+
+def find_by_name(name: str) -> str | None:
+    """Newest job id with this job name that is still queued or running (re-attach after a lost job id)."""
+    try:
+        out = subprocess.run(
+            ["squeue", "-h", "-n", name, "-o", "%i"], capture_output=True, text=True, timeout=60
+        ).stdout.split()
+    except (subprocess.SubprocessError, OSError):
+        return None
+    return max(out, key=int) if out else None
+
+
+def read_final(job_id: str, interval_s: float = 1.0, max_reads: int = 10) -> list[SacctRow]:
+    """Rows of a job that has left the queue, once two consecutive reads ``interval_s`` apart agree.
+
+    Returns the last rows read even when they never settle (after ``max_reads``); the caller classifies them.
+    """
+    previous: list[SacctRow] | None = None
+    rows: list[SacctRow] = []
+    for _ in range(max_reads):
+        rows = query(job_id)
+        main = job_row(rows, job_id)
+        if main is not None and is_terminal(main.state) and rows == previous:
+            return rows
+        previous = rows if main is not None and is_terminal(main.state) else None
+        time.sleep(interval_s)
+    return rows
+
+
+def wait_until_left_queue(job_id: str, poll_s: float = 1.0, max_poll_s: float = 30.0) -> None:
+    """Block while the job is queued or running, polling ``squeue`` with a gently growing interval."""
+    delay = poll_s
+    while True:
+        state = squeue_state(job_id)
+        if state is None:
+            rows = query(job_id)
+            main = job_row(rows, job_id)
+            # squeue forgets a job MinJobAge after it ends; sacct may still lag: both must say "done"
+            if main is None or is_terminal(main.state):
+                return
+        time.sleep(delay)
+        delay = min(max_poll_s, delay * 1.5)

@@ -1,0 +1,59 @@
+"""The metrics contract: every logged column, its name and its definition, in one place.
+
+The same names are used by the trainer, metrics.jsonl, the summary table and the plot axes.
+"""
+
+from __future__ import annotations
+
+TRAIN_DEFINITIONS: dict[str, str] = {
+    "step": "Optimiser steps completed when the row was written.",
+    "train_denoise_mse": "Training denoising loss: mean over the log interval of mean_{samples, coords} "
+    "(grad_y E(x, y_t, t) - eps)^2, t uniform on 0..T-1, on the training batches (noise space, not task space).",
+    "loss_total": "train_denoise_mse + w * loss_contrastive + energy_reg * mean(E_pos^2 + E_neg^2) "
+    "(w: the contrastive weight at that step), mean over the log interval.",
+    "loss_contrastive": "Unweighted contrastive loss over the samples in the timestep window, mean over the log "
+    "interval; null for objective=denoise.",
+    "E_pos": "Mean energy E(x, y_t, t) of the positives (the denoising term's own y_t).",
+    "E_neg": "Mean energy of the negatives (same x, t and noise as the positives); null for objective=denoise.",
+    "margin": "Mean of E_neg - E_pos over the windowed samples; null for objective=denoise.",
+    "frac_sat": "Share of windowed samples whose contrastive-loss gradient dL/d(E_pos - E_neg) is below "
+    "objective.sat_threshold (default 1%) of its largest value; null for objective=denoise.",
+    "gradE_norm": "Mean per-sample L2 norm of grad_y E(x, y_t, t), the predicted noise.",
+    "pred_mean": "Mean of the predicted noise grad_y E over all samples and coordinates.",
+    "pred_std": "Standard deviation of the predicted noise grad_y E over all samples and coordinates.",
+    "target_mean": "Mean of the target noise eps.",
+    "target_std": "Standard deviation of the target noise eps (about 1).",
+    "lr": "Learning rate of the step.",
+    "grad_norm": "Global L2 norm of the parameter gradient before clipping, mean over the log interval.",
+    "sec_per_step": "Wall seconds per optimiser step, mean over the log interval.",
+}
+
+_EVAL_BASE: dict[str, str] = {
+    "val_task_mse": "Task metric: element-wise MSE between the `current` protocol's predicted A^-1 and the true "
+    "A^-1, raw units, mean over the fixed `val` split (A = 2RR^T + 0.5I).",
+    "val_harder_task_mse": "Same task metric on the fixed `val_harder` split (A = 2RR^T + 0.1I).",
+    "val_denoise_mse": "The `denoise` protocol on `val`: (grad_y E - eps)^2 with seeded t (cycling over levels) "
+    "and eps, held-out problems: the training loss's definition on validation data.",
+    "train_task_mse": "The task metric on the fixed `train_subset` split (the training distribution): the "
+    "'validation metric on training data' sanity check.",
+}
+
+WEIGHTS_SUFFIX = {"ema": "", "raw": "_raw"}
+
+EVAL_DEFINITIONS: dict[str, str] = {}
+for _name, _text in _EVAL_BASE.items():
+    EVAL_DEFINITIONS[_name] = _text + " EMA weights."
+    EVAL_DEFINITIONS[_name + "_raw"] = _text + " Raw (non-EMA) weights."
+
+TRAIN_COLUMNS: tuple[str, ...] = tuple(TRAIN_DEFINITIONS)
+EVAL_COLUMNS: tuple[str, ...] = tuple(EVAL_DEFINITIONS)
+ALL_COLUMNS: tuple[str, ...] = TRAIN_COLUMNS + EVAL_COLUMNS
+DEFINITIONS: dict[str, str] = {**TRAIN_DEFINITIONS, **EVAL_DEFINITIONS}
+
+
+def contract_text() -> str:
+    """Human-readable metrics contract, printed at step 0 of every run."""
+    width = max(map(len, DEFINITIONS))
+    lines = ["metrics contract (metrics.jsonl columns):"]
+    lines += [f"  {name:<{width}}  {text}" for name, text in DEFINITIONS.items()]
+    return "\n".join(lines)

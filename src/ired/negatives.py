@@ -1,0 +1,167 @@
+"""Negative samplers for the contrastive objectives.
+
+Every sampler returns negatives at the same level t as the positives, detached, built the same way:
+a chain in level-t space, mapped to x0 space (y / sqrt(ab_t)), clamped to [-clamp, clamp], and re-noised
+with the positive's own noise eps, so positive and negative differ only in their x0.
+
+- ``mined`` (IRED): start at q_sample(y0, t, init_noise * eps); k gradient steps on E with step
+  lambda_t * scale, a step kept per sample only if its energy falls; iterates clamped to sqrt(ab_t) * clamp.
+- ``langevin``: same start, k steps y <- y - lambda_t * scale * grad E + noise_scale * N(0, I), no rejection.
+- ``replay`` (PCD, Du & Mordatch 2019): chains start, with probability replay_prob, from a buffer of earlier
+  negatives (x0 space, re-noised to level t), otherwise from the mined start; then k Langevin steps; the
+  results go back into the buffer.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import torch
+from torch import nn
+
+from ired.config import NegativesConfig
+from ired.diffusion import Schedule
+from ired.models import energy_and_grad
+
+
+class NegativeSampler(Protocol):
+    def sample(
+        self, model: nn.Module, schedule: Schedule, x: torch.Tensor, y0: torch.Tensor, t: torch.Tensor, eps: torch.Tensor
+    ) -> torch.Tensor: ...
+
+    def state_dict(self) -> dict: ...
+
+    def load_state_dict(self, state: dict) -> None: ...
+
+
+def descend(
+    model: nn.Module,
+    schedule: Schedule,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    t: torch.Tensor,
+    steps: int,
+    step_scale: float,
+    clamp: float,
+    noise_scale: float = 0.0,
+    reject: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """k steps of (noisy) gradient descent on E(x, ., t) in level-t space.
+
+    Returns the final iterate and the per-sample share of rejected steps (B,). Each step evaluates E and its
+    gradient once at the candidate point; with rejection, a sample whose energy rose keeps its previous point,
+    energy and gradient, so no extra forward pass is needed for the check.
+    """
+    lam = schedule.at(schedule.step_size, t) * step_scale  # (B, 1)
+    bound = schedule.scale(t) * clamp  # (B, 1)
+    rejected = torch.zeros(y.shape[0], device=y.device)
+    if steps == 0:
+        return y.detach(), rejected
+    energy, grad = energy_and_grad(model, x, y, t)
+    y = y.detach()
+    for _ in range(steps):
+        candidate = y - lam * grad
+        if noise_scale > 0:
+            candidate = candidate + noise_scale * torch.randn_like(candidate)
+        candidate = torch.maximum(torch.minimum(candidate, bound), -bound)
+        new_energy, new_grad = energy_and_grad(model, x, candidate, t)
+        if reject:
+            bad = new_energy > energy  # (B,)
+            rejected += bad.float()
+            keep = bad.unsqueeze(-1)
+            y = torch.where(keep, y, candidate)
+            grad = torch.where(keep, grad, new_grad)
+            energy = torch.where(bad, energy, new_energy)
+        else:
+            y, grad, energy = candidate, new_grad, new_energy
+    return y, rejected / steps
+
+
+def _to_negative(schedule: Schedule, y: torch.Tensor, t: torch.Tensor, eps: torch.Tensor, clamp: float) -> torch.Tensor:
+    x0 = (y / schedule.scale(t)).clamp(-clamp, clamp)
+    return schedule.q_sample(x0, t, eps).detach()
+
+
+class MinedNegatives:
+    def __init__(self, cfg: NegativesConfig) -> None:
+        self.cfg = cfg
+
+    def start(self, schedule: Schedule, y0: torch.Tensor, t: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+        return schedule.q_sample(y0, t, self.cfg.init_noise * eps)
+
+    def sample(self, model, schedule, x, y0, t, eps):  # type: ignore[no-untyped-def]
+        y, _ = descend(model, schedule, x, self.start(schedule, y0, t, eps), t, self.cfg.steps, self.cfg.step_size_scale, self.cfg.clamp)
+        return _to_negative(schedule, y, t, eps, self.cfg.clamp)
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        return None
+
+
+class LangevinNegatives(MinedNegatives):
+    def sample(self, model, schedule, x, y0, t, eps):  # type: ignore[no-untyped-def]
+        y, _ = descend(
+            model, schedule, x, self.start(schedule, y0, t, eps), t, self.cfg.steps, self.cfg.step_size_scale,
+            self.cfg.clamp, noise_scale=self.cfg.noise_scale, reject=False,
+        )
+        return _to_negative(schedule, y, t, eps, self.cfg.clamp)
+
+
+class ReplayNegatives(MinedNegatives):
+    """Persistent chains: a ring buffer of x0-space negatives, filled as training goes."""
+
+    def __init__(self, cfg: NegativesConfig) -> None:
+        super().__init__(cfg)
+        self.buffer: torch.Tensor | None = None  # (R, d), x0 space
+        self.filled = 0
+        self.cursor = 0
+
+    def sample(self, model, schedule, x, y0, t, eps):  # type: ignore[no-untyped-def]
+        start = self.start(schedule, y0, t, eps)
+        B = y0.shape[0]
+        if self.filled > 0 and self.cfg.replay_prob > 0:
+            use = torch.rand(B, device=y0.device) < self.cfg.replay_prob  # (B,)
+            idx = torch.randint(0, self.filled, (B,), device=y0.device)
+            assert self.buffer is not None
+            replayed = schedule.q_sample(self.buffer[idx].to(y0.device), t, eps)
+            start = torch.where(use.unsqueeze(-1), replayed, start)
+        y, _ = descend(
+            model, schedule, x, start, t, self.cfg.steps, self.cfg.step_size_scale, self.cfg.clamp,
+            noise_scale=self.cfg.noise_scale, reject=False,
+        )
+        self._push((y / schedule.scale(t)).clamp(-self.cfg.clamp, self.cfg.clamp).detach())
+        return _to_negative(schedule, y, t, eps, self.cfg.clamp)
+
+    def _push(self, x0: torch.Tensor) -> None:
+        R = self.cfg.buffer_size
+        if self.buffer is None or self.buffer.shape[0] != R:
+            self.buffer = torch.zeros(R, x0.shape[1])
+            self.filled = min(self.filled, R)
+            self.cursor %= R
+        x0 = x0[-R:].cpu()
+        idx = (self.cursor + torch.arange(x0.shape[0])) % R
+        self.buffer[idx] = x0
+        self.cursor = int((self.cursor + x0.shape[0]) % R)
+        self.filled = min(R, self.filled + x0.shape[0])
+
+    def state_dict(self) -> dict:
+        return {"buffer": self.buffer, "filled": self.filled, "cursor": self.cursor}
+
+    def load_state_dict(self, state: dict) -> None:
+        buffer = state.get("buffer")
+        self.filled, self.cursor = int(state.get("filled", 0)), int(state.get("cursor", 0))
+        R = self.cfg.buffer_size
+        if buffer is not None and buffer.shape[0] > R:  # a smaller buffer after an OOM fallback keeps the newest
+            order = (self.cursor - 1 - torch.arange(min(self.filled, R))) % buffer.shape[0]
+            kept = buffer[order.flip(0)]
+            self.buffer = torch.zeros(R, buffer.shape[1])
+            self.buffer[: kept.shape[0]] = kept
+            self.filled, self.cursor = kept.shape[0], kept.shape[0] % R
+        else:
+            self.buffer = buffer
+
+
+def make_sampler(cfg: NegativesConfig) -> MinedNegatives:
+    return {"mined": MinedNegatives, "langevin": LangevinNegatives, "replay": ReplayNegatives}[cfg.name](cfg)

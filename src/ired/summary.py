@@ -1,0 +1,587 @@
+"""Run folders -> diagnosed runs -> the summary table (``results/summary.csv`` and ``results/summary.md``).
+
+A :class:`RunSpec` names one training run (experiment id, seed, run folder, experiment metadata); the pipeline
+builds them from its experiment registry. :func:`load_run` reads the folder (metrics.jsonl, status.json,
+attempts.jsonl, metrics_contract.json, resolved_config.yaml), runs the diagnostics and derives the run's status.
+:func:`summary_table` aggregates runs per experiment (mean +- std over seeds); :func:`write_summary` writes it.
+Every number in the table comes from these files and the cross-eval CSV, never from hand.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ired.diagnostics import (
+    DEFAULT_THRESHOLDS,
+    Finding,
+    Thresholds,
+    as_rows,
+    baselines_from_cross_eval,
+    diagnose,
+    series,
+)
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+STATUSES: tuple[str, ...] = (
+    "failed-infrastructure",
+    "diverged",
+    "collapsed",
+    "plateau-saturated",
+    "ambiguous",
+    "stable",
+)
+"""Run statuses, most severe first; an experiment takes the most severe status among its seeds."""
+
+SUMMARY_METRICS: tuple[str, ...] = (
+    "val_task_mse",
+    "val_harder_task_mse",
+    "val_task_mse_raw",
+    "val_harder_task_mse_raw",
+)
+"""Evaluation columns summarised as mean +- std over seeds (EMA weights unsuffixed, raw weights ``_raw``)."""
+
+BASELINE_COLUMNS: tuple[str, ...] = (
+    "val_predict_zero_mse",
+    "val_predict_mean_mse",
+    "val_harder_predict_zero_mse",
+    "val_harder_predict_mean_mse",
+)
+
+
+@dataclass
+class RunSpec:
+    """One training run as the pipeline knows it.
+
+    ``run_id`` is the value of ``run`` in this run's evaluation JSONs (default: the run folder's name); a
+    cross-eval row also belongs to the run when its ``checkpoint`` path lies inside ``run_dir``. ``head``,
+    ``objective``, ``negatives`` and ``description`` default to the run's ``resolved_config.yaml``.
+    """
+
+    experiment: str
+    seed: int
+    run_dir: Path
+    description: str | None = None
+    head: str | None = None
+    objective: str | None = None
+    negatives: str | None = None
+    run_id: str | None = None
+
+    def __post_init__(self) -> None:
+        self.run_dir = Path(self.run_dir)
+        if self.run_id is None:
+            self.run_id = self.run_dir.name
+
+    @classmethod
+    def from_mapping(cls, d: Mapping[str, Any]) -> "RunSpec":
+        """Build from a plain mapping (e.g. Snakemake params); unknown keys are an error."""
+        allowed = set(cls.__dataclass_fields__)
+        extra = set(d) - allowed
+        if extra:
+            raise ValueError(f"run descriptor: unknown keys {sorted(extra)} (allowed: {sorted(allowed)})")
+        return cls(**dict(d))
+
+
+@dataclass
+class RunRecord:
+    """A run folder read and diagnosed: files, findings, derived status and key finding."""
+
+    spec: RunSpec
+    rows: list[dict[str, Any]]
+    status: dict[str, Any] | None
+    attempts: list[dict[str, Any]]
+    contract: dict[str, str]
+    config: dict[str, Any] | None
+    config_text: str
+    cross_eval: list[dict[str, Any]]
+    baselines: dict[str, dict[str, float]]
+    findings: list[Finding] = field(default_factory=list)
+    run_status: str = "ambiguous"
+    key_finding: str = ""
+    missing: list[str] = field(default_factory=list)
+
+    def final(self, column: str) -> tuple[int | None, float | None]:
+        """(step, value) of the last row where ``column`` has a value; (None, None) when it never has."""
+        pts = series(self.rows, column)
+        return (pts[-1][0], pts[-1][1]) if pts else (None, None)
+
+    @property
+    def steps(self) -> int | None:
+        if self.status and isinstance(self.status.get("step"), int):
+            return int(self.status["step"])
+        steps = [r["step"] for r in self.rows if isinstance(r.get("step"), (int, float))]
+        return int(max(steps)) if steps else None
+
+    @property
+    def wall_time_s(self) -> float | None:
+        if self.status and isinstance(self.status.get("wall_time_s"), (int, float)):
+            return float(self.status["wall_time_s"])
+        walls = [a.get("wall_time_s") for a in self.attempts if isinstance(a.get("wall_time_s"), (int, float))]
+        return float(sum(walls)) if walls else None
+
+    @property
+    def n_attempts(self) -> int:
+        """Rows of attempts.jsonl; a run without a dispatcher log that has a status.json ran once."""
+        return len(self.attempts) if self.attempts else (1 if self.status is not None else 0)
+
+    def meta(self, key: str) -> str:
+        """head / objective / negatives / description: from the spec, else from the resolved config."""
+        given = getattr(self.spec, key)
+        if given is not None:
+            return str(given)
+        cfg = self.config or {}
+        found = {
+            "head": (cfg.get("model") or {}).get("head"),
+            "objective": (cfg.get("objective") or {}).get("name"),
+            "negatives": (cfg.get("negatives") or {}).get("name"),
+            "description": cfg.get("description"),
+        }[key]
+        if key == "negatives" and self.meta("objective") == "denoise":
+            return "-"  # no contrastive term: the sampler is configured but never used
+        return "" if found is None else str(found)
+
+
+# --------------------------------------------------------------------------------------------------
+# Reading a run folder
+# --------------------------------------------------------------------------------------------------
+
+
+def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
+    """Rows of a JSONL file; a missing file is empty, a torn last line (a killed writer) is skipped."""
+    path = Path(path)
+    if not path.is_file():
+        return []
+    out = []
+    lines = path.read_text().splitlines()
+    for i, line in enumerate(lines):
+        if not line.strip():
+            continue
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            if i == len(lines) - 1:
+                continue
+            raise ValueError(f"{path}:{i + 1}: not valid JSON") from None
+    return out
+
+
+def read_json(path: str | Path) -> Any:
+    """A JSON file, or None when it does not exist."""
+    path = Path(path)
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def read_cross_eval(path: str | Path | None) -> "pd.DataFrame":
+    """``results/cross_eval.csv`` as a DataFrame; an absent path or file gives an empty one."""
+    import pandas as pd
+
+    if path is None or not Path(path).is_file() or Path(path).stat().st_size == 0:
+        return pd.DataFrame()
+    return pd.read_csv(path)
+
+
+def cross_eval_rows_for(spec: RunSpec, cross_eval: "pd.DataFrame | None") -> list[dict[str, Any]]:
+    """The cross-eval rows of one run: ``run`` equals ``spec.run_id`` or ``checkpoint`` lies in its folder."""
+    if cross_eval is None or len(cross_eval) == 0:
+        return []
+    root = str(spec.run_dir.resolve())
+    out = []
+    for r in cross_eval.to_dict("records"):
+        ckpt = r.get("checkpoint")
+        inside = isinstance(ckpt, str) and str(Path(ckpt).resolve()).startswith(root + "/")
+        if str(r.get("run")) == spec.run_id or inside:
+            out.append(r)
+    return out
+
+
+def load_run(
+    spec: RunSpec | Mapping[str, Any],
+    cross_eval: "pd.DataFrame | None" = None,
+    thresholds: Thresholds = DEFAULT_THRESHOLDS,
+) -> RunRecord:
+    """Read one run folder, diagnose it and derive its status and key finding."""
+    import yaml
+
+    spec = spec if isinstance(spec, RunSpec) else RunSpec.from_mapping(spec)
+    d = spec.run_dir
+    missing = [
+        name
+        for name in ("metrics.jsonl", "status.json", "metrics_contract.json", "resolved_config.yaml")
+        if not (d / name).is_file()
+    ]
+    config_text = (d / "resolved_config.yaml").read_text() if (d / "resolved_config.yaml").is_file() else ""
+    config = yaml.safe_load(config_text) if config_text else None
+    ce_rows = cross_eval_rows_for(spec, cross_eval)
+    baselines = baselines_from_cross_eval(ce_rows)
+    if not baselines and cross_eval is not None and len(cross_eval):
+        # This run has no evaluation yet; the baselines depend only on the split (and n), so take them from
+        # runs with the same matrix size.
+        baselines = _baselines_same_n(config, cross_eval)
+    rec = RunRecord(
+        spec=spec,
+        rows=as_rows(read_jsonl(d / "metrics.jsonl")),
+        status=read_json(d / "status.json"),
+        attempts=read_jsonl(d / "attempts.jsonl"),
+        contract=read_json(d / "metrics_contract.json") or {},
+        config=config if isinstance(config, dict) else None,
+        config_text=config_text,
+        cross_eval=ce_rows,
+        baselines=baselines,
+        missing=missing,
+    )
+    rec.findings = diagnose(
+        rec.rows,
+        status=rec.status,
+        contract=rec.contract,
+        cross_eval=ce_rows,
+        baselines=baselines,
+        thresholds=thresholds,
+    )
+    rec.run_status = derive_status(rec.findings, rec.status, rec.attempts, has_metrics=bool(rec.rows))
+    rec.key_finding = run_key_finding(rec)
+    return rec
+
+
+def _baselines_same_n(config: Any, cross_eval: "pd.DataFrame") -> dict[str, dict[str, float]]:
+    if "n" not in cross_eval.columns or not isinstance(config, dict):
+        return {}
+    n = (config.get("data") or {}).get("n")
+    return baselines_from_cross_eval(cross_eval[cross_eval["n"] == n]) if n is not None else {}
+
+
+# --------------------------------------------------------------------------------------------------
+# Status and key finding
+# --------------------------------------------------------------------------------------------------
+
+
+def _attempt_kind(a: Mapping[str, Any]) -> str | None:
+    for key in ("failure_kind", "kind", "failure"):
+        if isinstance(a.get(key), str):
+            return a[key]
+    return None
+
+
+def derive_status(
+    findings: Sequence[Finding],
+    status: Mapping[str, Any] | None,
+    attempts: Sequence[Mapping[str, Any]] = (),
+    has_metrics: bool = True,
+) -> str:
+    """One of :data:`STATUSES` for a run, from its findings, status.json and attempt log.
+
+    Precedence: ``diverged`` (a divergence finding, status 'diverged' or a last attempt classified 'diverged')
+    > ``failed-infrastructure`` (the run did not complete: no status.json, still 'running', or no metrics)
+    > ``collapsed`` > ``plateau-saturated`` > ``ambiguous`` (metric mismatch, worse than trivial, or never
+    evaluated) > ``stable``.
+    """
+    kinds = {f.kind for f in findings}
+    last_kind = _attempt_kind(attempts[-1]) if attempts else None
+    state = (status or {}).get("status")
+    if "divergence" in kinds or state == "diverged" or last_kind == "diverged":
+        return "diverged"
+    if state != "completed" or not has_metrics:
+        return "failed-infrastructure"
+    if "collapse" in kinds:
+        return "collapsed"
+    if "saturation" in kinds:
+        return "plateau-saturated"
+    if kinds & {"metric_mismatch", "worse_than_trivial"}:
+        return "ambiguous"
+    return "stable"
+
+
+_STATUS_FINDING = {
+    "diverged": "divergence",
+    "collapsed": "collapse",
+    "plateau-saturated": "saturation",
+}
+
+
+def run_key_finding(rec: RunRecord) -> str:
+    """One generated sentence saying why the run has its status, with the numbers behind it."""
+    st = rec.run_status
+    if st == "failed-infrastructure":
+        return _infra_sentence(rec)
+    by_kind = {f.kind: f for f in reversed(rec.findings)}  # first finding of each kind wins
+    kind = _STATUS_FINDING.get(st)
+    if kind is None and st == "ambiguous":
+        kind = "metric_mismatch" if "metric_mismatch" in by_kind else "worse_than_trivial"
+    if kind in by_kind:
+        sentence = by_kind[kind].message
+        if st == "plateau-saturated":
+            sentence += _vs_baseline(rec, prefix="; ")
+        return _capital(sentence)
+    if st == "diverged":  # status says so but no finding carries it (e.g. attempt log only)
+        return f"Diverged: {(rec.status or {}).get('detail') or 'the attempt log classifies the failure as diverged'}"
+    step, v = rec.final("val_task_mse")
+    if v is None:
+        return "Completed but never evaluated: val_task_mse is null in every row of metrics.jsonl"
+    return _capital(f"no pathology found; {_vs_baseline(rec, prefix='')}")
+
+
+def _vs_baseline(rec: RunRecord, prefix: str) -> str:
+    step, v = rec.final("val_task_mse")
+    base = rec.baselines.get("val", {}).get("predict_mean_mse")
+    if v is None:
+        return ""
+    text = f"val_task_mse {v:.4g} (EMA weights, step {step})"
+    if base is not None and base > 0:
+        rel = (base - v) / base
+        text += f" is {abs(rel):.0%} {'below' if rel >= 0 else 'above'} the predict-mean baseline {base:.4g}"
+    return prefix + text
+
+
+def _infra_sentence(rec: RunRecord) -> str:
+    state = (rec.status or {}).get("status", "missing")
+    where = f"status {state!r}"
+    if rec.steps is not None:
+        target = (rec.status or {}).get("steps")
+        where += f" at step {rec.steps}" + (f" of {target}" if target else "")
+    text = f"Did not complete: {where}"
+    if rec.attempts:
+        last = rec.attempts[-1]
+        text += f"; {len(rec.attempts)} attempt(s), the last one {_attempt_kind(last) or last.get('state') or 'unclassified'}"
+        if last.get("exit_code") is not None:
+            text += f" (exit {last['exit_code']})"
+    if not rec.rows:
+        text += "; metrics.jsonl is missing or empty"
+    return text
+
+
+def _capital(s: str) -> str:
+    return s[:1].upper() + s[1:]
+
+
+# --------------------------------------------------------------------------------------------------
+# The summary table
+# --------------------------------------------------------------------------------------------------
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    if not values:
+        return math.nan, math.nan
+    mean = statistics.fmean(values)
+    return mean, (statistics.stdev(values) if len(values) > 1 else math.nan)
+
+
+def runs_table(records: Sequence[RunRecord]) -> "pd.DataFrame":
+    """One row per run: ids, status, key finding, final evaluation values, steps, wall time, attempts."""
+    import pandas as pd
+
+    rows = []
+    for rec in records:
+        row: dict[str, Any] = {
+            "experiment": rec.spec.experiment,
+            "seed": rec.spec.seed,
+            "run": rec.spec.run_id,
+            "run_dir": str(rec.spec.run_dir),
+            "status": rec.run_status,
+            "key_finding": rec.key_finding,
+            "findings": ";".join(f.kind for f in rec.findings),
+        }
+        for col in SUMMARY_METRICS:
+            row[col] = rec.final(col)[1]
+        row["eval_step"] = rec.final("val_task_mse")[0]
+        for split in ("val", "val_harder"):
+            for b in ("predict_zero_mse", "predict_mean_mse"):
+                row[f"{split}_{b}"] = rec.baselines.get(split, {}).get(b)
+        row.update(steps=rec.steps, wall_time_s=rec.wall_time_s, attempts=rec.n_attempts)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def summary_table(records: Sequence[RunRecord]) -> "pd.DataFrame":
+    """One row per experiment (in order of first appearance), aggregating its seeds.
+
+    ``*_mean`` / ``*_std`` are over seeds of the last evaluation row of each run's metrics.jsonl (std is the
+    sample std, NaN for one seed); ``weights`` says the unsuffixed columns are the EMA weights. ``status`` is
+    the most severe seed status; ``status_detail`` lists the seed statuses when they differ. ``steps`` is the
+    smallest step reached by a seed, ``wall_time_s`` the mean over seeds, ``attempts`` the total.
+    """
+    import pandas as pd
+
+    groups: dict[str, list[RunRecord]] = {}
+    for rec in records:
+        groups.setdefault(rec.spec.experiment, []).append(rec)
+    out = []
+    for exp, recs in groups.items():
+        recs = sorted(recs, key=lambda r: r.spec.seed)
+        status = min((r.run_status for r in recs), key=STATUSES.index)
+        counts = {s: sum(r.run_status == s for r in recs) for s in STATUSES}
+        detail = ", ".join(f"{s} x{c}" for s, c in counts.items() if c) if len({r.run_status for r in recs}) > 1 else ""
+        row: dict[str, Any] = {
+            "experiment": exp,
+            "description": recs[0].meta("description"),
+            "head": recs[0].meta("head"),
+            "objective": recs[0].meta("objective"),
+            "negatives": recs[0].meta("negatives"),
+            "status": status,
+            "status_detail": detail,
+            "key_finding": _experiment_key_finding(recs, status),
+            "weights": "ema",
+        }
+        for col in SUMMARY_METRICS:
+            vals = [v for r in recs if (v := r.final(col)[1]) is not None]
+            row[f"{col}_mean"], row[f"{col}_std"] = _mean_std(vals)
+            row[f"{col}_n"] = len(vals)
+        base = baselines_from_cross_eval([b for r in recs for b in r.cross_eval]) or next(
+            (r.baselines for r in recs if r.baselines), {}
+        )
+        for split in ("val", "val_harder"):
+            for b in ("predict_zero_mse", "predict_mean_mse"):
+                row[f"{split}_{b}"] = base.get(split, {}).get(b, math.nan)
+        steps = [r.steps for r in recs if r.steps is not None]
+        walls = [r.wall_time_s for r in recs if r.wall_time_s is not None]
+        row.update(
+            steps=min(steps) if steps else None,
+            wall_time_s=statistics.fmean(walls) if walls else math.nan,
+            attempts=sum(r.n_attempts for r in recs),
+            n_seeds=len(recs),
+            seeds=" ".join(str(r.spec.seed) for r in recs),
+            findings=";".join(sorted({f.kind for r in recs for f in r.findings})),
+        )
+        out.append(row)
+    df = pd.DataFrame(out)
+    if len(df):
+        df["steps"] = df["steps"].astype("Int64")
+    return df
+
+
+def _experiment_key_finding(recs: list[RunRecord], status: str) -> str:
+    n = len(recs)
+    worst = [r for r in recs if r.run_status == status]
+    if status == "stable":
+        vals = [v for r in recs if (v := r.final("val_task_mse")[1]) is not None]
+        mean, std = _mean_std(vals)
+        base = next((r.baselines.get("val", {}).get("predict_mean_mse") for r in recs if r.baselines), None)
+        text = f"No pathology in {n} seed{'s' if n > 1 else ''}; val_task_mse {_pm(mean, std)} (EMA weights)"
+        if base:
+            rel = (base - mean) / base
+            text += f", {abs(rel):.0%} {'below' if rel >= 0 else 'above'} the predict-mean baseline {base:.4g}"
+        return text
+    sentence = worst[0].key_finding
+    if n == 1:
+        return sentence
+    return f"{len(worst)}/{n} seeds {status}; seed {worst[0].spec.seed}: {sentence[:1].lower()}{sentence[1:]}"
+
+
+def _pm(mean: float, std: float, digits: int = 4) -> str:
+    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
+        return "n/a"
+    if std is None or (isinstance(std, float) and math.isnan(std)):
+        return f"{mean:.{digits}g}"
+    return f"{mean:.{digits}g} ± {std:.2g}"
+
+
+def _num(v: Any, digits: int = 4) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "n/a"
+    if isinstance(v, float):
+        return f"{v:.{digits}g}"
+    return str(v)
+
+
+def _md_cell(s: Any) -> str:
+    return str(s).replace("|", "\\|").replace("\n", " ")
+
+
+def summary_markdown(summary: "pd.DataFrame", runs: "pd.DataFrame | None" = None) -> str:
+    """The summary table for people: mean ± std over seeds, statuses, key findings, then one line per run."""
+    lines = [
+        "# Summary of experiments",
+        "",
+        "Generated by `ired.summary.write_summary` from each run's `metrics.jsonl`, `status.json`, "
+        "`attempts.jsonl` and `results/cross_eval.csv`; never edited by hand.",
+        "`val_task_mse` / `val_harder_task_mse`: last evaluation row of `metrics.jsonl`, **EMA weights**, "
+        "mean ± std over seeds (sample std; a single seed shows its value); `_raw`: the same for the raw weights. "
+        "Baselines: predict zero / predict the mean matrix, on the same fixed split.",
+        "",
+    ]
+    head = [
+        "experiment", "description", "head", "objective", "negatives", "status", "key finding",
+        "val_task_mse (EMA)", "val_harder_task_mse (EMA)", "val_task_mse_raw", "val_harder_task_mse_raw",
+        "val: predict 0 / mean", "val_harder: predict 0 / mean", "steps", "wall time (s)", "attempts", "seeds",
+    ]
+    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in summary.to_dict("records"):
+        status = r["status"] + (f" ({r['status_detail']})" if r.get("status_detail") else "")
+        cells = [
+            r["experiment"], r["description"], r["head"], r["objective"], r["negatives"], status, r["key_finding"],
+            *(_pm(r[f"{c}_mean"], r[f"{c}_std"]) for c in SUMMARY_METRICS),
+            f"{_num(r['val_predict_zero_mse'])} / {_num(r['val_predict_mean_mse'])}",
+            f"{_num(r['val_harder_predict_zero_mse'])} / {_num(r['val_harder_predict_mean_mse'])}",
+            _num(r["steps"]), _num(r["wall_time_s"], 3), _num(r["attempts"]), f"{r['n_seeds']} ({r['seeds']})",
+        ]
+        lines.append("| " + " | ".join(_md_cell(c) for c in cells) + " |")
+    if runs is not None and len(runs):
+        lines += ["", "## Runs", "", "| run | seed | status | findings | val_task_mse | val_task_mse_raw | steps | attempts |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for r in runs.to_dict("records"):
+            cells = [r["run"], r["seed"], r["status"], r["findings"] or "-", _num(r["val_task_mse"]),
+                     _num(r["val_task_mse_raw"]), _num(r["steps"]), _num(r["attempts"])]
+            lines.append("| " + " | ".join(_md_cell(c) for c in cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def load_runs(
+    runs: Iterable[RunSpec | Mapping[str, Any]],
+    cross_eval_csv: str | Path | None = None,
+    thresholds: Thresholds = DEFAULT_THRESHOLDS,
+) -> list[RunRecord]:
+    """:func:`load_run` for every descriptor, with the cross-eval CSV read once."""
+    cross_eval = read_cross_eval(cross_eval_csv)
+    return [load_run(s, cross_eval, thresholds) for s in runs]
+
+
+def write_summary(
+    runs: Iterable[RunSpec | Mapping[str, Any]],
+    cross_eval_csv: str | Path | None,
+    out_csv: str | Path,
+    out_md: str | Path,
+    runs_csv: str | Path | None = None,
+    thresholds: Thresholds = DEFAULT_THRESHOLDS,
+) -> "pd.DataFrame":
+    """Write ``summary.csv`` (machines) and ``summary.md`` (people), optionally the per-run table; return the summary.
+
+    ``runs``: one descriptor per training run (:class:`RunSpec` or a mapping with its fields: ``experiment``,
+    ``seed``, ``run_dir`` and optional ``description``, ``head``, ``objective``, ``negatives``, ``run_id``).
+    ``cross_eval_csv``: ``results/cross_eval.csv`` (the trivial baselines and the cross-eval evidence come from
+    it); None or a missing file leaves the baselines n/a.
+    """
+    records = load_runs(runs, cross_eval_csv, thresholds)
+    summary = summary_table(records)
+    per_run = runs_table(records)
+    for p in (out_csv, out_md, runs_csv):
+        if p is not None:
+            Path(p).parent.mkdir(parents=True, exist_ok=True)
+    summary.to_csv(out_csv, index=False)
+    Path(out_md).write_text(summary_markdown(summary, per_run))
+    if runs_csv is not None:
+        per_run.to_csv(runs_csv, index=False)
+    return summary
+
+
+def write_diagnostics(
+    run: RunSpec | Mapping[str, Any], out_json: str | Path, cross_eval_csv: str | Path | None = None
+) -> RunRecord:
+    """Diagnose one run folder and write ``{status, key_finding, findings: [...]}`` as JSON (a per-run target)."""
+    rec = load_run(run, read_cross_eval(cross_eval_csv))
+    payload = {
+        "experiment": rec.spec.experiment,
+        "seed": rec.spec.seed,
+        "run": rec.spec.run_id,
+        "status": rec.run_status,
+        "key_finding": rec.key_finding,
+        "findings": [f.to_dict() for f in rec.findings],
+        "missing_files": rec.missing,
+    }
+    Path(out_json).parent.mkdir(parents=True, exist_ok=True)
+    Path(out_json).write_text(json.dumps(payload, indent=2) + "\n")
+    return rec

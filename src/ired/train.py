@@ -1,0 +1,432 @@
+"""The trainer: denoising (+ contrastive shaping) with Adam, EMA, accumulation, checkpoints and exact resume.
+
+``train(cfg, out_dir)`` runs a whole run in ``out_dir`` (layout in docs/ARCHITECTURE.md). If ``out_dir/checkpoints``
+holds a checkpoint, the run resumes from the newest one and ends with the same numbers as an uninterrupted run:
+model, EMA, optimiser, RNG, data-stream and sampler states are all in the checkpoint, and metrics.jsonl is cut back
+to the checkpoint's step. NaN/inf in the loss or gradients stops the run with status ``diverged``.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import signal
+import socket
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+import torch
+from torch import nn
+
+from ired.checkpoint import latest_checkpoint, load_checkpoint, prune_checkpoints, save_checkpoint, step_path
+from ired.config import RunConfig, dump_config
+from ired.data import TrainStream, make_split
+from ired.diffusion import Schedule
+from ired.errors import CheckpointError, DivergedError
+from ired.losses import contrastive_loss, denoise_loss, energy_scale_penalty
+from ired.metrics import ALL_COLUMNS, DEFINITIONS, WEIGHTS_SUFFIX, contract_text
+from ired.models import EnergyMLP, energy_and_grad
+from ired.negatives import make_sampler
+from ired.protocols import current_settings, denoise_mse, run_inference
+from ired.schedules import ContrastiveController
+
+# Keys that may differ between a checkpoint and the config resuming it: resource knobs the dispatcher's
+# out-of-memory fallbacks change, fault injection, and devices/threads.
+RESUMABLE_DIFFERENCES = {
+    "train.micro_batch", "train.threads", "negatives.steps", "negatives.buffer_size", "device",
+    "inference.batch_size", "faults",
+}
+
+
+@dataclass
+class TrainResult:
+    status: str  # "completed" | "diverged"
+    step: int
+    final_checkpoint: Path | None
+    out_dir: Path
+    resumed_from: int | None
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        from ired.errors import ConfigError
+
+        raise ConfigError("device: 'cuda' requested but no CUDA device is available (use device=auto or cpu)")
+    return torch.device(name)
+
+
+def build_model(cfg: RunConfig) -> EnergyMLP:
+    return EnergyMLP(cfg.data.n * cfg.data.n, cfg.model)
+
+
+def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in d.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(_flatten(value, name + "."))
+        else:
+            out[name] = value
+    return out
+
+
+def config_differences(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
+    """Dotted keys whose values differ, ignoring RESUMABLE_DIFFERENCES."""
+    fa, fb = _flatten(a), _flatten(b)
+    diffs = []
+    for key in sorted(set(fa) | set(fb)):
+        if key in RESUMABLE_DIFFERENCES or key.split(".")[0] in RESUMABLE_DIFFERENCES:
+            continue
+        if fa.get(key) != fb.get(key):
+            diffs.append(key)
+    return diffs
+
+
+class _Interval:
+    """Running sums of per-step statistics between two log rows."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, float] = {}
+        self.counts: dict[str, int] = {}
+
+    def add(self, name: str, value: float | None) -> None:
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return
+        self.sums[name] = self.sums.get(name, 0.0) + float(value)
+        self.counts[name] = self.counts.get(name, 0) + 1
+
+    def means(self) -> dict[str, float]:
+        return {k: self.sums[k] / self.counts[k] for k in self.sums}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"sums": dict(self.sums), "counts": dict(self.counts)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.sums, self.counts = dict(state["sums"]), dict(state["counts"])
+
+
+class Trainer:
+    """One run: owns the model, EMA copy, optimiser, data stream, negative sampler and the run folder."""
+
+    def __init__(self, cfg: RunConfig, out_dir: Path, echo: bool = True) -> None:
+        self.cfg = cfg
+        self.out_dir = Path(out_dir)
+        self.ckpt_dir = self.out_dir / "checkpoints"
+        self.echo = echo
+        self.device = resolve_device(cfg.device)
+        if cfg.train.threads:
+            torch.set_num_threads(cfg.train.threads)
+        torch.manual_seed(cfg.seed)
+        self.schedule = Schedule(cfg.diffusion.steps, cfg.diffusion.cosine_s).to(self.device)
+        self.model = build_model(cfg).to(self.device)
+        self.ema = copy.deepcopy(self.model).requires_grad_(False)
+        self.optimizer = torch.optim.Adam(
+            self.model.parameters(), lr=cfg.train.lr, betas=(cfg.train.beta1, cfg.train.beta2)
+        )
+        self.stream = TrainStream(cfg.data.n, cfg.seed + 1_000_003)
+        self.sampler = make_sampler(cfg.negatives)
+        self.controller = ContrastiveController(cfg.objective, cfg.negatives)
+        self.step = 0
+        self.best_val = math.inf
+        self.interval = _Interval()
+        self.resumed_from: int | None = None
+        self._log_handle: TextIO | None = None
+
+    # ------------------------------------------------------------------ files
+    def log(self, message: str) -> None:
+        if self._log_handle is None:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            self._log_handle = open(self.out_dir / "train.log", "a", buffering=1)
+        self._log_handle.write(message + "\n")
+        if self.echo:
+            print(message, flush=True)
+
+    def write_status(self, status: str, **extra: Any) -> None:
+        payload = {"status": status, "step": self.step, "steps": self.cfg.train.steps,
+                   "resumed_from": self.resumed_from, **extra}
+        tmp = self.out_dir / ".status.json.tmp"
+        tmp.write_text(json.dumps(payload, indent=1))
+        os.replace(tmp, self.out_dir / "status.json")
+
+    def _append_row(self, row: dict[str, Any]) -> None:
+        with open(self.out_dir / "metrics.jsonl", "a") as handle:
+            handle.write(json.dumps(row) + "\n")
+
+    def _truncate_metrics(self, step: int) -> None:
+        path = self.out_dir / "metrics.jsonl"
+        if not path.exists():
+            return
+        kept = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= step]
+        path.write_text("".join(line + "\n" for line in kept))
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self) -> dict[str, Any]:
+        rng = {"torch": torch.get_rng_state()}
+        if torch.cuda.is_available():
+            rng["cuda"] = torch.cuda.get_rng_state_all()
+        return {
+            "step": self.step,
+            "config": self.cfg.to_dict(),
+            "model": self.model.state_dict(),
+            "ema": self.ema.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "rng": rng,
+            "stream": self.stream.state_dict(),
+            "sampler": self.sampler.state_dict(),
+            "controller": self.controller.state_dict(),
+            "interval": self.interval.state_dict(),
+            "best_val_task_mse": self.best_val,
+        }
+
+    def resume(self, path: Path) -> None:
+        state = load_checkpoint(path, map_location=self.device)
+        diffs = config_differences(state["config"], self.cfg.to_dict())
+        if diffs:
+            raise CheckpointError(
+                f"{path} was written with a different config (keys: {', '.join(diffs)}); "
+                f"use a new output folder or delete {self.ckpt_dir}"
+            )
+        self.model.load_state_dict(state["model"])
+        self.ema.load_state_dict(state["ema"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["rng"]["torch"].cpu())
+        if "cuda" in state["rng"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all([s.cpu() for s in state["rng"]["cuda"]])
+        self.stream.load_state_dict(state["stream"])
+        self.sampler.load_state_dict(state["sampler"])
+        self.controller.load_state_dict(state["controller"])
+        self.interval.load_state_dict(state["interval"])
+        self.best_val = state["best_val_task_mse"]
+        self.step = self.resumed_from = int(state["step"])
+        self._truncate_metrics(self.step)
+
+    def save(self, path: Path) -> None:
+        save_checkpoint(self.state_dict(), path)
+
+    # ------------------------------------------------------------------ faults
+    def _faults_fired(self) -> dict[str, Any]:
+        path = self.out_dir / "faults_fired.json"
+        return json.loads(path.read_text()) if path.exists() else {}
+
+    def _fire_once(self, name: str) -> bool:
+        fired = self._faults_fired()
+        if name in fired:
+            return False
+        fired[name] = {"step": self.step, "time": time.time(), "host": socket.gethostname()}
+        (self.out_dir / "faults_fired.json").write_text(json.dumps(fired))
+        return True
+
+    def _startup_faults(self) -> None:
+        node = self.cfg.faults.exit_on_node
+        if node and socket.gethostname().split(".")[0] == node:
+            self.log(f"fault injection: exiting with code {self.cfg.faults.exit_code} on node {node}")
+            sys.stdout.flush()
+            sys.exit(self.cfg.faults.exit_code)
+
+    def _check_oom_fault(self, micro_batch: int) -> None:
+        limit = self.cfg.faults.oom_above_micro_batch
+        if limit is not None and micro_batch > limit:
+            raise torch.OutOfMemoryError(
+                f"CUDA out of memory (injected by faults.oom_above_micro_batch={limit}: micro-batch {micro_batch})"
+            )
+
+    def _step_faults(self) -> None:
+        if self.cfg.faults.kill_at_step == self.step and self._fire_once("kill_at_step"):
+            self.log(f"fault injection: SIGKILL at step {self.step}")
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    # ------------------------------------------------------------------ maths
+    def _micro_step(
+        self, x: torch.Tensor, y0: torch.Tensor, t: torch.Tensor, eps: torch.Tensor, weight: float, accumulation: int
+    ) -> dict[str, float | None]:
+        cfg = self.cfg
+        self._check_oom_fault(x.shape[0])
+        y_t = self.schedule.q_sample(y0, t, eps).requires_grad_(True)
+        e_pos, pred = energy_and_grad(self.model, x, y_t, t, create_graph=True)  # (B,), (B, d)
+        l_denoise = denoise_loss(pred, eps).mean()
+        loss = l_denoise
+        stats: dict[str, float | None] = {
+            "train_denoise_mse": float(l_denoise.detach()),
+            "E_pos": float(e_pos.detach().mean()),
+            "gradE_norm": float(pred.detach().norm(dim=-1).mean()),
+            "pred_mean": float(pred.detach().mean()),
+            "pred_std": float(pred.detach().std()),
+            "target_mean": float(eps.mean()),
+            "target_std": float(eps.std()),
+        }
+        if cfg.objective.name != "denoise":
+            self.controller.configure_sampler(self.sampler, self.step)
+            y_neg = self.sampler.sample(self.model, self.schedule, x, y0, t, eps)
+            e_neg = self.model(x, y_neg, t)
+            out = contrastive_loss(
+                cfg.objective, e_pos, e_neg, t,
+                temperature=self.controller.temperature, margin=self.controller.margin(self.step),
+            )
+            loss = loss + weight * out.loss
+            if cfg.objective.energy_reg > 0:
+                loss = loss + cfg.objective.energy_reg * energy_scale_penalty(e_pos, e_neg)
+            stats.update(
+                loss_contrastive=float(out.loss.detach()) if out.n_active else None,
+                E_neg=float(e_neg.detach().mean()),
+                margin=out.margin if out.n_active else None,
+                frac_sat=out.frac_sat if out.n_active else None,
+            )
+        elif cfg.objective.energy_reg > 0:
+            loss = loss + cfg.objective.energy_reg * energy_scale_penalty(e_pos, None)
+        stats["loss_total"] = float(loss.detach())
+        (loss / accumulation).backward()
+        return stats
+
+    def train_step(self) -> dict[str, float | None]:
+        cfg = self.cfg
+        B, mb, acc = cfg.train.batch_size, cfg.train.effective_micro_batch, cfg.train.accumulation
+        problems = self.stream.next(B).to(self.device)
+        t = torch.randint(0, cfg.diffusion.steps, (B,)).to(self.device)
+        eps = torch.randn(B, problems.A_inv.shape[1]).to(self.device)
+        weight = self.controller.weight(self.step)
+        self.optimizer.zero_grad(set_to_none=True)
+        parts: list[dict[str, float | None]] = []
+        for i in range(acc):
+            sl = slice(i * mb, (i + 1) * mb)
+            parts.append(self._micro_step(problems.A[sl], problems.A_inv[sl], t[sl], eps[sl], weight, acc))
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.train.grad_clip))
+        stats = {k: _mean([p[k] for p in parts]) for k in parts[0]}
+        stats["grad_norm"] = grad_norm
+        stats["lr"] = cfg.train.lr
+        if not math.isfinite(stats["loss_total"] or 0.0) or not math.isfinite(grad_norm):
+            raise DivergedError(self.step + 1, f"loss_total={stats['loss_total']}, grad_norm={grad_norm}")
+        self.optimizer.step()
+        self.step += 1
+        self.controller.observe(stats.get("frac_sat"))
+        if self.step < cfg.train.ema_start:
+            self.ema.load_state_dict(self.model.state_dict())
+        elif self.step % cfg.train.ema_every == 0:
+            self._update_ema()
+        return stats
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        decay = self.cfg.train.ema_decay
+        for e, p in zip(self.ema.parameters(), self.model.parameters()):
+            e.lerp_(p, 1 - decay)
+
+    def evaluate(self) -> dict[str, float | None]:
+        """The evaluation columns of the contract, for EMA and raw weights."""
+        cfg = self.cfg
+        size = cfg.train.eval_size
+        row: dict[str, float | None] = {}
+        splits = {
+            "val": make_split("val", cfg.data.n, cfg.data.val_size, cfg.data.eval_seed),
+            "val_harder": make_split("val_harder", cfg.data.n, cfg.data.val_harder_size, cfg.data.eval_seed),
+            "train": make_split("train_subset", cfg.data.n, cfg.data.train_subset_size, cfg.data.eval_seed),
+        }
+        if size:
+            splits = {k: v.slice(0, size) for k, v in splits.items()}
+        settings = current_settings(cfg)
+        chunk = cfg.inference.batch_size
+        for weights, model in (("ema", self.ema), ("raw", self.model)):
+            suffix = WEIGHTS_SUFFIX[weights]
+            for key, problems in (("val", splits["val"]), ("val_harder", splits["val_harder"]), ("train", splits["train"])):
+                result = run_inference(model, self.schedule, problems, settings, cfg.inference.seed, chunk, self.device)
+                row[f"{key}_task_mse{suffix}"] = result["task_mse"]
+            row[f"val_denoise_mse{suffix}"] = denoise_mse(model, self.schedule, splits["val"], chunk, self.device)
+        return row
+
+    # ------------------------------------------------------------------ loop
+    def _start(self) -> None:
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self._startup_faults()
+        latest = latest_checkpoint(self.ckpt_dir)
+        if latest is not None:
+            self.resume(latest)
+        (self.out_dir / "resolved_config.yaml").write_text(dump_config(self.cfg))
+        (self.out_dir / "metrics_contract.json").write_text(json.dumps(DEFINITIONS, indent=1))
+        if self.resumed_from is None:
+            (self.out_dir / "metrics.jsonl").write_text("")
+            self.log(f"run {self.cfg.name}: resolved config (every effective default)\n" + dump_config(self.cfg))
+            self.log(contract_text())
+            self.log(f"device {self.device}, {sum(p.numel() for p in self.model.parameters())} parameters, "
+                     f"micro-batch {self.cfg.train.effective_micro_batch} x accumulation {self.cfg.train.accumulation}")
+        else:
+            self.log(f"run {self.cfg.name}: resumed from {latest} at step {self.resumed_from}; "
+                     f"micro-batch {self.cfg.train.effective_micro_batch} x accumulation {self.cfg.train.accumulation}")
+        self.write_status("running", started=time.time())
+
+    def run(self) -> TrainResult:
+        cfg = self.cfg.train
+        self._start()
+        started = time.time()
+        protected = set(cfg.milestones)
+        try:
+            while self.step < cfg.steps:
+                tick = time.perf_counter()
+                stats = self.train_step()
+                stats["sec_per_step"] = time.perf_counter() - tick
+                for key, value in stats.items():
+                    self.interval.add(key, value)
+                last = self.step == cfg.steps
+                if self.step % cfg.log_every == 0 or last:
+                    self._log_row(evaluate=self.step % cfg.eval_every == 0 or last, started=started)
+                if self.step % cfg.checkpoint_every == 0 or self.step in protected or last:
+                    self.save(step_path(self.ckpt_dir, self.step))
+                    prune_checkpoints(self.ckpt_dir, cfg.keep_checkpoints, protected | {cfg.steps})
+                self._step_faults()
+        except DivergedError as exc:
+            self.log(f"DIVERGED at step {exc.step}: {exc}")
+            self.write_status("diverged", diverged_at=exc.step, detail=str(exc), wall_time_s=time.time() - started)
+            raise
+        final = self.out_dir / "final.pt"
+        self.save(final)
+        self.write_status("completed", wall_time_s=time.time() - started, finished=time.time())
+        self.log(f"run {self.cfg.name}: completed {self.step} steps; final checkpoint {final}")
+        return TrainResult("completed", self.step, final, self.out_dir, self.resumed_from)
+
+    def _log_row(self, evaluate: bool, started: float) -> None:
+        means = self.interval.means()
+        self.interval = _Interval()
+        row: dict[str, Any] = {name: None for name in ALL_COLUMNS}
+        row.update({k: v for k, v in means.items() if k in row})
+        row["step"] = self.step
+        if evaluate:
+            row.update(self.evaluate())
+            val = row["val_task_mse"]
+            if val is not None and val < self.best_val:
+                self.best_val = val
+                self.save(self.ckpt_dir / "best.pt")
+        self._append_row(row)
+        elapsed = time.time() - started
+        done = self.step - (self.resumed_from or 0)
+        eta = elapsed / max(done, 1) * (self.cfg.train.steps - self.step)
+        msg = (f"step {self.step}/{self.cfg.train.steps} | loss_total {row['loss_total']:.4g} | "
+               f"train_denoise_mse {row['train_denoise_mse']:.4g} | {row['sec_per_step']:.3f} s/step | "
+               f"ETA {_duration(eta)}")
+        if row.get("frac_sat") is not None:
+            msg += f" | frac_sat {row['frac_sat']:.3f}"
+        if evaluate:
+            msg += f" | val_task_mse {row['val_task_mse']:.4g} (raw {row['val_task_mse_raw']:.4g})"
+        self.log(msg)
+
+
+def _mean(values: list[float | None]) -> float | None:
+    kept = [v for v in values if v is not None]
+    return sum(kept) / len(kept) if kept else None
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 60}m{seconds % 60:02d}s"
+
+
+def train(cfg: RunConfig, out_dir: str | Path, echo: bool = True) -> TrainResult:
+    """Train (or resume) the run ``cfg`` in ``out_dir``; raises DivergedError on NaN/inf."""
+    trainer = Trainer(cfg, Path(out_dir), echo=echo)
+    return trainer.run()
