@@ -365,7 +365,7 @@ def detect_metric_mismatch(
     """
     findings = []
     contract = contract or {}
-    cross_note, cross_rows = _cross_eval_note(cross_eval, th)
+    cross_note, cross_detail, cross_rows = _cross_eval_note(cross_eval, th)
     for a, b, same, what in _MISMATCH_PAIRS:
         both = [r for r in rows if value(r, a) is not None and value(r, b) is not None]
         if not both:
@@ -394,6 +394,7 @@ def detect_metric_mismatch(
             "eval_rows": len(both),
             "threshold": limit,
             "cross_eval": cross_note,
+            "cross_eval_detail": cross_detail,
             "cross_eval_rows": cross_rows,
         }
         message = (
@@ -455,7 +456,7 @@ def diagnose(
 
     ``status`` is the run's status.json, ``contract`` its metrics_contract.json, ``cross_eval`` the cross-eval
     rows of this run's checkpoints, ``baselines`` the trivial baselines per split (when None they are taken from
-    ``cross_eval``).
+    ``cross_eval``). ``worse_than_trivial`` is only judged for a finished run (status absent or 'completed').
     """
     rows = as_rows(metrics)
     if baselines is None and cross_eval is not None:
@@ -469,7 +470,10 @@ def diagnose(
         if f is not None:
             found.append(f)
     found += detect_metric_mismatch(rows, contract, cross_eval, thresholds)
-    trivial = detect_worse_than_trivial(rows, baselines, thresholds)
+    # "Worse than trivial" judges a finished model: a run that stopped early (diverged, killed) is judged by
+    # its other findings, not by an evaluation taken half-way through training.
+    finished = status is None or status.get("status") == "completed"
+    trivial = detect_worse_than_trivial(rows, baselines, thresholds) if finished else None
     if trivial is not None:
         found.append(trivial)
     return found
@@ -516,48 +520,61 @@ def cross_eval_metric(row: Mapping[str, Any]) -> float | None:
 
 def _cross_eval_note(
     cross_eval: "pd.DataFrame | Sequence[Mapping[str, Any]] | None", th: Thresholds
-) -> tuple[str, Rows]:
-    """One sentence on what the cross-evaluation of this run's last checkpoint says, and the rows it used.
+) -> tuple[str, dict[str, Any], Rows]:
+    """What the cross-evaluation of this run's last checkpoint says: a short verdict, the numbers, the rows used.
 
-    Two checks: the same protocol and weights on ``train_subset`` vs ``val`` (is there a generalisation gap under
-    one definition?), and the ``val`` task MSE under each protocol (do the evaluation codes agree?).
+    Two checks with one definition (task MSE): ``train_subset`` vs ``val`` under the same protocol and weights
+    (is there a generalisation gap?), and ``val`` under every protocol (do the evaluation codes agree?). The
+    verdict quotes the EMA weights (raw when there is no EMA row); the details cover both.
     """
-    recs = [r for r in _records(cross_eval) if cross_eval_metric(r) is not None]
+    recs = [r for r in _records(cross_eval) if value(r, "task_mse") is not None]
     if not recs:
-        return "", []
-    # The last checkpoint: prefer milestone "final"/"last", else the checkpoint with the most rows.
-    def rank(r: Mapping[str, Any]) -> tuple[int, str]:
+        return "", {}, []
+
+    def rank(r: Mapping[str, Any]) -> tuple[int, str]:  # the last checkpoint: milestone final/last first
         m = str(r.get("milestone") or "")
         return (1 if m in ("final", "last") else 0, str(r.get("checkpoint") or ""))
 
     ckpt = max(recs, key=rank).get("checkpoint")
     mine = [r for r in recs if r.get("checkpoint") == ckpt]
+    detail: dict[str, Any] = {"checkpoint": ckpt, "train_vs_val": [], "protocols_on_val": []}
     used: Rows = []
-    parts = []
     for weights in ("ema", "raw"):
-        task = [r for r in mine if r.get("weights") == weights and value(r, "task_mse") is not None]
-        by = {(r.get("protocol"), r.get("split")): r for r in task}
-        for protocol in sorted({str(p) for p, _ in by}):
+        by = {(str(r.get("protocol")), str(r.get("split"))): r for r in mine if r.get("weights") == weights}
+        for protocol in sorted({p for p, _ in by}, key=lambda p: (p != "current", p)):
             tr, va = by.get((protocol, "train_subset")), by.get((protocol, "val"))
             if tr is None or va is None:
                 continue
-            a, b = value(tr, "task_mse"), value(va, "task_mse")
-            fold = _fold(a or 0.0, b or 0.0)
-            verdict = "agree" if fold <= th.mismatch_same_definition else "differ"
-            parts.append(
-                f"{protocol}/{weights} task_mse train_subset {a:.3g} vs val {b:.3g} ({verdict}, {fold:.1f}x)"
+            a, b = value(tr, "task_mse") or 0.0, value(va, "task_mse") or 0.0
+            fold = _fold(a, b)
+            detail["train_vs_val"].append(
+                {"protocol": protocol, "weights": weights, "train_subset": a, "val": b, "fold": fold,
+                 "agree": fold <= th.mismatch_same_definition}
             )
             used += [tr, va]
-        vals = {p: value(r, "task_mse") for (p, s), r in by.items() if s == "val"}
+        vals = {p: value(r, "task_mse") or 0.0 for (p, s), r in by.items() if s == "val"}
         if len(vals) >= 2:
-            lo, hi = min(vals.values()), max(vals.values())  # type: ignore[type-var]
-            fold = _fold(lo or 0.0, hi or 0.0)
-            verdict = "protocols agree" if fold <= th.mismatch_same_definition else "protocols disagree"
-            listing = ", ".join(f"{p} {v:.3g}" for p, v in sorted(vals.items()))
-            parts.append(f"val/{weights} task_mse by protocol: {listing} ({verdict}, {fold:.1f}x)")
-    if not parts:
-        return "", []
-    return f"checkpoint {ckpt}: " + "; ".join(parts), _unique_rows(used)
+            fold = _fold(min(vals.values()), max(vals.values()))
+            detail["protocols_on_val"].append(
+                {"weights": weights, "task_mse": vals, "fold": fold, "agree": fold <= th.mismatch_same_definition}
+            )
+            used += [r for (p, s), r in by.items() if s == "val"]
+    parts = []
+    gen = next((g for w in ("ema", "raw") for g in detail["train_vs_val"] if g["weights"] == w), None)
+    if gen is not None:
+        parts.append(
+            f"under the {gen['protocol']} protocol ({gen['weights']} weights) task_mse is {gen['train_subset']:.3g} "
+            f"on train_subset vs {gen['val']:.3g} on val: "
+            + ("no generalisation gap" if gen["agree"] else f"a generalisation gap of {gen['fold']:.0f}x")
+        )
+    pro = next((g for w in ("ema", "raw") for g in detail["protocols_on_val"] if g["weights"] == w), None)
+    if pro is not None:
+        listing = ", ".join(f"{p} {v:.3g}" for p, v in sorted(pro["task_mse"].items()))
+        parts.append(
+            f"on val the protocols give {listing}: "
+            + ("they agree" if pro["agree"] else f"they disagree ({pro['fold']:.0f}x), an evaluation mismatch")
+        )
+    return "; ".join(parts), detail, _unique_rows(used)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -205,8 +205,12 @@ def load_run(
     spec: RunSpec | Mapping[str, Any],
     cross_eval: "pd.DataFrame | None" = None,
     thresholds: Thresholds = DEFAULT_THRESHOLDS,
+    baselines: Mapping[str, Mapping[str, float]] | None = None,
 ) -> RunRecord:
-    """Read one run folder, diagnose it and derive its status and key finding."""
+    """Read one run folder, diagnose it and derive its status and key finding.
+
+    The trivial baselines come from this run's cross-eval rows unless ``baselines`` is given.
+    """
     import yaml
 
     spec = spec if isinstance(spec, RunSpec) else RunSpec.from_mapping(spec)
@@ -219,11 +223,8 @@ def load_run(
     config_text = (d / "resolved_config.yaml").read_text() if (d / "resolved_config.yaml").is_file() else ""
     config = yaml.safe_load(config_text) if config_text else None
     ce_rows = cross_eval_rows_for(spec, cross_eval)
-    baselines = baselines_from_cross_eval(ce_rows)
-    if not baselines and cross_eval is not None and len(cross_eval):
-        # This run has no evaluation yet; the baselines depend only on the split (and n), so take them from
-        # runs with the same matrix size.
-        baselines = _baselines_same_n(config, cross_eval)
+    if baselines is None:
+        baselines = baselines_from_cross_eval(ce_rows)
     rec = RunRecord(
         spec=spec,
         rows=as_rows(read_jsonl(d / "metrics.jsonl")),
@@ -233,7 +234,7 @@ def load_run(
         config=config if isinstance(config, dict) else None,
         config_text=config_text,
         cross_eval=ce_rows,
-        baselines=baselines,
+        baselines={k: dict(v) for k, v in baselines.items()},
         missing=missing,
     )
     rec.findings = diagnose(
@@ -249,11 +250,10 @@ def load_run(
     return rec
 
 
-def _baselines_same_n(config: Any, cross_eval: "pd.DataFrame") -> dict[str, dict[str, float]]:
-    if "n" not in cross_eval.columns or not isinstance(config, dict):
-        return {}
-    n = (config.get("data") or {}).get("n")
-    return baselines_from_cross_eval(cross_eval[cross_eval["n"] == n]) if n is not None else {}
+def _data_key(rec: RunRecord) -> str | None:
+    """The run's ``data`` config section as text: runs with equal sections share the fixed evaluation sets."""
+    data = (rec.config or {}).get("data")
+    return json.dumps(data, sort_keys=True) if isinstance(data, dict) else None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -537,7 +537,15 @@ def load_runs(
 ) -> list[RunRecord]:
     """:func:`load_run` for every descriptor, with the cross-eval CSV read once."""
     cross_eval = read_cross_eval(cross_eval_csv)
-    return [load_run(s, cross_eval, thresholds) for s in runs]
+    records = [load_run(s, cross_eval, thresholds) for s in runs]
+    # A run without cross-eval rows (e.g. it diverged before any checkpoint was exported) still gets the
+    # trivial baselines: they depend only on the evaluation sets, i.e. on the run's `data` config section.
+    shared = {k: r.baselines for r in records if r.baselines and (k := _data_key(r)) is not None}
+    for i, r in enumerate(records):
+        key = _data_key(r)
+        if not r.baselines and key in shared:
+            records[i] = load_run(r.spec, cross_eval, thresholds, baselines=shared[key])
+    return records
 
 
 def write_summary(

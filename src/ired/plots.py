@@ -1,0 +1,360 @@
+"""Plots of the pipeline: per-run training curves, the ablation bar chart and the cross-eval heatmap.
+
+Figures are built with :class:`matplotlib.figure.Figure` (the Agg canvas, no pyplot global state, no display)
+and written as PNG. Axis labels are the metric column names of the contract (``val_task_mse`` on the log is
+``val_task_mse`` on the axis). A panel whose columns are null in every row says so in words instead of being
+left blank, so a denoise-only run's ``frac_sat`` panel reads "null in every row", not as an empty plot.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ired.diagnostics import Finding, as_rows, cross_eval_metric, series
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+DPI = 100
+CURVES_SIZE = (15.0, 8.5)  # inches: 1500 x 850 px at DPI
+STATUS_COLOURS = {
+    "stable": "#2b8a3e",
+    "ambiguous": "#e8a33d",
+    "plateau-saturated": "#d9730d",
+    "collapsed": "#c92a2a",
+    "diverged": "#862e9c",
+    "failed-infrastructure": "#868e96",
+}
+PROTOCOL_ORDER = ("current", "reference", "denoise")
+SPLIT_ORDER = ("train_subset", "val", "val_harder")
+
+# Panels of the training curves: (title, columns drawn as lines, columns drawn as evaluation points, log y?)
+_CURVE_PANELS: tuple[tuple[str, tuple[str, ...], tuple[str, ...], bool], ...] = (
+    ("denoising MSE (noise space)", ("train_denoise_mse",), ("val_denoise_mse", "val_denoise_mse_raw"), True),
+    ("task MSE at evaluations (EMA; _raw: raw weights)", (),
+     ("val_task_mse", "val_task_mse_raw", "val_harder_task_mse", "train_task_mse"), True),
+    ("losses", ("loss_total", "loss_contrastive"), (), False),
+    ("energies", ("E_pos", "E_neg", "margin"), (), False),
+    ("contrastive saturation", ("frac_sat",), (), False),
+    ("gradient field", ("gradE_norm", "pred_std", "target_std"), (), True),
+)
+_NULL_HINT = {
+    "frac_sat": "no contrastive term: a denoise-only run?",
+    "E_pos": "no contrastive term: a denoise-only run?",
+    "loss_contrastive": "no contrastive term",
+}
+
+
+def _figure(width: float, height: float, constrained: bool = True) -> "Figure":
+    """A figure on the Agg canvas; ``constrained=False`` for fixed grids (constrained layout halves the speed)."""
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), dpi=DPI, layout="constrained" if constrained else None)
+
+
+def save_png(fig: "Figure", path: str | Path) -> Path:
+    """Write a figure as PNG (parents created) and return the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, format="png", dpi=DPI)
+    return path
+
+
+def png_bytes(fig: "Figure") -> bytes:
+    """A figure as PNG bytes (for embedding in the HTML report)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI)
+    return buf.getvalue()
+
+
+def _say(ax: "Axes", text: str) -> None:
+    ax.text(0.5, 0.5, text, ha="center", va="center", wrap=True, transform=ax.transAxes, fontsize=10, color="#555")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _label(columns: Sequence[str]) -> str:
+    """Axis label = the metric column names, two per line so that a shared axis stays readable."""
+    return "\n".join(", ".join(columns[i : i + 2]) for i in range(0, len(columns), 2))
+
+
+def _positive(values: Iterable[float]) -> bool:
+    vals = list(values)
+    return bool(vals) and all(v > 0 for v in vals)
+
+
+# --------------------------------------------------------------------------------------------------
+# Training curves of one run
+# --------------------------------------------------------------------------------------------------
+
+
+def training_curves_figure(
+    metrics: "pd.DataFrame | Iterable[Mapping[str, Any]]",
+    title: str = "",
+    findings: Sequence[Finding] = (),
+    baselines: Mapping[str, Mapping[str, float]] | None = None,
+) -> "Figure":
+    """Six panels over ``step``: denoising MSE, task MSE at evaluation points (EMA and ``_raw``), losses,
+    E_pos / E_neg / margin, frac_sat, gradE_norm / pred_std. Findings with a step are drawn as vertical lines;
+    the predict-mean baseline of ``val`` (when given) as a horizontal line on the task-MSE panel."""
+    rows = as_rows(metrics)
+    fig = _figure(*CURVES_SIZE, constrained=False)
+    fig.subplots_adjust(left=0.06, right=0.985, top=0.89, bottom=0.09, wspace=0.28, hspace=0.42)
+    fig.suptitle(title or "training curves", fontsize=13)
+    axes = fig.subplots(2, 3).ravel()
+    if not rows:
+        for ax in axes:
+            _say(ax, "metrics.jsonl has no rows")
+        return fig
+    for ax, (panel, lines, points, logy) in zip(axes, _CURVE_PANELS):
+        drawn: list[str] = []
+        values: list[float] = []
+        for col in lines:
+            pts = series(rows, col)
+            if pts:
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], label=col, lw=1.4,
+                        ls="--" if col == "target_std" else "-")
+                drawn.append(col)
+                values += [p[1] for p in pts]
+        for col in points:
+            pts = series(rows, col)
+            if pts:
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], label=col, marker="o", ms=4, lw=1,
+                        ls=":" if col.endswith("_raw") else "-")
+                drawn.append(col)
+                values += [p[1] for p in pts]
+        wanted = list(lines + points)
+        ax.set_title(panel, fontsize=10)
+        if not drawn:
+            hint = next((_NULL_HINT[c] for c in wanted if c in _NULL_HINT), "")
+            _say(ax, f"{', '.join(wanted)}:\nnull in every row" + (f"\n({hint})" if hint else ""))
+            continue
+        if "frac_sat" in drawn:
+            ax.axhline(0.99, color="grey", ls=":", lw=1, label="0.99")
+            ax.set_ylim(-0.02, 1.02)
+        if "val_task_mse" in drawn and baselines and baselines.get("val", {}).get("predict_mean_mse"):
+            b = baselines["val"]["predict_mean_mse"]
+            ax.axhline(b, color="black", ls="--", lw=1, label="val predict_mean_mse")
+            values.append(b)
+        if logy and _positive(values) and max(values) / min(values) > 10:
+            ax.set_yscale("log")
+        for f in findings:
+            if f.step is not None and f.kind in ("divergence", "collapse"):
+                ax.axvline(f.step, color=STATUS_COLOURS["diverged" if f.kind == "divergence" else "collapsed"],
+                           lw=1, ls="--", alpha=0.8)
+        ax.set_xlabel("step")
+        ax.set_ylabel(_label(drawn), fontsize=8 if len(drawn) > 1 else 10)
+        missing = [c for c in wanted if c not in drawn and c != "target_std"]
+        if missing:
+            ax.text(0.01, 0.99, "null in every row: " + ", ".join(missing), transform=ax.transAxes,
+                    fontsize=7, va="top", color="#555")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="best")
+    marks = [f"{f.kind} @ {f.step}" for f in findings if f.step is not None and f.kind in ("divergence", "collapse")]
+    if marks:
+        fig.supxlabel("dashed vertical lines: " + "; ".join(marks), fontsize=9)
+    return fig
+
+
+def plot_training_curves(
+    metrics: "pd.DataFrame | Iterable[Mapping[str, Any]]",
+    out_png: str | Path,
+    title: str = "",
+    findings: Sequence[Finding] = (),
+    baselines: Mapping[str, Mapping[str, float]] | None = None,
+) -> Path:
+    """Write the training curves of one run's metrics rows to ``out_png`` (1500 x 850 px)."""
+    return save_png(training_curves_figure(metrics, title, findings, baselines), out_png)
+
+
+def plot_run_curves(run_dir: str | Path, out_png: str | Path, cross_eval_csv: str | Path | None = None) -> Path:
+    """Training curves of a run folder, with its findings marked (the pipeline's per-run plot target)."""
+    from ired.summary import RunSpec, load_run, read_cross_eval
+
+    spec = RunSpec(experiment=Path(run_dir).name, seed=0, run_dir=Path(run_dir))
+    rec = load_run(spec, read_cross_eval(cross_eval_csv))
+    title = f"{spec.run_id}: {rec.run_status}"
+    return plot_training_curves(rec.rows, out_png, title, rec.findings, rec.baselines)
+
+
+# --------------------------------------------------------------------------------------------------
+# Ablation bars
+# --------------------------------------------------------------------------------------------------
+
+
+def ablation_figure(summary: "pd.DataFrame", runs: "pd.DataFrame | None" = None) -> "Figure":
+    """Bars of ``val_task_mse`` and ``val_harder_task_mse`` (EMA weights) per experiment: mean over seeds,
+    error bars one std, dots for single seeds, bar colour = status; the trivial baselines (predict zero,
+    predict mean) of each split as horizontal lines."""
+    from matplotlib.patches import Patch
+
+    n = len(summary)
+    fig = _figure(max(10.0, 0.9 * n + 4.0), 6.5)
+    axes = fig.subplots(1, 2)
+    recs = summary.to_dict("records") if n else []
+    for ax, split, col in zip(axes, ("val", "val_harder"), ("val_task_mse", "val_harder_task_mse")):
+        means = [_f(r.get(f"{col}_mean")) for r in recs]
+        stds = [_f(r.get(f"{col}_std")) for r in recs]
+        if not any(math.isfinite(m) for m in means):
+            _say(ax, f"{col}: no evaluated run (null in every summary row)")
+            ax.set_title(f"{col} (EMA weights)")
+            continue
+        x = list(range(n))
+        colours = [STATUS_COLOURS.get(str(r.get("status")), "#4c6ef5") for r in recs]
+        heights = [m if math.isfinite(m) else 0.0 for m in means]
+        ax.bar(x, heights, color=colours, alpha=0.85,
+               yerr=[s if math.isfinite(s) else 0.0 for s in stds], capsize=4, ecolor="black")
+        values = [m for m in means if math.isfinite(m) and m > 0]
+        if runs is not None and len(runs) and col in runs.columns:
+            for i, r in enumerate(recs):
+                seeds = runs[(runs["experiment"] == r["experiment"])][col].dropna().tolist()
+                ax.scatter([i] * len(seeds), seeds, color="black", s=12, zorder=3,
+                           label="single seeds" if i == 0 else None)
+                values += [v for v in seeds if v > 0]
+        for key, style, label in (("predict_zero_mse", ":", "predict zero"), ("predict_mean_mse", "--", "predict mean")):
+            bs = [_f(r.get(f"{split}_{key}")) for r in recs]
+            first = True
+            for i, b in enumerate(bs):
+                if math.isfinite(b):
+                    ax.hlines(b, i - 0.45, i + 0.45, colors="black", linestyles=style, lw=1.5,
+                              label=f"{split} {label} ({b:.3g})" if first else None)
+                    values.append(b)
+                    first = False
+        for i, m in enumerate(means):
+            if not math.isfinite(m):
+                ax.text(i, 0, "n/a", ha="center", va="bottom", fontsize=8)
+        if values and max(values) / min(values) > 10:
+            ax.set_yscale("log")
+        ax.set_xticks(x, [str(r["experiment"]) for r in recs], rotation=45, ha="right")
+        ax.set_xlabel("experiment")
+        ax.set_ylabel(col)
+        ax.set_title(f"{col} (EMA weights, mean ± std over seeds)", fontsize=10)
+        ax.grid(axis="y", alpha=0.3)
+        ax.legend(fontsize=8, loc="best", framealpha=0.9)
+    present = [s for s in STATUS_COLOURS if any(r.get("status") == s for r in recs)]
+    if present:
+        handles = [Patch(color=STATUS_COLOURS[s], label=s) for s in present]
+        fig.legend(handles=handles, title="bar colour = status", fontsize=8, title_fontsize=8,
+                   loc="outside lower center", ncol=len(handles))
+    return fig
+
+
+def plot_ablation(
+    summary: "pd.DataFrame | str | Path", out_png: str | Path, runs: "pd.DataFrame | str | Path | None" = None
+) -> Path:
+    """Write the ablation bar chart from the summary table (DataFrame or ``summary.csv``) and, for seed dots,
+    the per-run table (DataFrame or ``runs.csv`` from :func:`ired.summary.write_summary`)."""
+    return save_png(ablation_figure(_frame(summary), _frame(runs) if runs is not None else None), out_png)
+
+
+# --------------------------------------------------------------------------------------------------
+# Cross-eval heatmap
+# --------------------------------------------------------------------------------------------------
+
+
+def _ordered(values: Iterable[Any], order: Sequence[str]) -> list[str]:
+    vals = {str(v) for v in values}
+    return [o for o in order if o in vals] + sorted(vals - set(order))
+
+
+def _checkpoint_label(r: Mapping[str, Any]) -> str:
+    run, milestone = r.get("run"), r.get("milestone")
+    if isinstance(run, str) and run:
+        base = f"{run} @ {milestone}" if isinstance(milestone, str) and milestone else run
+    else:
+        base = Path(str(r.get("checkpoint"))).name
+    return base
+
+
+def cross_eval_figure(cross_eval: "pd.DataFrame") -> "Figure":
+    """Heatmap: rows checkpoint x weights, columns protocol x split, log-scale colour, each cell annotated.
+
+    Cells hold ``task_mse`` (``denoise_mse`` for the ``denoise`` protocol, a different definition: its columns
+    are labelled so); missing combinations are grey and marked "-".
+    """
+    import numpy as np
+    from matplotlib.colors import LogNorm
+
+    recs = [r for r in (cross_eval.to_dict("records") if len(cross_eval) else []) if cross_eval_metric(r) is not None]
+    if not recs:
+        fig = _figure(8, 3)
+        _say(fig.subplots(), "no cross-eval results (results/cross_eval.csv is empty or missing)")
+        return fig
+    row_keys: list[tuple[str, str]] = []
+    for r in sorted(recs, key=lambda r: (str(r.get("checkpoint")), str(r.get("weights")))):
+        key = (str(r.get("checkpoint")), str(r.get("weights")))
+        if key not in row_keys:
+            row_keys.append(key)
+    labels = {(str(r.get("checkpoint")), str(r.get("weights"))): f"{_checkpoint_label(r)} [{r.get('weights')}]"
+              for r in recs}
+    protocols = _ordered((r.get("protocol") for r in recs), PROTOCOL_ORDER)
+    splits = _ordered((r.get("split") for r in recs), SPLIT_ORDER)
+    present = {(str(r.get("protocol")), str(r.get("split"))) for r in recs}
+    col_keys = [(p, s) for p in protocols for s in splits if (p, s) in present]
+    grid = np.full((len(row_keys), len(col_keys)), np.nan)
+    for r in recs:
+        i = row_keys.index((str(r.get("checkpoint")), str(r.get("weights"))))
+        j = col_keys.index((str(r.get("protocol")), str(r.get("split"))))
+        grid[i, j] = cross_eval_metric(r)
+    fig = _figure(3.5 + 1.2 * len(col_keys), 2.0 + 0.32 * len(row_keys))
+    ax = fig.subplots()
+    finite = grid[np.isfinite(grid) & (grid > 0)]
+    norm = LogNorm(vmin=finite.min(), vmax=max(finite.max(), finite.min() * 1.0001)) if finite.size else None
+    cmap = _cmap()
+    im = ax.imshow(np.ma.masked_invalid(np.where(grid > 0, grid, np.nan)), cmap=cmap, norm=norm, aspect="auto")
+    for i in range(grid.shape[0]):
+        for j in range(grid.shape[1]):
+            v = grid[i, j]
+            if not np.isfinite(v):
+                text, colour = "-", "black"
+            else:
+                text = f"{v:.3g}"
+                frac = (math.log(v) - math.log(finite.min())) / max(1e-12, math.log(finite.max() / finite.min())) \
+                    if v > 0 and finite.size else 0.0
+                colour = "white" if frac < 0.5 else "black"  # viridis: dark at the low end
+            ax.text(j, i, text, ha="center", va="center", fontsize=8, color=colour)
+    ax.set_xticks(range(len(col_keys)),
+                  [f"{p}\n{s}" + ("\n(denoise_mse)" if p == "denoise" else "") for p, s in col_keys], fontsize=8)
+    ax.set_yticks(range(len(row_keys)), [labels[k] for k in row_keys], fontsize=8)
+    ax.set_xlabel("protocol x split")
+    ax.set_ylabel("checkpoint [weights]")
+    ax.set_title("cross-evaluation: task_mse of every checkpoint under every protocol and split (log colour)")
+    fig.colorbar(im, ax=ax, label="task_mse (denoise protocol: denoise_mse)")
+    return fig
+
+
+def _cmap() -> Any:
+    import matplotlib
+
+    return matplotlib.colormaps["viridis"].with_extremes(bad="#dddddd")
+
+
+def plot_cross_eval_heatmap(cross_eval: "pd.DataFrame | str | Path", out_png: str | Path) -> Path:
+    """Write the cross-eval heatmap from ``results/cross_eval.csv`` (path or DataFrame)."""
+    return save_png(cross_eval_figure(_frame(cross_eval)), out_png)
+
+
+# --------------------------------------------------------------------------------------------------
+
+
+def _frame(data: "pd.DataFrame | str | Path") -> "pd.DataFrame":
+    import pandas as pd
+
+    if isinstance(data, (str, Path)):
+        p = Path(data)
+        return pd.read_csv(p) if p.is_file() and p.stat().st_size else pd.DataFrame()
+    return data
+
+
+def _f(v: Any) -> float:
+    try:
+        out = float(v)
+    except (TypeError, ValueError):
+        return math.nan
+    return out

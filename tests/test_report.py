@@ -1,0 +1,163 @@
+"""Cross-eval aggregation, the summary table from real run folders, and the standalone HTML report."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import statistics
+
+import pandas as pd
+import pytest
+
+from ired.report import aggregate_cross_eval, build_report, write_html_report
+from ired.summary import RunSpec, load_run, read_cross_eval, write_diagnostics, write_summary
+from synthetic_runs import BASELINES, write_eval_jsons, write_run
+
+FINAL_VALS = {0: 0.010, 1: 0.012, 2: 0.011}
+
+
+@pytest.fixture
+def study(tmp_path):
+    """Four experiments: stable (3 seeds), collapsed (2 seeds), failed on infrastructure, diverged."""
+    runs_root, evals = tmp_path / "runs", tmp_path / "evals"
+    specs = []
+    jsons = []
+
+    def add(exp, seed, kind, **kw):
+        name = f"{exp}_s{seed}"
+        d = write_run(runs_root, name, kind, seed=seed, final_val=FINAL_VALS.get(seed, 0.01), **kw)
+        specs.append({"experiment": exp, "seed": seed, "run_dir": d, "description": f"{exp} synthetic"})
+        return name, d
+
+    for seed in (0, 1, 2):
+        name, d = add("q101", seed, "healthy", objective="denoise")
+        jsons.extend(write_eval_jsons(evals, name, d, {"train_subset": 0.01, "val": 0.011, "val_harder": 0.21}))
+    for seed in (0, 1):
+        name, d = add("q206", seed, "collapse")
+        jsons.extend(write_eval_jsons(evals, name, d, {"train_subset": 0.02, "val": 0.0207, "val_harder": 0.25}))
+    add("q300", 0, "healthy", status="running",
+        attempts=[{"attempt": 1, "job_id": "11", "node": "n1", "state": "FAILED", "exit_code": 120,
+                   "failure_kind": "node_failure", "action": "resubmit excluding n1", "wall_time_s": 5.0},
+                  {"attempt": 2, "job_id": "12", "node": "n1", "state": "NODE_FAIL", "exit_code": 120,
+                   "failure_kind": "node_failure", "action": "give up", "wall_time_s": 4.0}])
+    add("q301", 0, "divergence", status="diverged")
+    return tmp_path, specs, jsons
+
+
+def test_aggregate_cross_eval(study, tmp_path):
+    _, _, jsons = study
+    out = tmp_path / "results" / "cross_eval.csv"
+    df = aggregate_cross_eval(reversed(jsons), out)
+    assert len(df) == len(jsons) == 5 * 14
+    back = pd.read_csv(out)
+    assert list(back.columns[:12]) == ["checkpoint", "run", "milestone", "protocol", "protocol_version", "split",
+                                       "weights", "task_mse", "denoise_mse", "n_problems", "predict_zero_mse",
+                                       "predict_mean_mse"]
+    assert not back.duplicated(["checkpoint", "weights", "protocol", "split"]).any()
+    assert json.loads(back["inference"].dropna().iloc[0]) == {"steps_per_level": 5}
+    # the order does not depend on the order of the inputs
+    assert aggregate_cross_eval(jsons).drop(columns="source").equals(df.drop(columns="source"))
+    with pytest.raises(ValueError, match="duplicate"):
+        aggregate_cross_eval([jsons[0], jsons[0]])
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"checkpoint": "x", "protocol": "current", "split": "val", "weights": "ema"}))
+    with pytest.raises(ValueError, match="bad.json.*neither"):
+        aggregate_cross_eval([bad])
+    assert len(aggregate_cross_eval([], tmp_path / "empty.csv")) == 0
+    assert read_cross_eval(tmp_path / "empty.csv").empty
+
+
+def test_summary_rows_statuses_and_mean_std(study, tmp_path):
+    _, specs, jsons = study
+    ce = tmp_path / "results" / "cross_eval.csv"
+    aggregate_cross_eval(jsons, ce)
+    summary = write_summary(specs, ce, tmp_path / "results" / "summary.csv", tmp_path / "results" / "summary.md",
+                            tmp_path / "results" / "runs.csv")
+    back = pd.read_csv(tmp_path / "results" / "summary.csv")
+    assert list(back["experiment"]) == ["q101", "q206", "q300", "q301"]
+    by = back.set_index("experiment")
+    assert dict(by["status"]) == {"q101": "stable", "q206": "collapsed", "q300": "failed-infrastructure",
+                                  "q301": "diverged"}
+    assert list(by["n_seeds"]) == [3, 2, 1, 1]
+    # val_task_mse: mean +- sample std over seeds of the last evaluation row (EMA), raw too
+    finals = [json.loads((s["run_dir"] / "metrics.jsonl").read_text().splitlines()[-1]) for s in specs[:3]]
+    ema = [r["val_task_mse"] for r in finals]
+    raw = [r["val_task_mse_raw"] for r in finals]
+    assert by.loc["q101", "val_task_mse_mean"] == pytest.approx(statistics.fmean(ema))
+    assert by.loc["q101", "val_task_mse_std"] == pytest.approx(statistics.stdev(ema))
+    assert by.loc["q101", "val_task_mse_raw_mean"] == pytest.approx(statistics.fmean(raw))
+    assert by.loc["q101", "val_harder_task_mse_mean"] == pytest.approx(statistics.fmean(r["val_harder_task_mse"] for r in finals))
+    assert by.loc["q101", "weights"] == "ema"
+    assert by.loc["q101", "val_predict_mean_mse"] == BASELINES["val"]["predict_mean_mse"]
+    assert by.loc["q101", "val_harder_predict_zero_mse"] == BASELINES["val_harder"]["predict_zero_mse"]
+    assert by.loc["q101", "negatives"] == "-" and by.loc["q206", "negatives"] == "mined"
+    assert by.loc["q206", "head"] == "vector" and by.loc["q206", "objective"] == "softplus"
+    assert by.loc["q101", "steps"] == 2000 and by.loc["q101", "attempts"] == 3
+    assert by.loc["q300", "attempts"] == 2
+    assert by.loc["q101", "wall_time_s"] == pytest.approx(101.0)
+    # key findings: generated, with the numbers of the same row
+    assert f"{by.loc['q101', 'val_task_mse_mean']:.4g}" in by.loc["q101", "key_finding"]
+    assert "0.0141" in by.loc["q101", "key_finding"]
+    assert by.loc["q206", "key_finding"].startswith("2/2 seeds collapsed")
+    assert "gradE_norm" in by.loc["q206", "key_finding"]
+    assert "node_failure" in by.loc["q300", "key_finding"] and "exit 120" in by.loc["q300", "key_finding"]
+    assert "step 1200" in by.loc["q301", "key_finding"]
+    md = (tmp_path / "results" / "summary.md").read_text()
+    table = md.split("## Runs")[0]
+    assert table.count("\n| q") == 4 and "±" in table and "EMA weights" in table
+    assert "collapsed" in md and "## Runs" in md
+    runs = pd.read_csv(tmp_path / "results" / "runs.csv")
+    assert len(runs) == 7 and set(runs["status"]) >= {"stable", "collapsed"}
+    assert len(summary) == 4
+
+
+def test_mixed_seed_statuses(tmp_path):
+    specs = [
+        RunSpec("mix", 0, write_run(tmp_path, "a", "healthy")),
+        RunSpec("mix", 1, write_run(tmp_path, "b", "saturation", seed=1)),
+    ]
+    summary = write_summary(specs, None, tmp_path / "s.csv", tmp_path / "s.md")
+    row = summary.iloc[0]
+    assert row["status"] == "plateau-saturated"
+    assert row["status_detail"] == "plateau-saturated x1, stable x1"
+    assert row["key_finding"].startswith("1/2 seeds plateau-saturated; seed 1: saturation")
+    assert pd.isna(row["val_predict_mean_mse"])  # no cross-eval: baselines unknown, not made up
+
+
+def test_missing_files_do_not_crash(tmp_path):
+    d = tmp_path / "empty_run"
+    d.mkdir()
+    rec = load_run(RunSpec("x", 0, d))
+    assert rec.run_status == "failed-infrastructure"
+    assert "metrics.jsonl" in rec.missing
+    assert "missing or empty" in rec.key_finding
+    out = write_diagnostics({"experiment": "x", "seed": 0, "run_dir": d}, tmp_path / "diag.json")
+    assert json.loads((tmp_path / "diag.json").read_text())["status"] == "failed-infrastructure"
+    assert out.findings == []
+
+
+def test_html_report_is_self_contained(study, tmp_path):
+    _, specs, jsons = study
+    ce = tmp_path / "cross_eval.csv"
+    aggregate_cross_eval(jsons, ce)
+    out = write_html_report(specs, ce, tmp_path / "report" / "report.html")
+    text = out.read_text()
+    assert text.startswith("<!DOCTYPE html>")
+    assert not re.search(r'src="(?!data:)', text) and "<link" not in text  # nothing external
+    images = re.findall(r'src="data:image/png;base64,([^"]+)"', text)
+    assert len(images) == 2 + len(specs)  # ablation, heatmap, one curves plot per run
+    assert all(base64.b64decode(i)[:8] == b"\x89PNG\r\n\x1a\n" for i in images)
+    assert text.count("resolved_config.yaml</summary>") == len(specs)
+    assert "head: vector" in text  # the config itself
+    assert "collapse" in text and "raw metrics.jsonl rows" in text
+    assert "q300" in text and "node_failure" in text
+
+
+def test_build_report_writes_everything(study, tmp_path):
+    _, specs, jsons = study
+    ce = tmp_path / "results" / "cross_eval.csv"
+    aggregate_cross_eval(jsons, ce)
+    paths = build_report(specs[:3], ce, tmp_path / "results")
+    for p in paths.values():
+        assert p.is_file() and p.stat().st_size > 0
