@@ -185,7 +185,7 @@ class TrainConfig(_Strict):
     checkpoint_every: int = Field(1000, ge=1, description="Write a resumable checkpoint every this many steps.")
     keep_checkpoints: int = Field(3, ge=1, description="Intermediate checkpoints kept (the newest ones).")
     milestones: list[int] = Field(
-        default_factory=list, description="Steps whose checkpoints are always kept (for the checkpoint stage)."
+        [], description="Steps whose checkpoints are always kept (for the checkpoint stage)."
     )
     threads: int | None = Field(None, ge=1, description="torch CPU threads (null: torch's default).")
 
@@ -294,7 +294,7 @@ def parse_set(assignment: str) -> dict[str, Any]:
 def read_yaml(path: str | Path) -> dict[str, Any]:
     """Read a YAML mapping, with errors that name the file."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists() or path.is_dir():
         raise ConfigError(f"{path}: no such config file")
     try:
         data = yaml.safe_load(path.read_text())

@@ -531,9 +531,9 @@ def _cross_eval_note(
     if not recs:
         return "", {}, []
 
-    def rank(r: Mapping[str, Any]) -> tuple[int, str]:  # the last checkpoint: milestone final/last first
+    def rank(r: Mapping[str, Any]) -> tuple[int, float, str]:  # the last checkpoint: final/last, then by step
         m = str(r.get("milestone") or "")
-        return (1 if m in ("final", "last") else 0, str(r.get("checkpoint") or ""))
+        return (1 if m in ("final", "last") else 0, value(r, "step") or -1.0, str(r.get("checkpoint") or ""))
 
     ckpt = max(recs, key=rank).get("checkpoint")
     mine = [r for r in recs if r.get("checkpoint") == ckpt]

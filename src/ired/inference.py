@@ -16,10 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import torch
-from torch import nn
 
 from ired.diffusion import Schedule
-from ired.models import energy_and_grad
+from ired.models import Conditioning, EnergyMLP, energy_and_grad
 from ired.negatives import descend
 
 
@@ -50,19 +49,19 @@ class InferenceStats:
 
 
 def _quirky_descend(
-    model: nn.Module, schedule: Schedule, x: torch.Tensor, y: torch.Tensor, t: torch.Tensor, steps: int, clamp: float
+    model: EnergyMLP, schedule: Schedule, cond: Conditioning, y: torch.Tensor, t: torch.Tensor, steps: int, clamp: float
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The reference's inner loop: step 1 at lambda_t, then at 2 * lambda_t."""
     rejected = torch.zeros(y.shape[0], device=y.device)
     for i in range(steps):
-        y, r = descend(model, schedule, x, y, t, 1, 1.0 if i == 0 else 2.0, clamp)
+        y, r = descend(model, schedule, cond, y, t, 1, 1.0 if i == 0 else 2.0, clamp)
         rejected += r
     return y, rejected / max(steps, 1)
 
 
 @torch.no_grad()
 def annealed_inference(
-    model: nn.Module,
+    model: EnergyMLP,
     schedule: Schedule,
     x: torch.Tensor,
     settings: InferenceSettings,
@@ -82,15 +81,16 @@ def annealed_inference(
     previous_energy: torch.Tensor | None = None
     for level in reversed(range(schedule.steps)):
         t = torch.full((B,), level, device=x.device, dtype=torch.long)
-        _, eps_hat = energy_and_grad(model, x, y, t)
+        cond = model.condition(x, t)
+        _, eps_hat = energy_and_grad(model, cond, y)
         x0 = schedule.predict_x0(y, t, eps_hat).clamp(-settings.clamp, settings.clamp)
         y = schedule.scale(t) * x0
         if settings.steps_per_level > 0:
             if settings.reference_quirks:
-                y, rejected = _quirky_descend(model, schedule, x, y, t, settings.steps_per_level, settings.clamp)
+                y, rejected = _quirky_descend(model, schedule, cond, y, t, settings.steps_per_level, settings.clamp)
             else:
                 y, rejected = descend(
-                    model, schedule, x, y, t, settings.steps_per_level, settings.step_size_scale, settings.clamp
+                    model, schedule, cond, y, t, settings.steps_per_level, settings.step_size_scale, settings.clamp
                 )
             if stats is not None:
                 stats.rejected_steps += float(rejected.sum()) * settings.steps_per_level
@@ -98,8 +98,7 @@ def annealed_inference(
                 stats.per_level_rejected[level] = stats.per_level_rejected.get(level, 0.0) + float(rejected.sum())
         x0 = y / schedule.scale(t)
         if track_energy and stats is not None:
-            t0 = torch.zeros_like(t)
-            energy = model(x, x0, t0)
+            energy = model(x, x0, torch.zeros_like(t))
             if previous_energy is not None:
                 stats.monotone_transitions += float((energy <= previous_energy).float().sum())
                 stats.transitions += B

@@ -17,16 +17,16 @@ from __future__ import annotations
 from typing import Protocol
 
 import torch
-from torch import nn
+
 
 from ired.config import NegativesConfig
 from ired.diffusion import Schedule
-from ired.models import energy_and_grad
+from ired.models import Conditioning, EnergyMLP, energy_and_grad
 
 
 class NegativeSampler(Protocol):
     def sample(
-        self, model: nn.Module, schedule: Schedule, x: torch.Tensor, y0: torch.Tensor, t: torch.Tensor, eps: torch.Tensor
+        self, model: EnergyMLP, schedule: Schedule, cond: Conditioning, y0: torch.Tensor, t: torch.Tensor, eps: torch.Tensor
     ) -> torch.Tensor: ...
 
     def state_dict(self) -> dict: ...
@@ -35,9 +35,9 @@ class NegativeSampler(Protocol):
 
 
 def descend(
-    model: nn.Module,
+    model: EnergyMLP,
     schedule: Schedule,
-    x: torch.Tensor,
+    cond: Conditioning,
     y: torch.Tensor,
     t: torch.Tensor,
     steps: int,
@@ -46,7 +46,7 @@ def descend(
     noise_scale: float = 0.0,
     reject: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """k steps of (noisy) gradient descent on E(x, ., t) in level-t space.
+    """k steps of (noisy) gradient descent on E(x, ., t) in level-t space; ``cond`` = model.condition(x, t), detached.
 
     Returns the final iterate and the per-sample share of rejected steps (B,). Each step evaluates E and its
     gradient once at the candidate point; with rejection, a sample whose energy rose keeps its previous point,
@@ -57,14 +57,14 @@ def descend(
     rejected = torch.zeros(y.shape[0], device=y.device)
     if steps == 0:
         return y.detach(), rejected
-    energy, grad = energy_and_grad(model, x, y, t)
+    energy, grad = energy_and_grad(model, cond, y)
     y = y.detach()
     for _ in range(steps):
         candidate = y - lam * grad
         if noise_scale > 0:
             candidate = candidate + noise_scale * torch.randn_like(candidate)
         candidate = torch.maximum(torch.minimum(candidate, bound), -bound)
-        new_energy, new_grad = energy_and_grad(model, x, candidate, t)
+        new_energy, new_grad = energy_and_grad(model, cond, candidate)
         if reject:
             bad = new_energy > energy  # (B,)
             rejected += bad.float()
@@ -89,8 +89,8 @@ class MinedNegatives:
     def start(self, schedule: Schedule, y0: torch.Tensor, t: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
         return schedule.q_sample(y0, t, self.cfg.init_noise * eps)
 
-    def sample(self, model, schedule, x, y0, t, eps):  # type: ignore[no-untyped-def]
-        y, _ = descend(model, schedule, x, self.start(schedule, y0, t, eps), t, self.cfg.steps, self.cfg.step_size_scale, self.cfg.clamp)
+    def sample(self, model, schedule, cond, y0, t, eps):  # type: ignore[no-untyped-def]
+        y, _ = descend(model, schedule, cond, self.start(schedule, y0, t, eps), t, self.cfg.steps, self.cfg.step_size_scale, self.cfg.clamp)
         return _to_negative(schedule, y, t, eps, self.cfg.clamp)
 
     def state_dict(self) -> dict:
@@ -101,9 +101,9 @@ class MinedNegatives:
 
 
 class LangevinNegatives(MinedNegatives):
-    def sample(self, model, schedule, x, y0, t, eps):  # type: ignore[no-untyped-def]
+    def sample(self, model, schedule, cond, y0, t, eps):  # type: ignore[no-untyped-def]
         y, _ = descend(
-            model, schedule, x, self.start(schedule, y0, t, eps), t, self.cfg.steps, self.cfg.step_size_scale,
+            model, schedule, cond, self.start(schedule, y0, t, eps), t, self.cfg.steps, self.cfg.step_size_scale,
             self.cfg.clamp, noise_scale=self.cfg.noise_scale, reject=False,
         )
         return _to_negative(schedule, y, t, eps, self.cfg.clamp)
@@ -118,7 +118,7 @@ class ReplayNegatives(MinedNegatives):
         self.filled = 0
         self.cursor = 0
 
-    def sample(self, model, schedule, x, y0, t, eps):  # type: ignore[no-untyped-def]
+    def sample(self, model, schedule, cond, y0, t, eps):  # type: ignore[no-untyped-def]
         start = self.start(schedule, y0, t, eps)
         B = y0.shape[0]
         if self.filled > 0 and self.cfg.replay_prob > 0:
@@ -128,7 +128,7 @@ class ReplayNegatives(MinedNegatives):
             replayed = schedule.q_sample(self.buffer[idx].to(y0.device), t, eps)
             start = torch.where(use.unsqueeze(-1), replayed, start)
         y, _ = descend(
-            model, schedule, x, start, t, self.cfg.steps, self.cfg.step_size_scale, self.cfg.clamp,
+            model, schedule, cond, start, t, self.cfg.steps, self.cfg.step_size_scale, self.cfg.clamp,
             noise_scale=self.cfg.noise_scale, reject=False,
         )
         self._push((y / schedule.scale(t)).clamp(-self.cfg.clamp, self.cfg.clamp).detach())

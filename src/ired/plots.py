@@ -264,12 +264,15 @@ def _ordered(values: Iterable[Any], order: Sequence[str]) -> list[str]:
 
 
 def _checkpoint_label(r: Mapping[str, Any]) -> str:
-    run, milestone = r.get("run"), r.get("milestone")
-    if isinstance(run, str) and run:
-        base = f"{run} @ {milestone}" if isinstance(milestone, str) and milestone else run
-    else:
-        base = Path(str(r.get("checkpoint"))).name
-    return base
+    """``run @ milestone`` (or ``@ step N``); the checkpoint's last two path parts when there is no run."""
+    run, milestone, step = r.get("run"), r.get("milestone"), r.get("step")
+    if not (isinstance(run, str) and run):
+        return "/".join(Path(str(r.get("checkpoint"))).parts[-2:])
+    if isinstance(milestone, str) and milestone:
+        return f"{run} @ {milestone}"
+    if isinstance(step, (int, float)) and not (isinstance(step, float) and math.isnan(step)):
+        return f"{run} @ step {int(step)}"
+    return run
 
 
 def cross_eval_figure(cross_eval: "pd.DataFrame") -> "Figure":
@@ -291,7 +294,10 @@ def cross_eval_figure(cross_eval: "pd.DataFrame") -> "Figure":
         key = (str(r.get("checkpoint")), str(r.get("weights")))
         if key not in row_keys:
             row_keys.append(key)
-    labels = {(str(r.get("checkpoint")), str(r.get("weights"))): f"{_checkpoint_label(r)} [{r.get('weights')}]"
+    names = {str(r.get("checkpoint")): _checkpoint_label(r) for r in recs}
+    if len(set(names.values())) < len(names):  # e.g. seeds sharing a config name: show the paths instead
+        names = {c: "/".join(Path(c).parts[-3:]) for c in names}
+    labels = {(str(r.get("checkpoint")), str(r.get("weights"))): f"{names[str(r.get('checkpoint'))]} [{r.get('weights')}]"
               for r in recs}
     protocols = _ordered((r.get("protocol") for r in recs), PROTOCOL_ORDER)
     splits = _ordered((r.get("split") for r in recs), SPLIT_ORDER)

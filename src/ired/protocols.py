@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 import torch
-from torch import nn
+from ired.models import EnergyMLP
 
 from ired.config import RunConfig
 from ired.data import Problems
@@ -42,7 +42,7 @@ def _chunks(problems: Problems, size: int):  # type: ignore[no-untyped-def]
 
 
 def run_inference(
-    model: nn.Module,
+    model: EnergyMLP,
     schedule: Schedule,
     problems: Problems,
     settings: InferenceSettings,
@@ -82,7 +82,7 @@ def _reference(model, schedule, problems, cfg, device):  # type: ignore[no-untyp
     return run_inference(model, schedule, problems, REFERENCE_SETTINGS, cfg.inference.seed, cfg.inference.batch_size, device)
 
 
-def denoise_mse(model: nn.Module, schedule: Schedule, problems: Problems, chunk: int, device: torch.device) -> float:
+def denoise_mse(model: EnergyMLP, schedule: Schedule, problems: Problems, chunk: int, device: torch.device) -> float:
     generator = torch.Generator().manual_seed(DENOISE_SEED)
     total = 0.0
     offset = 0
@@ -92,7 +92,9 @@ def denoise_mse(model: nn.Module, schedule: Schedule, problems: Problems, chunk:
         eps = torch.randn(B, d, generator=generator).to(device)
         part = part.to(device)
         y_t = schedule.q_sample(part.A_inv, t, eps)
-        _, pred = energy_and_grad(model, part.A, y_t, t)
+        with torch.no_grad():
+            cond = model.condition(part.A, t)
+        _, pred = energy_and_grad(model, cond, y_t)
         total += float(denoise_loss(pred, eps).sum())
         offset += B
     return total / len(problems)

@@ -187,18 +187,30 @@ def read_cross_eval(path: str | Path | None) -> "pd.DataFrame":
     return pd.read_csv(path)
 
 
-def cross_eval_rows_for(spec: RunSpec, cross_eval: "pd.DataFrame | None") -> list[dict[str, Any]]:
-    """The cross-eval rows of one run: ``run`` equals ``spec.run_id`` or ``checkpoint`` lies in its folder."""
+def cross_eval_rows_for(
+    spec: RunSpec, cross_eval: "pd.DataFrame | None", config_name: str | None = None
+) -> list[dict[str, Any]]:
+    """The cross-eval rows of one run, by the first rule that matches any row: the ``checkpoint`` path lies
+    inside the run folder; ``run`` equals ``spec.run_id``; ``run`` equals the run config's ``name`` (what
+    ``ired.evaluate`` writes; ambiguous when seeds share a name, so it comes last)."""
     if cross_eval is None or len(cross_eval) == 0:
         return []
     root = str(spec.run_dir.resolve())
-    out = []
-    for r in cross_eval.to_dict("records"):
+    recs = cross_eval.to_dict("records")
+
+    def inside(r: Mapping[str, Any]) -> bool:
         ckpt = r.get("checkpoint")
-        inside = isinstance(ckpt, str) and str(Path(ckpt).resolve()).startswith(root + "/")
-        if str(r.get("run")) == spec.run_id or inside:
-            out.append(r)
-    return out
+        return isinstance(ckpt, str) and str(Path(ckpt).resolve()).startswith(root + "/")
+
+    for rule in (
+        inside,
+        lambda r: str(r.get("run")) == spec.run_id,
+        lambda r: config_name is not None and str(r.get("run")) == config_name,
+    ):
+        found = [r for r in recs if rule(r)]
+        if found:
+            return found
+    return []
 
 
 def load_run(
@@ -222,7 +234,8 @@ def load_run(
     ]
     config_text = (d / "resolved_config.yaml").read_text() if (d / "resolved_config.yaml").is_file() else ""
     config = yaml.safe_load(config_text) if config_text else None
-    ce_rows = cross_eval_rows_for(spec, cross_eval)
+    name = config.get("name") if isinstance(config, dict) else None
+    ce_rows = cross_eval_rows_for(spec, cross_eval, str(name) if name is not None else None)
     if baselines is None:
         baselines = baselines_from_cross_eval(ce_rows)
     rec = RunRecord(
@@ -540,12 +553,34 @@ def load_runs(
     records = [load_run(s, cross_eval, thresholds) for s in runs]
     # A run without cross-eval rows (e.g. it diverged before any checkpoint was exported) still gets the
     # trivial baselines: they depend only on the evaluation sets, i.e. on the run's `data` config section.
+    # Failing that, they are computed from the data section itself (ired.data, the same code as evaluation).
     shared = {k: r.baselines for r in records if r.baselines and (k := _data_key(r)) is not None}
     for i, r in enumerate(records):
         key = _data_key(r)
-        if not r.baselines and key in shared:
+        if r.baselines or key is None:
+            continue
+        if key not in shared:
+            shared[key] = baselines_from_config(r.config)
+        if shared[key]:
             records[i] = load_run(r.spec, cross_eval, thresholds, baselines=shared[key])
     return records
+
+
+def baselines_from_config(config: Mapping[str, Any] | None) -> dict[str, dict[str, float]]:
+    """Trivial baselines of every split computed from a resolved run config (``ired.data.trivial_baselines``);
+    {} when the config is missing or invalid."""
+    if not config:
+        return {}
+    try:
+        from ired.config import build_config
+        from ired.data import SPLITS, trivial_baselines
+
+        cfg = build_config(dict(config), "resolved_config.yaml")
+        sizes = {"train_subset": cfg.data.train_subset_size, "val": cfg.data.val_size,
+                 "val_harder": cfg.data.val_harder_size}
+        return {s: trivial_baselines(s, cfg.data.n, sizes[s], cfg.data.eval_seed) for s in SPLITS}
+    except Exception:  # noqa: BLE001 - a summary must not fail on one odd config; the baselines stay n/a
+        return {}
 
 
 def write_summary(

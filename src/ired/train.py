@@ -249,7 +249,8 @@ class Trainer:
         cfg = self.cfg
         self._check_oom_fault(x.shape[0])
         y_t = self.schedule.q_sample(y0, t, eps).requires_grad_(True)
-        e_pos, pred = energy_and_grad(self.model, x, y_t, t, create_graph=True)  # (B,), (B, d)
+        cond = self.model.condition(x, t)
+        e_pos, pred = energy_and_grad(self.model, cond, y_t, create_graph=True)  # (B,), (B, d)
         l_denoise = denoise_loss(pred, eps).mean()
         loss = l_denoise
         stats: dict[str, float | None] = {
@@ -263,8 +264,8 @@ class Trainer:
         }
         if cfg.objective.name != "denoise":
             self.controller.configure_sampler(self.sampler, self.step)
-            y_neg = self.sampler.sample(self.model, self.schedule, x, y0, t, eps)
-            e_neg = self.model(x, y_neg, t)
+            y_neg = self.sampler.sample(self.model, self.schedule, cond.detach(), y0, t, eps)
+            e_neg = self.model.energy(cond, y_neg)
             out = contrastive_loss(
                 cfg.objective, e_pos, e_neg, t,
                 temperature=self.controller.temperature, margin=self.controller.margin(self.step),

@@ -38,6 +38,7 @@ class AttemptRow:
     buffer_size: int | None = None
     cluster: str | None = None
     log: str | None = None  # the job's stderr log
+    final: bool = False  # the dispatcher stopped here (done or gave up); a later invocation starts a new round
 
 
 @dataclass

@@ -103,20 +103,30 @@ def _text(pattern: str, flags: int = 0) -> Callable[[Evidence], str | None]:
     rx = re.compile(pattern, flags)
 
     def test(ev: Evidence) -> str | None:
-        m = rx.search(ev.text)
-        if not m:
-            return None
-        line = next((ln for ln in ev.text.splitlines() if rx.search(ln)), m.group(0))
-        return f"job output: {line.strip()[:200]!r}"
+        # the last matching line: a traceback ends with the exception and its message
+        lines = [ln for ln in ev.text.splitlines() if rx.search(ln)]
+        return f"job output: {lines[-1].strip()[:300]!r}" if lines else None
 
     return test
+
+
+_ERROR_LINE = re.compile(r"\berror\b|Error\b|Exception\b", re.IGNORECASE)
+
+
+def last_error_line(text: str) -> str | None:
+    """The last line of the job's output that reports an error (the trainer prints its cause as one line)."""
+    lines = [ln.strip() for ln in text.splitlines() if _ERROR_LINE.search(ln) and "ired dispatch:" not in ln]
+    return lines[-1][:300] if lines else None
 
 
 def _exit_code_in(codes: Callable[[Evidence], frozenset[int]] | frozenset[int]) -> Callable[[Evidence], str | None]:
     def test(ev: Evidence) -> str | None:
         wanted = codes(ev) if callable(codes) else codes
         hit = sorted(ev.exit_codes & wanted)
-        return f"exit code {hit[0]}" if hit else None
+        if not hit:
+            return None
+        cause = last_error_line(ev.stderr_tail)
+        return f"exit code {hit[0]}" + (f": {cause}" if cause else "")
 
     return test
 
@@ -179,5 +189,6 @@ def classify(ev: Evidence) -> Classification:
     if job is not None:
         return Classification(FailureKind.unknown, f"sacct {job.job_id} {job.state_text} {job.exit_code}:{job.signal}")
     if ev.submitit_error:
-        return Classification(FailureKind.unknown, ev.submitit_error.splitlines()[0][:200])
+        line = last_error_line(ev.submitit_error) or ev.submitit_error.splitlines()[0]
+        return Classification(FailureKind.unknown, line[:300])
     return Classification(FailureKind.unknown, "no evidence (no sacct record, no output)")

@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 #: Fields requested from sacct, in this order (``-o``); :func:`parse_sacct` expects them.
@@ -175,15 +176,21 @@ def find_by_name(name: str) -> str | None:
     return max(out, key=int) if out else None
 
 
-def read_final(job_id: str, interval_s: float = 1.0, max_reads: int = 10) -> list[SacctRow]:
+def read_final(
+    job_id: str,
+    interval_s: float = 1.0,
+    max_reads: int = 10,
+    reader: Callable[[str], list[SacctRow]] = query,
+) -> list[SacctRow]:
     """Rows of a job that has left the queue, once two consecutive reads ``interval_s`` apart agree.
 
     Returns the last rows read even when they never settle (after ``max_reads``); the caller classifies them.
+    ``reader`` is :func:`query`; tests pass recorded answers.
     """
     previous: list[SacctRow] | None = None
     rows: list[SacctRow] = []
     for _ in range(max_reads):
-        rows = query(job_id)
+        rows = reader(job_id)
         main = job_row(rows, job_id)
         if main is not None and is_terminal(main.state) and rows == previous:
             return rows

@@ -1,0 +1,62 @@
+"""``ired dispatch-train``: the entry point the pipeline's train rule calls (wired into ``ired.cli``).
+
+Flags override the settings file (``--settings``, from the Snakemake profile); flag names are the settings keys.
+Exit codes follow ``ired train``: 0 completed, 2 config error, 3 diverged; 1 when the dispatcher gave up on an
+infrastructure failure (retries spent). The failure's one-line message names the cause and the log files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import Any
+
+from ired.dispatch.failures import FailureKind
+
+_EXIT = {FailureKind.diverged: 3, FailureKind.config_error: 2}
+
+
+def add_dispatch_commands(subparsers: Any) -> None:
+    """Add ``dispatch-train`` to an ``argparse`` subparsers object."""
+    p = subparsers.add_parser(
+        "dispatch-train",
+        help="train one run as a cluster job (slurm or local) with retries, fallbacks and re-attach",
+    )
+    p.add_argument("config", help="resolved run config YAML")
+    p.add_argument("--out", required=True, help="run folder (results/<run>); holds job.json and attempts.jsonl")
+    p.add_argument("--settings", default=None, help="dispatch settings YAML (from the profile)")
+    p.add_argument("--cluster", choices=["slurm", "local"], default=None)
+    p.add_argument("--partition", default=None)
+    p.add_argument("--account", default=None)
+    p.add_argument("--mem-gb", dest="mem_gb", type=float, default=None)
+    p.add_argument("--cpus", type=int, default=None)
+    p.add_argument("--gpus", type=int, default=None)
+    p.add_argument("--timeout-min", dest="timeout_min", type=int, default=None)
+    p.add_argument("--max-attempts", dest="max_attempts", type=int, default=None)
+    p.set_defaults(func=_cmd_dispatch_train)
+
+
+def _cmd_dispatch_train(args: argparse.Namespace) -> int:
+    from ired.dispatch.runner import DispatchError, run_training
+    from ired.dispatch.settings import load_settings
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
+    retry = {"max_attempts": args.max_attempts} if args.max_attempts is not None else None
+    settings = load_settings(
+        args.settings, cluster=args.cluster, partition=args.partition, account=args.account, mem_gb=args.mem_gb,
+        cpus=args.cpus, gpus=args.gpus, timeout_min=args.timeout_min, retry=retry,
+    )
+    try:
+        res = run_training(args.config, args.out, settings)
+    except DispatchError as exc:
+        print(f"ired dispatch-train: error: {exc}", file=sys.stderr)
+        return _EXIT.get(exc.kind, 1) if exc.kind is not None else 1
+    if res.skipped:
+        print(f"ired dispatch-train: {res.run_dir} already completed; nothing submitted", file=sys.stderr)
+    else:
+        last = res.attempts[-1]
+        print(f"ired dispatch-train: {res.run_dir} completed after {last['attempt']} attempt(s) "
+              f"(last job {last['job_id']} on {last['node']}); attempts: {res.run_dir / 'attempts.jsonl'}",
+              file=sys.stderr)
+    return 0

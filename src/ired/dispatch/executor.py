@@ -1,0 +1,199 @@
+"""submitit executors (``slurm`` or ``local``): submit, re-attach, wait for good, and gather the evidence.
+
+Slurm jobs are submitted with ``--exclude`` and ``--job-name`` on the ``sbatch`` command line as well as in the
+script: ``sacct``'s SubmitLine records only the command line, and that is where a person (and the tests) can
+see which nodes an attempt avoided. Waiting never goes through submitit's ``result()``, which sleeps up to
+``_results_timeout_s`` (15 s) for a result file that a killed job never writes: the queue says when the job is
+gone, sacct (read until two reads agree) says how it ended, and the result file is read only if it exists.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from ired.dispatch import sacct
+from ired.dispatch.failures import Evidence
+from ired.dispatch.jobs import node_name, outcome_path
+from ired.dispatch.policy import Plan
+from ired.dispatch.settings import DispatchSettings
+
+STDERR_TAIL_LINES = 80
+
+
+@dataclass
+class Finished:
+    """How an attempt ended, as the runner needs it."""
+
+    succeeded: bool  # the job function returned (result file says "success")
+    result: Any  # its return value when it succeeded
+    evidence: Evidence
+    state: str | None
+    exit_code: str | None
+    node: str | None
+    wall_time_s: float | None
+    stderr_path: Path
+
+
+def _slurm_executor_class() -> type:
+    from submitit.slurm.slurm import SlurmExecutor
+
+    class VisibleFlagsSlurmExecutor(SlurmExecutor):
+        """sbatch with --job-name/--exclude on the command line too, so sacct's SubmitLine shows them."""
+
+        def _make_submission_command(self, submission_file_path: Path) -> list[str]:
+            flags = [f"--job-name={self.parameters['job_name']}"]
+            if self.parameters.get("exclude"):
+                flags.append(f"--exclude={self.parameters['exclude']}")
+            return ["sbatch", *flags, str(submission_file_path)]
+
+    return VisibleFlagsSlurmExecutor
+
+
+def submit(settings: DispatchSettings, plan: Plan, folder: Path, job_name: str, fn: Callable[..., Any], *args: Any) -> str:
+    """Submit ``fn(*args)`` with the plan's resources; return the job id (Slurm id, or the local pid)."""
+    import submitit
+
+    folder.mkdir(parents=True, exist_ok=True)
+    if settings.cluster == "slurm":
+        ex = _slurm_executor_class()(folder=folder, max_num_timeout=0)
+        params: dict[str, Any] = {
+            "job_name": job_name,
+            "time": settings.timeout_min,
+            "mem": f"{int(plan.mem_gb * 1024)}M",
+            "cpus_per_task": settings.cpus,
+            "nodes": 1,
+            "ntasks_per_node": 1,
+        }
+        if settings.gpus:
+            params["gpus_per_node"] = settings.gpus
+        for key in ("partition", "account", "qos"):
+            if getattr(settings, key):
+                params[key] = getattr(settings, key)
+        if plan.exclude:
+            params["exclude"] = ",".join(plan.exclude)
+        if settings.sbatch_extra:
+            params["additional_parameters"] = dict(settings.sbatch_extra)
+        ex.update_parameters(**params)
+    else:
+        ex = submitit.LocalExecutor(folder=folder, max_num_timeout=0)
+        ex.update_parameters(timeout_min=settings.timeout_min, gpus_per_node=settings.gpus)
+    job = ex.submit(fn, *args)
+    return str(job.job_id)
+
+
+def find_job(settings: DispatchSettings, job_name: str) -> str | None:
+    """A job submitted under this name whose id was never recorded (the head died right after sbatch)."""
+    if settings.cluster != "slurm":
+        return None
+    found = sacct.find_by_name(job_name)
+    if found:
+        return found
+    try:
+        out = subprocess.run(
+            ["sacct", "-n", "-X", "-P", "--name", job_name, "-S", "now-7days", "-o", "JobID"],
+            capture_output=True, text=True, timeout=60,
+        ).stdout.split()
+    except (subprocess.SubprocessError, OSError):
+        return None
+    ids = [i for i in out if i.isdigit()]
+    return max(ids, key=int) if ids else None
+
+
+def _local_alive(job_id: str) -> bool:
+    """A local job's controller process is alive (not a zombie) and is submitit's."""
+    proc = Path("/proc") / job_id
+    try:
+        stat = (proc / "stat").read_text()
+        cmdline = (proc / "cmdline").read_bytes()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z" and b"submitit" in cmdline
+
+
+def is_active(settings: DispatchSettings, job_id: str) -> bool:
+    """The job is still queued or running (so a rerun must wait for it, not submit another)."""
+    if settings.cluster == "slurm":
+        return sacct.squeue_state(job_id) is not None
+    return _local_alive(job_id)
+
+
+def wait(settings: DispatchSettings, job_id: str) -> None:
+    """Block until the job has finished for good."""
+    if settings.cluster == "slurm":
+        sacct.wait_until_left_queue(job_id, settings.poll_s, settings.poll_max_s)
+        return
+    delay = settings.poll_s
+    while _local_alive(job_id):
+        _reap(job_id)
+        time.sleep(delay)
+        delay = min(settings.poll_max_s, delay * 1.5)
+    _reap(job_id)
+
+
+def _reap(job_id: str) -> None:
+    """Collect our own finished local child so it does not linger as a zombie."""
+    import os
+
+    try:
+        os.waitpid(int(job_id), os.WNOHANG)
+    except (ChildProcessError, OSError, ValueError):
+        pass
+
+
+def _tail(path: Path, lines: int = STDERR_TAIL_LINES) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def gather(settings: DispatchSettings, folder: Path, job_id: str, node_failure_exit_codes: list[int],
+           run_status: tuple[str | None, str | None] = (None, None), submitted_at: float | None = None) -> Finished:
+    """Everything known about a finished job: sacct (twice), its result file, its outcome file, its stderr."""
+    from submitit.core.utils import JobPaths, pickle_load
+
+    paths = JobPaths(folder, job_id=job_id, task_id=0)
+    rows = sacct.read_final(job_id) if settings.cluster == "slurm" else []
+    outcome: dict[str, Any] = {}
+    opath = outcome_path(folder, job_id)
+    if opath.exists():
+        try:
+            outcome = json.loads(opath.read_text())
+        except json.JSONDecodeError:
+            outcome = {}
+    succeeded, result, submitit_error = False, None, None
+    if paths.result_pickle.exists():
+        status, payload = pickle_load(paths.result_pickle)
+        if status == "success":
+            succeeded, result = True, payload
+        else:
+            submitit_error = f"FailedJobError: job {job_id} raised:\n{payload}\nlogs: {paths.stderr}"
+    else:
+        submitit_error = f"UncompletedJobError: job {job_id} produced no result file; logs: {paths.stderr}"
+    stderr = _tail(paths.stderr) or _tail(paths.stdout)
+    main = sacct.job_row(rows, job_id)
+    rc = outcome.get("returncode")
+    evidence = Evidence(
+        sacct=tuple(rows),
+        submitit_error=submitit_error,
+        returncode=rc,
+        stderr_tail=stderr,
+        run_status=run_status[0],
+        run_detail=run_status[1],
+        node_failure_exit_codes=frozenset(node_failure_exit_codes),
+    )
+    if main is not None:
+        state, exit_code = main.state_text, f"{main.exit_code}:{main.signal}"
+        node = ",".join(main.nodes) or outcome.get("node")
+        wall = float(main.elapsed_s) if main.elapsed_s is not None else outcome.get("wall_time_s")
+    else:
+        state = "COMPLETED" if succeeded else ("FAILED" if settings.cluster == "local" else None)
+        exit_code = None if rc is None else str(rc)
+        node = outcome.get("node") or (node_name() if settings.cluster == "local" else None)
+        wall = outcome.get("wall_time_s") or (round(time.time() - submitted_at, 3) if submitted_at else None)
+    return Finished(succeeded, result, evidence, state, exit_code, node, wall, paths.stderr)

@@ -1,0 +1,68 @@
+"""Functions that run on the compute node (pickled by submitit and called there).
+
+The training job runs ``ired train`` in a child process rather than calling the trainer in-process, because
+the trainer's *exit status* is the contract (0 done, 2 config error, 3 diverged, 120 injected node failure,
+killed by a signal): a child process shows all of them exactly, including a SIGKILL that leaves no Python
+alive to report anything; device-memory fragmentation dies with the child; and the node runs the very command a
+person would run by hand. The wrapper writes ``<job folder>/<job id>_outcome.json`` (return code, node, wall
+time), then exits the way the trainer did, so ``sacct`` tells the same story (``FAILED 120:0``, ``FAILED 3:0``,
+a signal) to anyone who looks at the cluster, not only to this dispatcher.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+
+def node_name() -> str:
+    """The Slurm node this runs on (several slurmd "nodes" may share one host), else the short host name."""
+    return os.environ.get("SLURMD_NODENAME") or socket.gethostname().split(".")[0]
+
+
+def trainer_command(config_path: str, out_dir: str) -> list[str]:
+    """The command a person would type: ``ired train CONFIG --out DIR`` with this job's interpreter."""
+    return [sys.executable, "-c", "import sys; from ired.cli import main; sys.exit(main())",
+            "train", config_path, "--out", out_dir]
+
+
+def outcome_path(folder: Path, job_id: str) -> Path:
+    return Path(folder) / f"{job_id}_outcome.json"
+
+
+def run_trainer(config_path: str, out_dir: str) -> dict[str, Any]:
+    """Train in a child process; return its outcome on success, else exit as it did (see module docstring)."""
+    import submitit
+
+    env = submitit.JobEnvironment()
+    t0 = time.time()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    proc = subprocess.run(trainer_command(config_path, out_dir), stdin=subprocess.DEVNULL, check=False)
+    outcome = {
+        "returncode": proc.returncode,
+        "node": node_name(),
+        "job_id": str(env.job_id),
+        "wall_time_s": round(time.time() - t0, 3),
+    }
+    path = outcome_path(env.paths.folder, str(env.job_id))
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(outcome) + "\n")
+    os.replace(tmp, path)
+    if proc.returncode == 0:
+        return outcome
+    print(f"ired dispatch: trainer exited with {proc.returncode} on {outcome['node']}", file=sys.stderr, flush=True)
+    if proc.returncode < 0:
+        sig = -proc.returncode
+        signal.signal(sig, signal.SIG_DFL)
+        os.kill(os.getpid(), sig)
+        time.sleep(5)  # the signal is delivered before this returns; a caught one falls through to exit
+        os._exit(128 + sig)
+    sys.exit(proc.returncode)

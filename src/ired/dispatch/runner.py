@@ -1,0 +1,313 @@
+"""The dispatch loop: submit an attempt, wait for it for good, classify, decide, log, repeat.
+
+Two kinds of work use it: training runs (:func:`run_training`, a run folder filled by ``ired train``; OOM
+fallbacks rewrite the attempt's config) and any picklable function (:func:`dispatch`, e.g. a cross-evaluation
+job; only resources can change between attempts). Both keep their records in the run folder: ``job.json`` (the
+attempt in flight, written before waiting) and ``attempts.jsonl`` (one row per finished attempt), so rerunning
+the same command after the head process died re-attaches instead of submitting a duplicate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from ired.dispatch.attempts import (
+    AttemptRow,
+    JobRecord,
+    append_attempt,
+    read_attempts,
+    read_job_record,
+    write_job_record,
+)
+from ired.dispatch.failures import FailureKind, classify
+from ired.dispatch.policy import Plan, decide
+from ired.dispatch.settings import DispatchSettings
+from ired.errors import IredError
+
+log = logging.getLogger("ired.dispatch")
+
+DISPATCH_DIR = "dispatch"  # submitit's folder inside the run folder: job scripts, pickles, logs, outcomes
+
+
+class DispatchError(IredError):
+    """An attempt failed and the policy does not retry (or retries are spent); the message names cause and logs."""
+
+    def __init__(self, message: str, kind: FailureKind | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+@dataclass
+class DispatchResult:
+    run_dir: Path
+    attempts: list[dict[str, Any]]
+    result: Any = None  # what the job function returned (training: its outcome dict)
+    reattached: bool = False  # waited on a job submitted by an earlier head process
+    skipped: bool = False  # nothing to do: the run had already completed
+
+
+class _Task:
+    """What differs between a training run and a plain function call."""
+
+    name: str
+
+    def initial_plan(self, settings: DispatchSettings) -> Plan:
+        raise NotImplementedError
+
+    def job(self, plan: Plan, attempt: int) -> tuple[Callable[..., Any], tuple[Any, ...]]:
+        raise NotImplementedError
+
+    def run_status(self, since: float | None) -> tuple[str | None, str | None]:
+        return (None, None)
+
+    def confirms_success(self) -> bool:
+        """The job function returned; does the task's own record agree that the work is done?"""
+        return True
+
+    def logs(self) -> list[Path]:
+        return []
+
+
+def _job_name(settings: DispatchSettings, task: _Task, run_dir: Path, attempt: int) -> str:
+    tag = hashlib.sha1(str(run_dir).encode()).hexdigest()[:6]
+    return f"{settings.job_name_prefix}-{task.name}-{tag}-a{attempt}"
+
+
+def _row(attempt: int, job_id: str, fin: Any, plan: Plan, settings: DispatchSettings, kind: str | None,
+         reason: str | None, action: str, final: bool) -> AttemptRow:
+    return AttemptRow(
+        attempt=attempt,
+        job_id=job_id,
+        node=fin.node,
+        state=fin.state,
+        exit_code=fin.exit_code,
+        failure_kind=kind,
+        action=action,
+        micro_batch=plan.micro_batch,
+        accumulation=plan.accumulation,
+        wall_time_s=fin.wall_time_s,
+        reason=reason,
+        exclude=list(plan.exclude),
+        mem_gb=plan.mem_gb,
+        negatives_steps=plan.negatives_steps,
+        buffer_size=plan.buffer_size,
+        cluster=settings.cluster,
+        log=str(fin.stderr_path),
+        final=final,
+    )
+
+
+def _current_round(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows since the last final one (done or given up): a new invocation after a final row starts afresh."""
+    start = 0
+    for i, row in enumerate(rows):
+        if row.get("final"):
+            start = i + 1
+    return rows[start:]
+
+
+def drive(task: _Task, settings: DispatchSettings, run_dir: Path) -> DispatchResult:
+    """Run ``task`` until it succeeds for good or the policy gives up (raises :class:`DispatchError`)."""
+    from ired.dispatch import executor
+
+    run_dir = Path(run_dir).resolve()
+    folder = run_dir / DISPATCH_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    all_rows = read_attempts(run_dir)
+    record = read_job_record(run_dir)
+    last_logged = max((r["attempt"] for r in all_rows), default=0)
+    reattached = False
+    if record is not None and record.attempt > last_logged and record.cluster == settings.cluster:
+        plan = Plan(**{**record.plan, "exclude": tuple(record.plan.get("exclude", ()))})
+        attempt = record.attempt
+    else:
+        plan = task.initial_plan(settings)
+        attempt = last_logged + 1
+        record = None
+    while True:
+        job_name = _job_name(settings, task, run_dir, attempt)
+        if record is None or record.job_id is None:
+            job_id = executor.find_job(settings, job_name) if record is not None else None
+            if job_id:
+                log.info("%s: attempt %d: adopting job %s found by name %s", task.name, attempt, job_id, job_name)
+                reattached = True
+            submitted_at = time.time()
+            write_job_record(run_dir, JobRecord(attempt, job_id, job_name, settings.cluster, str(folder), _plan_dict(plan), submitted_at))
+            if not job_id:
+                fn, args = task.job(plan, attempt)
+                job_id = executor.submit(settings, plan, folder, job_name, fn, *args)
+                log.info("%s: attempt %d submitted as %s job %s (logs %s)", task.name, attempt, settings.cluster, job_id, folder)
+                write_job_record(run_dir, JobRecord(attempt, job_id, job_name, settings.cluster, str(folder), _plan_dict(plan), submitted_at))
+        else:
+            job_id, submitted_at = record.job_id, record.submitted_at
+            state = "still queued or running" if executor.is_active(settings, job_id) else "finished meanwhile"
+            log.info("%s: re-attaching to attempt %d, job %s (%s)", task.name, attempt, job_id, state)
+            reattached = True
+        executor.wait(settings, job_id)
+        fin = executor.gather(settings, folder, job_id, settings.retry.node_failure_exit_codes,
+                              task.run_status(submitted_at), submitted_at)
+        rows_round = _current_round(read_attempts(run_dir))
+        if fin.succeeded and task.confirms_success():
+            append_attempt(run_dir, _row(attempt, job_id, fin, plan, settings, None, None, "done", final=True))
+            return DispatchResult(run_dir, read_attempts(run_dir), fin.result, reattached)
+        cls = classify(fin.evidence)
+        previous = [FailureKind(r["failure_kind"]) for r in rows_round if r.get("failure_kind")]
+        nodes = tuple(n for n in (fin.node or "").split(",") if n)
+        decision = decide(cls.kind, plan, previous, nodes, settings.retry)
+        append_attempt(run_dir, _row(attempt, job_id, fin, plan, settings, cls.kind.value, cls.reason,
+                                     decision.action, final=not decision.retry))
+        log.warning("%s: attempt %d (job %s on %s) failed: %s (%s); %s", task.name, attempt, job_id, fin.node,
+                    cls.kind.value, cls.reason, decision.action)
+        if not decision.retry:
+            logs = ", ".join(str(p) for p in [fin.stderr_path, *task.logs()])
+            raise DispatchError(
+                f"{task.name}: attempt {attempt} (job {job_id}) failed: {cls.kind.value} ({cls.reason}); "
+                f"{decision.action}. Logs: {logs}; attempts: {run_dir / 'attempts.jsonl'}",
+                cls.kind,
+            )
+        plan, attempt = decision.plan, attempt + 1
+        record = JobRecord(attempt, None, _job_name(settings, task, run_dir, attempt), settings.cluster, str(folder),
+                           _plan_dict(plan), time.time())
+        write_job_record(run_dir, record)
+
+
+def _plan_dict(plan: Plan) -> dict[str, Any]:
+    d = asdict(plan)
+    d["exclude"] = list(plan.exclude)
+    return d
+
+
+# --------------------------------------------------------------------------------------------------
+# Training runs
+# --------------------------------------------------------------------------------------------------
+
+
+class _TrainTask(_Task):
+    def __init__(self, config_path: Path, run_dir: Path) -> None:
+        from ired.config import build_config, read_yaml
+
+        self.base = read_yaml(config_path)
+        self.cfg = build_config(self.base, str(config_path))  # a config error stops here, before any job
+        self.config_path = config_path
+        self.run_dir = run_dir
+        self.name = self.cfg.name
+
+    def initial_plan(self, settings: DispatchSettings) -> Plan:
+        cfg = self.cfg
+        contrastive = cfg.objective.name != "denoise"
+        return Plan(
+            mem_gb=settings.mem_gb,
+            micro_batch=cfg.train.effective_micro_batch,
+            batch_size=cfg.train.batch_size,
+            negatives_steps=cfg.negatives.steps if contrastive else None,
+            buffer_size=cfg.negatives.buffer_size if contrastive and cfg.negatives.name == "replay" else None,
+        )
+
+    def attempt_config(self, plan: Plan, attempt: int) -> Path:
+        """The attempt's config file: the run's config with the plan's fallbacks applied, validated here."""
+        from ired.config import build_config, deep_merge, dump_config
+
+        over: dict[str, Any] = {}
+        if plan.micro_batch is not None and plan.micro_batch != self.cfg.train.effective_micro_batch:
+            over.setdefault("train", {})["micro_batch"] = plan.micro_batch
+        if plan.negatives_steps is not None and plan.negatives_steps != self.cfg.negatives.steps:
+            over.setdefault("negatives", {})["steps"] = plan.negatives_steps
+        if plan.buffer_size is not None and plan.buffer_size != self.cfg.negatives.buffer_size:
+            over.setdefault("negatives", {})["buffer_size"] = plan.buffer_size
+        cfg = build_config(deep_merge(self.base, over), f"{self.config_path} (attempt {attempt})")
+        path = self.run_dir / DISPATCH_DIR / f"attempt_{attempt}.yaml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(dump_config(cfg))
+        return path
+
+    def job(self, plan: Plan, attempt: int) -> tuple[Callable[..., Any], tuple[Any, ...]]:
+        from ired.dispatch.jobs import run_trainer
+
+        return run_trainer, (str(self.attempt_config(plan, attempt)), str(self.run_dir))
+
+    def status(self) -> dict[str, Any]:
+        try:
+            return json.loads((self.run_dir / "status.json").read_text())
+        except (OSError, json.JSONDecodeError):
+            return {}
+
+    def run_status(self, since: float | None) -> tuple[str | None, str | None]:
+        path = self.run_dir / "status.json"
+        if not path.exists() or (since is not None and path.stat().st_mtime < since - 1):
+            return (None, None)  # stale: written by an earlier attempt
+        st = self.status()
+        detail = st.get("detail")
+        if st.get("status") == "diverged" and st.get("diverged_at") is not None:
+            detail = f"diverged at step {st['diverged_at']}" + (f": {detail}" if detail else "")
+        return (st.get("status"), detail)
+
+    def confirms_success(self) -> bool:
+        return self.status().get("status") == "completed"
+
+    def completed(self) -> bool:
+        """The run folder holds a completed run of this very config (resource knobs and faults aside)."""
+        if self.status().get("status") != "completed" or not (self.run_dir / "final.pt").exists():
+            return False
+        from ired.config import read_yaml
+        from ired.train import config_differences  # the trainer's own rule for "same run"
+
+        done = self.run_dir / "resolved_config.yaml"
+        return done.exists() and not config_differences(read_yaml(done), self.cfg.to_dict())
+
+    def logs(self) -> list[Path]:
+        return [self.run_dir / "train.log"]
+
+
+def run_training(config_path: str | Path, out_dir: str | Path, settings: DispatchSettings) -> DispatchResult:
+    """Train ``config_path`` into ``out_dir`` through the dispatcher; blocks until the run has finished for good.
+
+    A run whose ``status.json`` already says completed (with ``final.pt``) is not submitted again. Raises
+    :class:`ired.errors.ConfigError` (before any job) for an invalid config and :class:`DispatchError` when an
+    attempt fails in a way the policy does not retry.
+    """
+    run_dir = Path(out_dir).resolve()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    task = _TrainTask(Path(config_path).resolve(), run_dir)
+    if task.completed() and _settled(run_dir):
+        return DispatchResult(run_dir, read_attempts(run_dir), task.status(), skipped=True)
+    return drive(task, settings, run_dir)
+
+
+def _settled(run_dir: Path) -> bool:
+    """No attempt is in flight: every recorded job has its row in attempts.jsonl."""
+    record = read_job_record(run_dir)
+    rows = read_attempts(run_dir)
+    return record is None or any(r["attempt"] >= record.attempt for r in rows)
+
+
+# --------------------------------------------------------------------------------------------------
+# Any function (cross-evaluation jobs)
+# --------------------------------------------------------------------------------------------------
+
+
+class _CallTask(_Task):
+    def __init__(self, name: str, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        self.name, self.fn, self.args = name, fn, args
+
+    def initial_plan(self, settings: DispatchSettings) -> Plan:
+        return Plan(mem_gb=settings.mem_gb)
+
+    def job(self, plan: Plan, attempt: int) -> tuple[Callable[..., Any], tuple[Any, ...]]:
+        return self.fn, self.args
+
+
+def dispatch(fn: Callable[..., Any], *args: Any, settings: DispatchSettings, run_dir: str | Path,
+             name: str | None = None) -> Any:
+    """Run ``fn(*args)`` as a job with the same retries, attempt log and re-attach as training; return its value.
+
+    ``run_dir`` holds ``job.json``, ``attempts.jsonl`` and the job logs; use one folder per distinct call.
+    """
+    run_dir = Path(run_dir).resolve()
+    task = _CallTask(name or getattr(fn, "__name__", "job"), fn, args)
+    return drive(task, settings, run_dir).result

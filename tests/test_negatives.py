@@ -1,0 +1,68 @@
+import torch
+
+from ired.config import ModelConfig, NegativesConfig
+from ired.diffusion import Schedule
+from ired.models import EnergyMLP, energy_and_grad
+from ired.negatives import ReplayNegatives, descend, make_sampler
+
+
+def _setup(head="scalar", B=32, d=9):
+    torch.manual_seed(0)
+    model = EnergyMLP(d, ModelConfig(head=head, width=32, time_dim=16))
+    x, y0 = torch.randn(B, d), torch.randn(B, d) * 0.3
+    t, eps = torch.randint(0, 10, (B,)), torch.randn(B, d)
+    return model, Schedule(10), x, y0, t, eps
+
+
+def test_descend_with_rejection_never_raises_the_energy():
+    model, schedule, x, y0, t, eps = _setup("vector")
+    cond = model.condition(x, t).detach()
+    start = schedule.q_sample(y0, t, 3 * eps)
+    e0, _ = energy_and_grad(model, cond, start)
+    y, rejected = descend(model, schedule, cond, start, t, steps=5, step_scale=1.0, clamp=2.0)
+    e1, _ = energy_and_grad(model, cond, y)
+    assert (e1 <= e0 + 1e-6).all()
+    assert ((rejected >= 0) & (rejected <= 1)).all()
+    # an accepted step lands inside the clamp; a chain whose every step was rejected keeps its start
+    moved = rejected < 1
+    assert moved.any()
+    assert (y[moved].abs() <= (schedule.scale(t) * 2.0)[moved] + 1e-6).all()
+    assert torch.equal(y[~moved], start[~moved])
+
+
+def test_every_sampler_returns_detached_level_t_negatives():
+    model, schedule, x, y0, t, eps = _setup()
+    cond = model.condition(x, t)
+    for name in ("mined", "langevin", "replay"):
+        neg = make_sampler(NegativesConfig(name=name, steps=2)).sample(model, schedule, cond.detach(), y0, t, eps)
+        assert neg.shape == y0.shape and not neg.requires_grad
+        # mapped to x0, clamped, re-noised with the positives' eps: x0 within [-2, 2]
+        x0 = schedule.predict_x0(neg, t, eps)
+        assert x0.abs().max() <= 2.0 + 1e-3
+        assert all(p.grad is None for p in model.parameters()), "sampling must not touch weight gradients"
+
+
+def test_langevin_noise_makes_chains_differ():
+    model, schedule, x, y0, t, eps = _setup()
+    cond = model.condition(x, t).detach()
+    cfg = NegativesConfig(name="langevin", steps=3, noise_scale=0.1)
+    torch.manual_seed(1)
+    a = make_sampler(cfg).sample(model, schedule, cond, y0, t, eps)
+    b = make_sampler(cfg).sample(model, schedule, cond, y0, t, eps)
+    assert not torch.allclose(a, b)
+    quiet = make_sampler(cfg.model_copy(update={"noise_scale": 0.0}))
+    assert torch.allclose(quiet.sample(model, schedule, cond, y0, t, eps), quiet.sample(model, schedule, cond, y0, t, eps))
+
+
+def test_replay_buffer_persists_and_shrinks_keeping_the_newest():
+    model, schedule, x, y0, t, eps = _setup(B=16)
+    cond = model.condition(x, t).detach()
+    sampler = ReplayNegatives(NegativesConfig(name="replay", buffer_size=40, replay_prob=0.5))
+    for _ in range(3):
+        sampler.sample(model, schedule, cond, y0, t, eps)
+    assert sampler.filled == 40 and sampler.cursor == 8
+    state = sampler.state_dict()
+    newest = state["buffer"][(8 - 1 - torch.arange(10)) % 40].flip(0)
+    small = ReplayNegatives(NegativesConfig(name="replay", buffer_size=10))
+    small.load_state_dict(state)
+    assert small.filled == 10 and torch.equal(small.buffer, newest)
