@@ -13,26 +13,14 @@ import random
 from pathlib import Path
 from typing import Any
 
-TRAIN_COLUMNS = (
-    "step", "train_denoise_mse", "loss_total", "loss_contrastive", "E_pos", "E_neg", "margin", "frac_sat",
-    "gradE_norm", "pred_mean", "pred_std", "target_mean", "target_std", "lr", "grad_norm", "sec_per_step",
-)
-EVAL_COLUMNS = (
-    "val_task_mse", "val_harder_task_mse", "val_denoise_mse", "train_task_mse",
-    "val_task_mse_raw", "val_harder_task_mse_raw", "val_denoise_mse_raw", "train_task_mse_raw",
-)
+from ired.metrics import DEFINITIONS, EVAL_COLUMNS, TRAIN_COLUMNS
+
 BASELINES = {
     "val": {"predict_zero_mse": 0.0207, "predict_mean_mse": 0.0141},
     "val_harder": {"predict_zero_mse": 0.255, "predict_mean_mse": 0.22},
     "train_subset": {"predict_zero_mse": 0.0205, "predict_mean_mse": 0.0140},
 }
-CONTRACT = {
-    "train_denoise_mse": "mean over batch, t and coordinates of (grad_y E(x, y_t, t) - eps)^2 (noise space)",
-    "val_task_mse": "element-wise MSE between inferred and true A^-1 on the val split, EMA weights",
-    "val_task_mse_raw": "as val_task_mse, raw weights",
-    "train_task_mse": "as val_task_mse on the fixed train_subset split, EMA weights",
-    "val_denoise_mse": "as train_denoise_mse on held-out val problems, EMA weights",
-}
+CONTRACT = dict(DEFINITIONS)  # what the trainer writes to metrics_contract.json
 
 STEPS = 2000
 LOG_EVERY = 50

@@ -1,0 +1,100 @@
+"""Plots open, are non-empty, have the expected size, and say so when data is missing instead of crashing."""
+
+from __future__ import annotations
+
+import matplotlib.image as mpimg
+import numpy as np
+import pandas as pd
+import pytest
+
+from ired import plots
+from ired.diagnostics import diagnose
+from ired.report import aggregate_cross_eval
+from ired.summary import write_summary
+from synthetic_runs import BASELINES, make_log, write_eval_jsons, write_run
+
+
+def _read(path):
+    img = mpimg.imread(path)
+    assert img.ndim == 3 and img.shape[2] in (3, 4)
+    # non-empty: many distinct colours, not a blank canvas
+    assert img[..., :3].std() > 0.05
+    assert len(np.unique(img[..., :3].reshape(-1, 3).round(2), axis=0)) > 20
+    return img
+
+
+def _texts(fig):
+    return " ".join(t.get_text() for ax in fig.axes for t in ax.texts)
+
+
+@pytest.mark.parametrize("kind", ["collapse", "denoise_only"])
+def test_training_curves(tmp_path, kind):
+    rows = make_log(kind)
+    out = plots.plot_training_curves(rows, tmp_path / f"{kind}.png", kind, diagnose(rows), BASELINES)
+    img = _read(out)
+    assert img.shape[:2] == (850, 1500)
+
+
+def test_training_curves_axes_are_contract_names_and_nulls_are_said():
+    fig = plots.training_curves_figure(make_log("denoise_only"), "denoise only")
+    labels = " ".join(ax.get_ylabel() for ax in fig.axes)
+    for col in ("train_denoise_mse", "val_task_mse", "val_task_mse_raw", "gradE_norm", "pred_std", "loss_total"):
+        assert col in labels
+    said = _texts(fig)
+    assert "frac_sat" in said and "null in every row" in said and "denoise-only" in said
+    empty = plots.training_curves_figure([], "nothing logged")
+    assert "metrics.jsonl has no rows" in _texts(empty)
+
+
+def test_training_curves_from_dataframe_with_nan_columns():
+    df = pd.DataFrame(make_log("denoise_only"))  # null columns become NaN / None in pandas
+    fig = plots.training_curves_figure(df, "from a DataFrame")
+    assert "null in every row" in _texts(fig)
+    assert sum(len(ax.lines) for ax in fig.axes) >= 8
+
+
+def test_run_curves_from_folder(tmp_path):
+    d = write_run(tmp_path, "q206_s0", "collapse")
+    _read(plots.plot_run_curves(d, tmp_path / "plots" / "q206_s0.png"))
+
+
+def test_ablation_and_heatmap(tmp_path):
+    specs, jsons = [], []
+    for exp, kind, seeds in (("q101", "healthy", (0, 1, 2)), ("q206", "collapse", (0,)), ("q302", "denoise_only", (0,))):
+        for seed in seeds:
+            d = write_run(tmp_path / "runs", f"{exp}_s{seed}", kind, seed=seed, final_val=0.01 + 0.001 * seed)
+            specs.append({"experiment": exp, "seed": seed, "run_dir": d})
+            if exp != "q302":
+                jsons += write_eval_jsons(tmp_path / "ev", f"{exp}_s{seed}", d,
+                                          {"train_subset": 0.01, "val": 0.011, "val_harder": 0.21})
+    ce = tmp_path / "cross_eval.csv"
+    aggregate_cross_eval(jsons, ce)
+    write_summary(specs, ce, tmp_path / "summary.csv", tmp_path / "summary.md", tmp_path / "runs.csv")
+
+    out = plots.plot_ablation(tmp_path / "summary.csv", tmp_path / "ablation.png", tmp_path / "runs.csv")
+    img = _read(out)
+    assert img.shape[1] == 1000 and img.shape[0] == 650
+    fig = plots.ablation_figure(pd.read_csv(tmp_path / "summary.csv"))
+    assert [ax.get_ylabel() for ax in fig.axes] == ["val_task_mse", "val_harder_task_mse"]
+    legend = " ".join(t.get_text() for ax in fig.axes for t in ax.get_legend().get_texts())
+    assert "predict zero" in legend and "predict mean" in legend
+
+    heat = plots.plot_cross_eval_heatmap(ce, tmp_path / "heat.png")
+    img = _read(heat)
+    n_rows = 4 * 2  # checkpoints x weights
+    assert img.shape[0] == int(round((2.0 + 0.32 * n_rows) * plots.DPI))
+    fig = plots.cross_eval_figure(pd.read_csv(ce))
+    ax = fig.axes[0]
+    assert len(ax.get_yticklabels()) == n_rows
+    assert len(ax.get_xticklabels()) == 7  # current, reference x 3 splits + denoise on val
+    assert sum(t.get_text() not in ("", "-") for t in ax.texts) == n_rows * 7  # every cell annotated
+
+
+def test_empty_inputs_say_so(tmp_path):
+    fig = plots.cross_eval_figure(pd.DataFrame())
+    assert "no cross-eval results" in _texts(fig)
+    _read(plots.plot_cross_eval_heatmap(tmp_path / "missing.csv", tmp_path / "h.png"))
+    summary = pd.DataFrame([{"experiment": "x", "status": "failed-infrastructure", "val_task_mse_mean": np.nan,
+                             "val_harder_task_mse_mean": np.nan}])
+    fig = plots.ablation_figure(summary)
+    assert "no evaluated run" in _texts(fig)
