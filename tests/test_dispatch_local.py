@@ -1,0 +1,103 @@
+"""The dispatch loop end to end with submitit's local executor (no cluster): real jobs, real trainer, seconds each."""
+
+from __future__ import annotations
+
+import json
+import operator
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from _dispatch_util import ATTEMPT_COLUMNS, attempts, status, tiny_config
+from ired.dispatch import DispatchError, DispatchSettings, FailureKind, dispatch, load_settings, run_training
+from ired.config import load_config
+from ired.errors import ConfigError
+
+LOCAL = DispatchSettings(cluster="local", timeout_min=5, poll_s=0.3, poll_max_s=1.0)
+
+
+def test_kill_at_step_resumes_from_checkpoint(tmp_path: Path) -> None:
+    cfg = tiny_config(tmp_path, "kill", faults={"kill_at_step": 25})
+    res = run_training(cfg, tmp_path / "run", LOCAL)
+    rows = attempts(tmp_path / "run")
+    assert [r["failure_kind"] for r in rows] == ["unknown", None]
+    assert rows[0]["reason"] == "trainer killed by signal 9" and rows[1]["action"] == "done"
+    assert all(set(ATTEMPT_COLUMNS) <= set(r) for r in rows)
+    st = status(tmp_path / "run")
+    assert st["status"] == "completed" and st["step"] == 40 and st["resumed_from"] == 20
+    assert res.result["returncode"] == 0
+
+
+def test_invalid_config_fails_before_any_job(tmp_path: Path) -> None:
+    cfg = tiny_config(tmp_path, "bad", train={"lrr": 1.0})
+    with pytest.raises(ConfigError, match="lrr"):
+        run_training(cfg, tmp_path / "run", LOCAL)
+    assert not (tmp_path / "run" / "job.json").exists()
+
+
+def test_trainer_config_error_is_not_retried_and_names_the_cause(tmp_path: Path) -> None:
+    """A checkpoint from another config in the run folder: the trainer exits 2; the message carries its line."""
+    run_training(tiny_config(tmp_path, "a", train={"steps": 10}), tmp_path / "run", LOCAL)
+    other = tiny_config(tmp_path, "a", file="a2", model={"width": 32}, train={"steps": 20})
+    with pytest.raises(DispatchError) as err:
+        run_training(other, tmp_path / "run", LOCAL)
+    assert err.value.kind is FailureKind.config_error
+    assert "written with a different config" in str(err.value) and "model.width" in str(err.value)
+    assert "no retry" in str(err.value) and "_log.err" in str(err.value)
+    rows = attempts(tmp_path / "run")
+    assert [r["failure_kind"] for r in rows] == [None, "config_error"] and rows[-1]["final"]
+
+
+def test_completed_run_is_not_submitted_again(tmp_path: Path) -> None:
+    cfg = tiny_config(tmp_path, "once", train={"steps": 10})
+    run_training(cfg, tmp_path / "run", LOCAL)
+    res = run_training(cfg, tmp_path / "run", LOCAL)
+    assert res.skipped and len(attempts(tmp_path / "run")) == 1
+
+
+def test_dispatch_a_function(tmp_path: Path) -> None:
+    """Jobs run library functions (the cross-evaluation path); a ConfigError raised in the job is not retried."""
+    assert dispatch(operator.add, 2, 3, settings=LOCAL, run_dir=tmp_path / "ok") == 5
+    missing = tmp_path / "nope.yaml"
+    with pytest.raises(DispatchError, match="no such config file") as err:
+        dispatch(load_config, str(missing), settings=LOCAL, run_dir=tmp_path / "bad")
+    assert err.value.kind is FailureKind.config_error
+    assert str(missing) in str(err.value)
+    assert len(attempts(tmp_path / "bad")) == 1
+
+
+def test_killed_head_reattaches_without_a_duplicate(tmp_path: Path) -> None:
+    cfg = tiny_config(tmp_path, "long", train={"steps": 1500, "log_every": 500, "eval_every": 1500, "checkpoint_every": 500})
+    cmd = [sys.executable, "-c", "import sys; from ired.cli import main; sys.exit(main())", "dispatch-train", str(cfg),
+           "--out", str(tmp_path / "run"), "--cluster", "local", "--timeout-min", "5"]
+    head = subprocess.Popen(cmd, stderr=subprocess.DEVNULL)
+    job_file = tmp_path / "run" / "job.json"
+    deadline = time.time() + 60
+    while time.time() < deadline and not (job_file.exists() and json.loads(job_file.read_text())["job_id"]):
+        time.sleep(0.2)
+    job_id = json.loads(job_file.read_text())["job_id"]
+    head.send_signal(signal.SIGKILL)
+    head.wait()
+    assert Path(f"/proc/{job_id}").exists(), "the job should outlive its head"
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "re-attaching to attempt 1" in done.stderr
+    rows = attempts(tmp_path / "run")
+    assert [r["job_id"] for r in rows] == [job_id]
+    assert status(tmp_path / "run")["status"] == "completed"
+    # the job's folder holds exactly one submission
+    assert len(list((tmp_path / "run" / "dispatch").glob("*_submitted.pkl"))) == 1
+
+
+def test_settings_file_and_flags(tmp_path: Path) -> None:
+    path = tmp_path / "dispatch.yaml"
+    path.write_text("cluster: slurm\npartition: debug\nmem_gb: 2\nretry: {max_attempts: 3, oom_ladder: [host_memory]}\n")
+    s = load_settings(path, mem_gb=1.5, retry={"max_attempts": 5})
+    assert (s.cluster, s.partition, s.mem_gb, s.retry.max_attempts, s.retry.oom_ladder) == ("slurm", "debug", 1.5, 5, ["host_memory"])
+    path.write_text("clustr: slurm\n")
+    with pytest.raises(ConfigError, match="clustr"):
+        load_settings(path)

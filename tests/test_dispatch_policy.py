@@ -1,0 +1,99 @@
+"""The retry policy: exclude lists, the OOM ladder, requeues, no-retry kinds and bounds."""
+
+from __future__ import annotations
+
+import pytest
+
+from ired.dispatch.failures import FailureKind as K
+from ired.dispatch.policy import Plan, RetryPolicy, decide
+
+POLICY = RetryPolicy()
+TRAIN = Plan(mem_gb=4.0, micro_batch=64, batch_size=64, negatives_steps=4, buffer_size=1024)
+
+
+def test_node_failure_accumulates_excludes() -> None:
+    d1 = decide(K.node_failure, TRAIN, [], ("node1",), POLICY)
+    assert d1.retry and d1.plan.exclude == ("node1",)
+    assert "excluding node1" in d1.action
+    d2 = decide(K.node_failure, d1.plan, [K.node_failure], ("node3",), POLICY)
+    assert d2.retry and d2.plan.exclude == ("node1", "node3")
+    d3 = decide(K.node_failure, d2.plan, [K.node_failure] * 3, ("node4",), POLICY)
+    assert not d3.retry and "node_failure_retries=3" in d3.action
+
+
+def test_oom_ladder_keeps_the_effective_batch_then_changes_the_experiment_then_adds_memory() -> None:
+    policy = RetryPolicy(min_micro_batch=16, max_attempts=20)
+    plan, history, actions = TRAIN, [], []
+    while True:
+        d = decide(K.oom_host, plan, history, ("node1",), policy)
+        if not d.retry:
+            break
+        if d.plan.micro_batch != plan.micro_batch:  # first rung: effective batch unchanged
+            assert d.plan.micro_batch * d.plan.accumulation == plan.batch_size
+            assert d.plan.accumulation == 2 * plan.accumulation
+        actions.append(d.action.split(":")[0])
+        plan, history = d.plan, history + [K.oom_host]
+    assert actions == [
+        "oom ladder micro_batch",  # 64 -> 32, accumulation 2
+        "oom ladder micro_batch",  # 32 -> 16, accumulation 4
+        "oom ladder negative_steps",  # 4 -> 2
+        "oom ladder negative_steps",  # 2 -> 1
+        "oom ladder replay_buffer",  # 1024 -> 512
+        "oom ladder replay_buffer",  # 512 -> 256
+        "oom ladder host_memory",  # 4 -> 8
+        "oom ladder host_memory",
+        "oom ladder host_memory",
+        "oom ladder host_memory",
+        "oom ladder host_memory",
+        "oom ladder host_memory",  # -> 256 GB
+    ]
+    assert (plan.micro_batch, plan.accumulation, plan.negatives_steps, plan.buffer_size, plan.mem_gb) == (16, 4, 1, 256, 256)
+    assert plan.exclude == ()  # an OOM is the job's, not the node's
+
+
+def test_first_oom_rung_is_exactly_halving() -> None:
+    d = decide(K.oom_device, TRAIN, [], ("node1",), POLICY)
+    assert d.retry and (d.plan.micro_batch, d.plan.accumulation) == (32, 2)
+    assert d.action == "oom ladder micro_batch: micro_batch 64->32, accumulation 1->2 (effective batch 64 unchanged)"
+
+
+def test_device_oom_never_buys_host_memory() -> None:
+    bare = Plan(mem_gb=4.0, micro_batch=8, batch_size=64)  # nothing left to shrink
+    d = decide(K.oom_device, bare, [], ("node1",), POLICY)
+    assert not d.retry and "no rung" in d.action
+    assert decide(K.oom_host, bare, [], ("node1",), POLICY).plan.mem_gb == 8.0
+
+
+def test_micro_batch_rung_needs_a_divisor() -> None:
+    odd = Plan(mem_gb=4.0, micro_batch=48, batch_size=96)  # 24 divides 96
+    assert decide(K.oom_device, odd, [], (), POLICY).plan.micro_batch == 24
+    no = Plan(mem_gb=4.0, micro_batch=9, batch_size=27)  # 9 is odd: skip to the next rung (none)
+    assert not decide(K.oom_device, no, [], (), POLICY).retry
+
+
+def test_ladder_is_configurable() -> None:
+    only_mem = RetryPolicy(oom_ladder=["host_memory"])
+    d = decide(K.oom_host, TRAIN, [], (), only_mem)
+    assert d.plan.micro_batch == 64 and d.plan.mem_gb == 8.0
+
+
+@pytest.mark.parametrize("kind", [K.timeout, K.preempted])
+def test_timeouts_and_preemptions_requeue_unchanged(kind: K) -> None:
+    d = decide(kind, TRAIN, [], ("node1",), POLICY)
+    assert d.retry and d.plan == TRAIN and "requeue" in d.action
+    assert not decide(kind, TRAIN, [K.timeout, K.preempted, K.timeout], (), POLICY).retry
+
+
+@pytest.mark.parametrize("kind, word", [(K.diverged, "diverged"), (K.config_error, "config"), (K.cancelled, "cancelled")])
+def test_no_retry_kinds(kind: K, word: str) -> None:
+    d = decide(kind, TRAIN, [], ("node1",), POLICY)
+    assert not d.retry and word in d.action
+
+
+def test_unknown_is_bounded_and_everything_by_max_attempts() -> None:
+    assert decide(K.unknown, TRAIN, [], (), POLICY).retry
+    assert decide(K.unknown, TRAIN, [K.unknown], (), POLICY).retry
+    assert not decide(K.unknown, TRAIN, [K.unknown, K.unknown], (), POLICY).retry
+    small = RetryPolicy(max_attempts=2)
+    d = decide(K.node_failure, TRAIN, [K.timeout], ("node1",), small)
+    assert not d.retry and "max_attempts=2" in d.action

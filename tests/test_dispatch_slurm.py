@@ -1,0 +1,176 @@
+"""The dispatcher against a real Slurm (``.ci/slurm.sh`` starts a 2-node one on loopback; no mocks).
+
+Skipped, with the reason, when no cluster answers; ``IRED_REQUIRE_SLURM=1`` (set by CI) turns the skip into a
+failure so CI cannot pass without running them. Jobs are tiny (n=3, width 16, tens of steps): seconds each.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cloudpickle
+import pytest
+
+from _dispatch_util import ATTEMPT_COLUMNS, attempts, status, tiny_config
+from ired.config import load_config, read_yaml
+from ired.dispatch import DispatchError, DispatchSettings, FailureKind, dispatch, run_training
+from ired.dispatch.sacct import job_row, query
+
+pytestmark = pytest.mark.slurm
+cloudpickle.register_pickle_by_value(sys.modules[__name__])  # jobs can run this file's functions
+
+SLURM = DispatchSettings(cluster="slurm", mem_gb=1.0, timeout_min=5, poll_s=0.5, poll_max_s=2.0)
+
+
+def _cluster_nodes() -> tuple[list[str], str]:
+    """Responsive nodes of the default partition, or why there are none."""
+    if not all(shutil.which(c) for c in ("sinfo", "sbatch", "sacct", "squeue")):
+        return [], "Slurm client commands (sinfo, sbatch, sacct, squeue) are not on PATH"
+    try:
+        out = subprocess.run(["sinfo", "-h", "-N", "-o", "%N %T"], capture_output=True, text=True, timeout=20)
+    except subprocess.TimeoutExpired:
+        return [], "sinfo did not answer within 20 s"
+    if out.returncode != 0:
+        return [], f"no Slurm cluster answers: {out.stderr.strip()[:200]}"
+    nodes = sorted({ln.split()[0] for ln in out.stdout.splitlines()
+                    if ln.split()[1].rstrip("*~#") in ("idle", "mixed", "allocated", "completing")})
+    if len(nodes) < 2:
+        return nodes, f"needs 2 responsive Slurm nodes (start with SLURM_LOCAL_NODES=2 .ci/slurm.sh), found {nodes}"
+    return nodes, ""
+
+
+@pytest.fixture(scope="module")
+def nodes() -> list[str]:
+    found, why = _cluster_nodes()
+    if why:
+        if os.environ.get("IRED_REQUIRE_SLURM") == "1":
+            pytest.fail(f"IRED_REQUIRE_SLURM=1 but {why}")
+        pytest.skip(why)
+    return found
+
+
+def _sacct(job_id: str):
+    row = job_row(query(job_id), job_id)
+    assert row is not None, f"sacct does not know job {job_id}"
+    return row
+
+
+def test_exit_120_reruns_on_another_node_with_the_node_excluded(tmp_path: Path, nodes: list[str]) -> None:
+    bad = nodes[0]  # an idle cluster hands the first job to its first node
+    cfg = tiny_config(tmp_path, "node120", faults={"exit_on_node": bad})
+    run_training(cfg, tmp_path / "run", SLURM)
+    rows = attempts(tmp_path / "run")
+    assert len(rows) == 2, rows
+    first, second = rows
+    assert (first["node"], first["state"], first["exit_code"], first["failure_kind"]) == (bad, "FAILED", "120:0", "node_failure")
+    assert first["action"].startswith(f"resubmit excluding {bad}")
+    assert second["failure_kind"] is None and second["action"] == "done" and second["exclude"] == [bad]
+    # what the scheduler itself recorded
+    job2 = _sacct(second["job_id"])
+    assert f"--exclude={bad}" in job2.submit_line
+    assert job2.state == "COMPLETED" and job2.nodes and bad not in job2.nodes
+    assert _sacct(first["job_id"]).nodes == (bad,)
+    assert status(tmp_path / "run")["status"] == "completed"
+    assert all(set(ATTEMPT_COLUMNS) <= set(r) for r in rows)
+
+
+def test_device_oom_halves_micro_batch_keeping_the_effective_batch(tmp_path: Path, nodes: list[str]) -> None:
+    cfg = tiny_config(tmp_path, "oom", faults={"oom_above_micro_batch": 32})  # batch 64, one micro-batch of 64
+    run_training(cfg, tmp_path / "run", SLURM)
+    rows = attempts(tmp_path / "run")
+    assert [(r["failure_kind"], r["micro_batch"], r["accumulation"]) for r in rows] == [
+        ("oom_device", 64, 1),
+        (None, 32, 2),
+    ]
+    assert "effective batch 64 unchanged" in rows[0]["action"]
+    assert "out of memory" in rows[0]["reason"]
+    done = read_yaml(tmp_path / "run" / "resolved_config.yaml")["train"]
+    assert (done["batch_size"], done["micro_batch"]) == (64, 32)
+    assert status(tmp_path / "run")["status"] == "completed"
+
+
+def test_kill_at_step_resumes_from_the_checkpoint(tmp_path: Path, nodes: list[str]) -> None:
+    cfg = tiny_config(tmp_path, "kill", faults={"kill_at_step": 25})  # checkpoints every 10 steps
+    run_training(cfg, tmp_path / "run", SLURM)
+    rows = attempts(tmp_path / "run")
+    assert [r["failure_kind"] for r in rows] == ["unknown", None]
+    assert rows[0]["reason"] == "trainer killed by signal 9" and rows[0]["state"] == "FAILED"
+    st = status(tmp_path / "run")
+    assert (st["status"], st["step"], st["resumed_from"]) == ("completed", 40, 20)
+    assert "resumed from" in (tmp_path / "run" / "train.log").read_text()
+
+
+def test_diverged_run_is_not_retried_and_says_why(tmp_path: Path, nodes: list[str]) -> None:
+    cfg = tiny_config(tmp_path, "nan", train={"lr": 1000.0})
+    with pytest.raises(DispatchError) as err:
+        run_training(cfg, tmp_path / "run", SLURM)
+    msg = str(err.value)
+    assert err.value.kind is FailureKind.diverged
+    assert "diverged at step" in msg and "no retry: diverged" in msg
+    assert "train.log" in msg and "_log.err" in msg
+    rows = attempts(tmp_path / "run")
+    assert len(rows) == 1 and rows[0]["exit_code"] == "3:0" and rows[0]["final"]
+
+
+def test_config_error_in_a_job_is_not_retried(tmp_path: Path, nodes: list[str]) -> None:
+    missing = tmp_path / "missing.yaml"
+    with pytest.raises(DispatchError) as err:
+        dispatch(load_config, str(missing), settings=SLURM, run_dir=tmp_path / "job")
+    assert err.value.kind is FailureKind.config_error
+    assert f"{missing}: no such config file" in str(err.value)
+    assert len(attempts(tmp_path / "job")) == 1
+
+
+def _hog(mb: int) -> int:
+    block = bytearray(mb * 2**20)  # zero-filled: every page is touched
+    return len(block) // 2**20
+
+
+def test_host_oom_gets_more_memory(tmp_path: Path, nodes: list[str]) -> None:
+    settings = SLURM.model_copy(update={"mem_gb": 0.5})
+    assert dispatch(_hog, 700, settings=settings, run_dir=tmp_path / "job") == 700
+    rows = attempts(tmp_path / "job")
+    assert [(r["failure_kind"], r["mem_gb"]) for r in rows] == [("oom_host", 0.5), (None, 1.0)]
+    assert "OUT_OF_MEMORY" in rows[0]["reason"]
+
+
+def test_killed_head_reattaches_and_submits_no_duplicate(tmp_path: Path, nodes: list[str]) -> None:
+    cfg = tiny_config(tmp_path, "reattach",
+                      train={"steps": 1500, "log_every": 500, "eval_every": 1500, "checkpoint_every": 500})
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-c", "import sys; from ired.cli import main; sys.exit(main())", "dispatch-train", str(cfg),
+           "--out", str(run), "--cluster", "slurm", "--mem-gb", "1", "--timeout-min", "5"]
+    head = subprocess.Popen(cmd, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    job_id = None
+    while time.time() < deadline:
+        if (run / "job.json").exists():
+            job_id = json.loads((run / "job.json").read_text())["job_id"]
+            if job_id and (run / "status.json").exists():  # the trainer is running
+                break
+        time.sleep(0.3)
+    assert job_id, "the head never recorded a job id"
+    head.send_signal(signal.SIGKILL)
+    head.wait()
+    live = subprocess.run(["squeue", "-h", "-j", job_id, "-o", "%T"], capture_output=True, text=True).stdout.strip()
+    assert live in ("RUNNING", "COMPLETING", ""), live
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert f"re-attaching to attempt 1, job {job_id}" in again.stderr
+    rows = attempts(run)
+    assert [r["job_id"] for r in rows] == [job_id] and rows[0]["action"] == "done"
+    name = json.loads((run / "job.json").read_text())["job_name"]
+    same_name = subprocess.run(["sacct", "-n", "-X", "-P", "--name", name, "-S", "now-1hour", "-o", "JobID"],
+                               capture_output=True, text=True).stdout.split()
+    assert same_name == [job_id]
+    assert status(run)["status"] == "completed"
+    # and a third run finds the finished result: nothing is submitted
+    third = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert third.returncode == 0 and "nothing submitted" in third.stderr
