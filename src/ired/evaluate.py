@@ -78,3 +78,39 @@ def evaluate_checkpoint(
         **result,
         **baselines,
     }
+
+
+INFERENCE_STEPS = (1, 5, 10, 20)
+
+
+def inference_sweep(
+    path: str | Path,
+    steps: tuple[int, ...] = INFERENCE_STEPS,
+    split: str = "val",
+    weights: str = "ema",
+    size: int | None = None,
+    device: str = "auto",
+) -> list[dict[str, Any]]:
+    """Is the landscape well shaped? Task MSE, rejected-step share and energy monotonicity per inner-step count.
+
+    For each K in ``steps`` the `current` protocol runs with K gradient steps per level. ``rejected_frac`` is the
+    share of proposed steps that raised the energy (and were undone); ``energy_monotone_frac`` is the share of
+    level-to-level transitions where the t=0 energy of the running x0 estimate did not rise.
+    """
+    from ired.protocols import current_settings, run_inference
+
+    model, cfg, state = load_energy_model(path, weights, device)
+    dev = next(model.parameters()).device
+    problems = make_split(split, cfg.data.n, split_size(cfg, split), cfg.data.eval_seed)
+    if size is not None:
+        problems = problems.slice(0, size)
+    schedule = Schedule(cfg.diffusion.steps, cfg.diffusion.cosine_s).to(dev)
+    rows = []
+    for k in steps:
+        result = run_inference(
+            model, schedule, problems, current_settings(cfg, steps_per_level=k), cfg.inference.seed,
+            cfg.inference.batch_size, dev, track_energy=True,
+        )
+        rows.append({"checkpoint": str(path), "run": cfg.name, "step": int(state["step"]), "split": split,
+                     "weights": weights, "steps_per_level": k, "n_problems": len(problems), **result})
+    return rows

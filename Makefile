@@ -1,0 +1,27 @@
+# Two commands do everything on a fresh machine:
+#   make run    install into .venv, then run the default pipeline (all_ablations, laptop scale, local execution)
+#   make test   install into .venv, then run the test suite (what CI runs)
+VENV ?= .venv
+BIN := $(VENV)/bin
+# torch is pinned here (a CPU build); the package itself only asks for a range
+TORCH ?= torch==2.13.0
+
+.PHONY: install run test bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q "$(TORCH)"
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+run: install
+	$(BIN)/snakemake all_ablations
+
+test: install
+	$(BIN)/pytest
+
+bench: install
+	$(BIN)/python -m ired.bench
