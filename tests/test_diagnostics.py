@@ -85,7 +85,7 @@ def test_divergence_quotes_five_rows_around_the_jump():
     assert f.step == 1200 and f.evidence["reason"] == "jump"
     assert [r["step"] for r in f.rows] == [1100, 1150, 1200, 1250, 1300]
     assert f.rows[2]["loss_total"] == pytest.approx(50.0)
-    assert f.evidence["running_min"] < 0.5
+    assert f.evidence["running_min"] < 0.5 and f.evidence["column"] == "loss_total"
     assert "status.json says diverged" in f.message
     assert derive_status(found, status) == "diverged"
 
@@ -100,6 +100,19 @@ def test_divergence_from_non_finite_loss_and_from_status_alone():
     f = detect_divergence(rows, {"status": "diverged", "diverged_at": 500, "detail": "NaN in grad"})
     assert f is not None and f.step == 500 and f.evidence["reason"] == "status"
     assert 500 in [r["step"] for r in f.rows] and len(f.rows) == 5
+
+
+def test_divergence_hidden_by_a_falling_contrastive_loss():
+    # objective=cd: loss_total keeps falling (E_neg - E_pos grows without bound) while the denoiser blows up
+    # (numbers shaped after a real tiny vector-head cd run)
+    rows = make_log("healthy")
+    for r in rows:
+        f = r["step"] / 2000
+        r["train_denoise_mse"] = 0.9 if r["step"] < 400 else 0.9 * 100 ** (f * 3)
+        r["loss_total"] = r["train_denoise_mse"] - 1000 * f**2
+    f = detect_divergence(rows)
+    assert f is not None and f.evidence["column"] == "train_denoise_mse"
+    assert f.step == next(r["step"] for r in rows if r["train_denoise_mse"] > 0.9 * 11)
 
 
 def test_divergence_threshold_is_relative_to_running_min():
@@ -141,6 +154,10 @@ def test_ema_vs_raw_mismatch():
     assert kinds(found) == ["metric_mismatch"]
     assert found[0].evidence["compared"] == ["val_task_mse", "val_task_mse_raw"]
     assert found[0].evidence["same_definition"] is True
+    # with the run's config, the finding explains an EMA that still lags (horizon 10 / 0.005 = 2000 steps)
+    found = diagnose(make_log("ema_raw"), config={"train": {"ema_decay": 0.995, "ema_every": 10}})
+    assert found[0].evidence["ema_horizon_steps"] == pytest.approx(2000)
+    assert "EMA averages over ~2000 steps" in found[0].message
 
 
 def test_worse_than_trivial_only_with_a_baseline():

@@ -10,8 +10,8 @@ module recognises them from ``metrics.jsonl`` rows (the columns of the metrics c
     The contrastive term is "too easy": ``frac_sat`` above ~0.99 for most of training. ``frac_sat`` is null for
     denoise-only runs, which then get no finding.
 ``divergence``
-    The first step where ``loss_total`` jumps far above its running minimum (or is NaN/inf), or the run's
-    ``status.json`` says ``diverged``; the evidence quotes the 5 raw log rows around that step.
+    The first step where ``loss_total`` (or ``train_denoise_mse``) jumps far above its running minimum (or is
+    NaN/inf), or the run's ``status.json`` says ``diverged``; the evidence quotes the 5 raw log rows around it.
 ``metric_mismatch``
     Two "MSE"s of the same run that differ by orders of magnitude (the q209 puzzle: train 0.009, val 2.5). The
     finding names the definitions compared (from ``metrics_contract.json``) and what the cross-evaluation says.
@@ -275,59 +275,78 @@ def detect_saturation(rows: Rows, th: Thresholds = DEFAULT_THRESHOLDS) -> Findin
     return Finding("saturation", int(hits[0][0]), message, evidence, _unique_rows(quoted))
 
 
-def detect_divergence(
-    rows: Rows, status: Mapping[str, Any] | None = None, th: Thresholds = DEFAULT_THRESHOLDS
-) -> Finding | None:
-    """First row whose loss_total is non-finite or jumps far above its running minimum; or status 'diverged'.
+DIVERGENCE_COLUMNS: tuple[str, ...] = ("loss_total", "train_denoise_mse")
+"""Columns scanned for divergence. ``loss_total`` is the objective itself; ``train_denoise_mse`` has a fixed
+scale (predicting zero gives 1) and catches runs whose contrastive term (e.g. ``cd``, unbounded below) keeps
+``loss_total`` falling while the energy, and with it the denoiser, blows up."""
 
-    The evidence quotes the 5 raw log rows around the step (two before, two after, clipped at the ends).
-    """
+
+@dataclass
+class _Jump:
+    index: int
+    step: int
+    column: str
+    reason: str  # "jump" | "non-finite"
+    value: float
+    running_min: float | None
+    min_step: int | None
+
+
+def _first_jump(rows: Rows, column: str, th: Thresholds) -> _Jump | None:
+    """First row where ``column`` is non-finite (after a finite value, or infinite) or jumps far above its
+    running minimum: ``x - min > div_jump * max(|min|, div_floor)``."""
     running_min: float | None = None
     min_step: int | None = None
     seen_finite = False
-    hit: tuple[int, int, str, float | None] | None = None  # (index, step, reason, loss)
     for i, row in enumerate(rows):
-        raw = row.get("loss_total")
-        step = row.get("step")
-        if not _is_number(step):
+        raw, step = row.get(column), row.get("step")
+        if not _is_number(step) or not _is_number(raw):
             continue
-        if _is_number(raw) and not math.isfinite(float(raw)):
-            if math.isinf(float(raw)) or seen_finite:
-                hit = (i, int(step), "non-finite", float(raw))
-                break
-            continue
-        loss = value(row, "loss_total")
-        if loss is None:
+        x = float(raw)
+        if not math.isfinite(x):
+            if math.isinf(x) or seen_finite:
+                return _Jump(i, int(step), column, "non-finite", x, running_min, min_step)
             continue
         seen_finite = True
-        if running_min is not None:
-            scale = max(abs(running_min), th.div_floor)
-            if loss - running_min > th.div_jump * scale:
-                hit = (i, int(step), "jump", loss)
-                break
-        if running_min is None or loss < running_min:
-            running_min, min_step = loss, int(step)
+        if running_min is not None and x - running_min > th.div_jump * max(abs(running_min), th.div_floor):
+            return _Jump(i, int(step), column, "jump", x, running_min, min_step)
+        if running_min is None or x < running_min:
+            running_min, min_step = x, int(step)
+    return None
+
+
+def detect_divergence(
+    rows: Rows, status: Mapping[str, Any] | None = None, th: Thresholds = DEFAULT_THRESHOLDS
+) -> Finding | None:
+    """The first step where loss_total (or train_denoise_mse) is non-finite or jumps far above its running
+    minimum; or, failing that, status.json saying 'diverged'.
+
+    The evidence quotes the 5 raw log rows around the step (two before, two after, clipped at the ends).
+    """
+    jumps = [j for c in DIVERGENCE_COLUMNS if (j := _first_jump(rows, c, th)) is not None]
+    hit = min(jumps, key=lambda j: (j.step, DIVERGENCE_COLUMNS.index(j.column))) if jumps else None
     said = status is not None and status.get("status") == "diverged"
     if hit is None and not said:
         return None
-    evidence: dict[str, Any] = {
-        "running_min": running_min,
-        "running_min_step": min_step,
-        "thresholds": {"div_jump": th.div_jump, "div_floor": th.div_floor},
-    }
+    evidence: dict[str, Any] = {"thresholds": {"div_jump": th.div_jump, "div_floor": th.div_floor}}
     if said:
         evidence["status"] = {k: status.get(k) for k in ("status", "step", "diverged_at", "detail")}  # type: ignore[union-attr]
+    idx: int | None
     if hit is not None:
-        idx, step, reason, loss = hit
-        evidence.update(reason=reason, loss_total=loss)
-        if reason == "jump" and running_min is not None:
-            evidence["jump_over_min"] = loss - running_min  # type: ignore[operator]
-        how = (
-            f"loss_total became {loss}"
-            if reason == "non-finite"
-            else f"loss_total jumped to {loss:.4g}, {loss - running_min:.3g} above its running minimum "  # type: ignore[operator]
-            f"{running_min:.4g} (step {min_step})"
+        idx, step = hit.index, hit.step
+        evidence.update(
+            reason=hit.reason, column=hit.column, value=hit.value, running_min=hit.running_min,
+            running_min_step=hit.min_step,
         )
+        if hit.reason == "non-finite":
+            how = f"{hit.column} became {hit.value}"
+        else:
+            assert hit.running_min is not None
+            evidence["jump_over_min"] = hit.value - hit.running_min
+            how = (
+                f"{hit.column} jumped to {hit.value:.4g}, {hit.value - hit.running_min:.3g} above its running "
+                f"minimum {hit.running_min:.4g} (step {hit.min_step})"
+            )
     else:
         at = status.get("diverged_at", status.get("step"))  # type: ignore[union-attr]
         step = int(at) if _is_number(at) else (int(rows[-1]["step"]) if rows else 0)
@@ -352,16 +371,29 @@ _MISMATCH_PAIRS: tuple[tuple[str, str, bool, str], ...] = (
 )
 
 
+def ema_horizon(config: Mapping[str, Any] | None) -> float | None:
+    """Steps the EMA weights average over, ``ema_every / (1 - ema_decay)``, from a resolved run config."""
+    train = (config or {}).get("train") or {}
+    decay, every = train.get("ema_decay"), train.get("ema_every")
+    if not (_is_number(decay) and _is_number(every)) or decay >= 1:
+        return None
+    return float(every) / (1.0 - float(decay))
+
+
 def detect_metric_mismatch(
     rows: Rows,
     contract: Mapping[str, str] | None = None,
     cross_eval: "pd.DataFrame | Sequence[Mapping[str, Any]] | None" = None,
     th: Thresholds = DEFAULT_THRESHOLDS,
+    config: Mapping[str, Any] | None = None,
 ) -> list[Finding]:
     """Pairs of MSEs in the last evaluation row that differ by orders of magnitude, one finding per pair.
 
     Each finding names both definitions (from ``metrics_contract.json``) and, when cross-eval rows of this run
-    are given, what evaluating the same checkpoint under every protocol and split says.
+    are given, what evaluating the same checkpoint under every protocol and split says. For EMA vs raw, the
+    run's config (when given) says how many steps the EMA averages over: a run shorter than a few EMA
+    horizons is still evaluated with weights close to the early ones (REFERENCE.md: the release's EMA sits
+    around step ~1,000 after 2,000 steps).
     """
     findings = []
     contract = contract or {}
@@ -401,6 +433,14 @@ def detect_metric_mismatch(
             f"metric mismatch at step {step}: {a} {va:.3g} vs {b} {vb:.3g} ({fold:.0f}x, "
             f"{math.log10(fold):.1f} orders of magnitude; {what})"
         )
+        horizon = ema_horizon(config)
+        if a == "val_task_mse" and b == "val_task_mse_raw" and horizon is not None:
+            evidence["ema_horizon_steps"] = horizon
+            if step < 3 * horizon:
+                message += (
+                    f"; the EMA averages over ~{horizon:.0f} steps and the run is at step {step}: the EMA weights "
+                    f"still carry the early parameters"
+                )
         if cross_note:
             message += f"; cross-eval: {cross_note}"
         findings.append(Finding("metric_mismatch", step, message, evidence, [_raw_row(last)]))
@@ -451,12 +491,14 @@ def diagnose(
     cross_eval: "pd.DataFrame | Sequence[Mapping[str, Any]] | None" = None,
     baselines: Mapping[str, Mapping[str, float]] | None = None,
     thresholds: Thresholds = DEFAULT_THRESHOLDS,
+    config: Mapping[str, Any] | None = None,
 ) -> list[Finding]:
     """Every finding for one run, most severe first (order of :data:`KINDS`). A healthy log gives ``[]``.
 
     ``status`` is the run's status.json, ``contract`` its metrics_contract.json, ``cross_eval`` the cross-eval
     rows of this run's checkpoints, ``baselines`` the trivial baselines per split (when None they are taken from
-    ``cross_eval``). ``worse_than_trivial`` is only judged for a finished run (status absent or 'completed').
+    ``cross_eval``), ``config`` the resolved run config (for the EMA horizon). ``worse_than_trivial`` is only
+    judged for a finished run (status absent or 'completed').
     """
     rows = as_rows(metrics)
     if baselines is None and cross_eval is not None:
@@ -469,7 +511,7 @@ def diagnose(
     ):
         if f is not None:
             found.append(f)
-    found += detect_metric_mismatch(rows, contract, cross_eval, thresholds)
+    found += detect_metric_mismatch(rows, contract, cross_eval, thresholds, config)
     # "Worse than trivial" judges a finished model: a run that stopped early (diverged, killed) is judged by
     # its other findings, not by an evaluation taken half-way through training.
     finished = status is None or status.get("status") == "completed"

@@ -257,6 +257,7 @@ def load_run(
         cross_eval=ce_rows,
         baselines=baselines,
         thresholds=thresholds,
+        config=rec.config,
     )
     rec.run_status = derive_status(rec.findings, rec.status, rec.attempts, has_metrics=bool(rec.rows))
     rec.key_finding = run_key_finding(rec)
