@@ -1,0 +1,38 @@
+# ired: experiments as data, from training to the summary table. Everyday commands: docs/PIPELINE.md.
+# This file is a table of contents; the stages live in workflow/rules/, in dataflow order.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"  # validation of config/ and small get_* helpers
+include: "workflow/rules/resolve.smk"  # experiments -> results/<run>/config.yaml (at parse time)
+include: "workflow/rules/train.smk"  # run config -> results/<run>/train/final.pt (+ metrics.jsonl)
+include: "workflow/rules/checkpoints.smk"  # milestones and external checkpoints as declared files
+include: "workflow/rules/cross_eval.smk"  # checkpoint x protocol x split x weights -> JSON -> cross_eval.csv
+include: "workflow/rules/summary.smk"  # runs + cross-eval -> summary.csv / summary.md / runs.csv
+include: "workflow/rules/plots.smk"  # training curves, ablation bars, cross-eval heatmap, report.html
+
+
+rule all_ablations:
+    default_target: True
+    input:
+        cross_eval=rules.cross_eval.output,
+        summary=rules.summary.output,
+        curves=get_curves,
+        ablation=rules.plot_ablation.output,
+        heatmap=rules.plot_cross_eval.output,
+        report=rules.report.output,
+
+
+# One target per experiment id (`snakemake q208`): its checkpoints and their cross-evaluations.
+for experiment in EXPERIMENTS:
+
+    rule:
+        name:
+            experiment
+        input:
+            get_experiment_targets(experiment),

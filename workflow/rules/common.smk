@@ -1,0 +1,143 @@
+"""Validation of the pipeline config and of every file it names, and the small get_* helpers of the rules.
+
+Everything here runs when the workflow is parsed, so a typo in config/ fails before any job starts, with a
+message naming the file and the key. The run configs themselves are built in resolve.smk.
+"""
+
+import re
+from pathlib import Path
+
+import jsonschema
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+from ired.config import json_schema, read_yaml
+from ired.errors import IredError
+
+SCHEMAS = Path(workflow.basedir) / "workflow" / "schemas"
+RUN_CONFIG_SCHEMA = jsonschema.Draft202012Validator(json_schema())
+
+
+def validate_file(data, source, schema):
+    """snakemake.utils.validate, with the failing file and key in the message; fills schema defaults."""
+    try:
+        validate(data, str(SCHEMAS / schema))
+    except WorkflowError as exc:
+        cause = next((a for a in exc.args if isinstance(a, jsonschema.ValidationError)), None)
+        if cause is None:
+            raise
+        key = ".".join(str(p) for p in cause.absolute_path) or "(top level)"
+        raise WorkflowError(f"{source}: key {key}: {cause.message}") from None
+    return data
+
+
+def check_run_fragment(fragment, source, prefix=""):
+    """A partial run config (base, scale, an experiment's `set`): known keys, right types, allowed values.
+
+    Cross-key rules (e.g. eval_every a multiple of log_every) are checked on the merged config in resolve.smk.
+    """
+    errors = sorted(RUN_CONFIG_SCHEMA.iter_errors(fragment), key=lambda e: list(map(str, e.absolute_path)))
+    if errors:
+        key = f"{prefix}{'.'.join(str(p) for p in errors[0].absolute_path)}"
+        raise WorkflowError(f"{source}: key {key or '(top level)'}: {errors[0].message} (run config keys: `ired schema`)")
+    return fragment
+
+
+def read_config_file(path, what):
+    """A YAML mapping from config/, with IredError turned into a one-line WorkflowError naming the file."""
+    try:
+        return read_yaml(path)
+    except IredError as exc:
+        raise WorkflowError(f"{what}: {exc}") from None
+
+
+def load_registry(folder):
+    """Every experiment of every registry file in `folder`: id -> definition (+ `file`, `family`)."""
+    registry = {}
+    paths = sorted(Path(folder).glob("*.yaml"))
+    if not paths:
+        raise WorkflowError(f"config key registry: no experiment files (*.yaml) in {folder}")
+    for path in paths:
+        data = validate_file(read_config_file(path, "experiment registry"), path, "experiments.schema.yaml")
+        for exp_id, exp in data.items():
+            if exp_id in registry:
+                raise WorkflowError(f"{path}: experiment {exp_id} is already defined in {registry[exp_id]['file']}")
+            registry[exp_id] = {**exp, "file": str(path), "family": path.stem}
+    return registry
+
+
+validate_file(config, "pipeline config (" + ", ".join(map(str, workflow.configfiles)) + ")", "config.schema.yaml")
+REGISTRY = load_registry(config["registry"])
+
+
+# --------------------------------------------------------------------------------------------------
+# Helpers of the rules (RUNS, EXTERNALS and EXPERIMENTS are built in resolve.smk)
+# --------------------------------------------------------------------------------------------------
+
+
+def alternatives(names):
+    """A wildcard constraint matching exactly these names (and nothing when there are none)."""
+    return "|".join(re.escape(n) for n in sorted(names)) or "(?!)"
+
+
+def milestone_file(milestone):
+    """Where a milestone lives in the run folder; all but final.pt are undeclared (docs/ARCHITECTURE.md)."""
+    if milestone == "last":
+        return "final.pt"
+    if milestone == "best":
+        return "checkpoints/best.pt"
+    return f"checkpoints/{milestone}.pt"
+
+
+def get_milestone_source(wildcards):
+    return f"results/{wildcards.run}/{milestone_file(wildcards.milestone)}"
+
+
+def get_external_checkpoint(wildcards):
+    return EXTERNALS[wildcards.run]["path"]
+
+
+def get_checkpoints(run):
+    """The exported (or imported) checkpoint files of one run: results/<run>/milestones/<milestone>.pt."""
+    milestones = RUNS[run]["milestones"] if run in RUNS else ["external"]
+    return [f"results/{run}/milestones/{m}.pt" for m in milestones]
+
+
+def get_evaluations(run):
+    """Every evaluation JSON of one run: checkpoint x protocol x split x weights."""
+    return [
+        f"results/{run}/eval/{Path(ckpt).stem}/{protocol}.{split}.{weights}.json"
+        for ckpt in get_checkpoints(run)
+        for protocol, split, weights in CROSS_EVAL
+    ]
+
+
+def get_all_evaluations(wildcards=None):
+    return [path for run in [*RUNS, *EXTERNALS] for path in get_evaluations(run)]
+
+
+def get_finals(wildcards=None):
+    return [f"results/{run}/final.pt" for run in RUNS]
+
+
+def get_run_specs(wildcards=None):
+    """One descriptor per training run for ired.summary (experiment, seed, run folder, description)."""
+    return [
+        {
+            "experiment": r["experiment"],
+            "seed": r["seed"],
+            "run_dir": f"results/{run}",
+            "run_id": run,
+            "description": r["description"],
+        }
+        for run, r in RUNS.items()
+    ]
+
+
+def get_curves(wildcards=None):
+    return [f"results/plots/curves/{run}.png" for run in RUNS]
+
+
+def get_experiment_targets(experiment):
+    runs = [run for run, r in RUNS.items() if r["experiment"] == experiment]
+    return [path for run in runs for path in [*get_checkpoints(run), *get_evaluations(run)]]

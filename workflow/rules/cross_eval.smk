@@ -1,0 +1,34 @@
+# Stage 4, cross-eval: every exported checkpoint x protocol x split x weights -> one small JSON each (one job per
+# checkpoint), then results/cross_eval.csv with one row per JSON.
+
+
+rule cross_eval_checkpoint:
+    input:
+        checkpoint="results/{run}/milestones/{milestone}.pt",
+    output:
+        evaluations=[
+            f"results/{{run}}/eval/{{milestone}}/{protocol}.{split}.{weights}.json"
+            for protocol, split, weights in CROSS_EVAL
+        ],
+    log:
+        "logs/cross_eval/{run}/{milestone}.log",
+    params:
+        grid=CROSS_EVAL,
+    threads: 1
+    conda:
+        "../envs/ired.yaml"
+    script:
+        "../scripts/cross_eval.py"
+
+
+rule cross_eval:
+    input:
+        evaluations=get_all_evaluations,
+    output:
+        table="results/cross_eval.csv",
+    log:
+        "logs/cross_eval/table.log",
+    conda:
+        "../envs/ired.yaml"
+    script:
+        "../scripts/cross_eval_table.py"

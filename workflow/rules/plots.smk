@@ -1,0 +1,71 @@
+# Stage 6, plots and report: training curves per run, the ablation bar chart (from the summary), the cross-eval
+# heatmap, and one self-contained HTML report. Reads files only, never trains.
+
+
+rule plot_curves:
+    input:
+        final="results/{run}/final.pt",
+        cross_eval="results/cross_eval.csv",
+    output:
+        png=report("results/plots/curves/{run}.png", category="Training curves"),
+    log:
+        "logs/plots/curves/{run}.log",
+    params:
+        run_dir=lambda wildcards, input: Path(input.final).parent,
+    conda:
+        "../envs/ired.yaml"
+    script:
+        "../scripts/plot_curves.py"
+
+
+rule plot_ablation:
+    input:
+        summary="results/summary.csv",
+        runs="results/runs.csv",
+    output:
+        png=report("results/plots/ablation.png", category="Ablations"),
+    log:
+        "logs/plots/ablation.log",
+    conda:
+        "../envs/ired.yaml"
+    script:
+        "../scripts/plot_ablation.py"
+
+
+rule plot_cross_eval:
+    input:
+        table="results/cross_eval.csv",
+    output:
+        png=report("results/plots/cross_eval.png", category="Cross-evaluation"),
+    log:
+        "logs/plots/cross_eval.log",
+    conda:
+        "../envs/ired.yaml"
+    script:
+        "../scripts/plot_cross_eval.py"
+
+
+rule plots:
+    input:
+        curves=get_curves,
+        ablation="results/plots/ablation.png",
+        cross_eval="results/plots/cross_eval.png",
+
+
+rule report:
+    input:
+        summary="results/summary.csv",
+        cross_eval="results/cross_eval.csv",
+        curves=get_curves,
+        ablation="results/plots/ablation.png",
+        heatmap="results/plots/cross_eval.png",
+    output:
+        html="results/report.html",
+    log:
+        "logs/report.log",
+    params:
+        runs=get_run_specs(),
+    conda:
+        "../envs/ired.yaml"
+    script:
+        "../scripts/report.py"
