@@ -13,7 +13,7 @@ from ired.diagnostics import (
     detect_divergence,
     diagnose,
 )
-from ired.summary import derive_status
+from ired.run_record import derive_status
 from synthetic_runs import BASELINES, CONTRACT, make_log
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import matplotlib.image as mpimg
 import numpy as np
 import pandas as pd
-import pytest
 
 from ired import plots
 from ired.diagnostics import diagnose
@@ -27,10 +26,9 @@ def _texts(fig):
     return " ".join(t.get_text() for ax in fig.axes for t in ax.texts)
 
 
-@pytest.mark.parametrize("kind", ["collapse", "denoise_only"])
-def test_training_curves(tmp_path, kind):
-    rows = make_log(kind)
-    out = plots.plot_training_curves(rows, tmp_path / f"{kind}.png", kind, diagnose(rows), BASELINES)
+def test_training_curves(tmp_path):
+    rows = make_log("denoise_only")
+    out = plots.plot_training_curves(rows, tmp_path / "denoise_only.png", "denoise only", diagnose(rows), BASELINES)
     img = _read(out)
     assert img.shape[:2] == (850, 1500)
 
@@ -53,9 +51,14 @@ def test_training_curves_from_dataframe_with_nan_columns():
     assert sum(len(ax.lines) for ax in fig.axes) >= 8
 
 
-def test_run_curves_from_folder(tmp_path):
+def test_run_curves_from_folder_mark_the_collapse(tmp_path):
     d = write_run(tmp_path, "q206_s0", "collapse")
-    _read(plots.plot_run_curves(d, tmp_path / "plots" / "q206_s0.png"))
+    img = _read(plots.plot_run_curves(d, tmp_path / "plots" / "q206_s0.png"))
+    assert img.shape[:2] == (850, 1500)
+    rows = make_log("collapse")
+    fig = plots.training_curves_figure(rows, "collapse", diagnose(rows))
+    assert "collapse @ 400" in fig.get_supxlabel()
+    assert any(line.get_xdata()[0] == 400 for ax in fig.axes for line in ax.lines if len(line.get_xdata()) == 2)
 
 
 def test_ablation_and_heatmap(tmp_path):

@@ -19,7 +19,7 @@ module recognises them from ``metrics.jsonl`` rows (the columns of the metrics c
     ``val_task_mse`` above the predict-the-mean-matrix baseline of the ``val`` split.
 
 Everything here is pure: rows in, :class:`Finding` objects out. Reading run folders lives in
-:mod:`ired.summary`. Thresholds are fields of :class:`Thresholds`, each documented with its reason.
+:mod:`ired.run_record`. Thresholds are fields of :class:`Thresholds`, each documented with its reason.
 """
 
 from __future__ import annotations

@@ -66,10 +66,10 @@ def save_png(fig: "Figure", path: str | Path) -> Path:
     return path
 
 
-def png_bytes(fig: "Figure") -> bytes:
-    """A figure as PNG bytes (for embedding in the HTML report)."""
+def png_bytes(fig: "Figure", dpi: int = DPI) -> bytes:
+    """A figure as PNG bytes (for embedding in the HTML report; a lower ``dpi`` keeps the file small)."""
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI)
+    fig.savefig(buf, format="png", dpi=dpi)
     return buf.getvalue()
 
 
@@ -175,7 +175,7 @@ def plot_training_curves(
 
 def plot_run_curves(run_dir: str | Path, out_png: str | Path, cross_eval_csv: str | Path | None = None) -> Path:
     """Training curves of a run folder, with its findings marked (the pipeline's per-run plot target)."""
-    from ired.summary import RunSpec, load_run, read_cross_eval
+    from ired.run_record import RunSpec, load_run, read_cross_eval
 
     spec = RunSpec(experiment=Path(run_dir).name, seed=0, run_dir=Path(run_dir))
     rec = load_run(spec, read_cross_eval(cross_eval_csv))

@@ -47,6 +47,9 @@ CROSS_EVAL_COLUMNS: tuple[str, ...] = (
     "predict_mean_mse",
 )
 """Leading columns of ``cross_eval.csv``; protocol-specific extras follow, sorted by name."""
+HTML_CURVES_DPI = 72
+"""Resolution of the per-run training curves embedded in the HTML report (1080 x 612 px: readable, and the
+report of a few dozen runs stays a few MB)."""
 _REQUIRED = ("checkpoint", "protocol", "split", "weights")
 _KEY = ("checkpoint", "weights", "protocol", "split")
 
@@ -231,7 +234,7 @@ def write_html_report(
             fig = plots.training_curves_figure(
                 rec.rows, f"{rec.spec.run_id}: {rec.run_status}", rec.findings, rec.baselines
             )
-            png = plots.png_bytes(fig)
+            png = plots.png_bytes(fig, dpi=HTML_CURVES_DPI)
         body.append(_run_section(rec, png))
     doc = (
         f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'

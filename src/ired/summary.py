@@ -1,10 +1,9 @@
-"""Run folders -> diagnosed runs -> the summary table (``results/summary.csv`` and ``results/summary.md``).
+"""The summary table: ``results/summary.csv`` (machines) and ``results/summary.md`` (people).
 
-A :class:`RunSpec` names one training run (experiment id, seed, run folder, experiment metadata); the pipeline
-builds them from its experiment registry. :func:`load_run` reads the folder (metrics.jsonl, status.json,
-attempts.jsonl, metrics_contract.json, resolved_config.yaml), runs the diagnostics and derives the run's status.
-:func:`summary_table` aggregates runs per experiment (mean +- std over seeds); :func:`write_summary` writes it.
-Every number in the table comes from these files and the cross-eval CSV, never from hand.
+:func:`summary_table` aggregates diagnosed runs (:mod:`ired.run_record`) per experiment: mean +- std over seeds,
+the most severe status, a generated key finding, the trivial baselines, steps, wall time and attempts.
+:func:`write_summary` is the pipeline's entry point. Every number comes from the run folders and the cross-eval
+CSV, never from hand.
 """
 
 from __future__ import annotations
@@ -13,32 +12,24 @@ import json
 import math
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ired.diagnostics import (
-    DEFAULT_THRESHOLDS,
-    Finding,
-    Thresholds,
-    as_rows,
-    baselines_from_cross_eval,
-    diagnose,
-    series,
+from ired.diagnostics import DEFAULT_THRESHOLDS, Thresholds, baselines_from_cross_eval
+from ired.run_record import (  # noqa: F401  (re-exported for callers of the summary)
+    STATUSES,
+    RunRecord,
+    RunSpec,
+    baselines_from_config,
+    derive_status,
+    load_run,
+    load_runs,
+    read_cross_eval,
+    run_key_finding,
 )
 
 if TYPE_CHECKING:
     import pandas as pd
-
-STATUSES: tuple[str, ...] = (
-    "failed-infrastructure",
-    "diverged",
-    "collapsed",
-    "plateau-saturated",
-    "ambiguous",
-    "stable",
-)
-"""Run statuses, most severe first; an experiment takes the most severe status among its seeds."""
 
 SUMMARY_METRICS: tuple[str, ...] = (
     "val_task_mse",
@@ -54,324 +45,6 @@ BASELINE_COLUMNS: tuple[str, ...] = (
     "val_harder_predict_zero_mse",
     "val_harder_predict_mean_mse",
 )
-
-
-@dataclass
-class RunSpec:
-    """One training run as the pipeline knows it.
-
-    ``run_id`` is the value of ``run`` in this run's evaluation JSONs (default: the run folder's name); a
-    cross-eval row also belongs to the run when its ``checkpoint`` path lies inside ``run_dir``. ``head``,
-    ``objective``, ``negatives`` and ``description`` default to the run's ``resolved_config.yaml``.
-    """
-
-    experiment: str
-    seed: int
-    run_dir: Path
-    description: str | None = None
-    head: str | None = None
-    objective: str | None = None
-    negatives: str | None = None
-    run_id: str | None = None
-
-    def __post_init__(self) -> None:
-        self.run_dir = Path(self.run_dir)
-        if self.run_id is None:
-            self.run_id = self.run_dir.name
-
-    @classmethod
-    def from_mapping(cls, d: Mapping[str, Any]) -> "RunSpec":
-        """Build from a plain mapping (e.g. Snakemake params); unknown keys are an error."""
-        allowed = set(cls.__dataclass_fields__)
-        extra = set(d) - allowed
-        if extra:
-            raise ValueError(f"run descriptor: unknown keys {sorted(extra)} (allowed: {sorted(allowed)})")
-        return cls(**dict(d))
-
-
-@dataclass
-class RunRecord:
-    """A run folder read and diagnosed: files, findings, derived status and key finding."""
-
-    spec: RunSpec
-    rows: list[dict[str, Any]]
-    status: dict[str, Any] | None
-    attempts: list[dict[str, Any]]
-    contract: dict[str, str]
-    config: dict[str, Any] | None
-    config_text: str
-    cross_eval: list[dict[str, Any]]
-    baselines: dict[str, dict[str, float]]
-    findings: list[Finding] = field(default_factory=list)
-    run_status: str = "ambiguous"
-    key_finding: str = ""
-    missing: list[str] = field(default_factory=list)
-
-    def final(self, column: str) -> tuple[int | None, float | None]:
-        """(step, value) of the last row where ``column`` has a value; (None, None) when it never has."""
-        pts = series(self.rows, column)
-        return (pts[-1][0], pts[-1][1]) if pts else (None, None)
-
-    @property
-    def steps(self) -> int | None:
-        if self.status and isinstance(self.status.get("step"), int):
-            return int(self.status["step"])
-        steps = [r["step"] for r in self.rows if isinstance(r.get("step"), (int, float))]
-        return int(max(steps)) if steps else None
-
-    @property
-    def wall_time_s(self) -> float | None:
-        if self.status and isinstance(self.status.get("wall_time_s"), (int, float)):
-            return float(self.status["wall_time_s"])
-        walls = [a.get("wall_time_s") for a in self.attempts if isinstance(a.get("wall_time_s"), (int, float))]
-        return float(sum(walls)) if walls else None
-
-    @property
-    def n_attempts(self) -> int:
-        """Rows of attempts.jsonl; a run without a dispatcher log that has a status.json ran once."""
-        return len(self.attempts) if self.attempts else (1 if self.status is not None else 0)
-
-    def meta(self, key: str) -> str:
-        """head / objective / negatives / description: from the spec, else from the resolved config."""
-        given = getattr(self.spec, key)
-        if given is not None:
-            return str(given)
-        cfg = self.config or {}
-        found = {
-            "head": (cfg.get("model") or {}).get("head"),
-            "objective": (cfg.get("objective") or {}).get("name"),
-            "negatives": (cfg.get("negatives") or {}).get("name"),
-            "description": cfg.get("description"),
-        }[key]
-        if key == "negatives" and self.meta("objective") == "denoise":
-            return "-"  # no contrastive term: the sampler is configured but never used
-        return "" if found is None else str(found)
-
-
-# --------------------------------------------------------------------------------------------------
-# Reading a run folder
-# --------------------------------------------------------------------------------------------------
-
-
-def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
-    """Rows of a JSONL file; a missing file is empty, a torn last line (a killed writer) is skipped."""
-    path = Path(path)
-    if not path.is_file():
-        return []
-    out = []
-    lines = path.read_text().splitlines()
-    for i, line in enumerate(lines):
-        if not line.strip():
-            continue
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:
-            if i == len(lines) - 1:
-                continue
-            raise ValueError(f"{path}:{i + 1}: not valid JSON") from None
-    return out
-
-
-def read_json(path: str | Path) -> Any:
-    """A JSON file, or None when it does not exist."""
-    path = Path(path)
-    return json.loads(path.read_text()) if path.is_file() else None
-
-
-def read_cross_eval(path: str | Path | None) -> "pd.DataFrame":
-    """``results/cross_eval.csv`` as a DataFrame; an absent path or file gives an empty one."""
-    import pandas as pd
-
-    if path is None or not Path(path).is_file() or Path(path).stat().st_size == 0:
-        return pd.DataFrame()
-    return pd.read_csv(path)
-
-
-def cross_eval_rows_for(
-    spec: RunSpec, cross_eval: "pd.DataFrame | None", config_name: str | None = None
-) -> list[dict[str, Any]]:
-    """The cross-eval rows of one run, by the first rule that matches any row: the ``checkpoint`` path lies
-    inside the run folder; ``run`` equals ``spec.run_id``; ``run`` equals the run config's ``name`` (what
-    ``ired.evaluate`` writes; ambiguous when seeds share a name, so it comes last)."""
-    if cross_eval is None or len(cross_eval) == 0:
-        return []
-    root = str(spec.run_dir.resolve())
-    recs = cross_eval.to_dict("records")
-
-    def inside(r: Mapping[str, Any]) -> bool:
-        ckpt = r.get("checkpoint")
-        return isinstance(ckpt, str) and str(Path(ckpt).resolve()).startswith(root + "/")
-
-    for rule in (
-        inside,
-        lambda r: str(r.get("run")) == spec.run_id,
-        lambda r: config_name is not None and str(r.get("run")) == config_name,
-    ):
-        found = [r for r in recs if rule(r)]
-        if found:
-            return found
-    return []
-
-
-def load_run(
-    spec: RunSpec | Mapping[str, Any],
-    cross_eval: "pd.DataFrame | None" = None,
-    thresholds: Thresholds = DEFAULT_THRESHOLDS,
-    baselines: Mapping[str, Mapping[str, float]] | None = None,
-) -> RunRecord:
-    """Read one run folder, diagnose it and derive its status and key finding.
-
-    The trivial baselines come from this run's cross-eval rows unless ``baselines`` is given.
-    """
-    import yaml
-
-    spec = spec if isinstance(spec, RunSpec) else RunSpec.from_mapping(spec)
-    d = spec.run_dir
-    missing = [
-        name
-        for name in ("metrics.jsonl", "status.json", "metrics_contract.json", "resolved_config.yaml")
-        if not (d / name).is_file()
-    ]
-    config_text = (d / "resolved_config.yaml").read_text() if (d / "resolved_config.yaml").is_file() else ""
-    config = yaml.safe_load(config_text) if config_text else None
-    name = config.get("name") if isinstance(config, dict) else None
-    ce_rows = cross_eval_rows_for(spec, cross_eval, str(name) if name is not None else None)
-    if baselines is None:
-        baselines = baselines_from_cross_eval(ce_rows)
-    rec = RunRecord(
-        spec=spec,
-        rows=as_rows(read_jsonl(d / "metrics.jsonl")),
-        status=read_json(d / "status.json"),
-        attempts=read_jsonl(d / "attempts.jsonl"),
-        contract=read_json(d / "metrics_contract.json") or {},
-        config=config if isinstance(config, dict) else None,
-        config_text=config_text,
-        cross_eval=ce_rows,
-        baselines={k: dict(v) for k, v in baselines.items()},
-        missing=missing,
-    )
-    rec.findings = diagnose(
-        rec.rows,
-        status=rec.status,
-        contract=rec.contract,
-        cross_eval=ce_rows,
-        baselines=baselines,
-        thresholds=thresholds,
-        config=rec.config,
-    )
-    rec.run_status = derive_status(rec.findings, rec.status, rec.attempts, has_metrics=bool(rec.rows))
-    rec.key_finding = run_key_finding(rec)
-    return rec
-
-
-def _data_key(rec: RunRecord) -> str | None:
-    """The run's ``data`` config section as text: runs with equal sections share the fixed evaluation sets."""
-    data = (rec.config or {}).get("data")
-    return json.dumps(data, sort_keys=True) if isinstance(data, dict) else None
-
-
-# --------------------------------------------------------------------------------------------------
-# Status and key finding
-# --------------------------------------------------------------------------------------------------
-
-
-def _attempt_kind(a: Mapping[str, Any]) -> str | None:
-    for key in ("failure_kind", "kind", "failure"):
-        if isinstance(a.get(key), str):
-            return a[key]
-    return None
-
-
-def derive_status(
-    findings: Sequence[Finding],
-    status: Mapping[str, Any] | None,
-    attempts: Sequence[Mapping[str, Any]] = (),
-    has_metrics: bool = True,
-) -> str:
-    """One of :data:`STATUSES` for a run, from its findings, status.json and attempt log.
-
-    Precedence: ``diverged`` (a divergence finding, status 'diverged' or a last attempt classified 'diverged')
-    > ``failed-infrastructure`` (the run did not complete: no status.json, still 'running', or no metrics)
-    > ``collapsed`` > ``plateau-saturated`` > ``ambiguous`` (metric mismatch, worse than trivial, or never
-    evaluated) > ``stable``.
-    """
-    kinds = {f.kind for f in findings}
-    last_kind = _attempt_kind(attempts[-1]) if attempts else None
-    state = (status or {}).get("status")
-    if "divergence" in kinds or state == "diverged" or last_kind == "diverged":
-        return "diverged"
-    if state != "completed" or not has_metrics:
-        return "failed-infrastructure"
-    if "collapse" in kinds:
-        return "collapsed"
-    if "saturation" in kinds:
-        return "plateau-saturated"
-    if kinds & {"metric_mismatch", "worse_than_trivial"}:
-        return "ambiguous"
-    return "stable"
-
-
-_STATUS_FINDING = {
-    "diverged": "divergence",
-    "collapsed": "collapse",
-    "plateau-saturated": "saturation",
-}
-
-
-def run_key_finding(rec: RunRecord) -> str:
-    """One generated sentence saying why the run has its status, with the numbers behind it."""
-    st = rec.run_status
-    if st == "failed-infrastructure":
-        return _infra_sentence(rec)
-    by_kind = {f.kind: f for f in reversed(rec.findings)}  # first finding of each kind wins
-    kind = _STATUS_FINDING.get(st)
-    if kind is None and st == "ambiguous":
-        kind = "metric_mismatch" if "metric_mismatch" in by_kind else "worse_than_trivial"
-    if kind in by_kind:
-        sentence = by_kind[kind].message
-        if st == "plateau-saturated":
-            sentence += _vs_baseline(rec, prefix="; ")
-        return _capital(sentence)
-    if st == "diverged":  # status says so but no finding carries it (e.g. attempt log only)
-        return f"Diverged: {(rec.status or {}).get('detail') or 'the attempt log classifies the failure as diverged'}"
-    step, v = rec.final("val_task_mse")
-    if v is None:
-        return "Completed but never evaluated: val_task_mse is null in every row of metrics.jsonl"
-    return _capital(f"no pathology found; {_vs_baseline(rec, prefix='')}")
-
-
-def _vs_baseline(rec: RunRecord, prefix: str) -> str:
-    step, v = rec.final("val_task_mse")
-    base = rec.baselines.get("val", {}).get("predict_mean_mse")
-    if v is None:
-        return ""
-    text = f"val_task_mse {v:.4g} (EMA weights, step {step})"
-    if base is not None and base > 0:
-        rel = (base - v) / base
-        text += f" is {abs(rel):.0%} {'below' if rel >= 0 else 'above'} the predict-mean baseline {base:.4g}"
-    return prefix + text
-
-
-def _infra_sentence(rec: RunRecord) -> str:
-    state = (rec.status or {}).get("status", "missing")
-    where = f"status {state!r}"
-    if rec.steps is not None:
-        target = (rec.status or {}).get("steps")
-        where += f" at step {rec.steps}" + (f" of {target}" if target else "")
-    text = f"Did not complete: {where}"
-    if rec.attempts:
-        last = rec.attempts[-1]
-        text += f"; {len(rec.attempts)} attempt(s), the last one {_attempt_kind(last) or last.get('state') or 'unclassified'}"
-        if last.get("exit_code") is not None:
-            text += f" (exit {last['exit_code']})"
-    if not rec.rows:
-        text += "; metrics.jsonl is missing or empty"
-    return text
-
-
-def _capital(s: str) -> str:
-    return s[:1].upper() + s[1:]
-
 
 # --------------------------------------------------------------------------------------------------
 # The summary table
@@ -542,47 +215,6 @@ def summary_markdown(summary: "pd.DataFrame", runs: "pd.DataFrame | None" = None
                      _num(r["val_task_mse_raw"]), _num(r["steps"]), _num(r["attempts"])]
             lines.append("| " + " | ".join(_md_cell(c) for c in cells) + " |")
     return "\n".join(lines) + "\n"
-
-
-def load_runs(
-    runs: Iterable[RunSpec | Mapping[str, Any]],
-    cross_eval_csv: str | Path | None = None,
-    thresholds: Thresholds = DEFAULT_THRESHOLDS,
-) -> list[RunRecord]:
-    """:func:`load_run` for every descriptor, with the cross-eval CSV read once."""
-    cross_eval = read_cross_eval(cross_eval_csv)
-    records = [load_run(s, cross_eval, thresholds) for s in runs]
-    # A run without cross-eval rows (e.g. it diverged before any checkpoint was exported) still gets the
-    # trivial baselines: they depend only on the evaluation sets, i.e. on the run's `data` config section.
-    # Failing that, they are computed from the data section itself (ired.data, the same code as evaluation).
-    shared = {k: r.baselines for r in records if r.baselines and (k := _data_key(r)) is not None}
-    for i, r in enumerate(records):
-        key = _data_key(r)
-        if r.baselines or key is None:
-            continue
-        if key not in shared:
-            shared[key] = baselines_from_config(r.config)
-        if shared[key]:
-            records[i] = load_run(r.spec, cross_eval, thresholds, baselines=shared[key])
-    return records
-
-
-def baselines_from_config(config: Mapping[str, Any] | None) -> dict[str, dict[str, float]]:
-    """Trivial baselines of every split computed from a resolved run config (``ired.data.trivial_baselines``);
-    {} when the config is missing or invalid."""
-    if not config:
-        return {}
-    try:
-        from ired.config import build_config
-        from ired.data import SPLITS, trivial_baselines
-
-        cfg = build_config(dict(config), "resolved_config.yaml")
-        sizes = {"train_subset": cfg.data.train_subset_size, "val": cfg.data.val_size,
-                 "val_harder": cfg.data.val_harder_size}
-        return {s: trivial_baselines(s, cfg.data.n, sizes[s], cfg.data.eval_seed) for s in SPLITS}
-    except Exception:  # noqa: BLE001 - a summary must not fail on one odd config; the baselines stay n/a
-        return {}
-
 
 def write_summary(
     runs: Iterable[RunSpec | Mapping[str, Any]],
