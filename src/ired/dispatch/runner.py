@@ -119,9 +119,8 @@ def drive(task: _Task, settings: DispatchSettings, run_dir: Path) -> DispatchRes
     run_dir = Path(run_dir).resolve()
     folder = run_dir / DISPATCH_DIR
     folder.mkdir(parents=True, exist_ok=True)
-    all_rows = read_attempts(run_dir)
     record = read_job_record(run_dir)
-    last_logged = max((r["attempt"] for r in all_rows), default=0)
+    last_logged = max((r["attempt"] for r in read_attempts(run_dir)), default=0)
     reattached = False
     if record is not None and record.attempt > last_logged and record.cluster == settings.cluster:
         plan = Plan(**{**record.plan, "exclude": tuple(record.plan.get("exclude", ()))})
@@ -132,23 +131,30 @@ def drive(task: _Task, settings: DispatchSettings, run_dir: Path) -> DispatchRes
         record = None
     while True:
         job_name = _job_name(settings, task, run_dir, attempt)
-        if record is None or record.job_id is None:
-            job_id = executor.find_job(settings, job_name) if record is not None else None
-            if job_id:
-                log.info("%s: attempt %d: adopting job %s found by name %s", task.name, attempt, job_id, job_name)
-                reattached = True
-            submitted_at = time.time()
-            write_job_record(run_dir, JobRecord(attempt, job_id, job_name, settings.cluster, str(folder), _plan_dict(plan), submitted_at))
-            if not job_id:
-                fn, args = task.job(plan, attempt)
-                job_id = executor.submit(settings, plan, folder, job_name, fn, *args)
-                log.info("%s: attempt %d submitted as %s job %s (logs %s)", task.name, attempt, settings.cluster, job_id, folder)
-                write_job_record(run_dir, JobRecord(attempt, job_id, job_name, settings.cluster, str(folder), _plan_dict(plan), submitted_at))
-        else:
+
+        def remember(job_id: str | None, submitted_at: float) -> None:
+            write_job_record(run_dir, JobRecord(attempt, job_id, job_name, settings.cluster, str(folder),
+                                                _plan_dict(plan), submitted_at))
+
+        if record is not None and record.job_id is not None:
             job_id, submitted_at = record.job_id, record.submitted_at
             state = "still queued or running" if executor.is_active(settings, job_id) else "finished meanwhile"
             log.info("%s: re-attaching to attempt %d, job %s (%s)", task.name, attempt, job_id, state)
             reattached = True
+        else:
+            # a planned attempt whose id was never recorded: the head may have died right after sbatch
+            found = executor.find_job(settings, job_name) if record is not None else None
+            submitted_at = time.time()
+            if found:
+                job_id, reattached = found, True
+                log.info("%s: attempt %d: adopting job %s found by its name %s", task.name, attempt, job_id, job_name)
+            else:
+                remember(None, submitted_at)  # the plan and the name are on disk before sbatch runs
+                fn, args = task.job(plan, attempt)
+                job_id = executor.submit(settings, plan, folder, job_name, fn, *args)
+                log.info("%s: attempt %d submitted as %s job %s (logs %s)", task.name, attempt, settings.cluster,
+                         job_id, folder)
+            remember(job_id, submitted_at)
         executor.wait(settings, job_id)
         fin = executor.gather(settings, folder, job_id, settings.retry.node_failure_exit_codes,
                               task.run_status(submitted_at), submitted_at)
@@ -174,7 +180,7 @@ def drive(task: _Task, settings: DispatchSettings, run_dir: Path) -> DispatchRes
         plan, attempt = decision.plan, attempt + 1
         record = JobRecord(attempt, None, _job_name(settings, task, run_dir, attempt), settings.cluster, str(folder),
                            _plan_dict(plan), time.time())
-        write_job_record(run_dir, record)
+        write_job_record(run_dir, record)  # a head dying before the next sbatch resumes with this plan
 
 
 def _plan_dict(plan: Plan) -> dict[str, Any]:
