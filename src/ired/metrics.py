@@ -23,6 +23,9 @@ TRAIN_DEFINITIONS: dict[str, str] = {
     "pred_std": "Standard deviation of the predicted noise grad_y E over all samples and coordinates.",
     "target_mean": "Mean of the target noise eps.",
     "target_std": "Standard deviation of the target noise eps (about 1).",
+    "contrastive_weight": "Weight w of the contrastive term at the step (after start_step and warm-up); 0 for denoise.",
+    "temperature": "Temperature of the `softplus` term at the step (changes only with adaptive_temperature); "
+    "null for other objectives.",
     "lr": "Learning rate of the step.",
     "grad_norm": "Global L2 norm of the parameter gradient before clipping, mean over the log interval.",
     "sec_per_step": "Wall seconds per optimiser step, mean over the log interval.",

@@ -301,6 +301,8 @@ class Trainer:
         stats = {k: _mean([p[k] for p in parts]) for k in parts[0]}
         stats["grad_norm"] = grad_norm
         stats["lr"] = cfg.train.lr
+        stats["contrastive_weight"] = weight
+        stats["temperature"] = self.controller.temperature if cfg.objective.name == "softplus" else None
         if not math.isfinite(stats["loss_total"] or 0.0) or not math.isfinite(grad_norm):
             raise DivergedError(self.step + 1, f"loss_total={stats['loss_total']}, grad_norm={grad_norm}")
         self.optimizer.step()
