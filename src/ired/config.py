@@ -211,14 +211,15 @@ class TrainConfig(_Strict):
 
 
 class FaultsConfig(_Strict):
-    """Fault injection for tests and drills; everything off by default. Each fault fires once per run folder."""
+    """Fault injection for tests and drills; everything off by default."""
 
     exit_on_node: str | None = Field(
-        None, description="Exit with `exit_code` at start-up when running on this host name (node-failure drill)."
+        None, description="Exit with `exit_code` at start-up on this node (SLURMD_NODENAME, else the short host "
+        "name), every time: a node-failure drill that only excluding the node cures."
     )
     exit_code: int = Field(120, ge=1, le=127, description="Exit code used by `exit_on_node`.")
     oom_above_micro_batch: int | None = Field(
-        None, ge=1, description="Raise a device out-of-memory error when the micro-batch is larger than this."
+        None, ge=1, description="Raise a device out-of-memory error whenever the micro-batch is larger than this."
     )
     kill_at_step: int | None = Field(
         None, ge=1, description="SIGKILL the training process when it reaches this step (once)."

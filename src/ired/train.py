@@ -225,7 +225,9 @@ class Trainer:
 
     def _startup_faults(self) -> None:
         node = self.cfg.faults.exit_on_node
-        if node and socket.gethostname().split(".")[0] == node:
+        # Slurm names the node in SLURMD_NODENAME (several slurmd "nodes" may share one host name)
+        here = os.environ.get("SLURMD_NODENAME") or socket.gethostname().split(".")[0]
+        if node and here == node:
             self.log(f"fault injection: exiting with code {self.cfg.faults.exit_code} on node {node}")
             sys.stdout.flush()
             sys.exit(self.cfg.faults.exit_code)
