@@ -188,3 +188,15 @@ def test_failed_infrastructure_status():
     assert derive_status([], {"status": "running"}, [{"failure_kind": "diverged"}]) == "diverged"
     # a failed attempt that was retried to completion does not make the run failed
     assert derive_status([], {"status": "completed"}, attempts + [{"attempt": 2, "state": "COMPLETED"}]) == "stable"
+
+
+def test_loss_total_rising_when_shaping_switches_on_is_not_divergence():
+    """start_step / warm-up change what loss_total measures; only train_denoise_mse can show a blow-up then."""
+    rows = make_log("healthy", steps=2000)
+    for row in rows:
+        on = row["step"] >= 1000
+        row["contrastive_weight"] = 0.5 if on else 0.0
+        row["loss_total"] = row["train_denoise_mse"] + (5.0 if on else 0.0)
+    assert detect_divergence(rows) is None
+    rows[-1]["train_denoise_mse"] = 50.0
+    assert detect_divergence(rows).evidence["column"] == "train_denoise_mse"

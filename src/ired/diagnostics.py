@@ -292,16 +292,28 @@ class _Jump:
     min_step: int | None
 
 
+# loss_total is a different function whenever the contrastive weight or temperature changes (start_step,
+# warm-up, adaptive temperature): its running minimum restarts then. train_denoise_mse keeps one definition.
+_LOSS_DEFINITION_COLUMNS = ("contrastive_weight", "temperature")
+
+
 def _first_jump(rows: Rows, column: str, th: Thresholds) -> _Jump | None:
     """First row where ``column`` is non-finite (after a finite value, or infinite) or jumps far above its
-    running minimum: ``x - min > div_jump * max(|min|, div_floor)``."""
+    running minimum: ``x - min > div_jump * max(|min|, div_floor)``. For ``loss_total`` the running minimum
+    restarts whenever the loss's definition changes (contrastive weight or temperature differ from the last row)."""
     running_min: float | None = None
     min_step: int | None = None
     seen_finite = False
+    definition: tuple[Any, ...] | None = None
     for i, row in enumerate(rows):
         raw, step = row.get(column), row.get("step")
         if not _is_number(step) or not _is_number(raw):
             continue
+        if column == "loss_total":
+            current = tuple(row.get(c) for c in _LOSS_DEFINITION_COLUMNS)
+            if definition is not None and current != definition:
+                running_min, min_step = None, None
+            definition = current
         x = float(raw)
         if not math.isfinite(x):
             if math.isinf(x) or seen_finite:
