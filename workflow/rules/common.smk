@@ -23,8 +23,8 @@ def validate_file(data, source, schema):
     try:
         validate(data, str(SCHEMAS / schema))
     except WorkflowError as exc:
-        cause = next((a for a in exc.args if isinstance(a, jsonschema.ValidationError)), None)
-        if cause is None:
+        cause = exc.__cause__ or exc.__context__  # the jsonschema.ValidationError
+        if not isinstance(cause, jsonschema.ValidationError):
             raise
         key = ".".join(str(p) for p in cause.absolute_path) or "(top level)"
         raise WorkflowError(f"{source}: key {key}: {cause.message}") from None

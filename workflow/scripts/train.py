@@ -14,8 +14,7 @@ from pathlib import Path
 sys.stdout = sys.stderr = open(snakemake.log[0], "w", buffering=1)
 logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
 
-from ired.checkpoint import latest_checkpoint
-from ired.dispatch import DispatchError, FailureKind, load_settings, run_training
+from ired.dispatch import DispatchError, FailureKind, load_settings, run_training  # imports no torch: this waits
 
 run_dir = Path(snakemake.params.run_dir)
 status_file = run_dir / "status.json"
@@ -30,6 +29,8 @@ logging.info("training %s in %s (dispatch: %s); progress in %s", snakemake.input
 try:
     run_training(snakemake.input.config, run_dir, settings)
 except DispatchError as exc:
+    from ired.checkpoint import latest_checkpoint
+
     newest = latest_checkpoint(run_dir / "checkpoints")
     if exc.kind != FailureKind.diverged or newest is None:
         raise

@@ -1,0 +1,168 @@
+"""The pipeline's configuration: every file under config/ validates, typos fail before any job, lint is clean.
+
+These tests never train: they read files, or run Snakemake in dry-run / lint mode on a private copy.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+from ired.config import RunConfig, build_config, json_schema
+from workflow_helpers import REPO, copy_workflow, planned_jobs, snakemake
+
+CONFIG = REPO / "config"
+SCHEMAS = REPO / "workflow" / "schemas"
+RUN_SCHEMA = json_schema()
+
+
+def load(path: Path):
+    return yaml.safe_load(path.read_text())
+
+
+def validator(schema_file: str) -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator(load(SCHEMAS / schema_file))
+
+
+def flat_keys(d: dict, prefix: str = "") -> set[str]:
+    keys = set()
+    for k, v in d.items():
+        keys |= flat_keys(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}"}
+    return keys
+
+
+def test_every_config_file_is_covered():
+    """Each YAML under config/ is one of the kinds checked below (a new kind needs a schema and a test)."""
+    files = {p.relative_to(CONFIG).as_posix() for p in CONFIG.rglob("*.yaml")}
+    kinds = {f for f in files if f in ("config.yaml", "base.yaml") or f.split("/")[0] in ("scales", "experiments")}
+    assert files == kinds
+
+
+def test_pipeline_config_validates():
+    validator("config.schema.yaml").validate(load(CONFIG / "config.yaml"))
+
+
+@pytest.mark.parametrize("schema", ["config.schema.yaml", "experiments.schema.yaml"])
+def test_schemas_describe_every_key_with_a_default(schema):
+    """Every property of the pipeline's schemas has a description, and a default unless it is required."""
+
+    def walk(node, where, required=()):
+        for key, sub in (node.get("properties") or {}).items():
+            assert sub.get("description"), f"{schema}: {where}{key} has no description"
+            assert "default" in sub or key in required, f"{schema}: {where}{key} has no default"
+            walk(sub, f"{where}{key}.", sub.get("required", ()))
+        extra = node.get("additionalProperties")
+        if isinstance(extra, dict):
+            walk(extra, f"{where}<name>.", extra.get("required", ()))
+
+    walk(load(SCHEMAS / schema), "")
+
+
+def test_base_config_states_every_default():
+    base = load(CONFIG / "base.yaml")
+    jsonschema.Draft202012Validator(RUN_SCHEMA).validate(base)
+    defaults = RunConfig().to_dict()
+    assert flat_keys(base) == flat_keys(defaults), "config/base.yaml is out of date: regenerate it with `ired config`"
+    assert build_config(base, "config/base.yaml") == RunConfig()
+
+
+@pytest.mark.parametrize("scale", sorted(p.name for p in (CONFIG / "scales").glob("*.yaml")))
+def test_scale_files_validate(scale):
+    jsonschema.Draft202012Validator(RUN_SCHEMA).validate(load(CONFIG / "scales" / scale))
+
+
+@pytest.mark.parametrize("registry", sorted(p.name for p in (CONFIG / "experiments").glob("*.yaml")))
+def test_experiment_files_validate(registry):
+    data = load(CONFIG / "experiments" / registry)
+    validator("experiments.schema.yaml").validate(data)
+    run_schema = jsonschema.Draft202012Validator(RUN_SCHEMA)
+    for exp_id, exp in data.items():
+        run_schema.validate(exp.get("set") or {})
+        for fragment in (exp.get("at_scale") or {}).values():
+            run_schema.validate(fragment)
+
+
+def test_registry_has_the_research_notes_experiments():
+    registry = {}
+    for path in (CONFIG / "experiments").glob("*.yaml"):
+        registry.update(load(path))
+    assert {"q101", "q206", "q207", "q208", "q209"} <= set(registry)
+    assert all(exp["description"].strip() for exp in registry.values())
+
+
+def test_slurm_dispatch_settings_validate():
+    from ired.dispatch import load_settings
+
+    settings = load_settings(REPO / "profiles" / "slurm" / "dispatch.yaml")
+    assert (settings.cluster, settings.partition, settings.account) == ("slurm", "debug", "root")
+
+
+# ------------------------------------------------------------------------------------------------------
+# Through the Snakemake CLI (dry runs and lint only)
+# ------------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def workdir(tmp_path):
+    return copy_workflow(tmp_path / "wf")
+
+
+@pytest.mark.parametrize("scale", ["laptop", "paper", "tiny"])
+def test_every_experiment_resolves_at_every_scale(workdir, scale):
+    jobs = planned_jobs(workdir, "--config", f"scale={scale}")
+    registry = {}
+    for path in (CONFIG / "experiments").glob("*.yaml"):
+        registry.update(load(path))
+    assert jobs["train"] >= len(registry)
+    configs = sorted((workdir / "results").glob("*/config.yaml"))
+    assert len(configs) == jobs["train"]
+    for path in configs:  # the per-run file holds every effective key
+        cfg = build_config(load(path), str(path))
+        assert cfg.name == path.parent.name
+
+
+def test_experiment_typo_fails_before_any_job_naming_file_and_key(workdir):
+    core = workdir / "config" / "experiments" / "core.yaml"
+    core.write_text(core.read_text().replace("objective: {name: softplus}", "objective: {nmae: softplus}", 1))
+    proc = snakemake(workdir, "--cores", "1", check=False)
+    text = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "config/experiments/core.yaml" in text and "q206.set.objective" in text and "'nmae'" in text, text
+    assert "Execute" not in text and not (workdir / "logs").exists()
+
+
+def test_cross_key_error_names_the_experiment(workdir):
+    core = workdir / "config" / "experiments" / "core.yaml"
+    core.write_text(core.read_text().replace("model: {head: scalar}", "model: {head: scalar}\n    objective: {t_min: 99}"))
+    proc = snakemake(workdir, "--dry-run", check=False)
+    assert proc.returncode != 0
+    text = proc.stdout + proc.stderr
+    assert "experiment q207" in text and "t_min" in text, text
+
+
+def test_pipeline_config_typo_fails_naming_the_key(workdir):
+    proc = snakemake(workdir, "--dry-run", "--config", "scael=paper", check=False)
+    assert proc.returncode != 0
+    text = proc.stdout + proc.stderr
+    assert "config/config.yaml" in text and "'scael'" in text, text
+
+
+def test_unknown_experiment_selection_fails(workdir):
+    proc = snakemake(workdir, "--dry-run", "--config", "experiments=[q101,q999]", check=False)
+    text = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "q999" in text and "config key experiments" in text, text
+
+
+def test_slurm_profile_resolves_from_the_repository_root(workdir):
+    """The literal `snakemake --profile slurm all_ablations` finds ./slurm and plans the whole DAG."""
+    proc = snakemake(workdir, "--profile", "slurm", "all_ablations", "--dry-run")
+    assert "Using profiles slurm and workflow specific profile profiles/default" in proc.stderr
+    assert "dispatch=profiles/slurm/dispatch.yaml" in proc.stdout
+
+
+def test_lint_passes(workdir):
+    proc = snakemake(workdir, "--lint", check=False)
+    assert proc.returncode == 0 and "Congratulations" in proc.stdout + proc.stderr, proc.stdout + proc.stderr
