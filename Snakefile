@@ -10,7 +10,7 @@ configfile: "config/config.yaml"
 
 include: "workflow/rules/common.smk"  # validation of config/ and small get_* helpers
 include: "workflow/rules/resolve.smk"  # experiments -> results/<run>/config.yaml (at parse time)
-include: "workflow/rules/train.smk"  # run config -> results/<run>/train/final.pt (+ metrics.jsonl)
+include: "workflow/rules/train.smk"  # run config -> the run folder results/<run>/ (final.pt declared)
 include: "workflow/rules/checkpoints.smk"  # milestones and external checkpoints as declared files
 include: "workflow/rules/cross_eval.smk"  # checkpoint x protocol x split x weights -> JSON -> cross_eval.csv
 include: "workflow/rules/summary.smk"  # runs + cross-eval -> summary.csv / summary.md / runs.csv

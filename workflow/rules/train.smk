@@ -16,7 +16,7 @@ rule train:
         run_dir=lambda wildcards, output: Path(output.final).parent,
     threads: 1
     resources:
-        runtime=lambda wildcards, attempt: 60 * attempt,
+        dispatch="profiles/default/dispatch.yaml",  # ired.dispatch settings; profiles/slurm sets its own
     conda:
         "../envs/ired.yaml"
     script:

@@ -1,6 +1,6 @@
-"""Train one run (rule train) through ired's dispatcher; settings from the profile's `dispatch` resource.
+"""Train one run (rule train) through ired's dispatcher, with the settings file named by the `dispatch` resource.
 
-Without that resource (the default profile) jobs run as local subprocesses. A finished run folder whose final.pt
+That resource is profiles/default/dispatch.yaml (local subprocesses) unless a profile sets another (Slurm). A finished run folder whose final.pt
 Snakemake removed (a forced run, a changed config) restarts from scratch; an interrupted one resumes. A diverged
 run is a result, not an infrastructure failure: its newest checkpoint becomes final.pt so the summary reports it.
 """
