@@ -42,11 +42,12 @@ class Problems:
 def sample_problems(batch: int, n: int, ridge: float, generator: torch.Generator) -> Problems:
     """Draw ``batch`` problems A = 2 R R^T + ridge I in one batched call (no per-sample loop).
 
-    The inverse is computed in float64 and stored as float32, so targets carry no solver noise.
+    The inverse is computed in float64 through the Cholesky factor (A is SPD) and stored as float32, so targets
+    carry no solver noise.
     """
     R = torch.rand(batch, n, n, generator=generator, dtype=torch.float64) * 2 - 1  # (B, n, n)
     A = 2 * R @ R.transpose(1, 2) + ridge * torch.eye(n, dtype=torch.float64)
-    A_inv = torch.linalg.inv(A)
+    A_inv = torch.cholesky_inverse(torch.linalg.cholesky(A))
     return Problems(A.reshape(batch, n * n).float(), A_inv.reshape(batch, n * n).float())
 
 

@@ -76,7 +76,8 @@ class EnergyMLP(nn.Module):
         film = []
         for layer in self.film:
             gain, bias = layer(temb).chunk(2, dim=-1)  # (L, W) each
-            film.append((gain[index] + 1, bias[index]))  # (B, W): the "+ 1" is applied once here
+            # (B, W) each; the "+ 1" is applied once per level here
+            film.append(((gain + 1).index_select(0, index), bias.index_select(0, index)))
         return Conditioning(self.fc_x(x), film)
 
     def energy(self, cond: Conditioning, y: torch.Tensor) -> torch.Tensor:
