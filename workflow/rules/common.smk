@@ -66,7 +66,7 @@ def load_registry(folder):
     return registry
 
 
-validate_file(config, "pipeline config (" + ", ".join(map(str, workflow.configfiles)) + ")", "config.schema.yaml")
+validate_file(config, f"pipeline config ({', '.join(map(str, workflow.configfiles))})", "config.schema.yaml")
 REGISTRY = load_registry(config["registry"])
 
 
