@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from ired.checkpoint import load_checkpoint
 from ired.config import RunConfig, build_config
-from ired.data import SPLITS, make_split, trivial_baselines
+from ired.data import SPLITS, Problems, make_split, mean_inverse, trivial_baselines
 from ired.diffusion import Schedule
 from ired.errors import ConfigError
 from ired.models import EnergyMLP
-from ired.protocols import get_protocol
+from ired.protocols import current_settings, get_protocol, run_inference
 from ired.train import build_model, resolve_device
 
 WEIGHTS = ("ema", "raw")
@@ -28,14 +28,59 @@ def load_energy_model(
     path: str | Path, weights: str = "ema", device: str = "auto"
 ) -> tuple[EnergyMLP, RunConfig, dict[str, Any]]:
     """The energy model stored in a checkpoint, with its config and the raw checkpoint dict."""
-    if weights not in WEIGHTS:
-        raise ConfigError(f"--weights {weights!r} not allowed (allowed: {', '.join(WEIGHTS)})")
-    state = load_checkpoint(path)
-    cfg = build_config(state["config"], source=f"{path} (embedded config)")
-    model = build_model(cfg)
-    model.load_state_dict(state["model" if weights == "raw" else "ema"])
-    model.requires_grad_(False)
-    return model.to(resolve_device(device)), cfg, state
+    evaluator = CheckpointEvaluator(path, device)
+    return evaluator.model(weights), evaluator.cfg, evaluator.state
+
+
+def _baselines(cfg: RunConfig, split: str, problems: Problems, full: bool) -> dict[str, float]:
+    if full:
+        return trivial_baselines(split, cfg.data.n, len(problems), cfg.data.eval_seed)
+    target = problems.A_inv
+    return {"predict_zero_mse": float(target.pow(2).mean()),
+            "predict_mean_mse": float((target - mean_inverse(cfg.data.n, cfg.data.eval_seed)).pow(2).mean())}
+
+
+class CheckpointEvaluator:
+    """One checkpoint loaded once, evaluated under any protocol x split x weights (rows as in ARCHITECTURE.md)."""
+
+    def __init__(self, path: str | Path, device: str = "auto") -> None:
+        self.path = str(path)
+        self.state = load_checkpoint(path)
+        self.cfg = build_config(self.state["config"], source=f"{path} (embedded config)")
+        self.device = resolve_device(device)
+        self.schedule = Schedule(self.cfg.diffusion.steps, self.cfg.diffusion.cosine_s).to(self.device)
+        self._models: dict[str, EnergyMLP] = {}
+
+    def model(self, weights: str) -> EnergyMLP:
+        if weights not in WEIGHTS:
+            raise ConfigError(f"weights {weights!r} not allowed (allowed: {', '.join(WEIGHTS)})")
+        if weights not in self._models:
+            model = build_model(self.cfg)
+            model.load_state_dict(self.state["model" if weights == "raw" else "ema"])
+            self._models[weights] = model.requires_grad_(False).to(self.device)
+        return self._models[weights]
+
+    def evaluate(self, protocol: str, split: str, weights: str = "ema", size: int | None = None) -> dict[str, Any]:
+        if split not in SPLITS:
+            raise ConfigError(f"split {split!r} not allowed (allowed: {', '.join(SPLITS)})")
+        proto = get_protocol(protocol)
+        problems = make_split(split, self.cfg.data.n, split_size(self.cfg, split), self.cfg.data.eval_seed)
+        if size is not None:
+            problems = problems.slice(0, size)
+        result = proto.run(self.model(weights), self.schedule, problems, self.cfg, self.device)
+        return {
+            "checkpoint": self.path,
+            "run": self.cfg.name,
+            "step": int(self.state["step"]),
+            "code_version": self.state.get("code_version"),
+            "protocol": proto.name,
+            "protocol_version": proto.version,
+            "split": split,
+            "weights": weights,
+            "n_problems": len(problems),
+            **result,
+            **_baselines(self.cfg, split, problems, full=size is None),
+        }
 
 
 def evaluate_checkpoint(
@@ -47,37 +92,34 @@ def evaluate_checkpoint(
     device: str = "auto",
 ) -> dict[str, Any]:
     """One evaluation row: checkpoint x protocol x split x weights (format in docs/ARCHITECTURE.md)."""
-    if split not in SPLITS:
-        raise ConfigError(f"--split {split!r} not allowed (allowed: {', '.join(SPLITS)})")
-    proto = get_protocol(protocol)
-    model, cfg, state = load_energy_model(path, weights, device)
-    dev = next(model.parameters()).device
-    n_total = split_size(cfg, split)
-    problems = make_split(split, cfg.data.n, n_total, cfg.data.eval_seed)
-    if size is not None:
-        problems = problems.slice(0, size)
-    schedule = Schedule(cfg.diffusion.steps, cfg.diffusion.cosine_s).to(dev)
-    result = proto.run(model, schedule, problems, cfg, dev)
-    baselines = trivial_baselines(split, cfg.data.n, n_total, cfg.data.eval_seed) if size is None else {}
-    if size is not None:
-        target = problems.A_inv
-        from ired.data import mean_inverse
+    return CheckpointEvaluator(path, device).evaluate(protocol, split, weights, size)
 
-        baselines = {"predict_zero_mse": float(target.pow(2).mean()),
-                     "predict_mean_mse": float((target - mean_inverse(cfg.data.n, cfg.data.eval_seed)).pow(2).mean())}
-    return {
-        "checkpoint": str(path),
-        "run": cfg.name,
-        "step": int(state["step"]),
-        "code_version": state.get("code_version"),
-        "protocol": proto.name,
-        "protocol_version": proto.version,
-        "split": split,
-        "weights": weights,
-        "n_problems": len(problems),
-        **result,
-        **baselines,
-    }
+
+def evaluate_grid(
+    checkpoint: str | Path,
+    grid: list[tuple[str, str, str]],
+    out_paths: list[str | Path],
+    extra: dict[str, Any] | None = None,
+    device: str = "auto",
+) -> list[dict[str, Any]]:
+    """Evaluate one checkpoint under every (protocol, split, weights) of ``grid``; write one JSON per entry.
+
+    Loads the checkpoint once. Each JSON is written atomically, with ``extra`` (e.g. run id, milestone) merged
+    in. A plain, picklable function, so the dispatcher can run it as a cluster job.
+    """
+    if len(grid) != len(out_paths):
+        raise ValueError(f"grid has {len(grid)} entries but {len(out_paths)} output paths")
+    evaluator = CheckpointEvaluator(checkpoint, device)
+    rows = []
+    for (protocol, split, weights), out in zip(grid, out_paths):
+        row = {**evaluator.evaluate(protocol, split, weights), **(extra or {})}
+        out = Path(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(f".{out.name}.tmp")
+        tmp.write_text(json.dumps(row, indent=1) + "\n")
+        os.replace(tmp, out)
+        rows.append(row)
+    return rows
 
 
 INFERENCE_STEPS = (1, 5, 10, 20)
@@ -97,20 +139,17 @@ def inference_sweep(
     share of proposed steps that raised the energy (and were undone); ``energy_monotone_frac`` is the share of
     level-to-level transitions where the t=0 energy of the running x0 estimate did not rise.
     """
-    from ired.protocols import current_settings, run_inference
-
-    model, cfg, state = load_energy_model(path, weights, device)
-    dev = next(model.parameters()).device
+    ev = CheckpointEvaluator(path, device)
+    model, cfg = ev.model(weights), ev.cfg
     problems = make_split(split, cfg.data.n, split_size(cfg, split), cfg.data.eval_seed)
     if size is not None:
         problems = problems.slice(0, size)
-    schedule = Schedule(cfg.diffusion.steps, cfg.diffusion.cosine_s).to(dev)
     rows = []
     for k in steps:
         result = run_inference(
-            model, schedule, problems, current_settings(cfg, steps_per_level=k), cfg.inference.seed,
-            cfg.inference.batch_size, dev, track_energy=True,
+            model, ev.schedule, problems, current_settings(cfg, steps_per_level=k), cfg.inference.seed,
+            cfg.inference.batch_size, ev.device, track_energy=True,
         )
-        rows.append({"checkpoint": str(path), "run": cfg.name, "step": int(state["step"]), "split": split,
+        rows.append({"checkpoint": str(path), "run": cfg.name, "step": int(ev.state["step"]), "split": split,
                      "weights": weights, "steps_per_level": k, "n_problems": len(problems), **result})
     return rows
