@@ -13,22 +13,26 @@ include: "workflow/rules/resolve.smk"  # experiments -> results/<run>/config.yam
 include: "workflow/rules/train.smk"  # run config -> the run folder results/<run>/ (final.pt declared)
 include: "workflow/rules/checkpoints.smk"  # milestones and external checkpoints as declared files
 include: "workflow/rules/cross_eval.smk"  # checkpoint x protocol x split x weights -> JSON -> cross_eval.csv
-include: "workflow/rules/summary.smk"  # runs + cross-eval -> summary.csv / summary.md / runs.csv
-include: "workflow/rules/plots.smk"  # training curves, ablation bars, cross-eval heatmap, report.html
+include: "workflow/rules/landscape.smk"  # last checkpoint -> inference-steps sweep JSON -> inference_sweep.csv
+include: "workflow/rules/summary.smk"  # runs + cross-eval + sweep -> summary.csv / .md / runs.csv, findings.md
+include: "workflow/rules/plots.smk"  # training curves, ablation bars, cross-eval heatmap, sweep, report.html
 
 
 rule all_ablations:
     default_target: True
     input:
         cross_eval=rules.cross_eval.output,
+        inference_sweep=rules.inference_sweep_table.output,
         summary=rules.summary.output,
+        findings=rules.findings.output,
         curves=get_curves,
         ablation=rules.plot_ablation.output,
         heatmap=rules.plot_cross_eval.output,
+        inference_sweep_plot=rules.plot_inference_sweep.output,
         report=rules.report.output,
 
 
-# One target per experiment id (`snakemake q208`): its checkpoints and their cross-evaluations.
+# One target per experiment id (`snakemake q208`): its checkpoints, their cross-evaluations and its sweeps.
 for experiment in EXPERIMENTS:
 
     rule:

@@ -51,7 +51,15 @@ def test_full_run_leaves_summary_plots_and_cross_eval(wf):
     assert {r["protocol"] for r in rows} == {"current", "reference", "denoise"}
     one = json.loads((results / "q209-s0" / "eval" / "step_0000020" / "reference.val_harder.raw.json").read_text())
     assert (one["run"], one["milestone"], one["step"], one["weights"]) == ("q209-s0", "step_0000020", 20, "raw")
-    for png in ["ablation", "cross_eval", "curves/q101-s0", "curves/q209-s0"]:
+    with open(results / "inference_sweep.csv") as handle:
+        sweep = list(csv.DictReader(handle))
+    assert {(r["run"], r["split"], r["steps_per_level"]) for r in sweep} == {
+        (run, split, k) for run in RUNS for split in ("val", "val_harder") for k in ("1", "5", "10", "20")}
+    with open(results / "summary.csv") as handle:
+        assert "val_task_mse@K=20_mean" in next(csv.DictReader(handle))
+    findings = (results / "findings.md").read_text()
+    assert "the baseline `q207` was not run" in findings  # this run has q101 and q209 only
+    for png in ["ablation", "cross_eval", "inference_sweep", "curves/q101-s0", "curves/q209-s0"]:
         assert (results / "plots" / f"{png}.png").stat().st_size > 1000
     assert (results / "report.html").stat().st_size > 1000
     log = (wf / "logs" / "train" / "q101-s0.log").read_text()
@@ -86,7 +94,8 @@ def test_forcing_one_training_reruns_it_and_its_downstream_only(wf):
     target = "results/q101-s0/final.pt"
     jobs = planned_jobs(wf, "--forcerun", target, *CONFIG)
     assert jobs["train"] == 1 and jobs["export_checkpoint"] == 2 and jobs["cross_eval_checkpoint"] == 2
-    assert {"cross_eval", "summary", "report"} <= set(jobs)
+    assert jobs["inference_sweep"] == 1
+    assert {"cross_eval", "inference_sweep_table", "summary", "findings", "report"} <= set(jobs)
     q101, q209 = trained(wf)
     before = mtimes([q209, *(wf / "results" / "q209-s0" / "milestones").glob("*.pt")])
     snakemake(wf, "--cores", "2", "--forcerun", target, *CONFIG)

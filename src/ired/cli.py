@@ -91,6 +91,10 @@ def build_parser() -> argparse.ArgumentParser:
         pass
     else:
         add_dispatch_commands(sub)
+
+    from ired.findings import add_findings_command  # `ired findings`: results/findings.md, README check
+
+    add_findings_command(sub)
     return parser
 
 

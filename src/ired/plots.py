@@ -1,4 +1,5 @@
-"""Plots of the pipeline: per-run training curves, the ablation bar chart and the cross-eval heatmap.
+"""Plots of the pipeline: per-run training curves, the ablation bar chart, the cross-eval heatmap and the
+inference-steps sweep.
 
 Figures are built with :class:`matplotlib.figure.Figure` (the Agg canvas, no pyplot global state, no display)
 and written as PNG. Axis labels are the metric column names of the contract (``val_task_mse`` on the log is
@@ -344,6 +345,70 @@ def _cmap() -> Any:
 def plot_cross_eval_heatmap(cross_eval: "pd.DataFrame | str | Path", out_png: str | Path) -> Path:
     """Write the cross-eval heatmap from ``results/cross_eval.csv`` (path or DataFrame)."""
     return save_png(cross_eval_figure(_frame(cross_eval)), out_png)
+
+
+# --------------------------------------------------------------------------------------------------
+# Inference-steps sweep (landscape measurements)
+# --------------------------------------------------------------------------------------------------
+
+
+def inference_sweep_figure(sweep: "pd.DataFrame", experiments: Sequence[str] | None = None) -> "Figure":
+    """Task MSE, rejected share and energy monotonicity against K, the inference gradient steps per level:
+    one row of three panels per split, one line per experiment (mean over seeds, error bars one std).
+
+    ``sweep``: ``results/inference_sweep.csv`` (:mod:`ired.landscape`); ``experiments``: which to draw, in this
+    order (None: all). Axis labels are the summary's column names without the K: ``val_task_mse@K``.
+    """
+    from ired.landscape import SWEEP_METRICS, sweep_by_experiment
+
+    long = sweep_by_experiment(sweep)
+    if experiments is not None and len(long):
+        long = long[long["experiment"].isin(list(experiments))]
+    splits = _ordered(long["split"], SPLIT_ORDER) if len(long) else []
+    fig = _figure(15.0, 4.2 * max(1, len(splits)))
+    if not splits:
+        _say(fig.subplots(), "no inference sweep rows for the chosen experiments "
+                             "(results/inference_sweep.csv is empty or has none of them)")
+        return fig
+    axes = fig.subplots(len(splits), len(SWEEP_METRICS), squeeze=False)
+    names = [e for e in (experiments or []) if e in set(long["experiment"])] or list(dict.fromkeys(long["experiment"]))
+    for row_axes, split in zip(axes, splits):
+        part = long[long["split"] == split]
+        for ax, metric in zip(row_axes, SWEEP_METRICS):
+            values: list[float] = []
+            for i, exp in enumerate(names):
+                e = part[part["experiment"] == exp].sort_values("steps_per_level")
+                if not len(e):
+                    continue
+                ks = e["steps_per_level"].tolist()
+                means = [_f(v) for v in e[f"{metric}_mean"]]
+                stds = [_f(v) if math.isfinite(_f(v)) else 0.0 for v in e[f"{metric}_std"]]
+                n = int(e["n_seeds"].max())
+                shift = 1 + 0.025 * (i - (len(names) - 1) / 2)  # a small offset on the log axis: bars stay apart
+                ax.errorbar([k * shift for k in ks], means, yerr=stds, marker="o", ms=4, lw=1.4, capsize=3,
+                            ls="--" if exp.startswith("q") else "-", label=f"{exp} ({n} seed{'s' if n > 1 else ''})")
+                values += [m for m in means if math.isfinite(m)]
+            ax.set_xscale("log")
+            ks_all = sorted(set(int(k) for k in part["steps_per_level"]))
+            ax.set_xticks(ks_all, [str(k) for k in ks_all])
+            ax.minorticks_off()
+            ax.set_xlabel("K = steps_per_level (inference gradient steps per level)")
+            ax.set_ylabel(f"{split}_{metric}@K")
+            if metric == "task_mse" and _positive(values) and max(values) / min(values) > 10:
+                ax.set_yscale("log")
+            ax.set_title(f"{split}_{metric}@K", fontsize=10)
+            ax.grid(alpha=0.3)
+        row_axes[0].legend(fontsize=7, loc="best", framealpha=0.9)
+    fig.suptitle("inference-steps sweep of each run's last checkpoint (EMA weights; mean ± std over seeds; "
+                 "dashed: q-experiments)", fontsize=11)
+    return fig
+
+
+def plot_inference_sweep(
+    sweep: "pd.DataFrame | str | Path", out_png: str | Path, experiments: Sequence[str] | None = None
+) -> Path:
+    """Write the inference-sweep figure from ``results/inference_sweep.csv`` (path or DataFrame)."""
+    return save_png(inference_sweep_figure(_frame(sweep), experiments), out_png)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import base64
 import datetime as _dt
 import html
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -189,17 +189,26 @@ def write_html_report(
     out_html: str | Path,
     title: str = "ired experiment report",
     curves: Mapping[str, str | Path] | None = None,
+    sweep_csv: str | Path | None = None,
+    findings_md: str | Path | None = None,
+    sweep_experiments: Sequence[str] | None = None,
 ) -> Path:
-    """Write one self-contained HTML report: summary table, ablation chart, cross-eval heatmap, then per run
-    its findings with evidence (raw log rows included), training curves, attempts and resolved config.
+    """Write one self-contained HTML report: findings, summary table, ablation chart, cross-eval heatmap, the
+    inference sweep, then per run its findings with evidence (raw log rows included), training curves, attempts
+    and resolved config.
 
     Plots are rendered here from the data; ``curves`` may map a run id to an already written training-curves
-    PNG to embed instead of re-rendering it.
+    PNG to embed instead of re-rendering it. ``sweep_csv`` (``results/inference_sweep.csv``) adds the sweep's
+    summary columns and its plot (``sweep_experiments``: the experiments drawn); ``findings_md``
+    (``results/findings.md``) is shown first, as text.
     """
     from ired import plots
+    from ired.landscape import headline_columns, read_sweep
+    from ired.summary import add_sweep_columns
 
     records = load_runs(runs, cross_eval_csv)
-    summary = summary_table(records)
+    sweep = read_sweep(sweep_csv) if sweep_csv is not None else None
+    summary = add_sweep_columns(summary_table(records), sweep)
     per_run = runs_table(records)
     cross = read_cross_eval(cross_eval_csv)
     shown = [
@@ -210,6 +219,7 @@ def write_html_report(
             "val_task_mse_raw_mean", "val_harder_task_mse_raw_mean", "val_predict_zero_mse", "val_predict_mean_mse",
             "val_harder_predict_zero_mse", "val_harder_predict_mean_mse", "steps", "wall_time_s", "attempts",
             "n_seeds",
+            *(f"{c}_{stat}" for c in headline_columns(summary.columns) for stat in ("mean", "std")),
         )
         if c in summary.columns
     ]
@@ -218,14 +228,19 @@ def write_html_report(
         f'<p class="muted">Generated {_dt.datetime.now().isoformat(timespec="seconds")} by ired.report from '
         f"{len(records)} run folder(s) and {html.escape(str(cross_eval_csv))}. Unsuffixed evaluation columns are "
         "EMA weights, <code>_raw</code> the raw weights; mean and std over seeds.</p>",
+        *(["<h2>Findings</h2>", f"<pre>{html.escape(Path(findings_md).read_text())}</pre>"]
+          if findings_md is not None and Path(findings_md).is_file() else []),
         "<h2>Summary</h2>",
         _table(summary[shown]) if len(summary) else "<p>No runs.</p>",
         "<h2>Ablation</h2>",
         _img(plots.png_bytes(plots.ablation_figure(summary, per_run)), "ablation bar chart"),
         "<h2>Cross-evaluation</h2>",
         _img(plots.png_bytes(plots.cross_eval_figure(cross)), "cross-eval heatmap"),
-        "<h2>Runs</h2>",
     ]
+    if sweep is not None:
+        body += ["<h2>Inference-steps sweep</h2>",
+                 _img(plots.png_bytes(plots.inference_sweep_figure(sweep, sweep_experiments)), "inference sweep")]
+    body.append("<h2>Runs</h2>")
     for rec in records:
         given = (curves or {}).get(str(rec.spec.run_id))
         if given is not None and Path(given).is_file():

@@ -179,8 +179,43 @@ def _md_cell(s: Any) -> str:
     return str(s).replace("|", "\\|").replace("\n", " ")
 
 
+def add_sweep_columns(summary: "pd.DataFrame", sweep: "pd.DataFrame | None") -> "pd.DataFrame":
+    """The summary with the inference-sweep columns ``<split>_<metric>@K=<k>_mean`` / ``_std`` appended
+    (:func:`ired.landscape.sweep_summary_columns`); unchanged when there is no sweep, NaN for an experiment
+    without one."""
+    from ired.landscape import sweep_summary_columns
+
+    if sweep is None or not len(sweep) or not len(summary):
+        return summary
+    wide = sweep_summary_columns(sweep)
+    return summary.merge(wide, on="experiment", how="left")
+
+
+def _sweep_markdown(summary: "pd.DataFrame") -> list[str]:
+    from ired.landscape import PATH_K, SWEEP_DEFINITIONS, headline_columns
+
+    shown = headline_columns(summary.columns)
+    if not shown:
+        return []
+    lines = [
+        "", "## Inference-side measurements", "",
+        "From `results/inference_sweep.csv`: each run's last checkpoint, **EMA weights**, inference with K gradient "
+        f"steps per level; mean ± std over seeds. rejected_frac and energy_monotone_frac at K={PATH_K} (every K: "
+        "`results/plots/inference_sweep.png`).",
+        *(f"`{m}`: {d}." for m, d in SWEEP_DEFINITIONS.items()),
+        "",
+        "| experiment | " + " | ".join(shown) + " |",
+        "|" + "---|" * (len(shown) + 1),
+    ]
+    for r in summary.to_dict("records"):
+        cells = [r["experiment"], *(_pm(r.get(f"{c}_mean"), r.get(f"{c}_std")) for c in shown)]
+        lines.append("| " + " | ".join(_md_cell(c) for c in cells) + " |")
+    return lines
+
+
 def summary_markdown(summary: "pd.DataFrame", runs: "pd.DataFrame | None" = None) -> str:
-    """The summary table for people: mean ± std over seeds, statuses, key findings, then one line per run."""
+    """The summary table for people: mean ± std over seeds, statuses, key findings, the inference-side
+    measurements when the summary has them, then one line per run."""
     lines = [
         "# Summary of experiments",
         "",
@@ -207,6 +242,7 @@ def summary_markdown(summary: "pd.DataFrame", runs: "pd.DataFrame | None" = None
             _num(r["steps"]), _num(r["wall_time_s"], 3), _num(r["attempts"]), f"{r['n_seeds']} ({r['seeds']})",
         ]
         lines.append("| " + " | ".join(_md_cell(c) for c in cells) + " |")
+    lines += _sweep_markdown(summary)
     if runs is not None and len(runs):
         lines += ["", "## Runs", "", "| run | seed | status | findings | val_task_mse | val_task_mse_raw | steps | attempts |",
                   "|---|---|---|---|---|---|---|---|"]
@@ -223,16 +259,21 @@ def write_summary(
     out_md: str | Path,
     runs_csv: str | Path | None = None,
     thresholds: Thresholds = DEFAULT_THRESHOLDS,
+    sweep_csv: str | Path | None = None,
 ) -> "pd.DataFrame":
     """Write ``summary.csv`` (machines) and ``summary.md`` (people), optionally the per-run table; return the summary.
 
     ``runs``: one descriptor per training run (:class:`RunSpec` or a mapping with its fields: ``experiment``,
     ``seed``, ``run_dir`` and optional ``description``, ``head``, ``objective``, ``negatives``, ``run_id``).
     ``cross_eval_csv``: ``results/cross_eval.csv`` (the trivial baselines and the cross-eval evidence come from
-    it); None or a missing file leaves the baselines n/a.
+    it); None or a missing file leaves the baselines n/a. ``sweep_csv``: ``results/inference_sweep.csv``
+    (:mod:`ired.landscape`); when given, its per-experiment columns ``<split>_<metric>@K=<k>_mean`` / ``_std``
+    are appended and summary.md gets an "Inference-side measurements" table.
     """
+    from ired.landscape import read_sweep
+
     records = load_runs(runs, cross_eval_csv, thresholds)
-    summary = summary_table(records)
+    summary = add_sweep_columns(summary_table(records), read_sweep(sweep_csv) if sweep_csv is not None else None)
     per_run = runs_table(records)
     for p in (out_csv, out_md, runs_csv):
         if p is not None:

@@ -138,6 +138,29 @@ def get_curves(wildcards=None):
     return [f"results/plots/curves/{run}.png" for run in RUNS]
 
 
+def get_sweep(run):
+    """The inference-steps sweep of one training run's last checkpoint (landscape.smk)."""
+    return f"results/{run}/inference_sweep.json"
+
+
+def get_sweeps(wildcards=None):
+    return [get_sweep(run) for run in RUNS]
+
+
+def get_sweep_run(wildcards):
+    """What a sweep row says about its run: experiment, seed and run id."""
+    r = RUNS[wildcards.run]
+    return {"experiment": r["experiment"], "seed": r["seed"], "run": wildcards.run}
+
+
+def get_sweep_plot_experiments():
+    """The experiments of the sweep plot (config inference_sweep.plot, ids or families) that this run has;
+    every experiment when it has none of them. Unknown names fail at parse time, like `experiments`."""
+    chosen = [e for e in select_experiments(config["inference_sweep"]["plot"]) if e in EXPERIMENTS]
+    return chosen or list(EXPERIMENTS)
+
+
 def get_experiment_targets(experiment):
+    """Checkpoints, their cross-evaluations and the inference sweep of every run of one experiment."""
     runs = [run for run, r in RUNS.items() if r["experiment"] == experiment]
-    return [path for run in runs for path in [*get_checkpoints(run), *get_evaluations(run)]]
+    return [path for run in runs for path in [*get_checkpoints(run), *get_evaluations(run), get_sweep(run)]]

@@ -1,5 +1,5 @@
 # Stage 6, plots and report: training curves per run, the ablation bar chart (from the summary), the cross-eval
-# heatmap, and one self-contained HTML report. Reads files only, never trains.
+# heatmap, the inference-steps sweep, and one self-contained HTML report. Reads files only, never trains.
 
 
 rule plot_curves:
@@ -45,11 +45,27 @@ rule plot_cross_eval:
         "../scripts/plot_cross_eval.py"
 
 
+rule plot_inference_sweep:
+    input:
+        table="results/inference_sweep.csv",
+    output:
+        png=report("results/plots/inference_sweep.png", category="Landscape"),
+    log:
+        "logs/plots/inference_sweep.log",
+    params:
+        experiments=get_sweep_plot_experiments(),
+    conda:
+        "../envs/ired.yaml"
+    script:
+        "../scripts/plot_inference_sweep.py"
+
+
 rule plots:
     input:
         curves=get_curves,
         ablation="results/plots/ablation.png",
         cross_eval="results/plots/cross_eval.png",
+        inference_sweep="results/plots/inference_sweep.png",
 
 
 rule report:
@@ -59,12 +75,16 @@ rule report:
         curves=get_curves,
         ablation="results/plots/ablation.png",
         heatmap="results/plots/cross_eval.png",
+        sweep="results/inference_sweep.csv",
+        sweep_png="results/plots/inference_sweep.png",
+        findings="results/findings.md",
     output:
         html="results/report.html",
     log:
         "logs/report.log",
     params:
         runs=get_run_specs(),
+        sweep_experiments=get_sweep_plot_experiments(),
     conda:
         "../envs/ired.yaml"
     script:

@@ -1,5 +1,6 @@
-# Stage 5, summary: every run folder (metrics, status, attempts) + the cross-eval table -> the summary table
-# (results/summary.csv for machines, results/summary.md for people) and the per-run table results/runs.csv.
+# Stage 5, summary: every run folder (metrics, status, attempts) + the cross-eval table + the inference sweep ->
+# the summary table (results/summary.csv for machines, results/summary.md for people), the per-run table
+# results/runs.csv, and the findings generated from the summary (results/findings.md, the README's Findings block).
 # Reads files only: deleting the summary and running `snakemake summary` trains nothing.
 
 
@@ -7,6 +8,7 @@ rule summary:
     input:
         finals=get_finals,
         cross_eval="results/cross_eval.csv",
+        sweep="results/inference_sweep.csv",
     output:
         csv=report("results/summary.csv", category="Summary"),
         md="results/summary.md",
@@ -19,3 +21,18 @@ rule summary:
         "../envs/ired.yaml"
     script:
         "../scripts/summary.py"
+
+
+rule findings:
+    input:
+        summary="results/summary.csv",
+    output:
+        md=report("results/findings.md", category="Summary"),
+    log:
+        "logs/findings.log",
+    params:
+        baseline=config["findings"]["baseline"],
+    conda:
+        "../envs/ired.yaml"
+    script:
+        "../scripts/findings.py"

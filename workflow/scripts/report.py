@@ -1,4 +1,4 @@
-"""One self-contained HTML report: summary, plots, each run's findings and resolved config (rule report)."""
+"""One self-contained HTML report: findings, summary, plots, each run's findings and resolved config (rule report)."""
 
 import sys
 
@@ -7,4 +7,12 @@ sys.stdout = sys.stderr = open(snakemake.log[0], "w", buffering=1)
 from ired.report import write_html_report
 
 curves = {spec["run_id"]: png for spec, png in zip(snakemake.params.runs, snakemake.input.curves)}
-write_html_report(snakemake.params.runs, snakemake.input.cross_eval, snakemake.output.html, curves=curves)
+write_html_report(
+    snakemake.params.runs,
+    snakemake.input.cross_eval,
+    snakemake.output.html,
+    curves=curves,
+    sweep_csv=snakemake.input.sweep,
+    findings_md=snakemake.input.findings,
+    sweep_experiments=snakemake.params.sweep_experiments,
+)

@@ -7,6 +7,11 @@ sys.stdout = sys.stderr = open(snakemake.log[0], "w", buffering=1)
 from ired.summary import write_summary
 
 summary = write_summary(
-    snakemake.params.runs, snakemake.input.cross_eval, snakemake.output.csv, snakemake.output.md, snakemake.output.runs
+    snakemake.params.runs,
+    snakemake.input.cross_eval,
+    snakemake.output.csv,
+    snakemake.output.md,
+    snakemake.output.runs,
+    sweep_csv=snakemake.input.sweep,
 )
 print(summary.to_string())

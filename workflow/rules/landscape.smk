@@ -1,0 +1,37 @@
+# Stage 4b, landscape: the inference-steps sweep (ired.landscape) of each run's last checkpoint - task MSE,
+# rejected-step share and energy monotonicity per number of inference gradient steps per level - one JSON per
+# run, then results/inference_sweep.csv with one row per run x split x K. Reads checkpoints, never trains.
+
+
+rule inference_sweep:
+    input:
+        checkpoint="results/{run}/milestones/last.pt",
+    output:
+        sweep="results/{run}/inference_sweep.json",
+    log:
+        "logs/inference_sweep/{run}.log",
+    params:
+        steps=config["inference_sweep"]["steps"],
+        splits=config["inference_sweep"]["splits"],
+        weights=config["inference_sweep"]["weights"],
+        run=get_sweep_run,
+    wildcard_constraints:
+        run=alternatives(RUNS),
+    threads: 1
+    conda:
+        "../envs/ired.yaml"
+    script:
+        "../scripts/inference_sweep.py"
+
+
+rule inference_sweep_table:
+    input:
+        sweeps=get_sweeps,
+    output:
+        table="results/inference_sweep.csv",
+    log:
+        "logs/inference_sweep/table.log",
+    conda:
+        "../envs/ired.yaml"
+    script:
+        "../scripts/inference_sweep_table.py"

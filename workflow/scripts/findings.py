@@ -1,0 +1,9 @@
+"""results/findings.md from the summary table: the README's Findings block (rule findings); reads files only."""
+
+import sys
+
+sys.stdout = sys.stderr = open(snakemake.log[0], "w", buffering=1)
+
+from ired.findings import write_findings
+
+print(write_findings(snakemake.input.summary, snakemake.output.md, snakemake.params.baseline).read_text())

@@ -1,0 +1,10 @@
+"""Concatenate every run's inference sweep into results/inference_sweep.csv (rule inference_sweep_table)."""
+
+import sys
+
+sys.stdout = sys.stderr = open(snakemake.log[0], "w", buffering=1)
+
+from ired.landscape import aggregate_sweeps
+
+table = aggregate_sweeps(snakemake.input.sweeps, snakemake.output.table)
+print(f"{len(table)} rows -> {snakemake.output.table}")
