@@ -119,3 +119,19 @@ def test_sweep_plot(sweep_files, tmp_path):
     assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["q207 (3 seeds)"]
     empty = plots.inference_sweep_figure(read_sweep(tmp_path / "missing.csv"))
     assert "no inference sweep rows" in " ".join(t.get_text() for ax in empty.axes for t in ax.texts)
+
+
+def test_html_report_shows_findings_and_sweep(sweep_files, tmp_path):
+    from ired.report import write_html_report
+
+    specs = [{"experiment": e, "seed": 0, "run_dir": write_run(tmp_path / "runs", f"{e}-s0", "healthy")}
+             for e in ("q207", "study_x")]
+    sweep_csv = tmp_path / "inference_sweep.csv"
+    aggregate_sweeps(sweep_files, sweep_csv)
+    findings = tmp_path / "findings.md"
+    findings.write_text("- **Verdict**: a <generated> sentence.\n")
+    out = write_html_report(specs, None, tmp_path / "report.html", sweep_csv=sweep_csv, findings_md=findings,
+                            sweep_experiments=["q207", "study_x"])
+    html = out.read_text()
+    assert "<h2>Findings</h2>" in html and "a &lt;generated&gt; sentence" in html
+    assert "<h2>Inference-steps sweep</h2>" in html and "<th>val_task_mse@K=1_mean</th>" in html
