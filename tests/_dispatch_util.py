@@ -1,11 +1,15 @@
-"""Helpers shared by the dispatch tests: tiny run configs (seconds per job) and attempt-log reading."""
+"""Helpers shared by the dispatch tests: tiny run configs (seconds per job), attempt-log reading, the Slurm check."""
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from ired.config import deep_merge
@@ -35,3 +39,30 @@ def status(run_dir: Path) -> dict[str, Any]:
 
 ATTEMPT_COLUMNS = ("attempt", "job_id", "node", "state", "exit_code", "failure_kind", "action", "micro_batch",
                    "accumulation", "wall_time_s")
+
+
+def _cluster_nodes() -> tuple[list[str], str]:
+    """Responsive nodes of the default partition, or why there are none."""
+    if not all(shutil.which(c) for c in ("sinfo", "sbatch", "sacct", "squeue")):
+        return [], "Slurm client commands (sinfo, sbatch, sacct, squeue) are not on PATH"
+    try:
+        out = subprocess.run(["sinfo", "-h", "-N", "-o", "%N %T"], capture_output=True, text=True, timeout=20)
+    except subprocess.TimeoutExpired:
+        return [], "sinfo did not answer within 20 s"
+    if out.returncode != 0:
+        return [], f"no Slurm cluster answers: {out.stderr.strip()[:200]}"
+    nodes = sorted({ln.split()[0] for ln in out.stdout.splitlines()
+                    if ln.split()[1].rstrip("*~#") in ("idle", "mixed", "allocated", "completing")})
+    if len(nodes) < 2:
+        return nodes, f"needs 2 responsive Slurm nodes (start with SLURM_LOCAL_NODES=2 .ci/slurm.sh), found {nodes}"
+    return nodes, ""
+
+
+def slurm_nodes() -> list[str]:
+    """The local cluster's nodes; skips the test with the reason, or fails it when ``IRED_REQUIRE_SLURM=1`` (CI)."""
+    found, why = _cluster_nodes()
+    if why:
+        if os.environ.get("IRED_REQUIRE_SLURM") == "1":
+            pytest.fail(f"IRED_REQUIRE_SLURM=1 but {why}")
+        pytest.skip(why)
+    return found

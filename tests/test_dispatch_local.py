@@ -10,14 +10,19 @@ import sys
 import time
 from pathlib import Path
 
+import cloudpickle
 import pytest
 
 from _dispatch_util import ATTEMPT_COLUMNS, attempts, status, tiny_config
+from ired.checkpoint import load_checkpoint
 from ired.dispatch import DispatchError, DispatchSettings, FailureKind, dispatch, load_settings, run_training
 from ired.config import load_config
+from ired.dispatch.executor import _local_alive
 from ired.errors import ConfigError
 
+cloudpickle.register_pickle_by_value(sys.modules[__name__])  # jobs can run this file's functions
 LOCAL = DispatchSettings(cluster="local", timeout_min=5, poll_s=0.3, poll_max_s=1.0)
+DISPATCH_TRAIN = [sys.executable, "-c", "import sys; from ired.cli import main; sys.exit(main())", "dispatch-train"]
 
 
 def test_kill_at_step_resumes_from_checkpoint(tmp_path: Path) -> None:
@@ -101,3 +106,65 @@ def test_settings_file_and_flags(tmp_path: Path) -> None:
     path.write_text("clustr: slurm\n")
     with pytest.raises(ConfigError, match="clustr"):
         load_settings(path)
+
+
+def _nap(seconds: float) -> float:
+    time.sleep(seconds)
+    return time.time()
+
+
+def test_local_waiting_is_prompt_without_any_settings(tmp_path: Path) -> None:
+    """A user without a profile's dispatch.yaml is not slowed: the head wakes the moment its local job ends."""
+    local, slurm = DispatchSettings(cluster="local"), DispatchSettings(cluster="slurm")
+    assert (local.first_poll_s, local.max_poll_s, slurm.first_poll_s, slurm.max_poll_s) == (0.2, 1.0, 1.0, 30.0)
+    ended = dispatch(_nap, 3.0, settings=local, run_dir=tmp_path / "nap")
+    assert time.time() - ended < 0.75  # polling from 1 s (the old default) noticed this job ~1.75 s late
+
+
+def test_finished_run_run_again_trains_afresh_with_restart_finished(tmp_path: Path) -> None:
+    """The pipeline's rule: a completed run that is run again (forced, or a changed config) starts from step 0."""
+    cfg = tiny_config(tmp_path, "again", train={"steps": 10})
+    run_training(cfg, tmp_path / "run", LOCAL)
+    res = run_training(cfg, tmp_path / "run", LOCAL, restart_finished=True)
+    assert res.restarted and not res.skipped
+    assert [(r["attempt"], r["action"]) for r in attempts(tmp_path / "run")] == [(1, "done"), (2, "done")]
+    st = status(tmp_path / "run")
+    assert (st["status"], st["step"], st["resumed_from"]) == ("completed", 10, None)
+
+
+def test_rerun_collects_a_job_that_finished_while_no_head_watched(tmp_path: Path) -> None:
+    """The head dies, its job completes alone, Snakemake deletes final.pt before rerunning the incomplete job:
+    the rerun collects that attempt (no new job, no fresh start) and restores final.pt from the last checkpoint."""
+    cfg = tiny_config(tmp_path, "orphan", train={"steps": 100, "log_every": 50, "eval_every": 100, "checkpoint_every": 50})
+    run = tmp_path / "run"
+    head = subprocess.Popen([*DISPATCH_TRAIN, str(cfg), "--out", str(run), "--cluster", "local"], stderr=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    while time.time() < deadline and not ((run / "job.json").exists() and json.loads((run / "job.json").read_text())["job_id"]):
+        time.sleep(0.1)
+    job_id = json.loads((run / "job.json").read_text())["job_id"]
+    head.send_signal(signal.SIGKILL)
+    head.wait()
+    while time.time() < deadline and (_local_alive(job_id) or status(run).get("status") != "completed"):
+        time.sleep(0.2)
+    assert status(run)["status"] == "completed" and not (run / "attempts.jsonl").exists()
+    (run / "final.pt").unlink()  # what Snakemake does to an incomplete job's output before running it again
+    res = run_training(cfg, run, LOCAL, restart_finished=True, keep_diverged=True)
+    assert res.reattached and not res.restarted
+    assert [(r["job_id"], r["action"]) for r in attempts(run)] == [(job_id, "done")]
+    assert load_checkpoint(run / "final.pt")["step"] == 100
+    assert len(list((run / "dispatch").glob("*_submitted.pkl"))) == 1
+
+
+def test_diverged_run_is_kept_as_a_result_when_asked(tmp_path: Path) -> None:
+    """keep_diverged (the pipeline): the newest checkpoint before the NaN becomes final.pt; no retry either way."""
+    # a contrastive weight too large for float32 from step 12 on: finite until then, checkpoint at step 10
+    cfg = tiny_config(tmp_path, "blowup", objective={"name": "cd", "weight": 1e38, "start_step": 12})
+    res = run_training(cfg, tmp_path / "run", LOCAL, keep_diverged=True)
+    assert res.diverged and status(tmp_path / "run")["diverged_at"] == 13
+    assert load_checkpoint(tmp_path / "run" / "final.pt")["step"] == 10
+    rows = attempts(tmp_path / "run")
+    assert [(r["failure_kind"], r["final"]) for r in rows] == [("diverged", True)]
+    early = tiny_config(tmp_path, "early", train={"lr": 1000.0})  # NaN at step 2, before any checkpoint
+    with pytest.raises(DispatchError, match="no checkpoint was written before the divergence") as err:
+        run_training(early, tmp_path / "early", LOCAL, keep_diverged=True)
+    assert err.value.kind is FailureKind.diverged and "train.log" in str(err.value)

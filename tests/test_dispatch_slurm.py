@@ -7,8 +7,6 @@ failure so CI cannot pass without running them. Jobs are tiny (n=3, width 16, te
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -18,7 +16,7 @@ from pathlib import Path
 import cloudpickle
 import pytest
 
-from _dispatch_util import ATTEMPT_COLUMNS, attempts, status, tiny_config
+from _dispatch_util import ATTEMPT_COLUMNS, attempts, slurm_nodes, status, tiny_config
 from ired.config import load_config, read_yaml
 from ired.dispatch import DispatchError, DispatchSettings, FailureKind, dispatch, run_training
 from ired.dispatch.sacct import job_row, query
@@ -29,31 +27,9 @@ cloudpickle.register_pickle_by_value(sys.modules[__name__])  # jobs can run this
 SLURM = DispatchSettings(cluster="slurm", mem_gb=1.0, timeout_min=5, poll_s=0.5, poll_max_s=2.0)
 
 
-def _cluster_nodes() -> tuple[list[str], str]:
-    """Responsive nodes of the default partition, or why there are none."""
-    if not all(shutil.which(c) for c in ("sinfo", "sbatch", "sacct", "squeue")):
-        return [], "Slurm client commands (sinfo, sbatch, sacct, squeue) are not on PATH"
-    try:
-        out = subprocess.run(["sinfo", "-h", "-N", "-o", "%N %T"], capture_output=True, text=True, timeout=20)
-    except subprocess.TimeoutExpired:
-        return [], "sinfo did not answer within 20 s"
-    if out.returncode != 0:
-        return [], f"no Slurm cluster answers: {out.stderr.strip()[:200]}"
-    nodes = sorted({ln.split()[0] for ln in out.stdout.splitlines()
-                    if ln.split()[1].rstrip("*~#") in ("idle", "mixed", "allocated", "completing")})
-    if len(nodes) < 2:
-        return nodes, f"needs 2 responsive Slurm nodes (start with SLURM_LOCAL_NODES=2 .ci/slurm.sh), found {nodes}"
-    return nodes, ""
-
-
 @pytest.fixture(scope="module")
 def nodes() -> list[str]:
-    found, why = _cluster_nodes()
-    if why:
-        if os.environ.get("IRED_REQUIRE_SLURM") == "1":
-            pytest.fail(f"IRED_REQUIRE_SLURM=1 but {why}")
-        pytest.skip(why)
-    return found
+    return slurm_nodes()
 
 
 def _sacct(job_id: str):

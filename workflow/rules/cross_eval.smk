@@ -1,5 +1,6 @@
 # Stage 4, cross-eval: every exported checkpoint x protocol x split x weights -> one small JSON each (one job per
-# checkpoint), then results/cross_eval.csv with one row per JSON.
+# checkpoint, through ired's dispatcher like training: local by default, Slurm with --profile slurm; its records
+# are in results/<run>/dispatch/eval-<milestone>/), then results/cross_eval.csv with one row per JSON.
 
 
 rule cross_eval_checkpoint:
@@ -15,6 +16,8 @@ rule cross_eval_checkpoint:
     params:
         grid=CROSS_EVAL,
     threads: 1
+    resources:
+        dispatch="profiles/default/dispatch.yaml",  # ired.dispatch settings; profiles/slurm sets its own
     conda:
         "../envs/ired.yaml"
     script:

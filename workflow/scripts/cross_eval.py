@@ -1,19 +1,41 @@
-"""Evaluate one checkpoint under every protocol x split x weights of the grid: one JSON each (rule cross_eval_checkpoint)."""
+"""Evaluate one checkpoint under every protocol x split x weights of the grid: one JSON each (rule cross_eval_checkpoint).
 
+The evaluation (ired.evaluate.evaluate_grid: the checkpoint is loaded once) runs as a job of ired's dispatcher with
+the settings file named by the `dispatch` resource, so it gets the same retries and re-attach as training; this
+process only waits and imports no torch. A job that finished while no head watched it (the head was killed) is
+collected on the rerun, and any JSON that Snakemake removed meanwhile is written again from the job's result.
+"""
+
+import json
+import logging
+import os
 import sys
+from pathlib import Path
 
 sys.stdout = sys.stderr = open(snakemake.log[0], "w", buffering=1)
+logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
 
-import torch
+from ired.dispatch import dispatch, load_settings
+from ired.dispatch.jobs import call_target
 
-from ired.evaluate import evaluate_grid
-
-torch.set_num_threads(max(1, snakemake.threads))
-rows = evaluate_grid(
-    snakemake.input.checkpoint,
+run, milestone = snakemake.wildcards.run, snakemake.wildcards.milestone
+settings = load_settings(snakemake.resources.get("dispatch"))
+outputs = [Path(p).resolve() for p in snakemake.output.evaluations]
+records = Path("results", run, "dispatch", f"eval-{milestone}")
+logging.info("evaluating %s (dispatch: %s; records in %s)", snakemake.input.checkpoint, settings.cluster, records)
+rows = dispatch(
+    call_target, "ired.evaluate:evaluate_grid", settings.cpus,
+    str(Path(snakemake.input.checkpoint).resolve()),
     [tuple(entry) for entry in snakemake.params.grid],
-    list(snakemake.output.evaluations),
-    extra={"run": snakemake.wildcards.run, "milestone": snakemake.wildcards.milestone},
+    [str(p) for p in outputs],
+    {"run": run, "milestone": milestone},
+    settings=settings, run_dir=records, name=f"eval-{run}-{milestone}",
 )
-for row in rows:
-    print(row["protocol"], row["split"], row["weights"], {k: row.get(k) for k in ("task_mse", "denoise_mse", "predict_mean_mse")})
+for row, path in zip(rows, outputs):
+    if not path.exists():  # removed by Snakemake before this rerun, after the job had written it
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(json.dumps(row, indent=1) + "\n")
+        os.replace(tmp, path)
+        logging.info("%s: written again from the job's result", path)
+    print(row["protocol"], row["split"], row["weights"],
+          {k: row.get(k) for k in ("task_mse", "denoise_mse", "predict_mean_mse")})

@@ -1,7 +1,8 @@
 """``ired dispatch-train``: the entry point the pipeline's train rule calls (wired into ``ired.cli``).
 
 Flags override the settings file (``--settings``, from the Snakemake profile); flag names are the settings keys.
-Exit codes follow ``ired train``: 0 completed, 2 config error, 3 diverged; 1 when the dispatcher gave up on an
+Exit codes follow ``ired train``: 0 completed, 2 config error, 3 diverged (0 with ``--keep-diverged``, which keeps
+the newest checkpoint as ``final.pt``); 1 when the dispatcher gave up on an
 infrastructure failure (retries spent). The failure's one-line message names the cause and the log files.
 """
 
@@ -34,6 +35,10 @@ def add_dispatch_commands(subparsers: Any) -> None:
     p.add_argument("--gpus", type=int, default=None)
     p.add_argument("--timeout-min", dest="timeout_min", type=int, default=None)
     p.add_argument("--max-attempts", dest="max_attempts", type=int, default=None)
+    p.add_argument("--restart-finished", action="store_true",
+                   help="a run that already finished (completed or diverged) trains afresh instead of being skipped")
+    p.add_argument("--keep-diverged", action="store_true",
+                   help="a diverged run is a result: its newest checkpoint becomes final.pt and the exit code is 0")
     p.set_defaults(func=_cmd_dispatch_train)
 
 
@@ -48,12 +53,16 @@ def _cmd_dispatch_train(args: argparse.Namespace) -> int:
         cpus=args.cpus, gpus=args.gpus, timeout_min=args.timeout_min, retry=retry,
     )
     try:
-        res = run_training(args.config, args.out, settings)
+        res = run_training(args.config, args.out, settings, restart_finished=args.restart_finished,
+                           keep_diverged=args.keep_diverged)
     except DispatchError as exc:
         print(f"ired dispatch-train: error: {exc}", file=sys.stderr)
         return _EXIT.get(exc.kind, 1) if exc.kind is not None else 1
     if res.skipped:
         print(f"ired dispatch-train: {res.run_dir} already completed; nothing submitted", file=sys.stderr)
+    elif res.diverged:
+        print(f"ired dispatch-train: {res.run_dir} diverged; kept {res.run_dir / 'final.pt'} as its result; "
+              f"attempts: {res.run_dir / 'attempts.jsonl'}", file=sys.stderr)
     else:
         last = res.attempts[-1]
         print(f"ired dispatch-train: {res.run_dir} completed after {last['attempt']} attempt(s) "

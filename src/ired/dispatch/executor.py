@@ -123,26 +123,35 @@ def is_active(settings: DispatchSettings, job_id: str) -> bool:
 
 
 def wait(settings: DispatchSettings, job_id: str) -> None:
-    """Block until the job has finished for good."""
+    """Block until the job has finished for good.
+
+    A local job this process started is its child: ``waitpid`` returns the moment it ends (no polling delay,
+    which matters for the many seconds-long jobs of a laptop run). A local job started by an earlier head (after a
+    re-attach) is polled through ``/proc``; Slurm jobs through ``squeue``, backing off from ``first_poll_s`` to
+    ``max_poll_s``.
+    """
     if settings.cluster == "slurm":
-        sacct.wait_until_left_queue(job_id, settings.poll_s, settings.poll_max_s)
+        sacct.wait_until_left_queue(job_id, settings.first_poll_s, settings.max_poll_s)
         return
-    delay = settings.poll_s
+    if _wait_child(job_id):
+        return
+    delay = settings.first_poll_s
     while _local_alive(job_id):
-        _reap(job_id)
         time.sleep(delay)
-        delay = min(settings.poll_max_s, delay * 1.5)
-    _reap(job_id)
+        delay = min(settings.max_poll_s, delay * 1.5)
 
 
-def _reap(job_id: str) -> None:
-    """Collect our own finished local child so it does not linger as a zombie."""
+def _wait_child(job_id: str) -> bool:
+    """Wait for (and reap) our own child process ``job_id``; False when it is not our child (or not a pid)."""
     import os
 
     try:
-        os.waitpid(int(job_id), os.WNOHANG)
-    except (ChildProcessError, OSError, ValueError):
-        pass
+        os.waitpid(int(job_id), 0)
+    except ChildProcessError:
+        return False  # started by another process: the caller polls
+    except ValueError:
+        return False
+    return True
 
 
 def _tail(path: Path, lines: int = STDERR_TAIL_LINES) -> str:

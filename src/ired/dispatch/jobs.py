@@ -66,3 +66,21 @@ def run_trainer(config_path: str, out_dir: str) -> dict[str, Any]:
         time.sleep(5)  # the signal is delivered before this returns; a caught one falls through to exit
         os._exit(128 + sig)
     sys.exit(proc.returncode)
+
+
+def call_target(target: str, threads: int, *args: Any) -> Any:
+    """Import ``module:function`` here, on the node, and return ``function(*args)`` with ``threads`` CPU threads.
+
+    The head pickles only the target's name, so it never imports what the job needs (torch takes seconds to import
+    and the head only waits). The thread cap keeps a job within the CPUs it was given (``--cpus-per-task``, or one
+    of a laptop's cores): torch would otherwise start one thread per core of the machine.
+    """
+    import importlib
+
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(threads)
+    module, _, name = target.partition(":")
+    fn = getattr(importlib.import_module(module), name)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(threads)
+    return fn(*args)

@@ -5,6 +5,13 @@ fallbacks rewrite the attempt's config) and any picklable function (:func:`dispa
 job; only resources can change between attempts). Both keep their records in the run folder: ``job.json`` (the
 attempt in flight, written before waiting) and ``attempts.jsonl`` (one row per finished attempt), so rerunning
 the same command after the head process died re-attaches instead of submitting a duplicate.
+
+A pipeline (Snakemake) reruns a job whose head died, and first deletes the outputs that job declared. So the
+dispatcher (1) reads ``job.json`` before anything else: an attempt still in flight, or one that finished while no
+head was watching, is collected, never submitted again; (2) recreates a training's ``final.pt`` from the run's own
+final step checkpoint when the collected attempt completed but the file is gone, so no job reruns for it; (3)
+treats a *settled* finished run (completed or diverged, nothing in flight) that is run again as a request to train
+afresh (``restart_finished``): the pipeline's meaning of a forced rerun or a changed config.
 """
 
 from __future__ import annotations
@@ -12,6 +19,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
+import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -50,6 +59,8 @@ class DispatchResult:
     result: Any = None  # what the job function returned (training: its outcome dict)
     reattached: bool = False  # waited on a job submitted by an earlier head process
     skipped: bool = False  # nothing to do: the run had already completed
+    restarted: bool = False  # a finished run was run again: its checkpoints were dropped to train afresh
+    diverged: bool = False  # the run diverged and was kept as a result (keep_diverged)
 
 
 class _Task:
@@ -69,6 +80,9 @@ class _Task:
     def confirms_success(self) -> bool:
         """The job function returned; does the task's own record agree that the work is done?"""
         return True
+
+    def on_success(self) -> None:
+        """Called once the success is confirmed, before it is logged: put the task's outputs in order."""
 
     def logs(self) -> list[Path]:
         return []
@@ -160,6 +174,7 @@ def drive(task: _Task, settings: DispatchSettings, run_dir: Path) -> DispatchRes
                               task.run_status(submitted_at), submitted_at)
         rows_round = _current_round(read_attempts(run_dir))
         if fin.succeeded and task.confirms_success():
+            task.on_success()  # before the "done" row: a head dying in between re-collects and repeats this
             append_attempt(run_dir, _row(attempt, job_id, fin, plan, settings, None, None, "done", final=True))
             return DispatchResult(run_dir, read_attempts(run_dir), fin.result, reattached)
         cls = classify(fin.evidence)
@@ -266,23 +281,99 @@ class _TrainTask(_Task):
         done = self.run_dir / "resolved_config.yaml"
         return done.exists() and not config_differences(read_yaml(done), self.cfg.to_dict())
 
+    def finished(self) -> str | None:
+        """``completed`` or ``diverged`` when ``status.json`` says the run has ended, else None."""
+        st = self.status().get("status")
+        return st if st in ("completed", "diverged") else None
+
+    def on_success(self) -> None:
+        """A completed attempt whose ``final.pt`` is gone gets it back from the final step checkpoint.
+
+        That happens when the job finished while no head watched it and the rerun's Snakemake, which deletes an
+        incomplete job's outputs before running it again, removed the file. The trainer saves the state of its last
+        step to ``checkpoints/step_<steps>.pt`` as well as to ``final.pt`` and never prunes it; copying it back
+        costs nothing and runs no job.
+        """
+        final = self.run_dir / "final.pt"
+        if final.exists():
+            return
+        from ired.checkpoint import step_path
+
+        source = step_path(self.run_dir / "checkpoints", int(self.status()["step"]))
+        if not source.exists():
+            raise DispatchError(f"{self.name}: the job completed but {final} and {source} are both missing; "
+                                f"rerun to train again (attempts: {self.run_dir / 'attempts.jsonl'})")
+        _copy_atomically(source, final)
+        log.info("%s: %s was removed after its job completed (a rerun of an interrupted pipeline job); restored "
+                 "from %s", self.name, final, source)
+
+    def drop_result(self, previous: str) -> None:
+        """Forget a finished run so that it trains from step 0: remove ``checkpoints/`` and ``final.pt``.
+
+        The rest stays: ``attempts.jsonl`` keeps the history, the trainer rewrites ``status.json`` and starts
+        ``metrics.jsonl`` afresh, and ``train.log`` keeps growing.
+        """
+        log.info("%s: the run had %s and is run again: dropping %s and %s to train afresh", self.name, previous,
+                 self.run_dir / "checkpoints", self.run_dir / "final.pt")
+        shutil.rmtree(self.run_dir / "checkpoints", ignore_errors=True)
+        (self.run_dir / "final.pt").unlink(missing_ok=True)
+
+    def keep_diverged(self, error: DispatchError) -> Path:
+        """Make the newest checkpoint before the divergence ``final.pt`` (unless the trainer wrote one)."""
+        final = self.run_dir / "final.pt"
+        if not final.exists():
+            from ired.checkpoint import latest_checkpoint
+
+            newest = latest_checkpoint(self.run_dir / "checkpoints")
+            if newest is None:
+                raise DispatchError(f"{error} (no checkpoint was written before the divergence, so there is no "
+                                    "final.pt to keep as its result)", FailureKind.diverged) from error
+            _copy_atomically(newest, final)
+            log.warning("%s; keeping %s as %s (status.json says diverged)", error, newest, final)
+        return final
+
     def logs(self) -> list[Path]:
         return [self.run_dir / "train.log"]
 
 
-def run_training(config_path: str | Path, out_dir: str | Path, settings: DispatchSettings) -> DispatchResult:
+def _copy_atomically(source: Path, dest: Path) -> None:
+    tmp = dest.with_name(f".{dest.name}.tmp")
+    shutil.copyfile(source, tmp)
+    os.replace(tmp, dest)
+
+
+def run_training(config_path: str | Path, out_dir: str | Path, settings: DispatchSettings, *,
+                 restart_finished: bool = False, keep_diverged: bool = False) -> DispatchResult:
     """Train ``config_path`` into ``out_dir`` through the dispatcher; blocks until the run has finished for good.
 
-    A run whose ``status.json`` already says completed (with ``final.pt``) is not submitted again. Raises
-    :class:`ired.errors.ConfigError` (before any job) for an invalid config and :class:`DispatchError` when an
-    attempt fails in a way the policy does not retry.
+    An attempt in flight (``job.json``, e.g. from a head that was killed) is re-attached to, whatever else the
+    folder says. Otherwise a run whose ``status.json`` already says completed (with ``final.pt``, same config) is
+    not submitted again, unless ``restart_finished``: then a finished run (completed or diverged) is dropped and
+    trained from step 0 (the pipeline's train rule runs a finished run again only when it was forced or its config
+    changed). With ``keep_diverged`` a diverged run is a result, not an error: its newest checkpoint becomes
+    ``final.pt`` and the result says ``diverged``. Raises :class:`ired.errors.ConfigError` (before any job) for an
+    invalid config and :class:`DispatchError` when an attempt fails in a way the policy does not retry.
     """
     run_dir = Path(out_dir).resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
     task = _TrainTask(Path(config_path).resolve(), run_dir)
-    if task.completed() and _settled(run_dir):
-        return DispatchResult(run_dir, read_attempts(run_dir), task.status(), skipped=True)
-    return drive(task, settings, run_dir)
+    restarted = False
+    if _settled(run_dir):
+        previous = task.finished()
+        if restart_finished and previous is not None:
+            task.drop_result(previous)
+            restarted = True
+        elif task.completed():
+            return DispatchResult(run_dir, read_attempts(run_dir), task.status(), skipped=True)
+    try:
+        result = drive(task, settings, run_dir)
+    except DispatchError as exc:
+        if not (keep_diverged and exc.kind is FailureKind.diverged):
+            raise
+        task.keep_diverged(exc)
+        return DispatchResult(run_dir, read_attempts(run_dir), task.status(), restarted=restarted, diverged=True)
+    result.restarted = restarted
+    return result
 
 
 def _settled(run_dir: Path) -> bool:

@@ -15,7 +15,15 @@ from ired.dispatch.policy import RetryPolicy
 from ired.errors import ConfigError
 
 
+#: (first, longest) interval between polls by cluster when the settings leave them out, seconds. Local jobs last
+#: seconds to minutes and the head is on the same machine: poll closely. On Slurm every waiting head runs squeue,
+#: so the interval backs off to half a minute (a job's end is still noticed within ~1.5x its run time).
+POLL_DEFAULTS: dict[str, tuple[float, float]] = {"local": (0.2, 1.0), "slurm": (1.0, 30.0)}
+
+
 class DispatchSettings(BaseModel):
+    """Where and how jobs run; the keys of a profile's ``dispatch.yaml`` (unknown keys are errors)."""
+
     model_config = ConfigDict(extra="forbid")
 
     cluster: Literal["slurm", "local"] = Field("local", description="submitit executor: `slurm` (sbatch) or `local` (a subprocess).")
@@ -28,9 +36,28 @@ class DispatchSettings(BaseModel):
     timeout_min: int = Field(60, ge=1, description="Time limit per attempt, minutes.")
     job_name_prefix: str = Field("ired", min_length=1, description="Jobs are named <prefix>-<run>; used to re-attach by name.")
     sbatch_extra: dict[str, str] = Field(default_factory=dict, description="Further #SBATCH options, name -> value.")
-    poll_s: float = Field(1.0, gt=0, description="First interval between queue polls, seconds (grows to poll_max_s).")
-    poll_max_s: float = Field(30.0, gt=0, description="Longest interval between queue polls, seconds.")
+    poll_s: float | None = Field(
+        None, gt=0,
+        description="First interval between queue polls, seconds; grows to poll_max_s (null: 0.2 local, 1 on Slurm). "
+        "A local job the head itself started is not polled: the head waits on the process and wakes when it ends.",
+    )
+    poll_max_s: float | None = Field(
+        None, gt=0,
+        description="Longest interval between queue polls, seconds (null: 1 local, 30 on Slurm, where many waiting "
+        "heads must not flood the controller with squeue calls).",
+    )
     retry: RetryPolicy = Field(default_factory=RetryPolicy, description="Retry policy per failure kind.")
+
+    @property
+    def first_poll_s(self) -> float:
+        """The first wait between polls: the setting, else the cluster's default (:data:`POLL_DEFAULTS`)."""
+        return self.poll_s if self.poll_s is not None else POLL_DEFAULTS[self.cluster][0]
+
+    @property
+    def max_poll_s(self) -> float:
+        """The longest wait between polls (never below the first one)."""
+        longest = self.poll_max_s if self.poll_max_s is not None else POLL_DEFAULTS[self.cluster][1]
+        return max(longest, self.first_poll_s)
 
 
 def load_settings(path: str | Path | None = None, **overrides: Any) -> DispatchSettings:

@@ -1,0 +1,203 @@
+"""`snakemake --profile slurm all_ablations` against the real local Slurm cluster (`.ci/slurm.sh`), tiny scale.
+
+Two promises of the dispatch issue, end to end through the Snakemake CLI in a private copy of the workflow:
+
+- the literal Slurm command completes, and training and cross-evaluation really ran as Slurm jobs (sacct knows
+  each one, under the name, node and working directory the attempt log records);
+- a head killed mid-run (SIGKILL to Snakemake's whole process group, never to the Slurm jobs), then the same
+  command again, submits no job twice, leaves every finished result untouched and completes.
+
+Skipped with the reason when no cluster answers; ``IRED_REQUIRE_SLURM=1`` (CI) makes that a failure. Every
+Snakemake call runs under ``timeout -k 10`` (Snakemake ignores SIGTERM while jobs run); jobs left in the queue by
+a failing test are cancelled.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from _dispatch_util import slurm_nodes
+from workflow_helpers import copy_workflow, mtimes, planned_jobs
+
+pytestmark = [pytest.mark.slurm, pytest.mark.slow]
+
+BIN = Path(sys.executable).parent
+PROFILE = ["--profile", "slurm", "all_ablations"]
+LIMIT_S = 300  # per Snakemake call; a whole run takes ~40 s on the 2-node local cluster
+
+
+def command(*config: str) -> list[str]:
+    """The README's Slurm command, at the tiny scale, under `timeout -k 10` (CI must never hang on it)."""
+    return ["timeout", "-k", "10", str(LIMIT_S), str(BIN / "snakemake"), *PROFILE, "--config", "scale=tiny", *config]
+
+
+def environment() -> dict[str, str]:
+    return {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+
+
+def run(workdir: Path, cmd: list[str]) -> subprocess.CompletedProcess:
+    proc = subprocess.run(cmd, cwd=workdir, env=environment(), capture_output=True, text=True, timeout=LIMIT_S + 30)
+    assert proc.returncode == 0, f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}"
+    return proc
+
+
+def sacct_jobs(workdir: Path, since: str) -> list[dict[str, str]]:
+    """Every Slurm job submitted from ``workdir`` (the heads' working directory) since ``since``."""
+    out = subprocess.run(
+        ["sacct", "-X", "-n", "-P", "-S", since, "-o", "JobID,JobName,State,NodeList,WorkDir"],
+        capture_output=True, text=True, timeout=60, check=True,
+    ).stdout
+    rows = [dict(zip(("job_id", "name", "state", "node", "workdir"), line.split("|"))) for line in out.splitlines()]
+    here = os.path.realpath(workdir)
+    return [r for r in rows if os.path.realpath(r["workdir"]) == here]
+
+
+def dispatch_records(workdir: Path) -> dict[Path, tuple[dict, list[dict]]]:
+    """Every dispatcher record folder of the run (training: results/<run>/; cross-eval: .../dispatch/eval-<m>/):
+    folder -> (job.json, attempts.jsonl rows)."""
+    found = {}
+    for job_file in sorted((workdir / "results").glob("**/job.json")):
+        rows = [json.loads(line) for line in (job_file.parent / "attempts.jsonl").read_text().splitlines()]
+        found[job_file.parent] = (json.loads(job_file.read_text()), rows)
+    return found
+
+
+def squeue_state(job_id: str) -> str:
+    return subprocess.run(["squeue", "-h", "-j", job_id, "-o", "%T"], capture_output=True, text=True).stdout.strip()
+
+
+@pytest.fixture
+def cluster(tmp_path: Path):
+    """The cluster's nodes; afterwards, cancel whatever this test's workflow left in the queue."""
+    nodes = slurm_nodes()
+    yield nodes
+    out = subprocess.run(["squeue", "-h", "-o", "%i %Z"], capture_output=True, text=True).stdout
+    mine = [line.split()[0] for line in out.splitlines()
+            if len(line.split()) == 2 and line.split()[1].startswith(str(tmp_path))]
+    if mine:
+        subprocess.run(["scancel", *mine], check=False)
+
+
+def _group_alive(pgid: int) -> bool:
+    """Some process of the group is still running (zombies, which hold no files, do not count)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            return True
+    return False
+
+
+def since_now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(time.time() - 2))
+
+
+def test_all_ablations_runs_its_jobs_on_slurm(tmp_path: Path, cluster: list[str]) -> None:
+    workdir = copy_workflow(tmp_path / "wf")
+    since = since_now()
+    run(workdir, command("experiments=[q101,q209]", "max_seeds=1"))
+    results = workdir / "results"
+    with open(results / "summary.csv") as handle:
+        assert [row["experiment"] for row in csv.DictReader(handle)] == ["q101", "q209"]
+    assert "| q101 |" in (results / "summary.md").read_text()
+    with open(results / "cross_eval.csv") as handle:
+        assert len(list(csv.DictReader(handle))) == 5 * 18  # 5 checkpoints x 3 protocols x 3 splits x 2 weights
+    records = dispatch_records(workdir)
+    trainings = {p.name for p in records if (p / "final.pt").exists()}
+    assert trainings == {"q101-s0", "q209-s0"}
+    assert len(records) == 2 + 5, sorted(records)  # 2 trainings, 5 cross-evaluations
+    jobs = {r["job_id"]: r for r in sacct_jobs(workdir, since)}
+    for folder, (job, rows) in records.items():
+        assert len(rows) == 1, (folder, rows)
+        row = rows[0]
+        assert (row["cluster"], row["action"], row["state"], row["exit_code"]) == ("slurm", "done", "COMPLETED", "0:0")
+        assert row["job_id"] == job["job_id"] and row["node"] in cluster
+        known = jobs[row["job_id"]]  # sacct's own record of the job, submitted from this workflow's folder
+        assert (known["name"], known["state"], known["node"]) == (job["job_name"], "COMPLETED", row["node"])
+    assert len(jobs) == len(records)  # nothing else was submitted
+    assert "submitted as slurm job" in (workdir / "logs" / "train" / "q101-s0.log").read_text()
+
+
+# A run that trains long enough (~15 s of steps at the tiny scale) to kill the head while it is RUNNING.
+DRILL = """
+slurm_drill:
+  extends: q101
+  description: q101 trained longer at the tiny scale, so that the head can be killed while it trains.
+  at_scale:
+    tiny: {train: {steps: 6000, log_every: 1000, eval_every: 3000, checkpoint_every: 1000}}
+"""
+
+
+def test_killed_head_then_same_command_submits_no_duplicate_and_keeps_finished_results(
+    tmp_path: Path, cluster: list[str]
+) -> None:
+    workdir = copy_workflow(tmp_path / "wf")
+    (workdir / "config" / "experiments" / "zz_slurm_drill.yaml").write_text(DRILL)
+    cmd = command("experiments=[q101,slurm_drill]", "max_seeds=1")
+    results = workdir / "results"
+    since = since_now()
+    with open(tmp_path / "head.log", "w") as head_log:
+        head = subprocess.Popen(cmd, cwd=workdir, env=environment(), stdout=head_log, stderr=subprocess.STDOUT,
+                                start_new_session=True)  # its own process group: Snakemake and its rule scripts
+    drill = results / "slurm_drill-s0"
+    finished = [results / "q101-s0" / "final.pt", results / "q101-s0" / "milestones" / "last.pt"]
+    job_id = None
+    try:
+        deadline = time.time() + 240
+        while time.time() < deadline and head.poll() is None:
+            if finished[1].exists() and (drill / "job.json").exists() and (drill / "status.json").exists():
+                job_id = json.loads((drill / "job.json").read_text())["job_id"]
+                if job_id and squeue_state(job_id) == "RUNNING":
+                    break  # q101 is done and exported, slurm_drill is training on a node
+            time.sleep(0.3)
+        else:
+            pytest.fail(f"never saw q101 finished while slurm_drill trains (head exit {head.poll()}):\n"
+                        + (tmp_path / "head.log").read_text()[-4000:])
+        before = mtimes(finished)
+        os.killpg(head.pid, signal.SIGKILL)  # Snakemake, its rule scripts (the dispatcher heads), timeout
+    finally:
+        if head.poll() is None:
+            os.killpg(head.pid, signal.SIGKILL)
+        head.wait()
+        gone = time.time() + 10
+        while time.time() < gone and _group_alive(head.pid):  # every member dead (their locks released)
+            time.sleep(0.1)
+    assert squeue_state(job_id) in ("RUNNING", "COMPLETING", ""), "the Slurm job must outlive its head"
+    status = json.loads((drill / "status.json").read_text())
+    assert status["status"] == "running" or squeue_state(job_id) == "", status
+
+    run(workdir, cmd)  # the same command again
+
+    # the training in flight was collected, not submitted again; the finished one was left alone
+    log = (workdir / "logs" / "train" / "slurm_drill-s0.log").read_text()
+    assert f"re-attaching to attempt 1, job {job_id}" in log, log
+    assert mtimes(finished) == before
+    assert json.loads((drill / "status.json").read_text())["status"] == "completed"
+    assert (drill / "final.pt").exists() and (results / "summary.md").exists()
+    # every dispatcher record holds one attempt, and sacct holds exactly one job per attempt: no duplicate
+    records = dispatch_records(workdir)
+    assert len(records) == 2 + 4, sorted(records)  # 2 trainings, 2 x (last, best) cross-evaluations
+    attempt_jobs = {}
+    for folder, (job, rows) in records.items():
+        assert [(r["attempt"], r["action"]) for r in rows] == [(1, "done")], (folder, rows)
+        attempt_jobs[rows[0]["job_id"]] = job["job_name"]
+    jobs = sacct_jobs(workdir, since)
+    assert jobs, "sacct knows no job submitted from this workflow"
+    assert Counter(r["name"] for r in jobs).most_common(1)[0][1] == 1, jobs
+    assert {r["job_id"]: r["name"] for r in jobs} == attempt_jobs
+    assert all(r["state"] == "COMPLETED" for r in jobs), jobs
+    # and Snakemake agrees that everything is done
+    assert planned_jobs(workdir, *PROFILE, "--config", "scale=tiny", "experiments=[q101,slurm_drill]",
+                        "max_seeds=1") == {}
