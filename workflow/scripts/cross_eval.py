@@ -22,9 +22,11 @@ run, milestone = snakemake.wildcards.run, snakemake.wildcards.milestone
 settings = load_settings(snakemake.resources.get("dispatch"))
 outputs = [Path(p).resolve() for p in snakemake.output.evaluations]
 records = Path("results", run, "dispatch", f"eval-{milestone}")
+# torch threads: the cores Snakemake reserved for the job locally, the CPUs the job asked for on Slurm
+threads = settings.cpus if settings.cluster == "slurm" else max(1, snakemake.threads)
 logging.info("evaluating %s (dispatch: %s; records in %s)", snakemake.input.checkpoint, settings.cluster, records)
 rows = dispatch(
-    call_target, "ired.evaluate:evaluate_grid", settings.cpus,
+    call_target, "ired.evaluate:evaluate_grid", threads,
     str(Path(snakemake.input.checkpoint).resolve()),
     [tuple(entry) for entry in snakemake.params.grid],
     [str(p) for p in outputs],
