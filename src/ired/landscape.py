@@ -92,8 +92,9 @@ def aggregate_sweeps(json_paths: Iterable[str | Path], out_csv: str | Path | Non
             rows.append({"experiment": row.get("experiment", row["run"]), **row})
     df = pd.DataFrame(rows, columns=list(SWEEP_COLUMNS))
     if len(df):
+        numeric = ("seed", "steps_per_level")
         df = df.sort_values(["experiment", "seed", "run", "split", "steps_per_level"], kind="stable",
-                            key=lambda s: s.astype(str) if s.name != "steps_per_level" else s).reset_index(drop=True)
+                            key=lambda s: s if s.name in numeric else s.astype(str)).reset_index(drop=True)
     if out_csv is not None:
         Path(out_csv).parent.mkdir(parents=True, exist_ok=True)
         df.to_csv(out_csv, index=False)

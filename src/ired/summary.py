@@ -202,7 +202,8 @@ def _sweep_markdown(summary: "pd.DataFrame") -> list[str]:
         "From `results/inference_sweep.csv`: each run's last checkpoint, **EMA weights**, inference with K gradient "
         f"steps per level; mean ± std over seeds. rejected_frac and energy_monotone_frac at K={PATH_K} (every K: "
         "`results/plots/inference_sweep.png`).",
-        *(f"`{m}`: {d}." for m, d in SWEEP_DEFINITIONS.items()),
+        "",
+        *(f"- `{m}`: {d}." for m, d in SWEEP_DEFINITIONS.items()),
         "",
         "| experiment | " + " | ".join(shown) + " |",
         "|" + "---|" * (len(shown) + 1),
