@@ -72,6 +72,11 @@ def dispatch_records(workdir: Path) -> dict[Path, tuple[dict, list[dict]]]:
     return found
 
 
+def recorded_job(job_file: Path) -> str | None:
+    """The job id a dispatcher head recorded in job.json (None before sbatch has answered)."""
+    return json.loads(job_file.read_text())["job_id"] if job_file.exists() else None
+
+
 def squeue_state(job_id: str) -> str:
     return subprocess.run(["squeue", "-h", "-j", job_id, "-o", "%T"], capture_output=True, text=True).stdout.strip()
 
@@ -159,8 +164,8 @@ def test_killed_head_then_same_command_submits_no_duplicate_and_keeps_finished_r
     try:
         deadline = time.time() + 240
         while time.time() < deadline and head.poll() is None:
-            if accepted.exists() and (drill / "job.json").exists() and (drill / "status.json").exists():
-                job_id = json.loads((drill / "job.json").read_text())["job_id"]
+            if recorded_job(accepted) and (drill / "status.json").exists():
+                job_id = recorded_job(drill / "job.json")
                 if job_id and squeue_state(job_id) == "RUNNING":
                     break  # q101 is trained, exported and being evaluated; slurm_drill is training on a node
             time.sleep(0.3)
@@ -178,8 +183,8 @@ def test_killed_head_then_same_command_submits_no_duplicate_and_keeps_finished_r
             time.sleep(0.1)
     assert squeue_state(job_id) == "RUNNING", "the Slurm job must outlive its head"
     # let q101's cross-evaluation finish with no head watching (slurm_drill trains on): the rerun meets both cases
-    eval_job = json.loads(accepted.read_text())["job_id"]
-    while eval_job and squeue_state(eval_job) and time.time() < deadline:
+    eval_job = recorded_job(accepted)
+    while squeue_state(eval_job) and time.time() < deadline:
         time.sleep(0.3)
     assert squeue_state(job_id) == "RUNNING", "slurm_drill-s0 ended too early for this test: train it longer"
 
