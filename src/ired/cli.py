@@ -85,15 +85,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="also write the JSON here")
     p.set_defaults(func=_cmd_evaluate)
 
-    try:
-        from ired.dispatch.cli import add_dispatch_commands
-    except ImportError:
-        pass
-    else:
-        add_dispatch_commands(sub)
-
+    from ired.dispatch.cli import add_dispatch_commands  # `ired dispatch-train`: submitit, retries, re-attach
     from ired.findings import add_findings_command  # `ired findings`: results/findings.md, README check
 
+    add_dispatch_commands(sub)
     add_findings_command(sub)
     return parser
 
