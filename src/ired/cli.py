@@ -1,4 +1,4 @@
-"""The ``ired`` command line: train, evaluate, print configs and the schema.
+"""The ired command line: train, evaluate, dispatch, findings, print configs and the schema.
 
 User errors (bad config, missing checkpoint) print one line on stderr and exit 2, without a traceback;
 a diverged run exits 3.
