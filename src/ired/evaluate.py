@@ -24,14 +24,6 @@ def split_size(cfg: RunConfig, split: str) -> int:
             "val_harder": cfg.data.val_harder_size}[split]
 
 
-def load_energy_model(
-    path: str | Path, weights: str = "ema", device: str = "auto"
-) -> tuple[EnergyMLP, RunConfig, dict[str, Any]]:
-    """The energy model stored in a checkpoint, with its config and the raw checkpoint dict."""
-    evaluator = CheckpointEvaluator(path, device)
-    return evaluator.model(weights), evaluator.cfg, evaluator.state
-
-
 def _baselines(cfg: RunConfig, split: str, problems: Problems, full: bool) -> dict[str, float]:
     if full:
         return trivial_baselines(split, cfg.data.n, len(problems), cfg.data.eval_seed)

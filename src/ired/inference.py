@@ -13,7 +13,7 @@ inner step the step size doubles, and the output is sqrt(ab_0) * x0 (about 0.986
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 
@@ -39,7 +39,6 @@ class InferenceStats:
     inner_steps: int = 0
     monotone_transitions: float = 0.0
     transitions: int = 0
-    per_level_rejected: dict[int, float] = field(default_factory=dict)
 
     def summary(self) -> dict[str, float | None]:
         return {
@@ -95,7 +94,6 @@ def annealed_inference(
             if stats is not None:
                 stats.rejected_steps += float(rejected.sum()) * settings.steps_per_level
                 stats.inner_steps += B * settings.steps_per_level
-                stats.per_level_rejected[level] = stats.per_level_rejected.get(level, 0.0) + float(rejected.sum())
         x0 = y / schedule.scale(t)
         if track_energy and stats is not None:
             energy = model(x, x0, torch.zeros_like(t))
