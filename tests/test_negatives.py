@@ -66,3 +66,17 @@ def test_replay_buffer_persists_and_shrinks_keeping_the_newest():
     small = ReplayNegatives(NegativesConfig(name="replay", buffer_size=10))
     small.load_state_dict(state)
     assert small.filled == 10 and torch.equal(small.buffer, newest)
+
+
+def test_replay_buffer_grows_keeping_its_chains():
+    model, schedule, x, y0, t, eps = _setup(B=16)
+    cond = model.condition(x, t).detach()
+    sampler = ReplayNegatives(NegativesConfig(name="replay", buffer_size=20))
+    for _ in range(2):
+        sampler.sample(model, schedule, cond, y0, t, eps)
+    state = sampler.state_dict()
+    newest_first = state["buffer"][(state["cursor"] - 1 - torch.arange(20)) % 20]
+    big = ReplayNegatives(NegativesConfig(name="replay", buffer_size=64))
+    big.load_state_dict(state)
+    assert big.filled == 20 and big.cursor == 20
+    assert torch.equal(big.buffer[:20], newest_first.flip(0)) and big.buffer[20:].abs().sum() == 0

@@ -136,31 +136,35 @@ class ReplayNegatives(MinedNegatives):
 
     def _push(self, x0: torch.Tensor) -> None:
         R = self.cfg.buffer_size
-        if self.buffer is None or self.buffer.shape[0] != R:
+        if self.buffer is None:
             self.buffer = torch.zeros(R, x0.shape[1])
-            self.filled = min(self.filled, R)
-            self.cursor %= R
+        elif self.buffer.shape[0] != R:
+            self._resize(R)
+        assert self.buffer is not None
         x0 = x0[-R:].cpu()
         idx = (self.cursor + torch.arange(x0.shape[0])) % R
         self.buffer[idx] = x0
         self.cursor = int((self.cursor + x0.shape[0]) % R)
         self.filled = min(R, self.filled + x0.shape[0])
 
+    def _resize(self, R: int) -> None:
+        """Keep the newest min(filled, R) chains, oldest first, in a buffer of size R (an OOM fallback shrinks it)."""
+        assert self.buffer is not None
+        old = self.buffer.shape[0]
+        kept = min(self.filled, R)
+        order = (self.cursor - kept + torch.arange(kept)) % old
+        resized = torch.zeros(R, self.buffer.shape[1])
+        resized[:kept] = self.buffer[order]
+        self.buffer, self.filled, self.cursor = resized, kept, kept % R
+
     def state_dict(self) -> dict:
         return {"buffer": self.buffer, "filled": self.filled, "cursor": self.cursor}
 
     def load_state_dict(self, state: dict) -> None:
-        buffer = state.get("buffer")
+        self.buffer = state.get("buffer")
         self.filled, self.cursor = int(state.get("filled", 0)), int(state.get("cursor", 0))
-        R = self.cfg.buffer_size
-        if buffer is not None and buffer.shape[0] > R:  # a smaller buffer after an OOM fallback keeps the newest
-            order = (self.cursor - 1 - torch.arange(min(self.filled, R))) % buffer.shape[0]
-            kept = buffer[order.flip(0)]
-            self.buffer = torch.zeros(R, buffer.shape[1])
-            self.buffer[: kept.shape[0]] = kept
-            self.filled, self.cursor = kept.shape[0], kept.shape[0] % R
-        else:
-            self.buffer = buffer
+        if self.buffer is not None and self.buffer.shape[0] != self.cfg.buffer_size:
+            self._resize(self.cfg.buffer_size)
 
 
 def make_sampler(cfg: NegativesConfig) -> MinedNegatives:
