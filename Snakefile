@@ -23,7 +23,7 @@ rule all_ablations:
     input:
         cross_eval=rules.cross_eval.output,
         inference_sweep=rules.inference_sweep_table.output,
-        summary=rules.summary.output,
+        summary=rules.summary_table.output,
         findings=rules.findings.output,
         curves=get_curves,
         ablation=rules.plot_ablation.output,
