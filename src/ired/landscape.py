@@ -110,7 +110,8 @@ def read_sweep(path: str | Path | None) -> "pd.DataFrame":
     return pd.read_csv(path)
 
 
-def _mean_std(values: list[float]) -> tuple[float, float]:
+def mean_std(values: list[float]) -> tuple[float, float]:
+    """Mean and sample std over seeds (std NaN for one seed; both NaN for none): the summary's aggregate too."""
     if not values:
         return math.nan, math.nan
     return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else math.nan)
@@ -131,7 +132,7 @@ def sweep_by_experiment(sweep: "pd.DataFrame") -> "pd.DataFrame":
                                    "n_seeds": int(grp["run"].nunique())}
             for metric in SWEEP_METRICS:
                 vals = [float(v) for v in grp[metric] if v is not None and not pd.isna(v)]
-                row[f"{metric}_mean"], row[f"{metric}_std"] = _mean_std(vals)
+                row[f"{metric}_mean"], row[f"{metric}_std"] = mean_std(vals)
             out.append(row)
         df = pd.DataFrame(out)
         df["_order"] = df["experiment"].map(order.index)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ired.diagnostics import DEFAULT_THRESHOLDS, Thresholds, baselines_from_cross_eval
+from ired.landscape import mean_std
 from ired.run_record import (  # noqa: F401  (re-exported for callers of the summary)
     STATUSES,
     RunRecord,
@@ -49,13 +50,6 @@ BASELINE_COLUMNS: tuple[str, ...] = (
 # --------------------------------------------------------------------------------------------------
 # The summary table
 # --------------------------------------------------------------------------------------------------
-
-
-def _mean_std(values: list[float]) -> tuple[float, float]:
-    if not values:
-        return math.nan, math.nan
-    mean = statistics.fmean(values)
-    return mean, (statistics.stdev(values) if len(values) > 1 else math.nan)
 
 
 def runs_table(records: Sequence[RunRecord]) -> "pd.DataFrame":
@@ -116,7 +110,7 @@ def summary_table(records: Sequence[RunRecord]) -> "pd.DataFrame":
         }
         for col in SUMMARY_METRICS:
             vals = [v for r in recs if (v := r.final(col)[1]) is not None]
-            row[f"{col}_mean"], row[f"{col}_std"] = _mean_std(vals)
+            row[f"{col}_mean"], row[f"{col}_std"] = mean_std(vals)
             row[f"{col}_n"] = len(vals)
         base = baselines_from_cross_eval([b for r in recs for b in r.cross_eval]) or next(
             (r.baselines for r in recs if r.baselines), {}
@@ -146,7 +140,7 @@ def _experiment_key_finding(recs: list[RunRecord], status: str) -> str:
     worst = [r for r in recs if r.run_status == status]
     if status == "stable":
         vals = [v for r in recs if (v := r.final("val_task_mse")[1]) is not None]
-        mean, std = _mean_std(vals)
+        mean, std = mean_std(vals)
         base = next((r.baselines.get("val", {}).get("predict_mean_mse") for r in recs if r.baselines), None)
         text = f"No pathology in {n} seed{'s' if n > 1 else ''}; val_task_mse {_pm(mean, std)} (EMA weights)"
         if base:
