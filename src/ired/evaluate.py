@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
+from ired.atomic import write_text_atomic
 from ired.checkpoint import load_checkpoint
 from ired.config import RunConfig, build_config
 from ired.data import SPLITS, Problems, make_split, mean_inverse, trivial_baselines
@@ -105,11 +105,7 @@ def evaluate_grid(
     rows = []
     for (protocol, split, weights), out in zip(grid, out_paths):
         row = {**evaluator.evaluate(protocol, split, weights), **(extra or {})}
-        out = Path(out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(f".{out.name}.tmp")
-        tmp.write_text(json.dumps(row, indent=1) + "\n")
-        os.replace(tmp, out)
+        write_text_atomic(out, json.dumps(row, indent=1) + "\n")
         rows.append(row)
     return rows
 

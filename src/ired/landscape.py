@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from ired.atomic import write_text_atomic
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -64,11 +65,7 @@ def write_run_sweep(
         for split in splits
         for row in inference_sweep(checkpoint, tuple(int(k) for k in steps), split, weights, device=device)
     ]
-    out = Path(out_json)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(json.dumps(rows, indent=1) + "\n")
-    os.replace(tmp, out)
+    write_text_atomic(out_json, json.dumps(rows, indent=1) + "\n")
     return rows
 
 

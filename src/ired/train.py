@@ -23,6 +23,7 @@ from typing import Any, TextIO
 import torch
 from torch import nn
 
+from ired.atomic import write_text_atomic
 from ired.checkpoint import latest_checkpoint, load_checkpoint, prune_checkpoints, save_checkpoint, step_path
 from ired.config import RunConfig, dump_config
 from ired.data import TrainStream, make_split
@@ -152,9 +153,7 @@ class Trainer:
     def write_status(self, status: str, **extra: Any) -> None:
         payload = {"status": status, "step": self.step, "steps": self.cfg.train.steps,
                    "resumed_from": self.resumed_from, **extra}
-        tmp = self.out_dir / ".status.json.tmp"
-        tmp.write_text(json.dumps(payload, indent=1))
-        os.replace(tmp, self.out_dir / "status.json")
+        write_text_atomic(self.out_dir / "status.json", json.dumps(payload, indent=1))
 
     def _append_row(self, row: dict[str, Any]) -> None:
         with open(self.out_dir / "metrics.jsonl", "a") as handle:

@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ired.atomic import write_text_atomic
+
 ATTEMPTS_FILE = "attempts.jsonl"
 JOB_FILE = "job.json"
 
@@ -78,12 +80,7 @@ def read_attempts(run_dir: Path) -> list[dict[str, Any]]:
 
 
 def write_job_record(run_dir: Path, record: JobRecord) -> None:
-    path = Path(run_dir) / JOB_FILE
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(asdict(record), indent=1) + "\n")
-    with tmp.open("rb") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    write_text_atomic(Path(run_dir) / JOB_FILE, json.dumps(asdict(record), indent=1) + "\n", fsync=True)
 
 
 def read_job_record(run_dir: Path) -> JobRecord | None:

@@ -21,6 +21,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ired.atomic import write_text_atomic
+
 
 def node_name() -> str:
     """The Slurm node this runs on (several slurmd "nodes" may share one host), else the short host name."""
@@ -52,10 +54,7 @@ def run_trainer(config_path: str, out_dir: str) -> dict[str, Any]:
         "job_id": str(env.job_id),
         "wall_time_s": round(time.time() - t0, 3),
     }
-    path = outcome_path(env.paths.folder, str(env.job_id))
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(outcome) + "\n")
-    os.replace(tmp, path)
+    write_text_atomic(outcome_path(env.paths.folder, str(env.job_id)), json.dumps(outcome) + "\n")
     if proc.returncode == 0:
         return outcome
     print(f"ired dispatch: trainer exited with {proc.returncode} on {outcome['node']}", file=sys.stderr, flush=True)
