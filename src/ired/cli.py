@@ -1,7 +1,9 @@
 """The ired command line: train, evaluate, dispatch, findings, print configs and the schema.
 
-User errors (bad config, missing checkpoint) print one line on stderr and exit 2, without a traceback;
-a diverged run exits 3.
+User errors (bad config, missing or corrupt checkpoint, corrupt metrics.jsonl, a run folder another trainer holds)
+print one line on stderr and exit 2, without a traceback; a diverged run exits 3; a failed write (disk full, quota,
+read-only file system) prints one line naming the file and exits 4 (the run folder keeps its previous state and the
+same command resumes).
 """
 
 from __future__ import annotations
@@ -11,7 +13,11 @@ import json
 import sys
 from pathlib import Path
 
-from ired.errors import DivergedError, IredError
+from ired.errors import DivergedError, IredError, StorageError
+
+EXIT_USER_ERROR = 2
+EXIT_DIVERGED = 3
+EXIT_STORAGE = 4
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -23,7 +29,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         train(cfg, Path(args.out))
     except DivergedError as exc:
         print(f"ired train: {exc} (status.json in {args.out}; not retried)", file=sys.stderr)
-        return 3
+        return EXIT_DIVERGED
     return 0
 
 
@@ -101,9 +107,16 @@ def main(argv: list[str] | None = None) -> int:
         args.weights = args.weights or ["ema"]
     try:
         return int(args.func(args) or 0)
+    except StorageError as exc:
+        print(f"ired {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_STORAGE
     except IredError as exc:
         print(f"ired {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USER_ERROR
+    except OSError as exc:  # an unconverted write or read failure: still one line naming the file
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"ired {args.command}: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return EXIT_STORAGE
     except KeyboardInterrupt:
         print(f"ired {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -1,7 +1,8 @@
 """One run folder, read and diagnosed: :class:`RunSpec` (what the pipeline knows) -> :class:`RunRecord`.
 
 :func:`load_run` reads metrics.jsonl, status.json, attempts.jsonl, metrics_contract.json and
-resolved_config.yaml, finds the run's cross-eval rows and trivial baselines, runs :func:`ired.diagnostics.diagnose`
+resolved_config.yaml (through :mod:`ired.jsonl`: a corrupt file is one line naming the file and line; a
+``running`` status that no live trainer holds reads as ``interrupted``, :func:`ired.runstate.run_state`), finds the run's cross-eval rows and trivial baselines, runs :func:`ired.diagnostics.diagnose`
 and derives the run's status (:data:`STATUSES`) and a one-sentence key finding backed by numbers.
 """
 
@@ -13,6 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ired.errors import RecordFileError
+from ired.jsonl import read_json, read_json_object, read_jsonl  # noqa: F401  (the one reader of run-folder files)
+from ired.runstate import run_state
 from ired.diagnostics import (
     DEFAULT_THRESHOLDS,
     Finding,
@@ -132,31 +136,6 @@ class RunRecord:
 # --------------------------------------------------------------------------------------------------
 
 
-def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
-    """Rows of a JSONL file; a missing file is empty, a torn last line (a killed writer) is skipped."""
-    path = Path(path)
-    if not path.is_file():
-        return []
-    out = []
-    lines = path.read_text().splitlines()
-    for i, line in enumerate(lines):
-        if not line.strip():
-            continue
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:
-            if i == len(lines) - 1:
-                continue
-            raise ValueError(f"{path}:{i + 1}: not valid JSON") from None
-    return out
-
-
-def read_json(path: str | Path) -> Any:
-    """A JSON file, or None when it does not exist."""
-    path = Path(path)
-    return json.loads(path.read_text()) if path.is_file() else None
-
-
 def read_cross_eval(path: str | Path | None) -> "pd.DataFrame":
     """``results/cross_eval.csv`` as a DataFrame; an absent path or file gives an empty one."""
     import pandas as pd
@@ -212,7 +191,16 @@ def load_run(
         if not (d / name).is_file()
     ]
     config_text = (d / "resolved_config.yaml").read_text() if (d / "resolved_config.yaml").is_file() else ""
-    config = yaml.safe_load(config_text) if config_text else None
+    try:
+        config = yaml.safe_load(config_text) if config_text else None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark is not None else ""
+        raise RecordFileError(f"{d / 'resolved_config.yaml'}{where}: corrupt file, not valid YAML") from None
+    state = run_state(d)
+    status = state.status
+    if status is not None and state.state == "interrupted" and status.get("status") != "interrupted":
+        status = {**status, "status": "interrupted", "written_status": status.get("status")}
     name = config.get("name") if isinstance(config, dict) else None
     ce_rows = cross_eval_rows_for(spec, cross_eval, str(name) if name is not None else None)
     if baselines is None:
@@ -220,9 +208,9 @@ def load_run(
     rec = RunRecord(
         spec=spec,
         rows=as_rows(read_jsonl(d / "metrics.jsonl")),
-        status=read_json(d / "status.json"),
+        status=status,
         attempts=read_jsonl(d / "attempts.jsonl"),
-        contract=read_json(d / "metrics_contract.json") or {},
+        contract=read_json_object(d / "metrics_contract.json") or {},
         config=config if isinstance(config, dict) else None,
         config_text=config_text,
         cross_eval=ce_rows,

@@ -4,6 +4,14 @@
 holds a checkpoint, the run resumes from the newest one and ends with the same numbers as an uninterrupted run:
 model, EMA, optimiser, RNG, data-stream and sampler states are all in the checkpoint, and metrics.jsonl is cut back
 to the checkpoint's step. NaN/inf in the loss or gradients stops the run with status ``diverged``.
+
+Run-folder integrity: one trainer per folder (:class:`ired.runstate.RunLock`); resume uses the newest checkpoint
+that passes its checksum (damaged newer ones are reported in train.log and status.json, and renamed
+``*.corrupt``); metrics.jsonl is read by :mod:`ired.jsonl` (a torn last line is dropped and said), cut back
+atomically, and when rows are missing before the checkpoint's step the run resumes from an earlier checkpoint (or
+step 0) so that the log is rebuilt with the same numbers; every write that fails (disk full) is a one-line
+:class:`ired.errors.StorageError` naming the file, with the previous state intact; ``status.json`` carries the
+wall time of every segment of a resumed run and their sum.
 """
 
 from __future__ import annotations
@@ -24,16 +32,18 @@ import torch
 from torch import nn
 
 from ired.atomic import write_text_atomic
-from ired.checkpoint import latest_checkpoint, load_checkpoint, prune_checkpoints, save_checkpoint, step_path
+from ired.checkpoint import newest_intact_checkpoint, prune_checkpoints, save_checkpoint, step_path
 from ired.config import RunConfig, dump_config
 from ired.data import TrainStream, make_split
 from ired.diffusion import Schedule
-from ired.errors import CheckpointError, DivergedError
+from ired.errors import CheckpointError, DivergedError, RecordFileError, StorageError
+from ired.jsonl import append_jsonl, load_jsonl, read_json_object, rewrite_jsonl
 from ired.losses import contrastive_loss, denoise_loss, energy_scale_penalty
 from ired.metrics import ALL_COLUMNS, DEFINITIONS, WEIGHTS_SUFFIX, contract_text
 from ired.models import EnergyMLP, energy_and_grad
 from ired.negatives import make_sampler
 from ired.protocols import current_settings, denoise_mse, run_inference
+from ired.runstate import RunLock
 from ired.schedules import ContrastiveController
 
 # Keys that may differ between a checkpoint and the config resuming it: resource knobs the dispatcher's
@@ -140,31 +150,61 @@ class Trainer:
         self.interval = _Interval()
         self.resumed_from: int | None = None
         self._log_handle: TextIO | None = None
+        self.notices: list[str] = []  # integrity problems found on start (one line each; train.log and status.json)
+        self.segments: list[dict[str, Any]] = []  # wall time of every segment of this run, the current one last
 
     # ------------------------------------------------------------------ files
     def log(self, message: str) -> None:
-        if self._log_handle is None:
-            self.out_dir.mkdir(parents=True, exist_ok=True)
-            self._log_handle = open(self.out_dir / "train.log", "a", buffering=1)
-        self._log_handle.write(message + "\n")
         if self.echo:
             print(message, flush=True)
+        path = self.out_dir / "train.log"
+        try:
+            if self._log_handle is None:
+                self.out_dir.mkdir(parents=True, exist_ok=True)
+                self._log_handle = open(path, "a", buffering=1)
+            self._log_handle.write(message + "\n")
+        except OSError as exc:
+            raise StorageError.from_os_error(exc, path) from None
+
+    def _write_text(self, name: str, text: str) -> None:
+        try:
+            write_text_atomic(self.out_dir / name, text)
+        except OSError as exc:
+            raise StorageError.from_os_error(exc, self.out_dir / name) from None
 
     def write_status(self, status: str, **extra: Any) -> None:
+        now = time.time()
+        if self.segments:
+            current = self.segments[-1]
+            current.update(step=self.step, wall_time_s=round(now - current["started"], 3), end=status)
         payload = {"status": status, "step": self.step, "steps": self.cfg.train.steps,
-                   "resumed_from": self.resumed_from, **extra}
-        write_text_atomic(self.out_dir / "status.json", json.dumps(payload, indent=1))
+                   "resumed_from": self.resumed_from,
+                   "started": self.segments[-1]["started"] if self.segments else now, "updated": now,
+                   "wall_time_s": round(sum(s.get("wall_time_s") or 0.0 for s in self.segments), 3),
+                   "segments": self.segments, **extra}
+        if self.notices:
+            payload["integrity"] = self.notices
+        self._write_text("status.json", json.dumps(payload, indent=1))
 
     def _append_row(self, row: dict[str, Any]) -> None:
-        with open(self.out_dir / "metrics.jsonl", "a") as handle:
-            handle.write(json.dumps(row) + "\n")
+        append_jsonl(self.out_dir / "metrics.jsonl", row)
 
-    def _truncate_metrics(self, step: int) -> None:
-        path = self.out_dir / "metrics.jsonl"
-        if not path.exists():
-            return
-        kept = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= step]
-        path.write_text("".join(line + "\n" for line in kept))
+    def _expected_rows(self, step: int) -> list[int]:
+        """The steps of the metrics rows a run has logged once it has reached ``step``."""
+        every, total = self.cfg.train.log_every, self.cfg.train.steps
+        expected = list(range(every, step + 1, every))
+        if step == total and total % every:
+            expected.append(total)
+        return expected
+
+    def _covered_rows(self, rows: list[dict[str, Any]], step: int) -> int:
+        """How many rows at the start of ``rows`` are exactly the rows expected up to ``step``."""
+        n = 0
+        for want, row in zip(self._expected_rows(step), rows):
+            if row.get("step") != want:
+                break
+            n += 1
+        return n
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, Any]:
@@ -185,8 +225,7 @@ class Trainer:
             "best_val_task_mse": self.best_val,
         }
 
-    def resume(self, path: Path) -> None:
-        state = load_checkpoint(path, map_location=self.device)
+    def resume(self, path: Path, state: dict[str, Any]) -> None:
         diffs = config_differences(state["config"], self.cfg.to_dict())
         if diffs:
             raise CheckpointError(
@@ -205,7 +244,6 @@ class Trainer:
         self.interval.load_state_dict(state["interval"])
         self.best_val = state["best_val_task_mse"]
         self.step = self.resumed_from = int(state["step"])
-        self._truncate_metrics(self.step)
 
     def save(self, path: Path) -> None:
         save_checkpoint(self.state_dict(), path)
@@ -220,7 +258,7 @@ class Trainer:
         if name in fired:
             return False
         fired[name] = {"step": self.step, "time": time.time(), "host": socket.gethostname()}
-        (self.out_dir / "faults_fired.json").write_text(json.dumps(fired))
+        self._write_text("faults_fired.json", json.dumps(fired))
         return True
 
     def _startup_faults(self) -> None:
@@ -346,16 +384,89 @@ class Trainer:
         return row
 
     # ------------------------------------------------------------------ loop
+    def _rel(self, path: Path) -> str:
+        try:
+            return str(path.relative_to(self.out_dir))
+        except ValueError:
+            return str(path)
+
+    def _notice(self, line: str) -> None:
+        self.notices.append(line)
+        self.log(f"integrity: {line}")
+
+    def _choose_resume(self) -> tuple[Path | None, dict[str, Any] | None]:
+        """The newest intact checkpoint whose metrics rows are all present, and its state; reports what it skips.
+
+        metrics.jsonl is cut back to that checkpoint atomically (rows that were missing are recomputed: the run
+        resumes from an earlier checkpoint, or step 0, and ends with the numbers of an uninterrupted run).
+        """
+        metrics_path = self.out_dir / "metrics.jsonl"
+        metrics = load_jsonl(metrics_path)  # a corrupt line before the last: RecordFileError naming file:line
+        path, state, skipped = newest_intact_checkpoint(self.ckpt_dir, map_location=self.device)
+        for item in skipped:
+            self._notice(f"{self._rel(item.path)}: {item.line().removeprefix('skipped ')}; "
+                         f"resuming from an older checkpoint")
+        if state is None:
+            return None, None
+        if metrics.torn_note:
+            self._notice(f"metrics.jsonl:{metrics.torn_line}: torn last line dropped (a writer was stopped mid-line)")
+        step = int(state["step"])
+        covered = self._covered_rows(metrics.rows, step)
+        expected = self._expected_rows(step)
+        if covered < len(expected):
+            have = expected[covered - 1] if covered else 0
+            older, older_state, more = newest_intact_checkpoint(self.ckpt_dir, map_location=self.device, max_step=have)
+            for item in more:
+                self._notice(f"{self._rel(item.path)}: {item.line().removeprefix('skipped ')}")
+            target = int(older_state["step"]) if older_state is not None else 0
+            self._notice(
+                f"metrics.jsonl has its rows only up to step {have} (missing step {expected[covered]}) but "
+                f"{self._rel(path)} is at step {step}; resuming from "
+                + (f"{self._rel(older)} (step {target})" if older is not None else "step 0")
+                + " to recompute the missing rows (same numbers as an uninterrupted run)"
+            )
+            path, state = older, older_state
+            if state is None:
+                return None, None
+            step = target
+        kept = metrics.lines[: len(self._expected_rows(step))]
+        if len(kept) != len(metrics.lines) or metrics.torn_line is not None:
+            rewrite_jsonl(metrics_path, kept)
+        return path, state
+
+    def _previous_segments(self) -> list[dict[str, Any]]:
+        """Segments of the interrupted run this one continues (from status.json), [] for a run started afresh."""
+        try:
+            prior = read_json_object(self.out_dir / "status.json")
+        except RecordFileError as exc:
+            self._notice(f"{exc}; the wall time of earlier segments is not counted")
+            return []
+        if not prior or prior.get("status") in ("completed", "diverged"):
+            return []
+        segments = prior.get("segments")
+        if isinstance(segments, list):
+            out = [dict(s) for s in segments if isinstance(s, dict)]
+        else:  # a status.json written before segments were recorded
+            wall = prior.get("wall_time_s")
+            if not isinstance(wall, (int, float)):
+                started, updated = prior.get("started"), prior.get("updated")
+                wall = updated - started if isinstance(started, (int, float)) and isinstance(updated, (int, float)) else 0.0
+            out = [{"started": prior.get("started"), "step": prior.get("step"), "wall_time_s": wall}]
+        if out and out[-1].get("end") in (None, "running"):
+            out[-1]["end"] = "interrupted"
+        return out
+
     def _start(self) -> None:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self._startup_faults()
-        latest = latest_checkpoint(self.ckpt_dir)
-        if latest is not None:
-            self.resume(latest)
-        (self.out_dir / "resolved_config.yaml").write_text(dump_config(self.cfg))
-        (self.out_dir / "metrics_contract.json").write_text(json.dumps(DEFINITIONS, indent=1))
+        previous = self._previous_segments()
+        latest, state = self._choose_resume()
+        if state is not None:
+            self.resume(latest, state)
+        self._write_text("resolved_config.yaml", dump_config(self.cfg))
+        self._write_text("metrics_contract.json", json.dumps(DEFINITIONS, indent=1))
         if self.resumed_from is None:
-            (self.out_dir / "metrics.jsonl").write_text("")
+            rewrite_jsonl(self.out_dir / "metrics.jsonl", [])
             self.log(f"run {self.cfg.name}: resolved config (every effective default)\n" + dump_config(self.cfg))
             self.log(contract_text())
             self.log(f"device {self.device}, {sum(p.numel() for p in self.model.parameters())} parameters, "
@@ -363,9 +474,43 @@ class Trainer:
         else:
             self.log(f"run {self.cfg.name}: resumed from {latest} at step {self.resumed_from}; "
                      f"micro-batch {self.cfg.train.effective_micro_batch} x accumulation {self.cfg.train.accumulation}")
-        self.write_status("running", started=time.time())
+        now = time.time()
+        self.segments = previous + [{"host": socket.gethostname(), "pid": os.getpid(), "started": now,
+                                     "from_step": self.resumed_from or 0, "step": self.step,
+                                     "wall_time_s": 0.0, "end": "running"}]
+        self.write_status("running")
 
     def run(self) -> TrainResult:
+        """Train to the end under the run folder's lock (a second trainer gets RunFolderBusy)."""
+        with RunLock(self.out_dir):
+            try:
+                return self._run()
+            except StorageError as exc:
+                self._stopped("failed", f"{exc}; rerun the same command to resume from the last checkpoint")
+                raise
+            except KeyboardInterrupt:
+                self._stopped("interrupted", "stopped by an interrupt (Ctrl-C)")
+                raise
+            finally:
+                if self._log_handle is not None:
+                    try:
+                        self._log_handle.close()
+                    except OSError:
+                        pass
+                    self._log_handle = None
+
+    def _stopped(self, status: str, detail: str) -> None:
+        """Best effort: say why the trainer stopped in train.log and status.json (the disk may still be full)."""
+        if not self.segments:
+            return  # stopped before it started: status.json still describes the previous state
+        for action in (lambda: self.log(f"{status.upper()} at step {self.step}: {detail}"),
+                       lambda: self.write_status(status, detail=detail)):
+            try:
+                action()
+            except OSError:
+                pass
+
+    def _run(self) -> TrainResult:
         cfg = self.cfg.train
         self._start()
         started = time.time()
@@ -382,15 +527,15 @@ class Trainer:
                     self._log_row(evaluate=self.step % cfg.eval_every == 0 or last, started=started)
                 if self.step % cfg.checkpoint_every == 0 or self.step in protected or last:
                     self.save(step_path(self.ckpt_dir, self.step))
-                    prune_checkpoints(self.ckpt_dir, cfg.keep_checkpoints, protected | {cfg.steps})
+                    prune_checkpoints(self.ckpt_dir, cfg.keep_checkpoints, protected | {cfg.steps}, self.step)
                 self._step_faults()
         except DivergedError as exc:
             self.log(f"DIVERGED at step {exc.step}: {exc}")
-            self.write_status("diverged", diverged_at=exc.step, detail=str(exc), wall_time_s=time.time() - started)
+            self.write_status("diverged", diverged_at=exc.step, detail=str(exc))
             raise
         final = self.out_dir / "final.pt"
         self.save(final)
-        self.write_status("completed", wall_time_s=time.time() - started, finished=time.time())
+        self.write_status("completed", finished=time.time())
         self.log(f"run {self.cfg.name}: completed {self.step} steps; final checkpoint {final}")
         return TrainResult("completed", self.step, final, self.out_dir, self.resumed_from)
 
@@ -407,6 +552,7 @@ class Trainer:
                 self.best_val = val
                 self.save(self.ckpt_dir / "best.pt")
         self._append_row(row)
+        self.write_status("running")
         elapsed = time.time() - started
         done = self.step - (self.resumed_from or 0)
         eta = elapsed / max(done, 1) * (self.cfg.train.steps - self.step)

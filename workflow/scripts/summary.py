@@ -4,14 +4,17 @@ import sys
 
 sys.stdout = sys.stderr = open(snakemake.log[0], "w", buffering=1)
 
-from ired.summary import write_summary
+from ired.errors import one_line_errors
 
-summary = write_summary(
-    snakemake.params.runs,
-    snakemake.input.cross_eval,
-    snakemake.output.csv,
-    snakemake.output.md,
-    snakemake.output.runs,
-    sweep_csv=snakemake.input.sweep,
-)
-print(summary.to_string())
+with one_line_errors("summary"):  # a corrupt run-folder file: one line, exit 2
+    from ired.summary import write_summary
+
+    summary = write_summary(
+        snakemake.params.runs,
+        snakemake.input.cross_eval,
+        snakemake.output.csv,
+        snakemake.output.md,
+        snakemake.output.runs,
+        sweep_csv=snakemake.input.sweep,
+    )
+    print(summary.to_string())
