@@ -24,12 +24,16 @@ from ired.jsonl import load_jsonl, read_jsonl
 from ired.run_record import load_run
 from ired.runstate import lock_holder, run_state
 
-from conftest import TINY
+from ired.train import train
+
+from conftest import TINY, tiny_config
 
 REPO = Path(__file__).resolve().parents[1]
-# 80 steps, a row every 20, a checkpoint every 20, the last three kept: resumes have an older checkpoint to fall back on
-RUN = ("train.steps=80", "train.keep_checkpoints=3", "objective.name=softplus", "negatives.name=replay",
-       "negatives.buffer_size=100")
+# 80 steps, a row every 20 (evaluated every 40), a checkpoint every 20, the last three kept: resumes have an older
+# checkpoint to fall back on
+RUN = ("train.steps=80", "train.keep_checkpoints=3", "train.eval_every=40", "objective.name=softplus",
+       "negatives.name=replay", "negatives.buffer_size=100", "data.val_size=32", "data.val_harder_size=32",
+       "data.train_subset_size=32")
 
 
 def cli(out: Path, *overrides: str, preexec=None, **popen) -> subprocess.CompletedProcess:
@@ -59,19 +63,27 @@ def one_line(stderr: str) -> str:
 def whole(tmp_path_factory) -> Path:
     """The uninterrupted run every resumed run must reproduce exactly."""
     out = tmp_path_factory.mktemp("whole") / "run"
-    proc = cli(out)
-    assert proc.returncode == 0, proc.stderr
+    train(tiny_config(*RUN), out, echo=False)  # in-process: the same numbers as `ired train`, without its start-up
     return out
 
 
-def killed_at(out: Path, step: int) -> None:
-    proc = cli(out, f"faults.kill_at_step={step}")
+@pytest.fixture(scope="module")
+def killed(tmp_path_factory) -> Path:
+    """A run SIGKILLed at step 70: checkpoints at 20, 40, 60; rows 20, 40, 60; status.json still 'running'."""
+    out = tmp_path_factory.mktemp("killed") / "run"
+    proc = cli(out, "faults.kill_at_step=70")
     assert proc.returncode == -signal.SIGKILL, proc.stderr
+    return out
 
 
-def test_killed_trainer_reads_interrupted_and_a_truncated_newest_checkpoint_is_skipped(tmp_path, whole):
-    out = tmp_path / "run"
-    killed_at(out, 70)  # checkpoints at 20, 40, 60
+def copy_of(run: Path, dest: Path) -> Path:
+    shutil.copytree(run, dest)
+    return dest
+
+
+def test_killed_trainer_reads_interrupted_and_resumes_past_a_truncated_checkpoint_and_a_torn_row(
+        tmp_path, whole, killed):
+    out = copy_of(killed, tmp_path / "run")
     # the file still says running (nothing was left to rewrite it); every reader says interrupted
     assert json.loads((out / "status.json").read_text())["status"] == "running"
     state = run_state(out)
@@ -81,12 +93,17 @@ def test_killed_trainer_reads_interrupted_and_a_truncated_newest_checkpoint_is_s
     newest.write_bytes(newest.read_bytes()[: newest.stat().st_size // 2])
     with pytest.raises(CheckpointError, match="step_0000060.pt: corrupt checkpoint \\(truncated"):
         load_checkpoint(newest)
+    with open(out / "metrics.jsonl", "a") as handle:
+        handle.write('{"step": 80, "train_denoise_mse": 0.3')  # a writer killed mid-line
+    content = load_jsonl(out / "metrics.jsonl")
+    assert [r["step"] for r in content.rows] == [20, 40, 60] and content.torn_line == 4
 
-    proc = cli(out, "faults.kill_at_step=70")
+    proc = cli(out)
     assert proc.returncode == 0, proc.stderr
     assert "resumed from" in proc.stdout and "at step 40" in proc.stdout
     notice = [ln for ln in (out / "train.log").read_text().splitlines() if "step_0000060.pt" in ln]
     assert len(notice) == 1 and "truncated" in notice[0] and "integrity:" in notice[0], notice
+    assert "metrics.jsonl:4: torn last line dropped" in (out / "train.log").read_text()
     status = json.loads((out / "status.json").read_text())
     assert status["status"] == "completed" and any("step_0000060.pt" in n and "truncated" in n
                                                    for n in status["integrity"])
@@ -114,33 +131,15 @@ def test_flipped_bytes_are_detected_not_loaded(tmp_path, whole):
     assert proc.returncode == 2
     line = one_line(proc.stderr)
     assert str(final) in line and "corrupt checkpoint (checksum mismatch" in line
-    truncated = tmp_path / "truncated.pt"
-    truncated.write_bytes(bytes(data[:1000]))
-    proc = subprocess.run([sys.executable, "-m", "ired.cli", "evaluate", str(truncated)], capture_output=True, text=True)
-    assert proc.returncode == 2 and "truncated: " in one_line(proc.stderr)
 
 
-def test_torn_last_metrics_line_is_dropped_and_said_and_resume_works(tmp_path, whole):
-    out = tmp_path / "run"
-    killed_at(out, 50)
-    with open(out / "metrics.jsonl", "a") as handle:
-        handle.write('{"step": 60, "train_denoise_mse": 0.3')  # a writer killed mid-line
-    content = load_jsonl(out / "metrics.jsonl")
-    assert [r["step"] for r in content.rows] == [20, 40] and content.torn_line == 3
-    proc = cli(out, "faults.kill_at_step=50")
-    assert proc.returncode == 0, proc.stderr
-    assert "metrics.jsonl:3: torn last line dropped" in (out / "train.log").read_text()
-    assert science(out) == science(whole)
-
-
-def test_corrupt_middle_line_is_one_line_naming_file_and_line(tmp_path):
-    out = tmp_path / "run"
-    killed_at(out, 50)
+def test_corrupt_middle_line_is_one_line_naming_file_and_line(tmp_path, killed):
+    out = copy_of(killed, tmp_path / "run")
     lines = (out / "metrics.jsonl").read_text().splitlines()
     lines[0] = lines[0][:40] + "#garbage#" + lines[0][40:]
     (out / "metrics.jsonl").write_text("\n".join(lines) + "\n")
     before = sorted(p.name for p in (out / "checkpoints").iterdir())
-    proc = cli(out, "faults.kill_at_step=50")
+    proc = cli(out)
     assert proc.returncode == 2
     line = one_line(proc.stderr)
     assert f"{out / 'metrics.jsonl'}:1: corrupt line" in line, line
@@ -177,12 +176,11 @@ def test_summary_script_ends_with_the_one_line(tmp_path):
     assert line in log.read_text() and "Traceback" not in log.read_text()
 
 
-def test_missing_metrics_rows_are_recomputed_not_silently_skipped(tmp_path, whole):
-    out = tmp_path / "run"
-    killed_at(out, 70)  # checkpoints 20, 40, 60; rows 20, 40, 60
+def test_missing_metrics_rows_are_recomputed_not_silently_skipped(tmp_path, whole, killed):
+    out = copy_of(killed, tmp_path / "run")
     rows = (out / "metrics.jsonl").read_text().splitlines()
     (out / "metrics.jsonl").write_text(rows[0] + "\n")  # rows after step 20 lost
-    proc = cli(out, "faults.kill_at_step=70")
+    proc = cli(out)
     assert proc.returncode == 0, proc.stderr
     assert "at step 20" in proc.stdout
     notice = json.loads((out / "status.json").read_text())["integrity"]
@@ -193,8 +191,7 @@ def test_missing_metrics_rows_are_recomputed_not_silently_skipped(tmp_path, whol
     (out / "metrics.jsonl").write_text("")
     (out / "final.pt").unlink()
     (out / "status.json").write_text(json.dumps({"status": "running", "step": 80}))
-    proc = cli(out, "faults.kill_at_step=70")
-    assert proc.returncode == 0, proc.stderr
+    train(tiny_config(*RUN), out, echo=False)
     assert "rows only up to step 0" in (out / "train.log").read_text()
     assert science(out) == science(whole)
     assert same_weights(out / "final.pt", whole / "final.pt")
@@ -251,10 +248,9 @@ def _can_mount_tmpfs(probe: Path) -> bool:
     return ok
 
 
-def test_disk_full_is_one_line_and_the_run_resumes_afterwards(tmp_path, whole):
-    out = tmp_path / "run"
-    killed_at(out, 30)  # checkpoint at 20
-    ckpt_size = (out / "checkpoints" / "step_0000020.pt").stat().st_size
+def test_disk_full_is_one_line_and_the_run_resumes_afterwards(tmp_path, whole, killed):
+    out = copy_of(killed, tmp_path / "run")
+    ckpt_size = (out / "checkpoints" / "step_0000060.pt").stat().st_size
     proc = _disk_full_run(out, ckpt_size // 2)  # room for log lines and rows, not for the next checkpoint
     mounted = os.path.ismount(out)
     try:
@@ -263,7 +259,7 @@ def test_disk_full_is_one_line_and_the_run_resumes_afterwards(tmp_path, whole):
         reason = "no space left on device" if mounted else "file too large"
         assert line.startswith(f"ired train: error: {reason} writing {out}/"), line
         # the previous state is intact: the checkpoint verifies, no half-written file is left behind
-        assert verify_checkpoint(out / "checkpoints" / "step_0000020.pt")
+        assert verify_checkpoint(out / "checkpoints" / "step_0000060.pt")
         assert not [p for p in out.rglob("*.tmp")]
         assert run_state(out).state in ("failed", "interrupted")
         status = json.loads((out / "status.json").read_text())
