@@ -225,13 +225,16 @@ class Trainer:
             "best_val_task_mse": self.best_val,
         }
 
-    def resume(self, path: Path, state: dict[str, Any]) -> None:
+    def _check_same_run(self, path: Path, state: dict[str, Any]) -> None:
         diffs = config_differences(state["config"], self.cfg.to_dict())
         if diffs:
             raise CheckpointError(
                 f"{path} was written with a different config (keys: {', '.join(diffs)}); "
                 f"use a new output folder or delete {self.ckpt_dir}"
             )
+
+    def resume(self, path: Path, state: dict[str, Any]) -> None:
+        self._check_same_run(path, state)
         self.model.load_state_dict(state["model"])
         self.ema.load_state_dict(state["ema"])
         self.optimizer.load_state_dict(state["optimizer"])
@@ -408,6 +411,7 @@ class Trainer:
                          f"resuming from an older checkpoint")
         if state is None:
             return None, None
+        self._check_same_run(path, state)  # before anything in the folder changes
         if metrics.torn_note:
             self._notice(f"metrics.jsonl:{metrics.torn_line}: torn last line dropped (a writer was stopped mid-line)")
         step = int(state["step"])

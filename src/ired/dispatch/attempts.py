@@ -66,17 +66,11 @@ def append_attempt(run_dir: Path, row: AttemptRow) -> None:
 
 
 def read_attempts(run_dir: Path) -> list[dict[str, Any]]:
-    """Logged attempts, oldest first; a torn last line (killed mid-write) is ignored."""
-    path = Path(run_dir) / ATTEMPTS_FILE
-    if not path.exists():
-        return []
-    rows = []
-    for line in path.read_text().splitlines():
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return rows
+    """Logged attempts, oldest first, by the library's one JSONL reader (:mod:`ired.jsonl`): a torn last line
+    (killed mid-write) is dropped, a corrupt earlier line is a one-line error naming the file and line."""
+    from ired.jsonl import read_jsonl
+
+    return read_jsonl(Path(run_dir) / ATTEMPTS_FILE)
 
 
 def write_job_record(run_dir: Path, record: JobRecord) -> None:
