@@ -68,7 +68,7 @@ def load_jsonl(path: str | Path) -> JsonlContent:
         except UnicodeDecodeError:
             problem = "not UTF-8 text"
         except json.JSONDecodeError as exc:
-            problem = f"not valid JSON ({exc.msg} at column {exc.colno})"
+            problem = f"not valid JSON ({exc.msg}: column {exc.colno})"
         if problem is None and not isinstance(row, dict):
             problem = f"not a JSON object (a {type(row).__name__})"
         if problem is not None:
@@ -105,7 +105,7 @@ def read_json(path: str | Path) -> Any:
         raise RecordFileError(f"{path}: corrupt file, not UTF-8 text") from None
     except json.JSONDecodeError as exc:
         raise RecordFileError(
-            f"{path}:{exc.lineno}: corrupt file, not valid JSON ({exc.msg} at column {exc.colno})"
+            f"{path}:{exc.lineno}: corrupt file, not valid JSON ({exc.msg}: column {exc.colno})"
         ) from None
 
 
