@@ -61,6 +61,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, args.set)
     try:
         train(cfg, Path(args.out))
+    except ConfigError as exc:  # found once the run starts (e.g. no CUDA on this node): name the config too
+        raise ConfigError(f"{args.config}: {exc}") from None
     except DivergedError as exc:
         print(f"ired train: {exc} (status.json in {args.out}; not retried)", file=sys.stderr)
         return 3

@@ -14,6 +14,7 @@ import itertools
 import os
 
 from ired.config import build_config, dump_config, read_yaml
+from ired.inputs import check_checkpoint_file
 from ired.registry import resolve_runs
 
 
@@ -47,6 +48,8 @@ for _run in checked(
     write_run_config(f"results/{_run.run}/config.yaml", _run.config)
 
 EXTERNALS = config["external_checkpoints"]
+for _name, _external in EXTERNALS.items():  # cheap (no torch): a text file fails here, not as a retried job
+    checked(check_checkpoint_file, _external["path"], f"external_checkpoints.{_name}.path")
 _clash = sorted(set(EXTERNALS) & set(RUNS))
 if _clash:
     config_error(f"config key external_checkpoints: names {_clash} are also run names; rename them")
