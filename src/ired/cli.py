@@ -77,6 +77,11 @@ def _cmd_config(args: argparse.Namespace) -> int:
 
 
 def _cmd_schema(args: argparse.Namespace) -> int:
+    if args.experiment:
+        from ired.registry import ExperimentEntry
+
+        print(json.dumps(ExperimentEntry.model_json_schema(), indent=1))
+        return 0
     from ired.config import json_schema
 
     print(json.dumps(json_schema(), indent=1))
@@ -117,7 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     p.set_defaults(func=_cmd_config)
 
-    p = sub.add_parser("schema", help="print the JSON schema of a run config")
+    p = sub.add_parser("schema", help="print the JSON schema of a run config (or of a registry entry)")
+    p.add_argument("--experiment", action="store_true", help="the schema of one experiment of config/experiments/")
     p.set_defaults(func=_cmd_schema)
 
     p = sub.add_parser("evaluate", help="evaluate a checkpoint under protocols x splits x weights")
