@@ -35,10 +35,17 @@ def write_run_config(path, cfg):
 
 
 EXPERIMENTS = checked(REGISTRY.select, config["experiments"])
-RUNS = {}
-for _run in checked(
+EXTERNALS = config["external_checkpoints"]
+for _name, _external in EXTERNALS.items():  # cheap, no torch: a text file fails here, not as a retried job
+    checked(check_checkpoint_file, _external["path"], f"external_checkpoints.{_name}.path")
+_RESOLVED = checked(
     resolve_runs, REGISTRY, config["base"], config["scales"], config["scale"], EXPERIMENTS, config["max_seeds"]
-).values():
+)
+_clash = sorted(set(EXTERNALS) & set(_RESOLVED))
+if _clash:
+    config_error(f"config key external_checkpoints: names {_clash} are also run names; rename them")
+RUNS = {}
+for _run in _RESOLVED.values():  # every check has passed: only now is anything written
     RUNS[_run.run] = {
         "experiment": _run.experiment,
         "seed": _run.seed,
@@ -47,12 +54,6 @@ for _run in checked(
     }
     write_run_config(f"results/{_run.run}/config.yaml", _run.config)
 
-EXTERNALS = config["external_checkpoints"]
-for _name, _external in EXTERNALS.items():  # cheap (no torch): a text file fails here, not as a retried job
-    checked(check_checkpoint_file, _external["path"], f"external_checkpoints.{_name}.path")
-_clash = sorted(set(EXTERNALS) & set(RUNS))
-if _clash:
-    config_error(f"config key external_checkpoints: names {_clash} are also run names; rename them")
 CROSS_EVAL = list(
     itertools.product(config["cross_eval"]["protocols"], config["cross_eval"]["splits"], config["cross_eval"]["weights"])
 )
