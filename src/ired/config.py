@@ -343,7 +343,12 @@ _BOUNDS = ((annotated_types.Ge, "ge", ">="), (annotated_types.Gt, "gt", ">"), (a
 def _describe_type(annotation: Any) -> str:
     origin, args = typing.get_origin(annotation), typing.get_args(annotation)
     if origin is Annotated:
-        return _describe_type(args[0])
+        bounds = "".join(f" {sign} {getattr(meta, attr)}" for meta in args[1:] for kind, attr, sign in _BOUNDS
+                         if isinstance(meta, kind))
+        inner = [m for meta in args[1:] for m in getattr(meta, "metadata", [])]  # Field(ge=0) inside Annotated
+        bounds += "".join(f" {sign} {getattr(m, attr)}" for m in inner for kind, attr, sign in _BOUNDS
+                          if isinstance(m, kind))
+        return _describe_type(args[0]) + bounds
     if origin is Literal:
         return "one of " + ", ".join(repr(a) for a in args)
     if origin in (types.UnionType, typing.Union):
@@ -357,6 +362,14 @@ def _describe_type(annotation: Any) -> str:
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return f"a mapping of keys {', '.join(annotation.model_fields)}"
     return _TYPE_NAMES.get(annotation, getattr(annotation, "__name__", str(annotation)))
+
+
+def _item_type(annotation: Any) -> Any:
+    """The item type of ``list[X]`` (or ``list[X] | None``)."""
+    for candidate in (annotation, *typing.get_args(annotation)):
+        if typing.get_origin(candidate) in (list, tuple) and typing.get_args(candidate):
+            return typing.get_args(candidate)[0]
+    return Any
 
 
 def _allowed(field: Any) -> str:
@@ -424,7 +437,7 @@ def format_validation_error(source: str, exc: ValidationError, root: type[BaseMo
         else:
             field = _field_at(root, loc)
             if field is not None and loc and isinstance(loc[-1], int):  # an item of a list
-                allowed = _describe_type(typing.get_args(field.annotation)[0]) if typing.get_args(field.annotation) else "?"
+                allowed = _describe_type(_item_type(field.annotation))
             elif field is not None:
                 allowed = _allowed(field)
             elif not loc:
