@@ -414,3 +414,43 @@ def test_external_checkpoint_checks(tmp_path, checkpoint):
     check_checkpoint_file(tmp_path / "odd.pt", "k")  # the cheap check cannot see inside
     with pytest.raises(ConfigError, match=r"k: .*odd\.pt \(embedded config\).*train\.steps"):
         check_checkpoint(tmp_path / "odd.pt", "k")
+
+
+# ------------------------------------------------------------------------------------------------------
+# A cancelled Slurm job: the dispatcher's one line, not a traceback
+# ------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.slurm
+def test_cancelled_slurm_job_is_one_line(tmp_path):
+    import time
+
+    from _dispatch_util import slurm_nodes, tiny_config as dispatch_config
+
+    slurm_nodes()  # skips with the reason (fails under IRED_REQUIRE_SLURM=1) when no cluster answers
+    cfg = dispatch_config(tmp_path, "cancel_me", train={"steps": 100000, "eval_every": 100000, "log_every": 100000,
+                                                        "checkpoint_every": 100000})
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-m", "ired.cli", "dispatch-train", str(cfg), "--out", str(run), "--cluster", "slurm",
+           "--partition", "debug", "--account", "root", "--mem-gb", "1", "--timeout-min", "5"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
+    job_id = None
+    try:
+        deadline = time.time() + 120
+        while job_id is None and time.time() < deadline and proc.poll() is None:
+            record = run / "job.json"
+            if record.exists():
+                job_id = json.loads(record.read_text()).get("job_id")
+            time.sleep(0.5)
+        assert job_id, "the dispatcher never recorded its job"
+        subprocess.run(["scancel", str(job_id)], check=True)  # only the job this test submitted
+        _, err = proc.communicate(timeout=180)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            if job_id:
+                subprocess.run(["scancel", str(job_id)], check=False)
+    assert proc.returncode == 1, err
+    assert not TRACEBACK.search(err), err
+    final = [ln for ln in err.splitlines() if ln.startswith("ired dispatch-train: error:")]
+    assert len(final) == 1 and "cancelled" in final[0] and "attempts" in final[0], err
