@@ -17,11 +17,10 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import annotated_types
-import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model, model_validator
 
 from ired.errors import ConfigError
-from ired.yamlio import parse_yaml, read_mapping
+from ired.yamlio import dump_yaml, parse_yaml, read_mapping
 
 
 class _Strict(BaseModel):
@@ -508,7 +507,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
 
 
 def dump_config(cfg: RunConfig) -> str:
-    return yaml.safe_dump(cfg.to_dict(), sort_keys=False)
+    return dump_yaml(cfg.to_dict())
 
 
 def json_schema() -> dict[str, Any]:

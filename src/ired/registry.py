@@ -146,12 +146,12 @@ def _chain(exp_id: str, entries: dict[str, tuple[Path, ExperimentEntry]]) -> tup
         if parent not in entries:
             shown = " -> ".join([*chain, parent])
             raise ConfigError(
-                f"{path}: key {chain[-1]}.extends: unknown experiment {parent!r} (chain {shown}; "
+                f"{path}: key '{chain[-1]}.extends': unknown experiment {parent!r} (chain {shown}; "
                 f"experiments: {', '.join(entries)})"
             )
         if parent in chain:
             shown = " -> ".join([*chain, parent])
-            raise ConfigError(f"{entries[exp_id][0]}: key {exp_id}.extends: cycle {shown}")
+            raise ConfigError(f"{entries[exp_id][0]}: key '{exp_id}.extends': cycle {shown}")
         chain.append(parent)
     return tuple(reversed(chain))
 
@@ -203,7 +203,7 @@ def _check_scale_names(registry: Registry, scales: list[str]) -> None:
         for name in exp.at_scale:
             if name not in scales:
                 raise ConfigError(
-                    f"{exp.file}: key {exp.id}.at_scale.{name}: unknown scale {name!r} (scales: {', '.join(scales)})"
+                    f"{exp.file}: key '{exp.id}.at_scale.{name}': unknown scale {name!r} (scales: {', '.join(scales)})"
                 )
 
 

@@ -80,6 +80,20 @@ Loader.add_implicit_resolver("tag:yaml.org,2002:null", _NULL, ["~", "n", "N", ""
 Loader.add_implicit_resolver("tag:yaml.org,2002:merge", re.compile(r"^(?:<<)$"), ["<"])
 
 
+class Dumper(yaml.SafeDumper):
+    """SafeDumper that also quotes strings the YAML 1.2 rules would read as numbers (``'1e5'``), so what it writes
+    reads back the same with :class:`Loader` and with YAML 1.1 readers."""
+
+
+for _tag, _rx, _first in (("tag:yaml.org,2002:int", _INT, "-+0123456789"),
+                          ("tag:yaml.org,2002:float", _FLOAT, "-+0123456789.")):
+    Dumper.add_implicit_resolver(_tag, _rx, list(_first))
+
+
+def dump_yaml(data: Any) -> str:
+    return yaml.dump(data, Dumper=Dumper, sort_keys=False)
+
+
 def _describe(exc: yaml.YAMLError) -> str:
     """PyYAML's error as one line that keeps its line and column (1-based)."""
     if isinstance(exc, yaml.MarkedYAMLError):

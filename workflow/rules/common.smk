@@ -42,7 +42,8 @@ def validate_file(data, source, schema):
         if not isinstance(cause, jsonschema.ValidationError):
             raise
         key = ".".join(str(p) for p in cause.absolute_path) or "(top level)"
-        config_error(f"{source}: key {key}: value {cause.instance!r}: {cause.message}")
+        value = "" if isinstance(cause.instance, (dict, list)) else f"value {cause.instance!r}: "
+        config_error(f"{source}: key {key}: {value}{cause.message} (keys and allowed values: workflow/schemas/{schema})")
     return data
 
 
