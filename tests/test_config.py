@@ -32,7 +32,8 @@ def test_yaml_and_set_overrides(tmp_path):
     [
         ("objective.name=softmax", ["objective.name", "softmax", "'hinge'"]),
         ("train.stepz=3", ["train.stepz", "allowed here", "steps"]),
-        ("train.steps=-1", ["train.steps", "-1", "greater than or equal to 0"]),
+        ("train.steps=-1", ["train.steps", "-1", "an integer >= 1"]),
+        ("train.lr=1e-4x", ["train.lr", "1e-4x", "a number > 0"]),
         ("model.width=wide", ["model.width", "wide", "integer"]),
         ("train.micro_batch=3", ["micro_batch=3", "must divide"]),
         ("objective.t_min=10", ["t_min=10", "diffusion.steps=10"]),

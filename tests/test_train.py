@@ -75,7 +75,9 @@ def test_same_seed_same_numbers_other_seed_other_numbers(tmp_path):
 
 
 def _cli_train(out, *overrides):
-    args = [sys.executable, "-m", "ired.cli", "train", "/dev/null", "--out", str(out)]
+    config = out.parent / "defaults.yaml"  # an empty file is an error: `{}` states "no differences"
+    config.write_text("{}\n")
+    args = [sys.executable, "-m", "ired.cli", "train", str(config), "--out", str(out)]
     for o in (*TINY, *overrides):
         args += ["--set", o]
     return subprocess.run(args, capture_output=True, text=True)

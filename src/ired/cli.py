@@ -1,23 +1,63 @@
 """The ired command line: train, evaluate, dispatch, findings, print configs and the schema.
 
-User errors (bad config, missing or corrupt checkpoint, corrupt metrics.jsonl, a run folder another trainer holds)
-print one line on stderr and exit 2, without a traceback; a diverged run exits 3; a failed write (disk full, quota,
-read-only file system) prints one line naming the file and exits 4 (the run folder keeps its previous state and the
-same command resumes).
+User errors (bad config, bad argument, missing checkpoint, a file that cannot be read or written) print one line
+on stderr and exit 2, without a traceback; a diverged run exits 3; output into a closed pipe (``ired schema | head``)
+ends quietly with 0; a failed write (disk full, quota, read-only file system) prints one line naming the file and
+exits 4 (the run folder keeps its previous state and the same command resumes). ``--debug`` (or ``IRED_DEBUG=1``)
+shows the traceback of any error.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
+from typing import NoReturn
 
-from ired.errors import DivergedError, IredError, StorageError
+from ired.errors import ConfigError, DivergedError, IredError, StorageError
 
 EXIT_USER_ERROR = 2
 EXIT_DIVERGED = 3
 EXIT_STORAGE = 4
+
+DEVICES = ("auto", "cpu", "cuda")
+PROTOCOLS = ("current", "reference", "denoise")
+SPLITS = ("train_subset", "val", "val_harder")
+WEIGHTS = ("ema", "raw")
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, with a bad argument reported in one line (exit 2) instead of the usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"{self.prog}: error: {message} (see {self.prog} --help)", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer (allowed: an integer >= 1)") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} not allowed (allowed: an integer >= 1)")
+    return value
+
+
+def _check_out(path: str | None) -> None:
+    """Fail before any work when ``--out`` cannot become a file: it is a folder, or a parent is a file."""
+    if path is None:
+        return
+    out = Path(path)
+    if out.is_dir():
+        raise ConfigError(f"--out {path}: is a folder (allowed: a file path)")
+    for parent in out.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ConfigError(f"--out {path}: {parent} is a file, not a folder")
+            break
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -27,6 +67,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, args.set)
     try:
         train(cfg, Path(args.out))
+    except ConfigError as exc:  # found once the run starts (e.g. no CUDA on this node): name the config too
+        raise ConfigError(f"{args.config}: {exc}") from None
     except DivergedError as exc:
         print(f"ired train: {exc} (status.json in {args.out}; not retried)", file=sys.stderr)
         return EXIT_DIVERGED
@@ -41,6 +83,11 @@ def _cmd_config(args: argparse.Namespace) -> int:
 
 
 def _cmd_schema(args: argparse.Namespace) -> int:
+    if args.experiment:
+        from ired.registry import ExperimentEntry
+
+        print(json.dumps(ExperimentEntry.model_json_schema(), indent=1))
+        return 0
     from ired.config import json_schema
 
     print(json.dumps(json_schema(), indent=1))
@@ -50,12 +97,13 @@ def _cmd_schema(args: argparse.Namespace) -> int:
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from ired.evaluate import evaluate_checkpoint
 
+    _check_out(args.out)
     rows = []
     for protocol in args.protocol:
         for split in args.split:
             for weights in args.weights:
                 rows.append(evaluate_checkpoint(args.checkpoint, protocol, split, weights, args.size, args.device))
-    text = json.dumps(rows if len(rows) > 1 else rows[0], indent=1)
+    text = json.dumps(rows if len(rows) > 1 else rows[0], indent=1, allow_nan=False)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(text + "\n")
@@ -64,7 +112,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ired", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="ired", description=__doc__.splitlines()[0])
+    parser.add_argument("--debug", action="store_true", help="show the traceback of any error, anywhere on the "
+                        "command line (also IRED_DEBUG=1)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("train", help="train (or resume) one run")
@@ -78,16 +128,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     p.set_defaults(func=_cmd_config)
 
-    p = sub.add_parser("schema", help="print the JSON schema of a run config")
+    p = sub.add_parser("schema", help="print the JSON schema of a run config (or of a registry entry)")
+    p.add_argument("--experiment", action="store_true", help="the schema of one experiment of config/experiments/")
     p.set_defaults(func=_cmd_schema)
 
     p = sub.add_parser("evaluate", help="evaluate a checkpoint under protocols x splits x weights")
     p.add_argument("checkpoint")
-    p.add_argument("--protocol", action="append", default=None, help="current | reference | denoise (repeatable)")
-    p.add_argument("--split", action="append", default=None, help="train_subset | val | val_harder (repeatable)")
-    p.add_argument("--weights", action="append", default=None, help="ema | raw (repeatable)")
-    p.add_argument("--size", type=int, default=None, help="evaluate only the first SIZE problems of the split")
-    p.add_argument("--device", default="auto")
+    p.add_argument("--protocol", action="append", default=None, choices=PROTOCOLS, help="(repeatable; default current)")
+    p.add_argument("--split", action="append", default=None, choices=SPLITS, help="(repeatable; default val)")
+    p.add_argument("--weights", action="append", default=None, choices=WEIGHTS, help="(repeatable; default ema)")
+    p.add_argument("--size", type=positive_int, default=None, help="evaluate only the first SIZE problems of the split")
+    p.add_argument("--device", default="auto", choices=DEVICES)
     p.add_argument("--out", default=None, help="also write the JSON here")
     p.set_defaults(func=_cmd_evaluate)
 
@@ -99,27 +150,52 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _run(args: argparse.Namespace, debug: bool) -> int:
+    name = f"ired {args.command}"
+    try:
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        # the reader went away (`ired schema | head`): not an error; keep Python from complaining at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except StorageError as exc:
+        if debug:
+            raise
+        print(f"{name}: error: {exc}", file=sys.stderr)
+        return EXIT_STORAGE
+    except IredError as exc:
+        if debug:
+            raise
+        print(f"{name}: error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except OSError as exc:
+        if debug:
+            raise
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"{name}: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print(f"{name}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug, not a user error: one line, the traceback on request
+        if debug:
+            raise
+        print(f"{name}: internal error: {type(exc).__name__}: {' '.join(str(exc).split())[:500]} "
+              "(rerun with --debug or IRED_DEBUG=1 for the traceback)", file=sys.stderr)
+        return 1
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    debug = "--debug" in argv or os.environ.get("IRED_DEBUG", "") not in ("", "0")
+    args = build_parser().parse_args([a for a in argv if a != "--debug"])
     if args.command == "evaluate":
         args.protocol = args.protocol or ["current"]
         args.split = args.split or ["val"]
         args.weights = args.weights or ["ema"]
-    try:
-        return int(args.func(args) or 0)
-    except StorageError as exc:
-        print(f"ired {args.command}: error: {exc}", file=sys.stderr)
-        return EXIT_STORAGE
-    except IredError as exc:
-        print(f"ired {args.command}: error: {exc}", file=sys.stderr)
-        return EXIT_USER_ERROR
-    except OSError as exc:  # an unconverted write or read failure: still one line naming the file
-        where = f" ({exc.filename})" if exc.filename else ""
-        print(f"ired {args.command}: error: {exc.strerror or exc}{where}", file=sys.stderr)
-        return EXIT_STORAGE
-    except KeyboardInterrupt:
-        print(f"ired {args.command}: interrupted", file=sys.stderr)
-        return 130
+    return _run(args, debug)
 
 
 if __name__ == "__main__":

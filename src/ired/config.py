@@ -9,19 +9,33 @@ before any work starts.
 from __future__ import annotations
 
 import copy
+import math
+import types
+import typing
+from functools import cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+import annotated_types
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model, model_validator
 
 from ired.errors import ConfigError
+from ired.yamlio import dump_yaml, parse_yaml, read_mapping
 
 
 class _Strict(BaseModel):
-    """Base: unknown keys are errors, assignments are validated."""
+    """Base: unknown keys are errors, assignments are validated, types are strict (no bool or string for an
+    int, no string for a number; an int is a valid float), numbers are finite."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, strict=True, allow_inf_nan=False)
+
+
+def _list_to_tuple(value: Any) -> Any:
+    """YAML and JSON have lists, not tuples: accept a list where a fixed-length tuple is declared."""
+    return tuple(value) if isinstance(value, list) else value
+
+
+FloatPair = Annotated[tuple[float, float], BeforeValidator(_list_to_tuple)]
 
 
 class DataConfig(_Strict):
@@ -95,7 +109,7 @@ class ObjectiveConfig(_Strict):
     adaptive_temperature: bool = Field(
         False, description="`softplus`: adapt the temperature after every step so frac_sat stays in frac_sat_band."
     )
-    frac_sat_band: tuple[float, float] = Field(
+    frac_sat_band: FloatPair = Field(
         (0.1, 0.5), description="Target band [low, high] of frac_sat for the adaptive temperature."
     )
     temperature_rate: float = Field(
@@ -160,7 +174,7 @@ class InferenceConfig(_Strict):
 
 
 class TrainConfig(_Strict):
-    steps: int = Field(50000, ge=0, description="Optimiser steps.")
+    steps: int = Field(50000, ge=1, description="Optimiser steps.")
     batch_size: int = Field(2048, ge=1, description="Effective batch: problems per optimiser step.")
     micro_batch: int | None = Field(
         None,
@@ -185,7 +199,7 @@ class TrainConfig(_Strict):
     checkpoint_every: int = Field(1000, ge=1, description="Write a resumable checkpoint every this many steps.")
     keep_checkpoints: int = Field(3, ge=1, description="Intermediate checkpoints kept (the newest ones).")
     milestones: list[int] = Field(
-        [], description="Steps whose checkpoints are always kept (for the checkpoint stage)."
+        [], description="Steps whose checkpoints are always kept (for the checkpoint stage), each in 1..steps."
     )
     threads: int | None = Field(None, ge=1, description="torch CPU threads (null: torch's default).")
 
@@ -198,6 +212,11 @@ class TrainConfig(_Strict):
         if self.eval_every % self.log_every:
             raise ValueError(
                 f"train.eval_every={self.eval_every} must be a multiple of train.log_every={self.log_every}"
+            )
+        outside = [m for m in self.milestones if not 1 <= m <= self.steps]
+        if outside:
+            raise ValueError(
+                f"key 'train.milestones': {outside} not allowed (allowed: steps in 1..train.steps={self.steps})"
             )
         return self
 
@@ -272,17 +291,14 @@ def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]
 
 
 def parse_set(assignment: str) -> dict[str, Any]:
-    """Turn ``a.b.c=value`` into ``{"a": {"b": {"c": value}}}``; the value is parsed as YAML."""
+    """Turn ``a.b.c=value`` into ``{"a": {"b": {"c": value}}}``; the value is parsed as YAML 1.2 (as in files)."""
     if "=" not in assignment:
         raise ConfigError(f"--set {assignment!r}: expected key=value (e.g. train.steps=100)")
     key, raw = assignment.split("=", 1)
     key = key.strip()
     if not key or any(not part for part in key.split(".")):
         raise ConfigError(f"--set {assignment!r}: empty key")
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"--set {assignment!r}: value is not valid YAML ({exc.__class__.__name__})") from None
+    value = parse_yaml(raw, f"--set {assignment!r}") if raw.strip() else None
     nested: dict[str, Any] = {}
     cursor = nested
     parts = key.split(".")
@@ -293,59 +309,190 @@ def parse_set(assignment: str) -> dict[str, Any]:
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a YAML mapping, with errors that name the file."""
-    path = Path(path)
-    if not path.exists() or path.is_dir():
-        raise ConfigError(f"{path}: no such config file")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping of config keys, got {type(data).__name__}")
-    return data
+    """Read a YAML mapping (YAML 1.2 scalars, duplicate keys refused); every error is one line naming the file.
+    An empty file is an error: write ``{}`` for a file without keys."""
+    return read_mapping(path)
 
 
-def _format_error(source: str, exc: ValidationError) -> str:
+# --------------------------------------------------------------------------------------------------
+# Error messages: one line naming the source, the key, the value and what is allowed
+# --------------------------------------------------------------------------------------------------
+
+
+def _show(value: Any) -> str:
+    """A value as it would be written in YAML (true, null, .inf, 'text')."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and not math.isfinite(value):
+        return ".nan" if math.isnan(value) else ("-.inf" if value < 0 else ".inf")
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_show(v) for v in value) + "]"
+    return repr(value)
+
+
+_TYPE_NAMES = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
+_BOUNDS = ((annotated_types.Ge, "ge", ">="), (annotated_types.Gt, "gt", ">"), (annotated_types.Le, "le", "<="),
+           (annotated_types.Lt, "lt", "<"), (annotated_types.MinLen, "min_length", "length >="))
+
+
+def _describe_type(annotation: Any) -> str:
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is Annotated:
+        bounds = "".join(f" {sign} {getattr(meta, attr)}" for meta in args[1:] for kind, attr, sign in _BOUNDS
+                         if isinstance(meta, kind))
+        inner = [m for meta in args[1:] for m in getattr(meta, "metadata", [])]  # Field(ge=0) inside Annotated
+        bounds += "".join(f" {sign} {getattr(m, attr)}" for m in inner for kind, attr, sign in _BOUNDS
+                          if isinstance(m, kind))
+        return _describe_type(args[0]) + bounds
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in args)
+    if origin in (types.UnionType, typing.Union):
+        return " or ".join("null" if a is type(None) else _describe_type(a) for a in args)
+    if origin is dict:
+        return "a mapping"
+    if origin is list:
+        return f"a list of {_describe_type(args[0]).removeprefix('an ').removeprefix('a ')}s"
+    if origin is tuple:
+        return f"a list of {len(args)} {_describe_type(args[0]).removeprefix('an ').removeprefix('a ')}s"
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return f"a mapping of keys {', '.join(annotation.model_fields)}"
+    return _TYPE_NAMES.get(annotation, getattr(annotation, "__name__", str(annotation)))
+
+
+def _item_type(annotation: Any) -> Any:
+    """The item type of ``list[X]`` (or ``list[X] | None``)."""
+    for candidate in (annotation, *typing.get_args(annotation)):
+        if typing.get_origin(candidate) in (list, tuple) and typing.get_args(candidate):
+            return typing.get_args(candidate)[0]
+    return Any
+
+
+def _allowed(field: Any) -> str:
+    """What a field accepts, e.g. 'an integer >= 1' or "one of 'vector', 'scalar'"."""
+    args = typing.get_args(field.annotation)
+    optional = typing.get_origin(field.annotation) in (types.UnionType, typing.Union) and type(None) in args
+    inner = [a for a in args if a is not type(None)] if optional else [field.annotation]
+    text = " or ".join(_describe_type(a) for a in inner)
+    for meta in field.metadata:
+        for kind, attr, sign in _BOUNDS:
+            if isinstance(meta, kind):
+                text += f" {sign} {getattr(meta, attr)}"
+    return f"{text}, or null" if optional else text
+
+
+def _field_at(root: type[BaseModel], loc: tuple[Any, ...]) -> Any:
+    """The pydantic FieldInfo a loc points at (list indices skipped), or None."""
+    model: type[BaseModel] | None = root
+    field = None
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        if model is None:
+            return None
+        field = model.model_fields.get(str(part))
+        if field is None:
+            return None
+        ann = field.annotation
+        model = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
+    return field
+
+
+def _model_at(root: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    if not loc:
+        return root
+    field = _field_at(root, loc)
+    ann = getattr(field, "annotation", None)
+    return ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
+
+
+def _key(loc: tuple[Any, ...], prefix: str = "") -> str:
+    text = prefix
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def format_validation_error(source: str, exc: ValidationError, root: type[BaseModel], prefix: str = "") -> str:
+    """A pydantic ValidationError as one line: ``source: key 'k': value v not allowed (allowed: ...)``."""
     parts = []
     for err in exc.errors():
-        key = ".".join(str(p) for p in err["loc"])
+        loc = tuple(err["loc"])
+        key = _key(loc, prefix)
         kind = err["type"]
         value = err.get("input")
-        if kind == "extra_forbidden":
-            parent = _model_at(err["loc"][:-1])
-            allowed = ", ".join(sorted(parent.model_fields)) if parent else "?"
+        if kind == "missing":
+            field = _field_at(root, loc)
+            parts.append(f"key {key!r} is required (allowed: {_allowed(field) if field is not None else '?'})")
+        elif kind == "extra_forbidden":
+            parent = _model_at(root, loc[:-1])
+            allowed = ", ".join(parent.model_fields) if parent else "?"
             parts.append(f"unknown key {key!r} (allowed here: {allowed})")
-        elif kind == "literal_error":
-            expected = err.get("ctx", {}).get("expected", "")
-            parts.append(f"key {key!r}: value {value!r} not allowed (allowed: {expected})")
         elif kind == "value_error":
-            msg = str(err.get("ctx", {}).get("error", err["msg"]))
-            parts.append(msg if not key else f"key {key!r}: {msg}")
+            parts.append(str(err.get("ctx", {}).get("error", err["msg"])))  # cross-key rules name their keys
         else:
+            field = _field_at(root, loc)
+            if field is not None and loc and isinstance(loc[-1], int):  # an item of a list
+                allowed = _describe_type(_item_type(field.annotation))
+            elif field is not None:
+                allowed = _allowed(field)
+            elif not loc:
+                allowed = _describe_type(root)
+            else:
+                allowed = err["msg"]
             where = f"key {key!r}: " if key else ""
-            parts.append(f"{where}value {value!r}: {err['msg']}")
+            parts.append(f"{where}value {_show(value)} not allowed (allowed: {allowed})")
     return f"{source}: " + "; ".join(parts)
-
-
-def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
-    model: type[BaseModel] = RunConfig
-    for part in loc:
-        field = model.model_fields.get(str(part))
-        if field is None or not isinstance(field.annotation, type) or not issubclass(field.annotation, BaseModel):
-            return None
-        model = field.annotation
-    return model
 
 
 def build_config(data: dict[str, Any], source: str = "config") -> RunConfig:
     """Validate a (merged) mapping into a RunConfig; errors name ``source``, key, value and what is allowed."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: value {_show(data)} not allowed (allowed: a mapping of run config keys)")
     try:
         return RunConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_format_error(source, exc)) from None
+        raise ConfigError(format_validation_error(source, exc, RunConfig)) from None
+
+
+# --------------------------------------------------------------------------------------------------
+# Partial run configs (base, scales, an experiment's `set` / `at_scale`): the same fields and rules,
+# every key optional, cross-key rules left to the merged config
+# --------------------------------------------------------------------------------------------------
+
+
+@cache
+def _partial(model: type[BaseModel]) -> type[BaseModel]:
+    """``model`` with every field optional and no model validators; nested models partial too."""
+    fields: dict[str, Any] = {}
+    for name, field in model.model_fields.items():
+        ann = field.annotation
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            sub = _partial(ann)
+            fields[name] = (sub, Field(None, description=field.description))
+        else:
+            typ = Annotated[ann, *field.metadata] if field.metadata else ann
+            fields[name] = (typ, Field(None, description=field.description))
+    return create_model(f"Partial{model.__name__}", __base__=_Strict, **fields)
+
+
+def validate_fragment(fragment: Any, source: str, prefix: str = "") -> dict[str, Any]:
+    """Check a partial run config (keys, types, per-key values) by the rules of :class:`RunConfig`; return it.
+
+    ``prefix`` is the fragment's place in its file (e.g. ``q206.set``), so errors name the key as written there.
+    Cross-key rules (e.g. eval_every a multiple of log_every) apply to the merged config (:func:`build_config`).
+    """
+    where = f"key {prefix!r}: " if prefix else ""
+    if not isinstance(fragment, dict):
+        raise ConfigError(f"{source}: {where}value {_show(fragment)} not allowed (allowed: a mapping of run config keys)")
+    try:
+        _partial(RunConfig).model_validate(fragment)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(source, exc, _partial(RunConfig), prefix)) from None
+    return fragment
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
@@ -360,7 +507,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
 
 
 def dump_config(cfg: RunConfig) -> str:
-    return yaml.safe_dump(cfg.to_dict(), sort_keys=False)
+    return dump_yaml(cfg.to_dict())
 
 
 def json_schema() -> dict[str, Any]:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
+
+import torch
 
 from ired.atomic import write_text_atomic
 from ired.checkpoint import load_checkpoint
@@ -17,6 +20,39 @@ from ired.protocols import current_settings, get_protocol, run_inference
 from ired.train import build_model, resolve_device
 
 WEIGHTS = ("ema", "raw")
+
+
+def _nulled(value: Any, key: str, bad: list[str]) -> Any:
+    """``value`` with every non-finite float replaced by None (JSON has no NaN); their keys go to ``bad``."""
+    if isinstance(value, float) and not math.isfinite(value):
+        bad.append(key)
+        return None
+    if isinstance(value, dict):
+        return {k: _nulled(v, f"{key}.{k}" if key else str(k), bad) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_nulled(v, f"{key}[{i}]", bad) for i, v in enumerate(value)]
+    return value
+
+
+def with_status(row: dict[str, Any], weights_problem: str | None = None) -> dict[str, Any]:
+    """A result row that is valid JSON: non-finite numbers become null, and ``status`` says why.
+
+    ``status`` is ``ok``, or ``non_finite`` with ``status_detail`` naming the null keys (and the checkpoint's
+    non-finite weights, when that is the cause).
+    """
+    bad: list[str] = []
+    clean = _nulled(row, "", bad)
+    if not bad and weights_problem is None:
+        return {**clean, "status": "ok"}
+    detail = "; ".join(
+        p for p in (weights_problem, f"non-finite results set to null: {', '.join(bad)}" if bad else None) if p
+    )
+    return {**clean, "status": "non_finite", "status_detail": detail}
+
+
+def dumps(row: Any) -> str:
+    """JSON text of a result (refuses NaN/inf instead of writing invalid JSON)."""
+    return json.dumps(row, indent=1, allow_nan=False)
 
 
 def split_size(cfg: RunConfig, split: str) -> int:
@@ -52,6 +88,15 @@ class CheckpointEvaluator:
             self._models[weights] = model.requires_grad_(False).to(self.device)
         return self._models[weights]
 
+    def weights_problem(self, weights: str) -> str | None:
+        """Why the chosen weights cannot give a number (they hold NaN/inf), or None."""
+        values = [p for p in self.model(weights).parameters()]
+        bad = sum(int((~torch.isfinite(p)).sum()) for p in values)
+        if not bad:
+            return None
+        total = sum(p.numel() for p in values)
+        return f"the {weights} weights of {self.path} hold {bad} non-finite values (of {total})"
+
     def evaluate(self, protocol: str, split: str, weights: str = "ema", size: int | None = None) -> dict[str, Any]:
         if split not in SPLITS:
             raise ConfigError(f"split {split!r} not allowed (allowed: {', '.join(SPLITS)})")
@@ -60,7 +105,7 @@ class CheckpointEvaluator:
         if size is not None:
             problems = problems.slice(0, size)
         result = proto.run(self.model(weights), self.schedule, problems, self.cfg, self.device)
-        return {
+        return with_status({
             "checkpoint": self.path,
             "run": self.cfg.name,
             "step": int(self.state["step"]),
@@ -72,7 +117,7 @@ class CheckpointEvaluator:
             "n_problems": len(problems),
             **result,
             **_baselines(self.cfg, split, problems, full=size is None),
-        }
+        }, self.weights_problem(weights))
 
 
 def evaluate_checkpoint(
@@ -105,7 +150,7 @@ def evaluate_grid(
     rows = []
     for (protocol, split, weights), out in zip(grid, out_paths):
         row = {**evaluator.evaluate(protocol, split, weights), **(extra or {})}
-        write_text_atomic(out, json.dumps(row, indent=1) + "\n")
+        write_text_atomic(out, dumps(row) + "\n")
         rows.append(row)
     return rows
 
@@ -138,6 +183,9 @@ def inference_sweep(
             model, ev.schedule, problems, current_settings(cfg, steps_per_level=k), cfg.inference.seed,
             cfg.inference.batch_size, ev.device, track_energy=True,
         )
-        rows.append({"checkpoint": str(path), "run": cfg.name, "step": int(ev.state["step"]), "split": split,
-                     "weights": weights, "steps_per_level": k, "n_problems": len(problems), **result})
+        rows.append(with_status(
+            {"checkpoint": str(path), "run": cfg.name, "step": int(ev.state["step"]), "split": split,
+             "weights": weights, "steps_per_level": k, "n_problems": len(problems), **result},
+            ev.weights_problem(weights),
+        ))
     return rows

@@ -69,7 +69,10 @@ def resolve_device(name: str) -> torch.device:
     if name == "cuda" and not torch.cuda.is_available():
         from ired.errors import ConfigError
 
-        raise ConfigError("device: 'cuda' requested but no CUDA device is available (use device=auto or cpu)")
+        node = os.environ.get("SLURMD_NODENAME") or socket.gethostname().split(".")[0]
+        raise ConfigError(
+            f"key 'device': value 'cuda' not allowed on node {node}: it has no CUDA device (allowed there: auto, cpu)"
+        )
     return torch.device(name)
 
 

@@ -1,21 +1,36 @@
 """Validation of the pipeline config and of every file it names, and the small get_* helpers of the rules.
 
-Everything here runs when the workflow is parsed, so a typo in config/ fails before any job starts, with a
-message naming the file and the key. The run configs themselves are built in resolve.smk.
+Everything here runs when the workflow is parsed, so a typo in config/ fails before any job starts, in one line
+naming the file and the key (exit code 2). The registry is loaded and validated by ired.registry; the run configs
+themselves are resolved in resolve.smk.
 """
 
 import re
+import sys
 from pathlib import Path
 
 import jsonschema
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from ired.config import json_schema, read_yaml
 from ired.errors import IredError
+from ired.registry import load_registry
 
 SCHEMAS = Path(workflow.basedir) / "workflow" / "schemas"
-RUN_CONFIG_SCHEMA = jsonschema.Draft202012Validator(json_schema())
+
+
+def config_error(message):
+    """Stop the parse with one line on stderr and exit code 2, like every `ired` command (no Snakemake stack)."""
+    print(f"ired: error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def checked(function, *args, **kwargs):
+    """Call a library function; its one-line IredError stops the parse (config_error)."""
+    try:
+        return function(*args, **kwargs)
+    except IredError as exc:
+        config_error(str(exc))
 
 
 def validate_file(data, source, schema):
@@ -27,47 +42,14 @@ def validate_file(data, source, schema):
         if not isinstance(cause, jsonschema.ValidationError):
             raise
         key = ".".join(str(p) for p in cause.absolute_path) or "(top level)"
-        raise WorkflowError(f"{source}: key {key}: {cause.message}") from None
+        value = "" if isinstance(cause.instance, (dict, list)) else f"value {cause.instance!r}: "
+        config_error(f"{source}: key {key}: {value}{cause.message} (keys and allowed values: workflow/schemas/{schema})")
     return data
 
 
-def check_run_fragment(fragment, source, prefix=""):
-    """A partial run config (base, scale, an experiment's `set`): known keys, right types, allowed values.
-
-    Cross-key rules (e.g. eval_every a multiple of log_every) are checked on the merged config in resolve.smk.
-    """
-    errors = sorted(RUN_CONFIG_SCHEMA.iter_errors(fragment), key=lambda e: list(map(str, e.absolute_path)))
-    if errors:
-        key = f"{prefix}{'.'.join(str(p) for p in errors[0].absolute_path)}"
-        raise WorkflowError(f"{source}: key {key or '(top level)'}: {errors[0].message} (run config keys: `ired schema`)")
-    return fragment
-
-
-def read_config_file(path, what):
-    """A YAML mapping from config/, with IredError turned into a one-line WorkflowError naming the file."""
-    try:
-        return read_yaml(path)
-    except IredError as exc:
-        raise WorkflowError(f"{what}: {exc}") from None
-
-
-def load_registry(folder):
-    """Every experiment of every registry file in `folder`: id -> definition (+ `file`, `family`)."""
-    registry = {}
-    paths = sorted(Path(folder).glob("*.yaml"))
-    if not paths:
-        raise WorkflowError(f"config key registry: no experiment files (*.yaml) in {folder}")
-    for path in paths:
-        data = validate_file(read_config_file(path, "experiment registry"), path, "experiments.schema.yaml")
-        for exp_id, exp in data.items():
-            if exp_id in registry:
-                raise WorkflowError(f"{path}: experiment {exp_id} is already defined in {registry[exp_id]['file']}")
-            registry[exp_id] = {**exp, "file": str(path), "family": path.stem}
-    return registry
-
-
 validate_file(config, f"pipeline config ({', '.join(map(str, workflow.configfiles))})", "config.schema.yaml")
-REGISTRY = load_registry(config["registry"])
+# every experiment of every registry file, selected or not, with its `extends` chain (ired.registry)
+REGISTRY = checked(load_registry, config["registry"], config["scales"])
 
 
 # --------------------------------------------------------------------------------------------------
@@ -156,7 +138,7 @@ def get_sweep_run(wildcards):
 def get_sweep_plot_experiments():
     """The experiments of the sweep plot (config inference_sweep.plot, ids or families) that this run has;
     every experiment when it has none of them. Unknown names fail at parse time, like `experiments`."""
-    chosen = [e for e in select_experiments(config["inference_sweep"]["plot"]) if e in EXPERIMENTS]
+    chosen = [e for e in checked(REGISTRY.select, config["inference_sweep"]["plot"], "inference_sweep.plot") if e in EXPERIMENTS]
     return chosen or list(EXPERIMENTS)
 
 

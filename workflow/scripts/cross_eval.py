@@ -15,7 +15,7 @@ from pathlib import Path
 sys.stdout = sys.stderr = open(snakemake.log[0], "w", buffering=1)
 logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
 
-from ired.dispatch import dispatch, load_settings
+from ired.dispatch import DispatchError, dispatch, load_settings
 from ired.dispatch.jobs import call_target
 
 run, milestone = snakemake.wildcards.run, snakemake.wildcards.milestone
@@ -25,14 +25,19 @@ records = Path("results", run, "dispatch", f"eval-{milestone}")
 # torch threads: the cores Snakemake reserved for the job locally, the CPUs the job asked for on Slurm
 threads = settings.cpus if settings.cluster == "slurm" else max(1, snakemake.threads)
 logging.info("evaluating %s (dispatch: %s; records in %s)", snakemake.input.checkpoint, settings.cluster, records)
-rows = dispatch(
-    call_target, "ired.evaluate:evaluate_grid", threads,
-    str(Path(snakemake.input.checkpoint).resolve()),
-    [tuple(entry) for entry in snakemake.params.grid],
-    [str(p) for p in outputs],
-    {"run": run, "milestone": milestone},
-    settings=settings, run_dir=records, name=f"eval-{run}-{milestone}",
-)
+try:
+    rows = dispatch(
+        call_target, "ired.evaluate:evaluate_grid", threads,
+        str(Path(snakemake.input.checkpoint).resolve()),
+        [tuple(entry) for entry in snakemake.params.grid],
+        [str(p) for p in outputs],
+        {"run": run, "milestone": milestone},
+        settings=settings, run_dir=records, name=f"eval-{run}-{milestone}",
+    )
+except DispatchError as exc:  # the dispatcher's one line (cause, attempts, logs), not a traceback
+    for stream in (sys.stderr, sys.__stderr__):
+        print(f"ired dispatch: error: {exc}", file=stream)
+    sys.exit(1)
 for row, path in zip(rows, outputs):
     if not path.exists():  # removed by Snakemake before this rerun, after the job had written it
         tmp = path.with_name(f".{path.name}.tmp")

@@ -13,12 +13,17 @@ from pathlib import Path
 sys.stdout = sys.stderr = open(snakemake.log[0], "w", buffering=1)
 logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
 
-from ired.dispatch import load_settings, run_training  # imports no torch: this process only waits
+from ired.dispatch import DispatchError, load_settings, run_training  # imports no torch: this process only waits
 
 run_dir = Path(snakemake.params.run_dir)
 settings = load_settings(snakemake.resources.get("dispatch"))
 logging.info("training %s in %s (dispatch: %s); progress in %s", snakemake.input.config, run_dir,
              settings.cluster, run_dir / "train.log")
-result = run_training(snakemake.input.config, run_dir, settings, restart_finished=True, keep_diverged=True)
+try:
+    result = run_training(snakemake.input.config, run_dir, settings, restart_finished=True, keep_diverged=True)
+except DispatchError as exc:  # the dispatcher's one line (cause, attempts, logs), not a traceback
+    for stream in (sys.stderr, sys.__stderr__):
+        print(f"ired dispatch: error: {exc}", file=stream)
+    sys.exit(1)
 logging.info("%s: %s; attempts: %s", run_dir, "diverged (kept as a result)" if result.diverged else "completed",
              run_dir / "attempts.jsonl")

@@ -158,6 +158,7 @@ RULES: tuple[Rule, ...] = (
     Rule(FailureKind.cancelled, _text(r"CANCELLED AT \S+ \*\*\*")),
     Rule(FailureKind.config_error, _exit_code_in(frozenset({EXIT_CONFIG_ERROR}))),
     Rule(FailureKind.config_error, _text(r"\bConfigError\b")),
+    Rule(FailureKind.config_error, _text(r"\bCheckpointError\b")),  # a file that is no checkpoint stays so
     Rule(FailureKind.diverged, _status("diverged")),
     Rule(FailureKind.diverged, _exit_code_in(frozenset({EXIT_DIVERGED}))),
     Rule(FailureKind.diverged, _text(r"\bDivergedError\b|diverged at step")),

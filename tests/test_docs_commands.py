@@ -1,0 +1,112 @@
+"""`ired`, Snakemake and docs/PIPELINE.md agree: every command of its tables runs (dry run, `-n`) or is marked.
+
+Each `snakemake ...` of a table cell runs with `--dry-run` added in a copy of the workflow (a clean one: no
+results), and must exit 0; each `ired ...` must be accepted by ired's argument parser. A command that cannot run
+here is listed in MARKED with the reason. Commands that only name targets (`snakemake q208`, `snakemake summary`,
+...) are checked together in one dry run naming all those targets (Snakemake refuses the run if any target is
+unknown); the others run one each. The dry runs go in parallel, one workflow copy per worker.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import queue
+import re
+import shlex
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from workflow_helpers import REPO, copy_workflow
+
+DOC = REPO / "docs" / "PIPELINE.md"
+#: Commands (prefix) that are not run, with why.
+MARKED = {
+    "tail -f": "follows the log of a training in progress; nothing to follow in a test",
+    "rm ": "deletes results; the snakemake command after it is run",
+}
+WORKERS = 3
+
+
+def braces(word: str) -> list[str]:
+    """The shell's brace expansion of one word (`s{0,1}` -> `s0`, `s1`), as a user's shell does it."""
+    parts = re.split(r"(\{[^{}]*,[^{}]*\})", word)
+    options = [p[1:-1].split(",") if p.startswith("{") and "," in p else [p] for p in parts]
+    return ["".join(c) for c in itertools.product(*options)]
+
+
+def documented_commands() -> list[str]:
+    """Every command in the last cell of a table row of docs/PIPELINE.md, in order, each once."""
+    commands: list[str] = []
+    for line in DOC.read_text().splitlines():
+        if not line.startswith("|") or set(line) <= set("|- "):
+            continue
+        cell = line.strip().strip("|").split("|")[-1]
+        for span in re.findall(r"`([^`]+)`", cell):
+            for part in (p.strip() for p in span.split(";")):
+                if part.split()[0] in ("snakemake", "ired", "rm", "tail") and part not in commands:
+                    commands.append(part)
+    return commands
+
+
+COMMANDS = documented_commands()
+SNAKEMAKE = [c for c in COMMANDS if c.startswith("snakemake")]
+
+
+def arguments(command: str) -> list[str]:
+    """The Snakemake arguments of a documented command, braces expanded, without -n."""
+    return [w for word in shlex.split(command)[1:] for w in braces(word) if w not in ("-n", "--dry-run")]
+
+
+def targets_only(command: str) -> bool:
+    """Names targets and nothing else (`snakemake` alone builds the default target: a run of its own)."""
+    args = arguments(command)
+    return bool(args) and not any(a.startswith("-") for a in args)
+
+
+#: One dry run per distinct argument list; every targets-only command maps to the one run naming all targets.
+ALL_TARGETS = tuple(dict.fromkeys(a for c in SNAKEMAKE if targets_only(c) for a in arguments(c)))
+RUN_OF = {c: ALL_TARGETS if targets_only(c) else tuple(arguments(c)) for c in SNAKEMAKE}
+
+
+def test_the_tables_have_commands():
+    assert len(SNAKEMAKE) >= 15 and any(c.startswith("ired ") for c in COMMANDS), COMMANDS
+
+
+@pytest.fixture(scope="module")
+def dry_runs(tmp_path_factory) -> dict[str, subprocess.CompletedProcess]:
+    copies: queue.Queue[Path] = queue.Queue()
+    for i in range(WORKERS):
+        copies.put(copy_workflow(tmp_path_factory.mktemp(f"wf{i}")))
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+
+    def run(args: tuple[str, ...]) -> subprocess.CompletedProcess:
+        args = [*args] if "--summary" in args else [*args, "--dry-run"]
+        workdir = copies.get()
+        try:
+            return subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=workdir, env=env,
+                                  capture_output=True, text=True, timeout=600)
+        finally:
+            copies.put(workdir)
+
+    runs = list(dict.fromkeys(RUN_OF.values()))
+    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        return dict(zip(runs, pool.map(run, runs)))
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_documented_command(command, request):
+    marked = next((reason for prefix, reason in MARKED.items() if command.startswith(prefix)), None)
+    if marked:
+        pytest.skip(f"marked: {marked}")
+    if command.startswith("ired "):
+        from ired.cli import build_parser
+
+        build_parser().parse_args(shlex.split(command)[1:])  # argparse exits 2 on anything it does not know
+        return
+    proc = request.getfixturevalue("dry_runs")[RUN_OF[command]]
+    assert proc.returncode == 0, f"{command} (run as: snakemake {' '.join(RUN_OF[command])} -n):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
