@@ -4,7 +4,9 @@ Everything here runs when the workflow is parsed, so a typo in config/ fails bef
 message naming the file and the key. The run configs themselves are built in resolve.smk.
 """
 
+import os
 import re
+import sys
 from pathlib import Path
 
 import jsonschema
@@ -66,7 +68,29 @@ def load_registry(folder):
     return registry
 
 
+def choose_scale(given):
+    """The scale of this command: the one given (--config scale=, a config file), else the one last used by a real
+    run in this working directory (results/.last_scale, written by onstart), else the schema's default. Printed, so
+    that a command never acts on another scale silently."""
+    if given is not None:
+        return given, "given"
+    try:
+        last = LAST_SCALE.read_text().strip()
+    except OSError:
+        last = ""
+    if last:
+        return last, f"the scale last run in this folder ({LAST_SCALE}); --config scale=NAME for another"
+    return None, "the default; --config scale=NAME for another"
+
+
+LAST_SCALE = Path("results") / ".last_scale"
+_scale, _scale_source = choose_scale(config.get("scale"))
+if _scale is not None:
+    config["scale"] = _scale
 validate_file(config, f"pipeline config ({', '.join(map(str, workflow.configfiles))})", "config.schema.yaml")
+print(f"ired: scale {config['scale']} ({_scale_source}); outputs in results/{config['scale']}/", file=sys.stderr)
+OUT = f"results/{config['scale']}"  # every output of the pipeline lives here: run folders, tables, plots, report
+LOGS = f"logs/{config['scale']}"  # one log per job, mirroring the outputs
 REGISTRY = load_registry(config["registry"])
 
 
@@ -90,7 +114,7 @@ def milestone_file(milestone):
 
 
 def get_milestone_source(wildcards):
-    return f"results/{wildcards.run}/{milestone_file(wildcards.milestone)}"
+    return f"{OUT}/{wildcards.run}/{milestone_file(wildcards.milestone)}"
 
 
 def get_external_checkpoint(wildcards):
@@ -98,15 +122,15 @@ def get_external_checkpoint(wildcards):
 
 
 def get_checkpoints(run):
-    """The exported (or imported) checkpoint files of one run: results/<run>/milestones/<milestone>.pt."""
+    """The exported (or imported) checkpoint files of one run: results/<scale>/<run>/milestones/<milestone>.pt."""
     milestones = RUNS[run]["milestones"] if run in RUNS else ["external"]
-    return [f"results/{run}/milestones/{m}.pt" for m in milestones]
+    return [f"{OUT}/{run}/milestones/{m}.pt" for m in milestones]
 
 
 def get_evaluations(run):
     """Every evaluation JSON of one run: checkpoint x protocol x split x weights."""
     return [
-        f"results/{run}/eval/{Path(ckpt).stem}/{protocol}.{split}.{weights}.json"
+        f"{OUT}/{run}/eval/{Path(ckpt).stem}/{protocol}.{split}.{weights}.json"
         for ckpt in get_checkpoints(run)
         for protocol, split, weights in CROSS_EVAL
     ]
@@ -117,7 +141,7 @@ def get_all_evaluations(wildcards=None):
 
 
 def get_finals(wildcards=None):
-    return [f"results/{run}/final.pt" for run in RUNS]
+    return [f"{OUT}/{run}/final.pt" for run in RUNS]
 
 
 def get_run_specs(wildcards=None):
@@ -126,7 +150,7 @@ def get_run_specs(wildcards=None):
         {
             "experiment": r["experiment"],
             "seed": r["seed"],
-            "run_dir": f"results/{run}",
+            "run_dir": f"{OUT}/{run}",
             "run_id": run,
             "description": r["description"],
         }
@@ -135,12 +159,12 @@ def get_run_specs(wildcards=None):
 
 
 def get_curves(wildcards=None):
-    return [f"results/plots/curves/{run}.png" for run in RUNS]
+    return [f"{OUT}/plots/curves/{run}.png" for run in RUNS]
 
 
 def get_sweep(run):
     """The inference-steps sweep of one training run's last checkpoint (landscape.smk)."""
-    return f"results/{run}/inference_sweep.json"
+    return f"{OUT}/{run}/inference_sweep.json"
 
 
 def get_sweeps(wildcards=None):
