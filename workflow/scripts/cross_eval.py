@@ -17,6 +17,9 @@ logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %
 
 from ired.dispatch import dispatch, load_settings
 from ired.dispatch.jobs import call_target
+from ired.dispatch.runner import stop_on_signals
+
+stop_on_signals()  # SIGTERM like Ctrl-C: cancel the job in flight, record it, exit
 
 run, milestone = snakemake.wildcards.run, snakemake.wildcards.milestone
 settings = load_settings(snakemake.resources.get("dispatch"))

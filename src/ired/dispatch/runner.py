@@ -188,7 +188,10 @@ def drive(task: _Task, settings: DispatchSettings, run_dir: Path) -> DispatchRes
         for seg in fin.requeued:
             seg_cls = classify(seg.evidence)
             kind = seg_cls.kind
-            requeued.append(_row(attempt, job_id, seg, plan, settings, kind.value, seg_cls.reason,
+            # NODE_FAIL, TIMEOUT, PREEMPTED ... classify as usual; a plain REQUEUED (scontrol requeue, a lost batch
+            # step) shows only the cancelled batch step, which is not a person's scancel: say what it was
+            label = REQUEUED if (seg.state or "").startswith("REQUEUED") else kind.value
+            requeued.append(_row(attempt, job_id, seg, plan, settings, label, seg_cls.reason,
                                  "requeued by Slurm itself (same job id)", final=False))
             if kind is FailureKind.node_failure and seg.node:
                 plan = replace(plan, exclude=tuple(dict.fromkeys([*plan.exclude, *seg.node.split(",")])))
@@ -203,7 +206,7 @@ def drive(task: _Task, settings: DispatchSettings, run_dir: Path) -> DispatchRes
             return DispatchResult(run_dir, read_attempts(run_dir), fin.result, reattached)
         cls = classify(fin.evidence)
         previous = [FailureKind(r["failure_kind"]) for r in rows_round if r.get("failure_kind") in _KINDS]
-        previous += [FailureKind(r.failure_kind) for r in requeued]
+        previous += [FailureKind(r.failure_kind) for r in requeued if r.failure_kind in _KINDS]
         nodes = tuple(n for n in (fin.node or "").split(",") if n)
         decision = decide(cls.kind, plan, previous, nodes, settings.retry)
         append_attempts(run_dir, [*requeued, _row(attempt, job_id, fin, plan, settings, cls.kind.value, cls.reason,
@@ -224,6 +227,7 @@ def drive(task: _Task, settings: DispatchSettings, run_dir: Path) -> DispatchRes
 
 
 _KINDS = {k.value for k in FailureKind}
+REQUEUED = "requeued"  # failure_kind of a run of a job that Slurm requeued by itself without a failure of its own
 INTERRUPTED = "interrupted"  # failure_kind of an attempt whose head was stopped (its job cancelled by the head)
 
 
@@ -447,11 +451,11 @@ def run_training(config_path: str | Path, out_dir: str | Path, settings: Dispatc
     task = _TrainTask(Path(config_path).resolve(), run_dir)
     restarted = False
     if _settled(run_dir):
-        changed = task.other_config() if retrain_changed else []
-        if force or changed:
+        changed = task.other_config()
+        if force or (changed and retrain_changed):
             why = "forced" if force else f"its config changed ({', '.join(changed[:5])})"
             restarted = task.drop_result(why)
-        elif task.finished() is not None:
+        elif task.finished() is not None and not changed:
             previous = task.finished()
             if previous == "completed" or keep_diverged:
                 task.collect(previous)
