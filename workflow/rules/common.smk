@@ -188,3 +188,14 @@ def get_experiment_targets(experiment):
     """Checkpoints, their cross-evaluations and the inference sweep of every run of one experiment."""
     runs = [run for run, r in RUNS.items() if r["experiment"] == experiment]
     return [path for run in runs for path in [*get_checkpoints(run), *get_evaluations(run), get_sweep(run)]]
+
+
+def is_forced(wildcards):
+    """1 when this command forces the training of this run, else 0 (a resource: not a rerun trigger)."""
+    final = os.path.normpath(f"{OUT}/{wildcards.run}/final.pt")
+    settings = workflow.dag_settings
+    named = {os.path.normpath(str(t)) for t in settings.forcerun or ()}
+    targets = {os.path.normpath(str(t)) for t in settings.targets or ()}
+    forced = settings.forceall or "train" in named or final in named or (settings.forcetargets and final in targets)
+    return int(bool(forced))
+

@@ -7,7 +7,7 @@ ired.config (every cross-key rule) before any job starts.
 
 Parsing resolves and validates every run (a typo fails before any job) but writes nothing: planning (a dry run,
 --lint, a head refused by Snakemake's lock, a failing parse) leaves every file as it was. The file is written by
-the rule `resolve`, a job of the DAG whose parameter is the file's text: Snakemake's `params` rerun trigger reruns
+the job `resolve` (train.smk), whose parameter is the file's text; Snakemake's `params` rerun trigger reruns
 it exactly when the effective config changed, and its new mtime reruns the run's training. Editing a comment or
 a description, or a library release that adds a key with its default, retrains nothing.
 """
@@ -115,16 +115,3 @@ wildcard_constraints:
     run=alternatives([*RUNS, *EXTERNALS]),
     milestone=r"step_\d{7}|last|best|external",
 
-
-rule resolve:
-    output:
-        config=f"{OUT}/{{run}}/config.yaml",
-    log:
-        f"{LOGS}/resolve/{{run}}.log",
-    params:
-        text=lambda wildcards: RUNS[wildcards.run]["config"],  # the params trigger: reruns when the text changes
-    wildcard_constraints:
-        run=alternatives(RUNS),
-    localrule: True
-    script:
-        "../scripts/resolve.py"

@@ -1,4 +1,5 @@
-# Stage 2, train: results/<scale>/<run>/config.yaml -> the run folder results/<scale>/<run>/ (layout:
+# Stage 2, train: the resolved config of each run -> results/<scale>/<run>/config.yaml (rule resolve, a job: parsing
+# writes nothing) -> the run folder results/<scale>/<run>/ (layout:
 # docs/ARCHITECTURE.md), through ired's dispatcher (local subprocess by default, Slurm with --profile slurm). Only
 # final.pt is declared: metrics.jsonl, status.json and the intermediate checkpoints/ are not, so that a failed or
 # stopped attempt never deletes them and the next attempt resumes where it stopped.
@@ -11,14 +12,20 @@
 # checkpoint, no job) or resumes the unfinished run from its newest checkpoint. A diverged run is a result.
 
 
-def is_forced(wildcards):
-    """1 when this command forces the training of this run, else 0 (a resource: not a rerun trigger)."""
-    final = os.path.normpath(f"{OUT}/{wildcards.run}/final.pt")
-    settings = workflow.dag_settings
-    named = {os.path.normpath(str(t)) for t in settings.forcerun or ()}
-    targets = {os.path.normpath(str(t)) for t in settings.targets or ()}
-    forced = settings.forceall or "train" in named or final in named or (settings.forcetargets and final in targets)
-    return int(bool(forced))
+rule resolve:
+    output:
+        config=f"{OUT}/{{run}}/config.yaml",
+    log:
+        f"{LOGS}/resolve/{{run}}.log",
+    params:
+        text=lambda wildcards: RUNS[wildcards.run]["config"],  # the params trigger: reruns when the text changes
+    wildcard_constraints:
+        run=alternatives(RUNS),
+    localrule: True
+    conda:
+        "../envs/ired.yaml"
+    script:
+        "../scripts/resolve.py"
 
 
 rule train:
