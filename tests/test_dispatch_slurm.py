@@ -157,7 +157,7 @@ def test_a_job_that_slurm_requeues_by_itself_is_one_attempt_per_run(tmp_path: Pa
     runs twice. attempts.jsonl has one row per run of the job (read from `sacct -D`), their wall times add up to
     sacct's, the trainer resumes from its checkpoint, and the head stops waiting as soon as the result exists."""
     cfg = tiny_config(tmp_path, "requeue",
-                      train={"steps": 3000, "log_every": 500, "eval_every": 3000, "checkpoint_every": 100})
+                      train={"steps": 1500, "log_every": 500, "eval_every": 1500, "checkpoint_every": 100})
     run = tmp_path / "run"
     head = subprocess.Popen([sys.executable, "-c", "import sys; from ired.cli import main; sys.exit(main())",
                              "dispatch-train", str(cfg), "--out", str(run), "--cluster", "slurm", "--mem-gb", "1",

@@ -263,7 +263,7 @@ def test_one_failed_run_does_not_stop_the_others(wf):
     text = proc.stdout + proc.stderr
     assert proc.returncode != 0
     assert "failing-s0: train failed: config_error" in text, text[-3000:]
-    assert "rerun: snakemake --config scale=tiny results/tiny/failing-s0/final.pt" in text
+    assert "rerun: snakemake results/tiny/failing-s0/final.pt --config scale=tiny" in text
     assert (out(wf) / "q101-s0" / "inference_sweep.json").exists()
     with open(out(wf) / "runs.csv") as handle:
         rows = {r["run"]: r["status"] for r in csv.DictReader(handle)}

@@ -4,17 +4,17 @@
 # never lost"). Hooks run only for real executions: a dry run, --lint or a refused head writes nothing.
 
 import os
-import shlex
+import signal
 import sys
 
 from ired.atomic import write_text_atomic
 
 
 def rerun_command():
-    """`snakemake` with this command's profile and scale, to which a failed run's target is appended."""
+    """`snakemake` with this command's profile, `{target}` and this scale: the command that reruns one target."""
     argv = sys.argv[1:]
     profile = [f"--profile {argv[i + 1]}" for i, a in enumerate(argv[:-1]) if a == "--profile"]
-    return " ".join(["snakemake", *profile, f"--config scale={config['scale']}"])
+    return " ".join(["snakemake", *profile, "{target}", f"--config scale={config['scale']}"])
 
 
 def provisional_summary():
@@ -32,8 +32,30 @@ def provisional_summary():
     return paths[1]
 
 
+def forward_sigterm():
+    """SIGTERM to this head stops it like Ctrl-C: Snakemake's own handler only stops scheduling and waits for the
+    running jobs, so the signal is first passed to the rule scripts of those jobs; a waiting training or
+    cross-evaluation then cancels the job it submitted, logs it as interrupted and says so (ired.dispatch.runner)."""
+    from ired.dispatch.executor import descendants
+
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def stop(signum, frame):
+        for pid in descendants(os.getpid()):
+            try:
+                if b".snakemake/scripts/" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    os.kill(pid, signal.SIGTERM)
+            except OSError:
+                pass
+        if callable(previous):
+            previous(signum, frame)
+
+    signal.signal(signal.SIGTERM, stop)
+
+
 onstart:
     write_text_atomic(LAST_SCALE, f"{config['scale']}\n")
+    forward_sigterm()
 
 
 onerror:

@@ -149,7 +149,7 @@ def wait(settings: DispatchSettings, job_id: str, folder: Path | None = None) ->
         delay = min(settings.max_poll_s, delay * 1.5)
 
 
-def _descendants(pid: int) -> list[int]:
+def descendants(pid: int) -> list[int]:
     """Every process below ``pid`` (Linux /proc), deepest first."""
     found: list[int] = []
     try:
@@ -158,7 +158,7 @@ def _descendants(pid: int) -> list[int]:
     except (OSError, ValueError):
         return found
     for child in children:
-        found += [*_descendants(child), child]
+        found += [*descendants(child), child]
     return found
 
 
@@ -174,7 +174,7 @@ def cancel(settings: DispatchSettings, job_id: str) -> bool:
             return False
     if not _local_alive(job_id):
         return False
-    for pid in [*_descendants(int(job_id)), int(job_id)]:
+    for pid in [*descendants(int(job_id)), int(job_id)]:
         try:
             os.kill(pid, signal.SIGKILL)
         except OSError:

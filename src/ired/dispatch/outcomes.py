@@ -65,11 +65,14 @@ def _one_line(text: str) -> str:
 
 
 def failure_report(failed: list[FailedRun], command: str) -> str:
-    """The lines printed at the end of a pipeline run: each failed run, its failure class and its rerun command."""
+    """The lines printed at the end of a pipeline run: each failed run, its failure class and its rerun command
+    (``command`` with ``{target}`` where the failed run's target goes)."""
     if not failed:
         return "ired: no run failed (see Snakemake's log above for the job that did)"
-    lines = [f"ired: {len(failed)} run(s) failed; every other run went on (keep-going). The command that reruns "
-             "each (a training resumes from its newest checkpoint):"]
+    lines = [f"ired: {len(failed)} run(s) did not finish; every other run went on (keep-going). The command that "
+             "reruns each (a training resumes from its newest checkpoint):"]
     for f in failed:
-        lines.append(f"  {f.run}: {f.stage} failed: {f.failure} ({f.detail})\n    rerun: {command} {f.target}")
+        what = "stopped" if f.failure == "interrupted" else "failed"
+        lines.append(f"  {f.run}: {f.stage} {what}: {f.failure} ({f.detail})\n    rerun: "
+                     + command.replace("{target}", f.target))
     return "\n".join(lines)
