@@ -36,7 +36,7 @@ pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
 BIN = Path(sys.executable).parent
 PROFILE = ["--profile", "slurm", "all_ablations"]
-LIMIT_S = 300  # per Snakemake call; a whole run takes ~40 s on the 2-node local cluster
+LIMIT_S = 600  # per Snakemake call; a whole run takes ~40 s on the 2-node local cluster (minutes on a loaded machine)
 
 
 def command(*config: str) -> list[str]:
