@@ -46,7 +46,7 @@ def add_dispatch_commands(subparsers: Any) -> None:
 
 
 def _cmd_dispatch_train(args: argparse.Namespace) -> int:
-    from ired.dispatch.runner import DispatchError, run_training
+    from ired.dispatch.runner import DispatchError, run_training, stop_on_signals
     from ired.dispatch.settings import load_settings
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
@@ -55,9 +55,12 @@ def _cmd_dispatch_train(args: argparse.Namespace) -> int:
         args.settings, cluster=args.cluster, partition=args.partition, account=args.account, mem_gb=args.mem_gb,
         cpus=args.cpus, gpus=args.gpus, timeout_min=args.timeout_min, retry=retry,
     )
+    stop_on_signals()  # Ctrl-C / SIGTERM: cancel the job in flight, log it as interrupted, exit 130
     try:
         res = run_training(args.config, args.out, settings, force=args.force,
                            retrain_changed=args.retrain_changed, keep_diverged=args.keep_diverged)
+    except KeyboardInterrupt:
+        return 130  # the runner has cancelled the job and said so
     except DispatchError as exc:
         print(f"ired dispatch-train: error: {exc}", file=sys.stderr)
         return _EXIT.get(exc.kind, 1) if exc.kind is not None else 1

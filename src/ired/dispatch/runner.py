@@ -232,11 +232,16 @@ INTERRUPTED = "interrupted"  # failure_kind of an attempt whose head was stopped
 
 
 def stop_on_signals() -> None:
-    """Make SIGTERM (and SIGHUP) stop this head the way Ctrl-C does: the job in flight is cancelled and logged."""
+    """Make Ctrl-C, SIGTERM and SIGHUP stop this head: the job in flight is cancelled and logged as interrupted.
+
+    SIGINT is set explicitly too: a process started in the background of a non-interactive shell inherits it
+    ignored, and a head must stop however it was started.
+    """
 
     def interrupt(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt(signal.Signals(signum).name)
 
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, interrupt)
 
