@@ -48,6 +48,8 @@ def failed_runs(run_dirs: dict[str, Path], experiments: dict[str, str] | None = 
             failure = _last_failure(run_dir)
             if failure is None:
                 status = _status(run_dir)
+                if not status:
+                    continue  # never started (e.g. the head stopped first): nothing failed, it is still to do
                 failure = (status.get("status") or "not trained", str(status.get("detail") or "see the train log"))
             found.append(FailedRun(run, "train", failure[0], _one_line(failure[1]), str(run_dir / "final.pt")))
             continue
