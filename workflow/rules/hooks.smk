@@ -4,7 +4,6 @@
 # never lost"). Hooks run only for real executions: a dry run, --lint or a refused head writes nothing.
 
 import os
-import signal
 import sys
 
 from ired.atomic import write_text_atomic
@@ -32,30 +31,13 @@ def provisional_summary():
     return paths[1]
 
 
-def forward_sigterm():
-    """SIGTERM to this head stops it like Ctrl-C: Snakemake's own handler only stops scheduling and waits for the
-    running jobs, so the signal is first passed to the rule scripts of those jobs; a waiting training or
-    cross-evaluation then cancels the job it submitted, logs it as interrupted and says so (ired.dispatch.runner)."""
-    from ired.dispatch.executor import descendants
-
-    previous = signal.getsignal(signal.SIGTERM)
-
-    def stop(signum, frame):
-        for pid in descendants(os.getpid()):
-            try:
-                if b".snakemake/scripts/" in Path(f"/proc/{pid}/cmdline").read_bytes():
-                    os.kill(pid, signal.SIGTERM)
-            except OSError:
-                pass
-        if callable(previous):
-            previous(signum, frame)
-
-    signal.signal(signal.SIGTERM, stop)
-
-
 onstart:
+    from ired.dispatch.runner import forward_sigterm
+
     write_text_atomic(LAST_SCALE, f"{config['scale']}\n")
-    forward_sigterm()
+    # Snakemake's own SIGTERM handler only stops scheduling and waits for the running jobs: pass the signal to the
+    # rule scripts first, so that a waiting training or cross-evaluation cancels its job (like Ctrl-C)
+    forward_sigterm(b".snakemake/scripts/")
 
 
 onerror:

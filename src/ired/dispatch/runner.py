@@ -246,6 +246,26 @@ def stop_on_signals() -> None:
         signal.signal(sig, interrupt)
 
 
+def forward_sigterm(marker: bytes) -> None:
+    """Pass SIGTERM, before this process's own handler runs, to every descendant whose command line contains
+    ``marker`` (a pipeline head's rule scripts, which run :func:`stop_on_signals`). Call from the main thread."""
+    from ired.dispatch.executor import descendants
+
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def stop(signum: int, frame: Any) -> None:
+        for pid in descendants(os.getpid()):
+            try:
+                if marker in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    os.kill(pid, signal.SIGTERM)
+            except OSError:
+                pass
+        if callable(previous):
+            previous(signum, frame)
+
+    signal.signal(signal.SIGTERM, stop)
+
+
 def _stop(task: _Task, settings: DispatchSettings, run_dir: Path, attempt: int, job_id: str, plan: Plan,
           submitted_at: float) -> None:
     """The head was stopped while waiting: cancel the job it submitted, log the attempt as interrupted, say so."""
