@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 run: install
-	$(BIN)/snakemake all_ablations
+	$(BIN)/snakemake all_ablations --config scale=laptop
 
 test: install
 	$(BIN)/pytest

@@ -8,9 +8,10 @@ min_version("9.0")
 configfile: "config/config.yaml"
 
 
-include: "workflow/rules/common.smk"  # validation of config/ and small get_* helpers
-include: "workflow/rules/resolve.smk"  # experiments -> results/<run>/config.yaml (at parse time)
-include: "workflow/rules/train.smk"  # run config -> the run folder results/<run>/ (final.pt declared)
+include: "workflow/rules/common.smk"  # validation of config/, the scale (results/<scale>/), get_* helpers
+include: "workflow/rules/resolve.smk"  # experiments -> results/<scale>/<run>/config.yaml (a job; parsing writes nothing)
+include: "workflow/rules/train.smk"  # run config -> the run folder results/<scale>/<run>/ (final.pt declared)
+include: "workflow/rules/hooks.smk"  # remember the scale; at the end, list failed runs and how to rerun each
 include: "workflow/rules/checkpoints.smk"  # milestones and external checkpoints as declared files
 include: "workflow/rules/cross_eval.smk"  # checkpoint x protocol x split x weights -> JSON -> cross_eval.csv
 include: "workflow/rules/landscape.smk"  # last checkpoint -> inference-steps sweep JSON -> inference_sweep.csv

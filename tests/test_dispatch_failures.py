@@ -107,3 +107,24 @@ def test_verdicts_of_the_job_win_over_scheduler_symptoms() -> None:
     assert classify(both).kind is K.diverged
     # a cancelled job is not retried even when its log shows an OOM before the cancel
     assert classify(ev(CANCELLED, stderr_tail=DEVICE_OOM_TRACE)).kind is K.cancelled
+
+
+def test_failed_runs_are_listed_with_their_class_and_rerun_command(tmp_path) -> None:
+    import json
+
+    from ired.dispatch.outcomes import failed_runs, failure_report
+
+    ok, bad, stopped = (tmp_path / n for n in ("ok-s0", "bad-s0", "stopped-s0"))
+    for folder in (ok, bad, stopped):
+        folder.mkdir()
+    (ok / "final.pt").write_bytes(b"x")
+    (bad / "attempts.jsonl").write_text(json.dumps({"attempt": 1, "action": "no retry: config errors need a fix",
+                                                    "failure_kind": "config_error", "reason": "exit code 2"}) + "\n")
+    (stopped / "attempts.jsonl").write_text(json.dumps({"attempt": 1, "action": "the head was stopped",
+                                                        "failure_kind": "interrupted", "reason": "SIGINT"}) + "\n")
+    failed = failed_runs({"ok-s0": ok, "bad-s0": bad, "stopped-s0": stopped})
+    assert [(f.run, f.failure) for f in failed] == [("bad-s0", "config_error"), ("stopped-s0", "interrupted")]
+    text = failure_report(failed, "snakemake {target} --config scale=tiny")
+    assert "bad-s0: train failed: config_error (exit code 2)" in text
+    assert f"rerun: snakemake {bad / 'final.pt'} --config scale=tiny" in text
+    assert "stopped-s0: train stopped: interrupted" in text

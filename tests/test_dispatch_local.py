@@ -121,15 +121,49 @@ def test_local_waiting_is_prompt_without_any_settings(tmp_path: Path) -> None:
     assert time.time() - ended < 0.75  # polling from 1 s (the old default) noticed this job ~1.75 s late
 
 
-def test_finished_run_run_again_trains_afresh_with_restart_finished(tmp_path: Path) -> None:
-    """The pipeline's rule: a completed run that is run again (forced, or a changed config) starts from step 0."""
+def test_a_finished_run_is_collected_and_only_a_force_trains_it_afresh(tmp_path: Path) -> None:
+    """Done is done: a completed run that is run again (its final.pt deleted, as Snakemake does before rerunning
+    a job) is collected without a job; `force` (the pipeline's --forcerun) deletes it and trains from step 0."""
     cfg = tiny_config(tmp_path, "again", train={"steps": 10})
     run_training(cfg, tmp_path / "run", LOCAL)
-    res = run_training(cfg, tmp_path / "run", LOCAL, restart_finished=True)
+    (tmp_path / "run" / "final.pt").unlink()
+    res = run_training(cfg, tmp_path / "run", LOCAL)
+    assert res.skipped and load_checkpoint(tmp_path / "run" / "final.pt")["step"] == 10
+    assert [(r["attempt"], r["action"]) for r in attempts(tmp_path / "run")] == [(1, "done")]
+    res = run_training(cfg, tmp_path / "run", LOCAL, force=True)
     assert res.restarted and not res.skipped
     assert [(r["attempt"], r["action"]) for r in attempts(tmp_path / "run")] == [(1, "done"), (2, "done")]
     st = status(tmp_path / "run")
     assert (st["status"], st["step"], st["resumed_from"]) == ("completed", 10, None)
+
+
+def test_a_changed_config_trains_afresh_when_asked(tmp_path: Path) -> None:
+    run_training(tiny_config(tmp_path, "a", train={"steps": 10}), tmp_path / "run", LOCAL)
+    other = tiny_config(tmp_path, "a", file="a2", model={"width": 32}, train={"steps": 20})
+    res = run_training(other, tmp_path / "run", LOCAL, retrain_changed=True)
+    assert res.restarted and status(tmp_path / "run")["step"] == 20
+
+
+def test_ctrl_c_on_the_head_cancels_its_job_and_the_next_command_resumes(tmp_path: Path) -> None:
+    cfg = tiny_config(tmp_path, "stop", train={"steps": 1500, "log_every": 500, "eval_every": 1500,
+                                               "checkpoint_every": 100})
+    run = tmp_path / "run"
+    head = subprocess.Popen([*DISPATCH_TRAIN, str(cfg), "--out", str(run), "--cluster", "local"],
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.time() + 180
+    while time.time() < deadline and not (run / "checkpoints" / "step_0000100.pt").exists():
+        time.sleep(0.1)
+    job_id = json.loads((run / "job.json").read_text())["job_id"]
+    head.send_signal(signal.SIGINT)  # the head only: its job must be cancelled by the head itself
+    _, err = head.communicate(timeout=120)
+    assert head.returncode != 0 and f"cancelled local job {job_id} (attempt 1)" in err, err
+    assert not _local_alive(job_id)
+    assert [(r["attempt"], r["failure_kind"]) for r in attempts(run)] == [(1, "interrupted")]
+    stopped = max(int(p.stem.split("_")[1]) for p in (run / "checkpoints").glob("step_*.pt"))
+    res = run_training(cfg, run, LOCAL)
+    st = status(run)
+    assert st["status"] == "completed" and 100 <= st["resumed_from"] <= stopped and not res.skipped
+    assert [(r["attempt"], r["action"]) for r in attempts(run)][1:] == [(2, "done")]
 
 
 def test_rerun_collects_a_job_that_finished_while_no_head_watched(tmp_path: Path) -> None:
@@ -148,7 +182,7 @@ def test_rerun_collects_a_job_that_finished_while_no_head_watched(tmp_path: Path
         time.sleep(0.2)
     assert status(run)["status"] == "completed" and not (run / "attempts.jsonl").exists()
     (run / "final.pt").unlink()  # what Snakemake does to an incomplete job's output before running it again
-    res = run_training(cfg, run, LOCAL, restart_finished=True, keep_diverged=True)
+    res = run_training(cfg, run, LOCAL, keep_diverged=True)
     assert res.reattached and not res.restarted
     assert [(r["job_id"], r["action"]) for r in attempts(run)] == [(job_id, "done")]
     assert load_checkpoint(run / "final.pt")["step"] == 100
@@ -164,7 +198,7 @@ def test_diverged_run_is_kept_as_a_result_when_asked(tmp_path: Path) -> None:
     assert load_checkpoint(tmp_path / "run" / "final.pt")["step"] == 10
     rows = attempts(tmp_path / "run")
     assert [(r["failure_kind"], r["final"]) for r in rows] == [("diverged", True)]
-    early = tiny_config(tmp_path, "early", train={"lr": 1000.0})  # NaN at step 2, before any checkpoint
-    with pytest.raises(DispatchError, match="no checkpoint was written before the divergence") as err:
-        run_training(early, tmp_path / "early", LOCAL, keep_diverged=True)
-    assert err.value.kind is FailureKind.diverged and "train.log" in str(err.value)
+    early = tiny_config(tmp_path, "early", train={"lr": 1000.0})  # NaN at step 2, before any periodic checkpoint
+    res = run_training(early, tmp_path / "early", LOCAL, keep_diverged=True)
+    assert res.diverged and status(tmp_path / "early")["diverged_at"] == 2
+    assert load_checkpoint(tmp_path / "early" / "final.pt")["step"] == 0  # the initial state is its result

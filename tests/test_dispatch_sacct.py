@@ -69,3 +69,20 @@ def test_read_final_waits_for_two_agreeing_reads() -> None:
 def test_read_final_gives_up_after_max_reads() -> None:
     rows = sacct.read_final("5", interval_s=0.0, max_reads=3, reader=lambda _id: parse_sacct("5|x|RUNNING|0:0|node1||\n"))
     assert job_row(rows, "5").state == "RUNNING"
+
+
+def test_a_job_requeued_by_slurm_splits_into_one_segment_per_run() -> None:
+    """`sacct -D` after `scontrol requeue` (recorded on the local cluster): one job row per run, each followed by
+    its steps; the job keeps its id."""
+    text = (
+        "1|drill|REQUEUED|0:0|node1|00:00:04|sbatch --job-name=drill s.sh\n"
+        "1.batch|batch|CANCELLED|0:15|node1|00:00:04|\n"
+        "1|drill|COMPLETED|0:0|node2|00:00:09|sbatch --job-name=drill s.sh\n"
+        "1.batch|batch|COMPLETED|0:0|node2|00:00:09|\n"
+        "12|other|COMPLETED|0:0|node2|00:00:01|\n"
+    )
+    runs = sacct.segments(parse_sacct(text), "1")
+    assert [[r.job_id for r in run] for run in runs] == [["1", "1.batch"], ["1", "1.batch"]]
+    assert [(run[0].state, run[0].nodes, run[0].elapsed_s) for run in runs] == [
+        ("REQUEUED", ("node1",), 4), ("COMPLETED", ("node2",), 9)]
+    assert sacct.segments(parse_sacct(text), "12")[0][0].name == "other"

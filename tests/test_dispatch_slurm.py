@@ -150,3 +150,43 @@ def test_killed_head_reattaches_and_submits_no_duplicate(tmp_path: Path, nodes: 
     # and a third run finds the finished result: nothing is submitted
     third = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert third.returncode == 0 and "nothing submitted" in third.stderr
+
+
+def test_a_job_that_slurm_requeues_by_itself_is_one_attempt_per_run(tmp_path: Path, nodes: list[str]) -> None:
+    """`scontrol requeue` (what Slurm does itself after a node failure with JobRequeue=1): the job keeps its id and
+    runs twice. attempts.jsonl has one row per run of the job (read from `sacct -D`), their wall times add up to
+    sacct's, the trainer resumes from its checkpoint, and the head stops waiting as soon as the result exists."""
+    cfg = tiny_config(tmp_path, "requeue",
+                      train={"steps": 1500, "log_every": 500, "eval_every": 1500, "checkpoint_every": 100})
+    run = tmp_path / "run"
+    head = subprocess.Popen([sys.executable, "-c", "import sys; from ired.cli import main; sys.exit(main())",
+                             "dispatch-train", str(cfg), "--out", str(run), "--cluster", "slurm", "--mem-gb", "1",
+                             "--timeout-min", "5"], stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    job_id = None
+    while time.time() < deadline and not (run / "checkpoints" / "step_0000100.pt").exists():
+        time.sleep(0.2)
+    job_id = json.loads((run / "job.json").read_text())["job_id"]
+    try:
+        assert subprocess.run(["scontrol", "requeue", job_id], capture_output=True).returncode == 0
+        # Slurm holds a requeued job back for a while (BeginTime); let it start again now
+        while time.time() < deadline and subprocess.run(
+                ["scontrol", "update", f"jobid={job_id}", "StartTime=now"], capture_output=True).returncode != 0:
+            time.sleep(0.3)
+        _, err = head.communicate(timeout=240)
+        ended = time.time()
+    finally:
+        if head.poll() is None:
+            head.kill()
+            subprocess.run(["scancel", job_id], check=False)
+    assert head.returncode == 0, err
+    rows = attempts(run)
+    assert [(r["attempt"], r["job_id"], r["failure_kind"], r["action"]) for r in rows] == [
+        (1, job_id, "requeued", "requeued by Slurm itself (same job id)"), (2, job_id, None, "done")], rows
+    assert rows[0]["state"].startswith("REQUEUED") and not rows[0]["final"] and rows[1]["final"]
+    segments = [r for r in query(job_id) if not r.is_step]
+    assert len(segments) == 2 and [r["wall_time_s"] for r in rows] == [float(s.elapsed_s) for s in segments]
+    st = status(run)
+    assert st["status"] == "completed" and st["resumed_from"] >= 100  # the second run resumed, not restarted
+    result = next((run / "dispatch").glob(f"{job_id}_*result.pkl"))
+    assert ended - result.stat().st_mtime < 20, "the head waited long after the job's result existed"

@@ -109,16 +109,23 @@ def workdir(tmp_path):
 
 @pytest.mark.parametrize("scale", ["laptop", "paper", "tiny"])
 def test_every_experiment_resolves_at_every_scale(workdir, scale):
+    """Every run resolves and validates when the workflow is parsed; planning writes nothing (the rule resolve
+    writes each run's config.yaml, one job per training)."""
+    proc = snakemake(workdir, "--dry-run", "--config", f"scale={scale}")
+    assert f"ired: scale {scale} (given" in proc.stderr
     jobs = planned_jobs(workdir, "--config", f"scale={scale}")
     registry = {}
     for path in (CONFIG / "experiments").glob("*.yaml"):
         registry.update(load(path))
-    assert jobs["train"] >= len(registry)
-    configs = sorted((workdir / "results").glob("*/config.yaml"))
-    assert len(configs) == jobs["train"]
-    for path in configs:  # the per-run file holds every effective key
-        cfg = build_config(load(path), str(path))
-        assert cfg.name == path.parent.name
+    assert jobs["train"] >= len(registry) and jobs["resolve"] == jobs["train"]
+    assert f"results/{scale}/q101-s0/config.yaml" in proc.stdout
+    assert not (workdir / "results").exists()
+
+
+def test_without_a_scale_the_default_is_used_and_said(workdir):
+    proc = snakemake(workdir, "--dry-run")
+    assert "ired: scale laptop (the default; --config scale=NAME for another); outputs in results/laptop/" in proc.stderr
+    assert not (workdir / "results").exists()
 
 
 def test_experiment_typo_fails_before_any_job_naming_file_and_key(workdir):
@@ -128,7 +135,7 @@ def test_experiment_typo_fails_before_any_job_naming_file_and_key(workdir):
     text = proc.stdout + proc.stderr
     assert proc.returncode != 0
     assert "config/experiments/core.yaml" in text and "'q206.set.objective.nmae'" in text, text
-    assert "Execute" not in text and not (workdir / "logs").exists()
+    assert "Execute" not in text and not (workdir / "logs").exists() and not (workdir / "results").exists()
 
 
 def test_cross_key_error_names_the_experiment(workdir):

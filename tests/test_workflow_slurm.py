@@ -4,8 +4,11 @@ Two promises of the dispatch issue, end to end through the Snakemake CLI in a pr
 
 - the literal Slurm command completes, and training and cross-evaluation really ran as Slurm jobs (sacct knows
   each one, under the name, node and working directory the attempt log records);
-- a head killed mid-run (SIGKILL to Snakemake's whole process group, never to the Slurm jobs), then the same
-  command again, submits no job twice, leaves every finished result untouched and completes.
+- a head killed mid-run (SIGKILL to Snakemake's whole process group, never to the Slurm jobs), then
+  `snakemake --unlock` and the same command again, submits no job twice, leaves every finished result untouched
+  and completes;
+- Ctrl-C on a head (SIGINT to its process group) cancels the Slurm jobs it submitted, says so and logs them as
+  interrupted; the same command again resumes them from their checkpoints and trains no finished run again.
 
 Skipped with the reason when no cluster answers; ``IRED_REQUIRE_SLURM=1`` (CI) makes that a failure. Every
 Snakemake call runs under ``timeout -k 10`` (Snakemake ignores SIGTERM while jobs run); jobs left in the queue by
@@ -33,7 +36,7 @@ pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
 BIN = Path(sys.executable).parent
 PROFILE = ["--profile", "slurm", "all_ablations"]
-LIMIT_S = 300  # per Snakemake call; a whole run takes ~40 s on the 2-node local cluster
+LIMIT_S = 600  # per Snakemake call; a whole run takes ~40 s on the 2-node local cluster (minutes on a loaded machine)
 
 
 def command(*config: str) -> list[str]:
@@ -66,7 +69,7 @@ def dispatch_records(workdir: Path) -> dict[Path, tuple[dict, list[dict]]]:
     """Every dispatcher record folder of the run (training: results/<run>/; cross-eval: .../dispatch/eval-<m>/):
     folder -> (job.json, attempts.jsonl rows)."""
     found = {}
-    for job_file in sorted((workdir / "results").glob("**/job.json")):
+    for job_file in sorted((workdir / "results" / "tiny").glob("**/job.json")):
         rows = [json.loads(line) for line in (job_file.parent / "attempts.jsonl").read_text().splitlines()]
         found[job_file.parent] = (json.loads(job_file.read_text()), rows)
     return found
@@ -113,7 +116,7 @@ def test_all_ablations_runs_its_jobs_on_slurm(tmp_path: Path, cluster: list[str]
     workdir = copy_workflow(tmp_path / "wf")
     since = since_now()
     run(workdir, command("experiments=[q101,q209]", "max_seeds=1"))
-    results = workdir / "results"
+    results = workdir / "results" / "tiny"
     with open(results / "summary.csv") as handle:
         assert [row["experiment"] for row in csv.DictReader(handle)] == ["q101", "q209"]
     assert "| q101 |" in (results / "summary.md").read_text()
@@ -132,7 +135,7 @@ def test_all_ablations_runs_its_jobs_on_slurm(tmp_path: Path, cluster: list[str]
         known = jobs[row["job_id"]]  # sacct's own record of the job, submitted from this workflow's folder
         assert (known["name"], known["state"], known["node"]) == (job["job_name"], "COMPLETED", row["node"])
     assert len(jobs) == len(records)  # nothing else was submitted
-    assert "submitted as slurm job" in (workdir / "logs" / "train" / "q101-s0.log").read_text()
+    assert "submitted as slurm job" in (workdir / "logs" / "tiny" / "train" / "q101-s0.log").read_text()
 
 
 # A run that trains long enough (~20 s of steps at the tiny scale) to kill the head while it is RUNNING.
@@ -151,7 +154,7 @@ def test_killed_head_then_same_command_submits_no_duplicate_and_keeps_finished_r
     workdir = copy_workflow(tmp_path / "wf")
     (workdir / "config" / "experiments" / "zz_slurm_drill.yaml").write_text(DRILL)
     cmd = command("experiments=[q101,slurm_drill]", "max_seeds=1")
-    results = workdir / "results"
+    results = workdir / "results" / "tiny"
     since = since_now()
     with open(tmp_path / "head.log", "w") as head_log:
         head = subprocess.Popen(cmd, cwd=workdir, env=environment(), stdout=head_log, stderr=subprocess.STDOUT,
@@ -188,12 +191,13 @@ def test_killed_head_then_same_command_submits_no_duplicate_and_keeps_finished_r
         time.sleep(0.3)
     assert squeue_state(job_id) == "RUNNING", "slurm_drill-s0 ended too early for this test: train it longer"
 
+    run(workdir, [*cmd, "--unlock"])  # a SIGKILLed head leaves Snakemake's lock: the documented recovery
     run(workdir, cmd)  # the same command again
 
     # the jobs in flight were collected, not submitted again; the finished results were left alone
-    log = (workdir / "logs" / "train" / "slurm_drill-s0.log").read_text()
+    log = (workdir / "logs" / "tiny" / "train" / "slurm_drill-s0.log").read_text()
     assert f"re-attaching to attempt 1, job {job_id} (still queued or running)" in log, log
-    log = (workdir / "logs" / "cross_eval" / "q101-s0" / "last.log").read_text()
+    log = (workdir / "logs" / "tiny" / "cross_eval" / "q101-s0" / "last.log").read_text()
     assert f"re-attaching to attempt 1, job {eval_job} (finished meanwhile)" in log, log
     assert "written again from the job's result" in log  # Snakemake had deleted the incomplete job's JSONs
     assert mtimes(finished) == before
@@ -209,8 +213,63 @@ def test_killed_head_then_same_command_submits_no_duplicate_and_keeps_finished_r
     jobs = sacct_jobs(workdir, since)
     assert jobs, "sacct knows no job submitted from this workflow"
     assert Counter(r["name"] for r in jobs).most_common(1)[0][1] == 1, jobs
+    assert not [r for r in jobs if r["name"].endswith("-a2")], jobs  # no finished run trained a second time
     assert {r["job_id"]: r["name"] for r in jobs} == attempt_jobs
     assert all(r["state"] == "COMPLETED" for r in jobs), jobs
     # and Snakemake agrees that everything is done
     assert planned_jobs(workdir, *PROFILE, "--config", "scale=tiny", "experiments=[q101,slurm_drill]",
                         "max_seeds=1") == {}
+
+
+def test_ctrl_c_cancels_the_heads_jobs_and_the_next_command_resumes_them(tmp_path: Path, cluster: list[str]) -> None:
+    """Ctrl-C (SIGINT to the head's process group, as a terminal sends it) with a finished run and a training in
+    flight: the head cancels the Slurm jobs it submitted and says so, the attempt is logged as interrupted, and the
+    same command again resumes the training from its checkpoint; the finished run is never trained again."""
+    workdir = copy_workflow(tmp_path / "wf")
+    (workdir / "config" / "experiments" / "zz_slurm_drill.yaml").write_text(DRILL)
+    cmd = command("experiments=[q101,slurm_drill]", "max_seeds=1")
+    results = workdir / "results" / "tiny"
+    drill = results / "slurm_drill-s0"
+    since = since_now()
+    head = subprocess.Popen(cmd, cwd=workdir, env=environment(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True)
+    finished = [results / "q101-s0" / "final.pt", *(results / "q101-s0" / "checkpoints").glob("*.pt")]
+    job_id = None
+    try:
+        deadline = time.time() + 240
+        while time.time() < deadline and head.poll() is None:
+            if (results / "q101-s0" / "milestones" / "last.pt").exists() and (drill / "job.json").exists():
+                job_id = recorded_job(drill / "job.json")
+                if job_id and squeue_state(job_id) == "RUNNING" and list((drill / "checkpoints").glob("step_*[1-9]*.pt")):
+                    break
+            time.sleep(0.3)
+        else:
+            pytest.fail(f"never saw slurm_drill training after q101 (head exit {head.poll()})")
+        finished = [results / "q101-s0" / "final.pt", *(results / "q101-s0" / "checkpoints").glob("*.pt")]
+        before = mtimes(finished)
+        os.killpg(head.pid, signal.SIGINT)  # Ctrl-C
+        output, _ = head.communicate(timeout=120)
+    finally:
+        if head.poll() is None:
+            os.killpg(head.pid, signal.SIGKILL)
+            head.wait()
+    assert head.returncode != 0
+    assert f"cancelled Slurm job {job_id} (attempt 1)" in output, output[-4000:]
+    deadline = time.time() + 30
+    while squeue_state(job_id) and time.time() < deadline:
+        time.sleep(0.5)
+    states = {r["job_id"]: r["state"] for r in sacct_jobs(workdir, since)}
+    assert states[job_id].startswith("CANCELLED"), states
+    rows = [json.loads(line) for line in (drill / "attempts.jsonl").read_text().splitlines()]
+    assert [(r["attempt"], r["failure_kind"]) for r in rows] == [(1, "interrupted")]
+    stopped_at = max(int(p.stem.split("_")[1]) for p in (drill / "checkpoints").glob("step_*.pt"))
+
+    run(workdir, cmd)  # the same command again
+
+    assert mtimes(finished) == before
+    st = json.loads((drill / "status.json").read_text())
+    assert st["status"] == "completed" and 0 < st["resumed_from"] <= stopped_at, st
+    rows = [json.loads(line) for line in (drill / "attempts.jsonl").read_text().splitlines()]
+    assert [(r["attempt"], r["failure_kind"], r["action"]) for r in rows][1:] == [(2, None, "done")]
+    names = [r["name"] for r in sacct_jobs(workdir, since) if r["name"].startswith("ired-q101-s0-")]
+    assert len(names) == 1 and names[0].endswith("-a1"), names  # q101 was trained once

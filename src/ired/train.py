@@ -522,6 +522,8 @@ class Trainer:
         self._start()
         started = time.time()
         protected = set(cfg.milestones)
+        if self.resumed_from is None:  # the initial state: a run that diverges before its first checkpoint has one
+            self.save(step_path(self.ckpt_dir, 0))
         try:
             while self.step < cfg.steps:
                 tick = time.perf_counter()

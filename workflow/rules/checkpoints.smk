@@ -6,11 +6,11 @@
 
 rule export_checkpoint:
     input:
-        final="results/{run}/final.pt",
+        final=f"{OUT}/{{run}}/final.pt",
     output:
-        checkpoint="results/{run}/milestones/{milestone}.pt",
+        checkpoint=f"{OUT}/{{run}}/milestones/{{milestone}}.pt",
     log:
-        "logs/export_checkpoint/{run}/{milestone}.log",
+        f"{LOGS}/export_checkpoint/{{run}}/{{milestone}}.log",
     params:
         source=get_milestone_source,
     wildcard_constraints:
@@ -25,9 +25,9 @@ rule import_checkpoint:
     input:
         source=get_external_checkpoint,
     output:
-        checkpoint="results/{run}/milestones/external.pt",
+        checkpoint=f"{OUT}/{{run}}/milestones/external.pt",
     log:
-        "logs/import_checkpoint/{run}.log",
+        f"{LOGS}/import_checkpoint/{{run}}.log",
     params:
         source=get_external_checkpoint,
     wildcard_constraints:

@@ -5,6 +5,7 @@ naming the file and the key (exit code 2). The registry is loaded and validated 
 themselves are resolved in resolve.smk.
 """
 
+import os
 import re
 import sys
 from pathlib import Path
@@ -47,7 +48,29 @@ def validate_file(data, source, schema):
     return data
 
 
+def choose_scale(given):
+    """The scale of this command: the one given (--config scale=, a config file), else the one last used by a real
+    run in this working directory (results/.last_scale, written by onstart), else the schema's default. Printed, so
+    that a command never acts on another scale silently."""
+    if given is not None:
+        return given, "given"
+    try:
+        last = LAST_SCALE.read_text().strip()
+    except OSError:
+        last = ""
+    if last:
+        return last, f"the scale last run in this folder ({LAST_SCALE}); --config scale=NAME for another"
+    return None, "the default; --config scale=NAME for another"
+
+
+LAST_SCALE = Path("results") / ".last_scale"
+_scale, _scale_source = choose_scale(config.get("scale"))
+if _scale is not None:
+    config["scale"] = _scale
 validate_file(config, f"pipeline config ({', '.join(map(str, workflow.configfiles))})", "config.schema.yaml")
+print(f"ired: scale {config['scale']} ({_scale_source}); outputs in results/{config['scale']}/", file=sys.stderr)
+OUT = f"results/{config['scale']}"  # every output of the pipeline lives here: run folders, tables, plots, report
+LOGS = f"logs/{config['scale']}"  # one log per job, mirroring the outputs
 # every experiment of every registry file, selected or not, with its `extends` chain (ired.registry)
 REGISTRY = checked(load_registry, config["registry"], config["scales"])
 
@@ -72,7 +95,7 @@ def milestone_file(milestone):
 
 
 def get_milestone_source(wildcards):
-    return f"results/{wildcards.run}/{milestone_file(wildcards.milestone)}"
+    return f"{OUT}/{wildcards.run}/{milestone_file(wildcards.milestone)}"
 
 
 def get_external_checkpoint(wildcards):
@@ -80,15 +103,15 @@ def get_external_checkpoint(wildcards):
 
 
 def get_checkpoints(run):
-    """The exported (or imported) checkpoint files of one run: results/<run>/milestones/<milestone>.pt."""
+    """The exported (or imported) checkpoint files of one run: results/<scale>/<run>/milestones/<milestone>.pt."""
     milestones = RUNS[run]["milestones"] if run in RUNS else ["external"]
-    return [f"results/{run}/milestones/{m}.pt" for m in milestones]
+    return [f"{OUT}/{run}/milestones/{m}.pt" for m in milestones]
 
 
 def get_evaluations(run):
     """Every evaluation JSON of one run: checkpoint x protocol x split x weights."""
     return [
-        f"results/{run}/eval/{Path(ckpt).stem}/{protocol}.{split}.{weights}.json"
+        f"{OUT}/{run}/eval/{Path(ckpt).stem}/{protocol}.{split}.{weights}.json"
         for ckpt in get_checkpoints(run)
         for protocol, split, weights in CROSS_EVAL
     ]
@@ -99,7 +122,7 @@ def get_all_evaluations(wildcards=None):
 
 
 def get_finals(wildcards=None):
-    return [f"results/{run}/final.pt" for run in RUNS]
+    return [f"{OUT}/{run}/final.pt" for run in RUNS]
 
 
 def get_run_specs(wildcards=None):
@@ -108,7 +131,7 @@ def get_run_specs(wildcards=None):
         {
             "experiment": r["experiment"],
             "seed": r["seed"],
-            "run_dir": f"results/{run}",
+            "run_dir": f"{OUT}/{run}",
             "run_id": run,
             "description": r["description"],
         }
@@ -117,12 +140,12 @@ def get_run_specs(wildcards=None):
 
 
 def get_curves(wildcards=None):
-    return [f"results/plots/curves/{run}.png" for run in RUNS]
+    return [f"{OUT}/plots/curves/{run}.png" for run in RUNS]
 
 
 def get_sweep(run):
     """The inference-steps sweep of one training run's last checkpoint (landscape.smk)."""
-    return f"results/{run}/inference_sweep.json"
+    return f"{OUT}/{run}/inference_sweep.json"
 
 
 def get_sweeps(wildcards=None):
@@ -146,3 +169,14 @@ def get_experiment_targets(experiment):
     """Checkpoints, their cross-evaluations and the inference sweep of every run of one experiment."""
     runs = [run for run, r in RUNS.items() if r["experiment"] == experiment]
     return [path for run in runs for path in [*get_checkpoints(run), *get_evaluations(run), get_sweep(run)]]
+
+
+def is_forced(wildcards):
+    """1 when this command forces the training of this run, else 0 (a resource: not a rerun trigger)."""
+    final = os.path.normpath(f"{OUT}/{wildcards.run}/final.pt")
+    settings = workflow.dag_settings
+    named = {os.path.normpath(str(t)) for t in settings.forcerun or ()}
+    targets = {os.path.normpath(str(t)) for t in settings.targets or ()}
+    forced = settings.forceall or "train" in named or final in named or (settings.forcetargets and final in targets)
+    return int(bool(forced))
+

@@ -1,18 +1,18 @@
 # Stage 4, cross-eval: every exported checkpoint x protocol x split x weights -> one small JSON each (one job per
 # checkpoint, through ired's dispatcher like training: local by default, Slurm with --profile slurm; its records
-# are in results/<run>/dispatch/eval-<milestone>/), then results/cross_eval.csv with one row per JSON.
+# are in results/<scale>/<run>/dispatch/eval-<milestone>/), then results/<scale>/cross_eval.csv with one row per JSON.
 
 
 rule cross_eval_checkpoint:
     input:
-        checkpoint="results/{run}/milestones/{milestone}.pt",
+        checkpoint=f"{OUT}/{{run}}/milestones/{{milestone}}.pt",
     output:
         evaluations=[
-            f"results/{{run}}/eval/{{milestone}}/{protocol}.{split}.{weights}.json"
+            f"{OUT}/{{run}}/eval/{{milestone}}/{protocol}.{split}.{weights}.json"
             for protocol, split, weights in CROSS_EVAL
         ],
     log:
-        "logs/cross_eval/{run}/{milestone}.log",
+        f"{LOGS}/cross_eval/{{run}}/{{milestone}}.log",
     params:
         grid=CROSS_EVAL,
     threads: 1
@@ -28,9 +28,9 @@ rule cross_eval:
     input:
         evaluations=get_all_evaluations,
     output:
-        table="results/cross_eval.csv",
+        table=f"{OUT}/cross_eval.csv",
     log:
-        "logs/cross_eval/table.log",
+        f"{LOGS}/cross_eval/table.log",
     conda:
         "../envs/ired.yaml"
     script:

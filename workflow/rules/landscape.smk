@@ -5,11 +5,11 @@
 
 rule inference_sweep:
     input:
-        checkpoint="results/{run}/milestones/last.pt",
+        checkpoint=f"{OUT}/{{run}}/milestones/last.pt",
     output:
-        sweep="results/{run}/inference_sweep.json",
+        sweep=f"{OUT}/{{run}}/inference_sweep.json",
     log:
-        "logs/inference_sweep/{run}.log",
+        f"{LOGS}/inference_sweep/{{run}}.log",
     params:
         steps=config["inference_sweep"]["steps"],
         splits=config["inference_sweep"]["splits"],
@@ -28,9 +28,9 @@ rule inference_sweep_table:
     input:
         sweeps=get_sweeps,
     output:
-        table="results/inference_sweep.csv",
+        table=f"{OUT}/inference_sweep.csv",
     log:
-        "logs/inference_sweep/table.log",
+        f"{LOGS}/inference_sweep/table.log",
     conda:
         "../envs/ired.yaml"
     script:

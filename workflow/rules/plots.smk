@@ -4,12 +4,12 @@
 
 rule plot_curves:
     input:
-        final="results/{run}/final.pt",
-        cross_eval="results/cross_eval.csv",
+        final=f"{OUT}/{{run}}/final.pt",
+        cross_eval=f"{OUT}/cross_eval.csv",
     output:
-        png=report("results/plots/curves/{run}.png", category="Training curves"),
+        png=report(f"{OUT}/plots/curves/{{run}}.png", category="Training curves"),
     log:
-        "logs/plots/curves/{run}.log",
+        f"{LOGS}/plots/curves/{{run}}.log",
     params:
         run_dir=lambda wildcards, input: Path(input.final).parent,
     conda:
@@ -20,12 +20,12 @@ rule plot_curves:
 
 rule plot_ablation:
     input:
-        summary="results/summary.csv",
-        runs="results/runs.csv",
+        summary=f"{OUT}/summary.csv",
+        runs=f"{OUT}/runs.csv",
     output:
-        png=report("results/plots/ablation.png", category="Ablations"),
+        png=report(f"{OUT}/plots/ablation.png", category="Ablations"),
     log:
-        "logs/plots/ablation.log",
+        f"{LOGS}/plots/ablation.log",
     conda:
         "../envs/ired.yaml"
     script:
@@ -34,11 +34,11 @@ rule plot_ablation:
 
 rule plot_cross_eval:
     input:
-        table="results/cross_eval.csv",
+        table=f"{OUT}/cross_eval.csv",
     output:
-        png=report("results/plots/cross_eval.png", category="Cross-evaluation"),
+        png=report(f"{OUT}/plots/cross_eval.png", category="Cross-evaluation"),
     log:
-        "logs/plots/cross_eval.log",
+        f"{LOGS}/plots/cross_eval.log",
     conda:
         "../envs/ired.yaml"
     script:
@@ -47,11 +47,11 @@ rule plot_cross_eval:
 
 rule plot_inference_sweep:
     input:
-        table="results/inference_sweep.csv",
+        table=f"{OUT}/inference_sweep.csv",
     output:
-        png=report("results/plots/inference_sweep.png", category="Landscape"),
+        png=report(f"{OUT}/plots/inference_sweep.png", category="Landscape"),
     log:
-        "logs/plots/inference_sweep.log",
+        f"{LOGS}/plots/inference_sweep.log",
     params:
         experiments=get_sweep_plot_experiments(),
     conda:
@@ -63,25 +63,25 @@ rule plot_inference_sweep:
 rule plots:
     input:
         curves=get_curves,
-        ablation="results/plots/ablation.png",
-        cross_eval="results/plots/cross_eval.png",
-        inference_sweep="results/plots/inference_sweep.png",
+        ablation=f"{OUT}/plots/ablation.png",
+        cross_eval=f"{OUT}/plots/cross_eval.png",
+        inference_sweep=f"{OUT}/plots/inference_sweep.png",
 
 
 rule report:
     input:
-        summary="results/summary.csv",
-        cross_eval="results/cross_eval.csv",
+        summary=f"{OUT}/summary.csv",
+        cross_eval=f"{OUT}/cross_eval.csv",
         curves=get_curves,
-        ablation="results/plots/ablation.png",
-        heatmap="results/plots/cross_eval.png",
-        sweep="results/inference_sweep.csv",
-        sweep_png="results/plots/inference_sweep.png",
-        findings="results/findings.md",
+        ablation=f"{OUT}/plots/ablation.png",
+        heatmap=f"{OUT}/plots/cross_eval.png",
+        sweep=f"{OUT}/inference_sweep.csv",
+        sweep_png=f"{OUT}/plots/inference_sweep.png",
+        findings=f"{OUT}/findings.md",
     output:
-        html="results/report.html",
+        html=f"{OUT}/report.html",
     log:
-        "logs/report.log",
+        f"{LOGS}/report.log",
     params:
         runs=get_run_specs(),
         sweep_experiments=get_sweep_plot_experiments(),

@@ -7,25 +7,25 @@
 
 rule summary:
     input:
-        table="results/summary.csv",
-        findings="results/findings.md",
-        ablation="results/plots/ablation.png",
-        heatmap="results/plots/cross_eval.png",
-        inference_sweep="results/plots/inference_sweep.png",
+        table=f"{OUT}/summary.csv",
+        findings=f"{OUT}/findings.md",
+        ablation=f"{OUT}/plots/ablation.png",
+        heatmap=f"{OUT}/plots/cross_eval.png",
+        inference_sweep=f"{OUT}/plots/inference_sweep.png",
         curves=get_curves,
 
 
 rule summary_table:
     input:
         finals=get_finals,
-        cross_eval="results/cross_eval.csv",
-        sweep="results/inference_sweep.csv",
+        cross_eval=f"{OUT}/cross_eval.csv",
+        sweep=f"{OUT}/inference_sweep.csv",
     output:
-        csv=report("results/summary.csv", category="Summary"),
-        md="results/summary.md",
-        runs="results/runs.csv",
+        csv=report(f"{OUT}/summary.csv", category="Summary"),
+        md=f"{OUT}/summary.md",
+        runs=f"{OUT}/runs.csv",
     log:
-        "logs/summary.log",
+        f"{LOGS}/summary.log",
     params:
         runs=get_run_specs(),
     conda:
@@ -36,11 +36,11 @@ rule summary_table:
 
 rule findings:
     input:
-        summary="results/summary.csv",
+        summary=f"{OUT}/summary.csv",
     output:
-        md=report("results/findings.md", category="Summary"),
+        md=report(f"{OUT}/findings.md", category="Summary"),
     log:
-        "logs/findings.log",
+        f"{LOGS}/findings.log",
     params:
         baseline=config["findings"]["baseline"],
     conda:

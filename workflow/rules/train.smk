@@ -1,32 +1,46 @@
-# Stage 2, train: results/<run>/config.yaml -> the run folder results/<run>/ (layout: docs/ARCHITECTURE.md),
-# through ired's dispatcher (local subprocess by default, Slurm with --profile slurm). Only final.pt is declared:
-# metrics.jsonl, status.json and the intermediate checkpoints/ are not, so that a failed attempt never deletes
-# them and the next attempt resumes where it stopped. The dispatcher decides the rest (ired.dispatch.runner): a
-# job still in flight from a head that died is re-attached to, a finished run that is run again (forced, or its
-# config changed) trains afresh, a diverged run is kept as a result.
+# Stage 2, train: the resolved config of each run -> results/<scale>/<run>/config.yaml (rule resolve, a job: parsing
+# writes nothing) -> the run folder results/<scale>/<run>/ (layout:
+# docs/ARCHITECTURE.md), through ired's dispatcher (local subprocess by default, Slurm with --profile slurm). Only
+# final.pt is declared: metrics.jsonl, status.json and the intermediate checkpoints/ are not, so that a failed or
+# stopped attempt never deletes them and the next attempt resumes where it stopped.
+#
+# Done is done (docs/PIPELINE.md, "What is never lost"): Snakemake deletes final.pt before it runs the job, whether
+# the job was forced, its config changed, or an interrupted head left it incomplete, so the rule tells the
+# dispatcher which: `fresh=1` only when this command forces the run (--forcerun/-R train or its final.pt, -F, -f
+# on it). The dispatcher then trains afresh; a changed config (the run folder's resolved_config.yaml differs from
+# config.yaml) trains afresh too; anything else collects the finished result (final.pt restored from the run's own
+# checkpoint, no job) or resumes the unfinished run from its newest checkpoint. A diverged run is a result.
 
-import sys
 
-from ired.dispatch.heads import claim_workdir
-
-# A head that died (SIGKILL, a lost login node) leaves Snakemake's locks behind; running the same command again
-# must re-attach to its jobs, not stop at "Directory cannot be locked". Cleared only when no other head is alive.
-for stale_lock in claim_workdir():
-    print(f"ired: removed {stale_lock}, left by a Snakemake head that is no longer running", file=sys.stderr)
+rule resolve:
+    output:
+        config=f"{OUT}/{{run}}/config.yaml",
+    log:
+        f"{LOGS}/resolve/{{run}}.log",
+    params:
+        text=lambda wildcards: RUNS[wildcards.run]["config"],  # the params trigger: reruns when the text changes
+    wildcard_constraints:
+        run=alternatives(RUNS),
+    localrule: True
+    conda:
+        "../envs/ired.yaml"
+    script:
+        "../scripts/resolve.py"
 
 
 rule train:
     input:
-        config="results/{run}/config.yaml",
+        config=f"{OUT}/{{run}}/config.yaml",
     output:
-        final="results/{run}/final.pt",
+        final=f"{OUT}/{{run}}/final.pt",
     log:
-        "logs/train/{run}.log",
+        f"{LOGS}/train/{{run}}.log",
     params:
         run_dir=lambda wildcards, output: Path(output.final).parent,
     threads: 1
     resources:
         dispatch="profiles/default/dispatch.yaml",  # ired.dispatch settings; profiles/slurm sets its own
+        fresh=is_forced,  # 1: this command forces the run, which retrains it from step 0
     conda:
         "../envs/ired.yaml"
     script:

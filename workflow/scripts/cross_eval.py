@@ -17,11 +17,14 @@ logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %
 
 from ired.dispatch import DispatchError, dispatch, load_settings
 from ired.dispatch.jobs import call_target
+from ired.dispatch.runner import stop_on_signals
+
+stop_on_signals()  # SIGTERM like Ctrl-C: cancel the job in flight, record it, exit
 
 run, milestone = snakemake.wildcards.run, snakemake.wildcards.milestone
 settings = load_settings(snakemake.resources.get("dispatch"))
 outputs = [Path(p).resolve() for p in snakemake.output.evaluations]
-records = Path("results", run, "dispatch", f"eval-{milestone}")
+records = Path(snakemake.input.checkpoint).parent.parent / "dispatch" / f"eval-{milestone}"  # <run folder>/dispatch/
 # torch threads: the cores Snakemake reserved for the job locally, the CPUs the job asked for on Slurm
 threads = settings.cpus if settings.cluster == "slurm" else max(1, snakemake.threads)
 logging.info("evaluating %s (dispatch: %s; records in %s)", snakemake.input.checkpoint, settings.cluster, records)

@@ -1,9 +1,11 @@
 """Train one run (rule train) through ired's dispatcher, with the settings file named by the `dispatch` resource.
 
 That resource is profiles/default/dispatch.yaml (local subprocesses) unless a profile sets another (Slurm). The
-dispatcher owns the run-folder policy: an attempt in flight is re-attached to (a rerun after the head died), a
-finished run that is run again (forced, or its config changed) trains afresh, an interrupted one resumes, and a
-diverged run is kept as a result (its newest checkpoint becomes final.pt; status.json says diverged).
+dispatcher owns the run-folder policy (ired.dispatch.runner.run_training): an attempt in flight is re-attached to
+(a rerun after the head died), a finished run is collected (its final.pt restored from its own checkpoint, no job)
+unless this command forces it (`fresh` resource) or its config changed, an unfinished one resumes from its newest
+checkpoint, and a diverged run is kept as a result. Stopping the head (Ctrl-C, SIGTERM) cancels the job it waits
+on and says so; the next command resumes it.
 """
 
 import logging
@@ -14,16 +16,22 @@ sys.stdout = sys.stderr = open(snakemake.log[0], "w", buffering=1)
 logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
 
 from ired.dispatch import DispatchError, load_settings, run_training  # imports no torch: this process only waits
+from ired.dispatch.runner import stop_on_signals
 
+stop_on_signals()  # SIGTERM like Ctrl-C: cancel the job in flight, record it, exit
 run_dir = Path(snakemake.params.run_dir)
 settings = load_settings(snakemake.resources.get("dispatch"))
-logging.info("training %s in %s (dispatch: %s); progress in %s", snakemake.input.config, run_dir,
-             settings.cluster, run_dir / "train.log")
+fresh = bool(int(snakemake.resources.get("fresh", 0)))
+logging.info("training %s in %s (dispatch: %s%s); progress in %s", snakemake.input.config, run_dir,
+             settings.cluster, ", forced: trains afresh" if fresh else "", run_dir / "train.log")
 try:
-    result = run_training(snakemake.input.config, run_dir, settings, restart_finished=True, keep_diverged=True)
+    result = run_training(snakemake.input.config, run_dir, settings, force=fresh, retrain_changed=True,
+                          keep_diverged=True)
 except DispatchError as exc:  # the dispatcher's one line (cause, attempts, logs), not a traceback
     for stream in (sys.stderr, sys.__stderr__):
         print(f"ired dispatch: error: {exc}", file=stream)
     sys.exit(1)
-logging.info("%s: %s; attempts: %s", run_dir, "diverged (kept as a result)" if result.diverged else "completed",
-             run_dir / "attempts.jsonl")
+state = "diverged (kept as a result)" if result.diverged else "completed"
+if result.skipped:
+    state += ", collected: finished earlier, nothing trained"
+logging.info("%s: %s; attempts: %s", run_dir, state, run_dir / "attempts.jsonl")

@@ -1,8 +1,9 @@
 """The dispatcher's records in a run folder: ``attempts.jsonl`` (history) and ``job.json`` (the job in flight).
 
-``attempts.jsonl`` gets one JSON row per finished attempt, appended and fsynced, so a head process killed at
-any moment loses at most the attempt it was waiting on, and that attempt's job id is in ``job.json``, written
-(atomically) before waiting: a rerun re-attaches to it instead of submitting a duplicate.
+``attempts.jsonl`` gets one JSON row per real attempt (a job that Slurm requeued by itself is one attempt per
+segment), appended once and fsynced, so a head process killed at any moment loses at most the attempt it was
+waiting on, and that attempt's job id is in ``job.json``, written (atomically) before waiting: a rerun re-attaches
+to it instead of submitting a duplicate, and the rows of one job are written in one append.
 """
 
 from __future__ import annotations
@@ -56,13 +57,18 @@ class JobRecord:
     submitted_at: float
 
 
-def append_attempt(run_dir: Path, row: AttemptRow) -> None:
+def append_attempts(run_dir: Path, rows: list[AttemptRow]) -> None:
+    """Append the rows of one job in a single write (fsynced): a job's segments are logged together or not at all."""
     path = Path(run_dir) / ATTEMPTS_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a") as fh:
-        fh.write(json.dumps(asdict(row), sort_keys=False) + "\n")
+        fh.write("".join(json.dumps(asdict(row), sort_keys=False) + "\n" for row in rows))
         fh.flush()
         os.fsync(fh.fileno())
+
+
+def append_attempt(run_dir: Path, row: AttemptRow) -> None:
+    append_attempts(run_dir, [row])
 
 
 def read_attempts(run_dir: Path) -> list[dict[str, Any]]:

@@ -35,15 +35,18 @@ def add_dispatch_commands(subparsers: Any) -> None:
     p.add_argument("--gpus", type=int, default=None)
     p.add_argument("--timeout-min", dest="timeout_min", type=int, default=None)
     p.add_argument("--max-attempts", dest="max_attempts", type=int, default=None)
-    p.add_argument("--restart-finished", action="store_true",
-                   help="a run that already finished (completed or diverged) trains afresh instead of being skipped")
+    p.add_argument("--force", action="store_true",
+                   help="DELETES the run folder's checkpoints/ and final.pt and trains from step 0 (a finished run is "
+                   "otherwise collected, never retrained)")
+    p.add_argument("--retrain-changed", action="store_true",
+                   help="DELETES a run of another config found in the folder and trains this one (else: exit 2)")
     p.add_argument("--keep-diverged", action="store_true",
                    help="a diverged run is a result: its newest checkpoint becomes final.pt and the exit code is 0")
     p.set_defaults(func=_cmd_dispatch_train)
 
 
 def _cmd_dispatch_train(args: argparse.Namespace) -> int:
-    from ired.dispatch.runner import DispatchError, run_training
+    from ired.dispatch.runner import DispatchError, run_training, stop_on_signals
     from ired.dispatch.settings import load_settings
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
@@ -52,14 +55,18 @@ def _cmd_dispatch_train(args: argparse.Namespace) -> int:
         args.settings, cluster=args.cluster, partition=args.partition, account=args.account, mem_gb=args.mem_gb,
         cpus=args.cpus, gpus=args.gpus, timeout_min=args.timeout_min, retry=retry,
     )
+    stop_on_signals()  # Ctrl-C / SIGTERM: cancel the job in flight, log it as interrupted, exit 130
     try:
-        res = run_training(args.config, args.out, settings, restart_finished=args.restart_finished,
-                           keep_diverged=args.keep_diverged)
+        res = run_training(args.config, args.out, settings, force=args.force,
+                           retrain_changed=args.retrain_changed, keep_diverged=args.keep_diverged)
+    except KeyboardInterrupt:
+        return 130  # the runner has cancelled the job and said so
     except DispatchError as exc:
         print(f"ired dispatch-train: error: {exc}", file=sys.stderr)
         return _EXIT.get(exc.kind, 1) if exc.kind is not None else 1
     if res.skipped:
-        print(f"ired dispatch-train: {res.run_dir} already completed; nothing submitted", file=sys.stderr)
+        print(f"ired dispatch-train: {res.run_dir} already {'diverged' if res.diverged else 'completed'}; nothing "
+              "submitted", file=sys.stderr)
     elif res.diverged:
         print(f"ired dispatch-train: {res.run_dir} diverged; kept {res.run_dir / 'final.pt'} as its result; "
               f"attempts: {res.run_dir / 'attempts.jsonl'}", file=sys.stderr)

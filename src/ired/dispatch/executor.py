@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -37,6 +37,7 @@ class Finished:
     node: str | None
     wall_time_s: float | None
     stderr_path: Path
+    requeued: list["Finished"] = field(default_factory=list)  # earlier runs of a job Slurm requeued by itself
 
 
 def _slurm_executor_class() -> type:
@@ -122,16 +123,23 @@ def is_active(settings: DispatchSettings, job_id: str) -> bool:
     return _local_alive(job_id)
 
 
-def wait(settings: DispatchSettings, job_id: str) -> None:
-    """Block until the job has finished for good.
+def wait(settings: DispatchSettings, job_id: str, folder: Path | None = None) -> None:
+    """Block until the job has finished for good, or its result file exists.
 
     A local job this process started is its child: ``waitpid`` returns the moment it ends (no polling delay,
     which matters for the many seconds-long jobs of a laptop run). A local job started by an earlier head (after a
     re-attach) is polled through ``/proc``; Slurm jobs through ``squeue``, backing off from ``first_poll_s`` to
-    ``max_poll_s``.
+    ``max_poll_s``, and the head stops waiting as soon as the job's result file (submitit's pickle, in ``folder``)
+    exists, whatever the queue still says (a requeued or completing job can linger there for minutes).
     """
     if settings.cluster == "slurm":
-        sacct.wait_until_left_queue(job_id, settings.first_poll_s, settings.max_poll_s)
+        done = None
+        if folder is not None:
+            from submitit.core.utils import JobPaths
+
+            result = JobPaths(folder, job_id=job_id, task_id=0).result_pickle
+            done = result.exists
+        sacct.wait_until_left_queue(job_id, settings.first_poll_s, settings.max_poll_s, done=done)
         return
     if _wait_child(job_id):
         return
@@ -139,6 +147,40 @@ def wait(settings: DispatchSettings, job_id: str) -> None:
     while _local_alive(job_id):
         time.sleep(delay)
         delay = min(settings.max_poll_s, delay * 1.5)
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (Linux /proc), deepest first."""
+    found: list[int] = []
+    try:
+        children = [int(c) for t in Path(f"/proc/{pid}/task").iterdir()
+                    for c in (t / "children").read_text().split()]
+    except (OSError, ValueError):
+        return found
+    for child in children:
+        found += [*descendants(child), child]
+    return found
+
+
+def cancel(settings: DispatchSettings, job_id: str) -> bool:
+    """Cancel a job this head submitted (``scancel``; a local job: its process tree). True when it was asked to."""
+    import os
+    import signal
+
+    if settings.cluster == "slurm":
+        try:
+            return subprocess.run(["scancel", str(job_id)], capture_output=True, timeout=60).returncode == 0
+        except (subprocess.SubprocessError, OSError):
+            return False
+    if not _local_alive(job_id):
+        return False
+    for pid in [*descendants(int(job_id)), int(job_id)]:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    _wait_child(job_id)
+    return True
 
 
 def _wait_child(job_id: str) -> bool:
@@ -168,6 +210,9 @@ def gather(settings: DispatchSettings, folder: Path, job_id: str, node_failure_e
 
     paths = JobPaths(folder, job_id=job_id, task_id=0)
     rows = sacct.read_final(job_id) if settings.cluster == "slurm" else []
+    runs = sacct.segments(rows, job_id)
+    rows = runs[-1] if runs else rows  # the last run of the job; earlier ones (requeued by Slurm) go to `requeued`
+    requeued = [_segment(seg, paths.stderr, node_failure_exit_codes) for seg in runs[:-1]]
     outcome: dict[str, Any] = {}
     opath = outcome_path(folder, job_id)
     if opath.exists():
@@ -205,4 +250,13 @@ def gather(settings: DispatchSettings, folder: Path, job_id: str, node_failure_e
         exit_code = None if rc is None else str(rc)
         node = outcome.get("node") or (node_name() if settings.cluster == "local" else None)
         wall = outcome.get("wall_time_s") or (round(time.time() - submitted_at, 3) if submitted_at else None)
-    return Finished(succeeded, result, evidence, state, exit_code, node, wall, paths.stderr)
+    return Finished(succeeded, result, evidence, state, exit_code, node, wall, paths.stderr, requeued)
+
+
+def _segment(rows: list[sacct.SacctRow], stderr_path: Path, node_failure_exit_codes: list[int]) -> Finished:
+    """One earlier run of a job that Slurm requeued: what sacct says about it (its logs were overwritten)."""
+    main = rows[0]
+    evidence = Evidence(sacct=tuple(rows), node_failure_exit_codes=frozenset(node_failure_exit_codes))
+    return Finished(False, None, evidence, main.state_text, f"{main.exit_code}:{main.signal}",
+                    ",".join(main.nodes) or None, float(main.elapsed_s) if main.elapsed_s is not None else None,
+                    stderr_path)

@@ -3,15 +3,18 @@
 Two kinds of work use it: training runs (:func:`run_training`, a run folder filled by ``ired train``; OOM
 fallbacks rewrite the attempt's config) and any picklable function (:func:`dispatch`, e.g. a cross-evaluation
 job; only resources can change between attempts). Both keep their records in the run folder: ``job.json`` (the
-attempt in flight, written before waiting) and ``attempts.jsonl`` (one row per finished attempt), so rerunning
-the same command after the head process died re-attaches instead of submitting a duplicate.
+attempt in flight, written before waiting) and ``attempts.jsonl`` (one row per real attempt, appended once), so
+rerunning the same command after the head process died re-attaches instead of submitting a duplicate.
 
-A pipeline (Snakemake) reruns a job whose head died, and first deletes the outputs that job declared. So the
-dispatcher (1) reads ``job.json`` before anything else: an attempt still in flight, or one that finished while no
-head was watching, is collected, never submitted again; (2) recreates a training's ``final.pt`` from the run's own
-final step checkpoint when the collected attempt completed but the file is gone, so no job reruns for it; (3)
-treats a *settled* finished run (completed or diverged, nothing in flight) that is run again as a request to train
-afresh (``restart_finished``): the pipeline's meaning of a forced rerun or a changed config.
+Done is done. A pipeline (Snakemake) reruns a job whose head died or was stopped, and first deletes the outputs
+that job declared. So the dispatcher (1) reads ``job.json`` before anything else: an attempt still in flight, or
+one that finished while no head was watching, is collected, never submitted again; (2) collects a *finished* run
+(completed or diverged, nothing in flight) without any job, restoring ``final.pt`` from the run's own checkpoint
+when it is gone; (3) trains afresh only when asked to (``force``: the pipeline's ``--forcerun``) or when the run
+folder holds a run of another config (the config is the run's identity). A head stopped by SIGINT/SIGTERM
+(:func:`stop_on_signals`) cancels the job it waits on, logs an ``interrupted`` attempt and says so; the next
+command resumes the run from its newest checkpoint. A job that Slurm requeued by itself (same job id) is logged as
+one attempt per segment, read from ``sacct -D``.
 """
 
 from __future__ import annotations
@@ -21,15 +24,18 @@ import json
 import logging
 import os
 import shutil
+import signal
+import subprocess
+import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
 from ired.dispatch.attempts import (
     AttemptRow,
     JobRecord,
-    append_attempt,
+    append_attempts,
     read_attempts,
     read_job_record,
     write_job_record,
@@ -58,8 +64,8 @@ class DispatchResult:
     attempts: list[dict[str, Any]]
     result: Any = None  # what the job function returned (training: its outcome dict)
     reattached: bool = False  # waited on a job submitted by an earlier head process
-    skipped: bool = False  # nothing to do: the run had already completed
-    restarted: bool = False  # a finished run was run again: its checkpoints were dropped to train afresh
+    skipped: bool = False  # nothing to do: the run had already finished (completed or diverged); collected
+    restarted: bool = False  # forced, or another config: the folder's checkpoints were dropped to train afresh
     diverged: bool = False  # the run diverged and was kept as a result (keep_diverged)
 
 
@@ -169,20 +175,42 @@ def drive(task: _Task, settings: DispatchSettings, run_dir: Path) -> DispatchRes
                 log.info("%s: attempt %d submitted as %s job %s (logs %s)", task.name, attempt, settings.cluster,
                          job_id, folder)
             remember(job_id, submitted_at)
-        executor.wait(settings, job_id)
+        try:
+            executor.wait(settings, job_id, folder)
+        except KeyboardInterrupt:  # Ctrl-C, or SIGTERM through stop_on_signals()
+            _stop(task, settings, run_dir, attempt, job_id, plan, submitted_at)
+            raise
         fin = executor.gather(settings, folder, job_id, settings.retry.node_failure_exit_codes,
                               task.run_status(submitted_at), submitted_at)
         rows_round = _current_round(read_attempts(run_dir))
+        # Slurm requeued the job by itself (same id): each earlier segment was a real attempt, logged with the last
+        requeued = []
+        for seg in fin.requeued:
+            seg_cls = classify(seg.evidence)
+            kind = seg_cls.kind
+            # NODE_FAIL, TIMEOUT, PREEMPTED ... classify as usual; a plain REQUEUED (scontrol requeue, a lost batch
+            # step) shows only the cancelled batch step, which is not a person's scancel: say what it was
+            label = REQUEUED if (seg.state or "").startswith("REQUEUED") else kind.value
+            requeued.append(_row(attempt, job_id, seg, plan, settings, label, seg_cls.reason,
+                                 "requeued by Slurm itself (same job id)", final=False))
+            if kind is FailureKind.node_failure and seg.node:
+                plan = replace(plan, exclude=tuple(dict.fromkeys([*plan.exclude, *seg.node.split(",")])))
+            attempt += 1
+        if requeued:
+            log.warning("%s: job %s was requeued by Slurm %d time(s): %s", task.name, job_id, len(requeued),
+                        "; ".join(f"{r.state} on {r.node}" for r in requeued))
         if fin.succeeded and task.confirms_success():
             task.on_success()  # before the "done" row: a head dying in between re-collects and repeats this
-            append_attempt(run_dir, _row(attempt, job_id, fin, plan, settings, None, None, "done", final=True))
+            append_attempts(run_dir, [*requeued,
+                                      _row(attempt, job_id, fin, plan, settings, None, None, "done", final=True)])
             return DispatchResult(run_dir, read_attempts(run_dir), fin.result, reattached)
         cls = classify(fin.evidence)
-        previous = [FailureKind(r["failure_kind"]) for r in rows_round if r.get("failure_kind")]
+        previous = [FailureKind(r["failure_kind"]) for r in rows_round if r.get("failure_kind") in _KINDS]
+        previous += [FailureKind(r.failure_kind) for r in requeued if r.failure_kind in _KINDS]
         nodes = tuple(n for n in (fin.node or "").split(",") if n)
         decision = decide(cls.kind, plan, previous, nodes, settings.retry)
-        append_attempt(run_dir, _row(attempt, job_id, fin, plan, settings, cls.kind.value, cls.reason,
-                                     decision.action, final=not decision.retry))
+        append_attempts(run_dir, [*requeued, _row(attempt, job_id, fin, plan, settings, cls.kind.value, cls.reason,
+                                                  decision.action, final=not decision.retry)])
         log.warning("%s: attempt %d (job %s on %s) failed: %s (%s); %s", task.name, attempt, job_id, fin.node,
                     cls.kind.value, cls.reason, decision.action)
         if not decision.retry:
@@ -196,6 +224,68 @@ def drive(task: _Task, settings: DispatchSettings, run_dir: Path) -> DispatchRes
         record = JobRecord(attempt, None, _job_name(settings, task, run_dir, attempt), settings.cluster, str(folder),
                            _plan_dict(plan), time.time())
         write_job_record(run_dir, record)  # a head dying before the next sbatch resumes with this plan
+
+
+_KINDS = {k.value for k in FailureKind}
+REQUEUED = "requeued"  # failure_kind of a run of a job that Slurm requeued by itself without a failure of its own
+INTERRUPTED = "interrupted"  # failure_kind of an attempt whose head was stopped (its job cancelled by the head)
+
+
+def stop_on_signals() -> None:
+    """Make Ctrl-C, SIGTERM and SIGHUP stop this head: the job in flight is cancelled and logged as interrupted.
+
+    SIGINT is set explicitly too: a process started in the background of a non-interactive shell inherits it
+    ignored, and a head must stop however it was started.
+    """
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, interrupt)
+
+
+def forward_sigterm(marker: bytes) -> None:
+    """Pass SIGTERM, before this process's own handler runs, to every descendant whose command line contains
+    ``marker`` (a pipeline head's rule scripts, which run :func:`stop_on_signals`). Call from the main thread."""
+    from ired.dispatch.executor import descendants
+
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def stop(signum: int, frame: Any) -> None:
+        for pid in descendants(os.getpid()):
+            try:
+                if marker in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    os.kill(pid, signal.SIGTERM)
+            except OSError:
+                pass
+        if callable(previous):
+            previous(signum, frame)
+
+    signal.signal(signal.SIGTERM, stop)
+
+
+def _stop(task: _Task, settings: DispatchSettings, run_dir: Path, attempt: int, job_id: str, plan: Plan,
+          submitted_at: float) -> None:
+    """The head was stopped while waiting: cancel the job it submitted, log the attempt as interrupted, say so."""
+    from ired.dispatch import executor
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the bookkeeping short
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    where = "Slurm job" if settings.cluster == "slurm" else "local job"
+    cancelled = executor.cancel(settings, job_id)
+    append_attempts(run_dir, [AttemptRow(
+        attempt=attempt, job_id=job_id, node=None, state="CANCELLED" if cancelled else None, exit_code=None,
+        failure_kind=INTERRUPTED, action="the head was stopped: job cancelled; the next command resumes the run",
+        micro_batch=plan.micro_batch, accumulation=plan.accumulation,
+        wall_time_s=round(time.time() - submitted_at, 3), reason="SIGINT/SIGTERM to the pipeline head",
+        exclude=list(plan.exclude), mem_gb=plan.mem_gb, negatives_steps=plan.negatives_steps,
+        buffer_size=plan.buffer_size, cluster=settings.cluster, final=False)])
+    message = (f"ired: {task.name}: stopped; cancelled {where} {job_id} (attempt {attempt}), marked interrupted in "
+               f"{run_dir / 'attempts.jsonl'}; the next command resumes it from its newest checkpoint")
+    log.warning(message)
+    print(message, file=sys.__stderr__, flush=True)  # the terminal, not only the rule's log
 
 
 def _plan_dict(plan: Plan) -> dict[str, Any]:
@@ -271,15 +361,22 @@ class _TrainTask(_Task):
     def confirms_success(self) -> bool:
         return self.status().get("status") == "completed"
 
-    def completed(self) -> bool:
-        """The run folder holds a completed run of this very config (resource knobs and faults aside)."""
-        if self.status().get("status") != "completed" or not (self.run_dir / "final.pt").exists():
-            return False
-        from ired.config import read_yaml
-        from ired.train import config_differences  # the trainer's own rule for "same run"
+    def other_config(self) -> list[str]:
+        """Keys (dotted) in which the run in the folder differs from this config; [] when it is this run or none.
 
+        Resource knobs (micro-batch, threads, device, fault injection ...) do not count: the trainer's own rule
+        for "same run" (:func:`ired.train.config_differences`).
+        """
         done = self.run_dir / "resolved_config.yaml"
-        return done.exists() and not config_differences(read_yaml(done), self.cfg.to_dict())
+        if not done.exists():
+            return []
+        from ired.config import read_yaml
+        from ired.train import config_differences
+
+        try:
+            return config_differences(read_yaml(done), self.cfg.to_dict())
+        except IredError:
+            return ["resolved_config.yaml (unreadable)"]
 
     def finished(self) -> str | None:
         """``completed`` or ``diverged`` when ``status.json`` says the run has ended, else None."""
@@ -307,16 +404,34 @@ class _TrainTask(_Task):
         log.info("%s: %s was removed after its job completed (a rerun of an interrupted pipeline job); restored "
                  "from %s", self.name, final, source)
 
-    def drop_result(self, previous: str) -> None:
-        """Forget a finished run so that it trains from step 0: remove ``checkpoints/`` and ``final.pt``.
+    def collect(self, previous: str) -> None:
+        """A finished run is run again (e.g. after an interrupted head): keep it; put back a ``final.pt`` that
+        Snakemake deleted before rerunning the job, from the run's own checkpoint. No job, no attempt row."""
+        final = self.run_dir / "final.pt"
+        if final.exists():
+            log.info("%s: already %s; nothing to do", self.name, previous)
+            return
+        if previous == "completed":
+            self.on_success()
+        else:
+            self.keep_diverged(DispatchError(f"{self.name}: diverged earlier", FailureKind.diverged))
+        log.info("%s: already %s; %s restored from its own checkpoint, nothing trained", self.name, previous, final)
 
-        The rest stays: ``attempts.jsonl`` keeps the history, the trainer rewrites ``status.json`` and starts
-        ``metrics.jsonl`` afresh, and ``train.log`` keeps growing.
+    def drop_result(self, why: str) -> bool:
+        """Forget the run in the folder so that this config trains from step 0: remove ``checkpoints/``,
+        ``final.pt`` and ``status.json``. True when there was anything to drop.
+
+        The rest stays: ``attempts.jsonl`` keeps the history, the trainer starts ``metrics.jsonl`` afresh, and
+        ``train.log`` keeps growing.
         """
-        log.info("%s: the run had %s and is run again: dropping %s and %s to train afresh", self.name, previous,
-                 self.run_dir / "checkpoints", self.run_dir / "final.pt")
-        shutil.rmtree(self.run_dir / "checkpoints", ignore_errors=True)
-        (self.run_dir / "final.pt").unlink(missing_ok=True)
+        final, checkpoints, status = (self.run_dir / n for n in ("final.pt", "checkpoints", "status.json"))
+        if not (final.exists() or checkpoints.exists() or status.exists()):
+            return False
+        log.warning("%s: %s: deleting %s and %s to train afresh", self.name, why, checkpoints, final)
+        shutil.rmtree(checkpoints, ignore_errors=True)
+        final.unlink(missing_ok=True)
+        status.unlink(missing_ok=True)
+        return True
 
     def keep_diverged(self, error: DispatchError) -> Path:
         """Make the newest checkpoint before the divergence ``final.pt`` (unless the trainer wrote one)."""
@@ -343,14 +458,16 @@ def _copy_atomically(source: Path, dest: Path) -> None:
 
 
 def run_training(config_path: str | Path, out_dir: str | Path, settings: DispatchSettings, *,
-                 restart_finished: bool = False, keep_diverged: bool = False) -> DispatchResult:
+                 force: bool = False, retrain_changed: bool = False, keep_diverged: bool = False) -> DispatchResult:
     """Train ``config_path`` into ``out_dir`` through the dispatcher; blocks until the run has finished for good.
 
     An attempt in flight (``job.json``, e.g. from a head that was killed) is re-attached to, whatever else the
-    folder says. Otherwise a run whose ``status.json`` already says completed (with ``final.pt``, same config) is
-    not submitted again, unless ``restart_finished``: then a finished run (completed or diverged) is dropped and
-    trained from step 0 (the pipeline's train rule runs a finished run again only when it was forced or its config
-    changed). With ``keep_diverged`` a diverged run is a result, not an error: its newest checkpoint becomes
+    folder says. Otherwise the folder decides, and only two things ever delete a result: ``force`` (the pipeline's
+    ``--forcerun``: drop ``checkpoints/`` and ``final.pt`` and train from step 0), and a folder that holds a run of
+    another config (its ``resolved_config.yaml`` differs in a key that changes results: the config is the run's
+    identity, so the old run is dropped the same way). A finished run (completed or diverged) is collected: no
+    job, ``final.pt`` restored from the run's own checkpoint when it is gone. Anything else resumes from the newest
+    checkpoint. With ``keep_diverged`` a diverged run is a result, not an error: its newest checkpoint becomes
     ``final.pt`` and the result says ``diverged``. Raises :class:`ired.errors.ConfigError` (before any job) for an
     invalid config and :class:`DispatchError` when an attempt fails in a way the policy does not retry.
     """
@@ -359,12 +476,16 @@ def run_training(config_path: str | Path, out_dir: str | Path, settings: Dispatc
     task = _TrainTask(Path(config_path).resolve(), run_dir)
     restarted = False
     if _settled(run_dir):
-        previous = task.finished()
-        if restart_finished and previous is not None:
-            task.drop_result(previous)
-            restarted = True
-        elif task.completed():
-            return DispatchResult(run_dir, read_attempts(run_dir), task.status(), skipped=True)
+        changed = task.other_config()
+        if force or (changed and retrain_changed):
+            why = "forced" if force else f"its config changed ({', '.join(changed[:5])})"
+            restarted = task.drop_result(why)
+        elif task.finished() is not None and not changed:
+            previous = task.finished()
+            if previous == "completed" or keep_diverged:
+                task.collect(previous)
+                return DispatchResult(run_dir, read_attempts(run_dir), task.status(), skipped=True,
+                                      diverged=previous == "diverged")
     try:
         result = drive(task, settings, run_dir)
     except DispatchError as exc:

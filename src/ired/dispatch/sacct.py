@@ -130,6 +130,21 @@ def job_row(rows: list[SacctRow], job_id: str) -> SacctRow | None:
     return found[-1] if found else None
 
 
+def segments(rows: list[SacctRow], job_id: str) -> list[list[SacctRow]]:
+    """A job's rows split by run: ``sacct -D`` prints one job row per time Slurm started it (a job it requeued by
+    itself, after a node failure or ``scontrol requeue``, keeps its id), each followed by its steps. Oldest first;
+    step rows seen before any job row go with the first segment."""
+    found: list[list[SacctRow]] = []
+    for row in rows:
+        if row.job_id.split(".")[0] != str(job_id):
+            continue
+        if not row.is_step or not found:
+            found.append([row])
+        else:
+            found[-1].append(row)
+    return found
+
+
 def is_terminal(state: str) -> bool:
     return state in TERMINAL_STATES
 
@@ -199,8 +214,13 @@ def read_final(
     return rows
 
 
-def wait_until_left_queue(job_id: str, poll_s: float = 1.0, max_poll_s: float = 30.0) -> None:
-    """Block while the job is queued or running, polling ``squeue`` with a gently growing interval."""
+def wait_until_left_queue(job_id: str, poll_s: float = 1.0, max_poll_s: float = 30.0,
+                          done: Callable[[], bool] | None = None) -> None:
+    """Block while the job is queued or running, polling ``squeue`` with a gently growing interval.
+
+    ``done`` (e.g. "the job's result file exists") ends the wait at once, checked between polls every ``poll_s``:
+    once the job has written its result, nothing the queue says any more changes it.
+    """
     delay = poll_s
     while True:
         state = squeue_state(job_id)
@@ -210,5 +230,10 @@ def wait_until_left_queue(job_id: str, poll_s: float = 1.0, max_poll_s: float = 
             # squeue forgets a job MinJobAge after it ends; sacct may still lag: both must say "done"
             if main is None or is_terminal(main.state):
                 return
-        time.sleep(delay)
+        slept = 0.0
+        while slept < delay:
+            if done is not None and done():
+                return
+            time.sleep(min(poll_s, delay - slept))
+            slept += poll_s
         delay = min(max_poll_s, delay * 1.5)

@@ -1,0 +1,80 @@
+"""What went wrong in a pipeline run, read back from the run folders: one line per failed run, with the command
+that reruns it. The pipeline prints these at its end (the Snakefile's ``onerror``), after keep-going has let every
+other run finish. Reads files only."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from ired.dispatch.attempts import read_attempts
+
+
+@dataclass(frozen=True)
+class FailedRun:
+    run: str
+    stage: str  # "train" or "cross_eval <milestone>"
+    failure: str  # the dispatcher's failure kind of the last attempt, else the run's status
+    detail: str  # its reason / the run's detail, one line
+    target: str  # the file whose rule failed: what the rerun command asks for
+
+
+def _last_failure(folder: Path) -> tuple[str, str] | None:
+    rows = read_attempts(folder)
+    if not rows or rows[-1].get("action") == "done":
+        return None
+    last = rows[-1]
+    return str(last.get("failure_kind") or "unknown"), str(last.get("reason") or last.get("action") or "")
+
+
+def _status(run_dir: Path) -> dict:
+    try:
+        return json.loads((run_dir / "status.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
+def failed_runs(run_dirs: dict[str, Path], experiments: dict[str, str] | None = None) -> list[FailedRun]:
+    """Runs (name -> run folder) whose training has no final.pt, or one of whose cross-evaluations gave up.
+
+    ``experiments`` (run -> experiment id) names the target that reruns a failed cross-evaluation (the pipeline's
+    per-experiment target); a failed training is rerun by asking for its final.pt.
+    """
+    found = []
+    for run, run_dir in run_dirs.items():
+        run_dir = Path(run_dir)
+        if not (run_dir / "final.pt").exists():
+            failure = _last_failure(run_dir)
+            if failure is None:
+                status = _status(run_dir)
+                if not status:
+                    continue  # never started (e.g. the head stopped first): nothing failed, it is still to do
+                failure = (status.get("status") or "not trained", str(status.get("detail") or "see the train log"))
+            found.append(FailedRun(run, "train", failure[0], _one_line(failure[1]), str(run_dir / "final.pt")))
+            continue
+        for records in sorted((run_dir / "dispatch").glob("eval-*")):
+            failure = _last_failure(records)
+            if failure is not None:
+                target = (experiments or {}).get(run, str(run_dir / "milestones"))
+                found.append(FailedRun(run, f"cross_eval {records.name.removeprefix('eval-')}", failure[0],
+                                       _one_line(failure[1]), target))
+    return found
+
+
+def _one_line(text: str) -> str:
+    return (text.strip().splitlines() or [""])[0][:200]
+
+
+def failure_report(failed: list[FailedRun], command: str) -> str:
+    """The lines printed at the end of a pipeline run: each failed run, its failure class and its rerun command
+    (``command`` with ``{target}`` where the failed run's target goes)."""
+    if not failed:
+        return "ired: no run failed (see Snakemake's log above for the job that did)"
+    lines = [f"ired: {len(failed)} run(s) did not finish; every other run went on (keep-going). The command that "
+             "reruns each (a training resumes from its newest checkpoint):"]
+    for f in failed:
+        what = "stopped" if f.failure == "interrupted" else "failed"
+        lines.append(f"  {f.run}: {f.stage} {what}: {f.failure} ({f.detail})\n    rerun: "
+                     + command.replace("{target}", f.target))
+    return "\n".join(lines)

@@ -1,0 +1,52 @@
+# What a pipeline run leaves besides its outputs: the scale it used (results/.last_scale, the scale of the next
+# command without --config scale=), and, when a job failed, one line per failed run with its failure class and the
+# command that reruns it, plus a provisional summary that shows the failed runs as rows (docs/PIPELINE.md, "What is
+# never lost"). Hooks run only for real executions: a dry run, --lint or a refused head writes nothing.
+
+import os
+import sys
+
+from ired.atomic import write_text_atomic
+
+
+def rerun_command():
+    """`snakemake` with this command's profile, `{target}` and this scale: the command that reruns one target."""
+    argv = sys.argv[1:]
+    profile = [f"--profile {argv[i + 1]}" for i, a in enumerate(argv[:-1]) if a == "--profile"]
+    return " ".join(["snakemake", *profile, "{target}", f"--config scale={config['scale']}"])
+
+
+def provisional_summary():
+    """The summary table with the failed runs as rows, written when the summary rule could not run; its mtime is
+    set to the epoch so that the next run that can build it (the failed runs fixed) replaces it."""
+    from ired.summary import write_summary
+
+    paths = [Path(OUT, name) for name in ("summary.csv", "summary.md", "runs.csv")]
+    cross_eval = Path(OUT, "cross_eval.csv")
+    sweep = Path(OUT, "inference_sweep.csv")
+    write_summary(get_run_specs(), cross_eval if cross_eval.exists() else None, *paths,
+                  sweep_csv=sweep if sweep.exists() else None)
+    for path in paths:
+        os.utime(path, (0, 0))
+    return paths[1]
+
+
+onstart:
+    from ired.dispatch.runner import forward_sigterm
+
+    write_text_atomic(LAST_SCALE, f"{config['scale']}\n")
+    # Snakemake's own SIGTERM handler only stops scheduling and waits for the running jobs: pass the signal to the
+    # rule scripts first, so that a waiting training or cross-evaluation cancels its job (like Ctrl-C)
+    forward_sigterm(b".snakemake/scripts/")
+
+
+onerror:
+    from ired.dispatch.outcomes import failed_runs, failure_report
+
+    failed = failed_runs({run: Path(OUT, run) for run in RUNS}, {run: r["experiment"] for run, r in RUNS.items()})
+    print(failure_report(failed, rerun_command()), file=sys.stderr)
+    if failed:
+        try:
+            print(f"ired: provisional summary with the failed runs as rows: {provisional_summary()}", file=sys.stderr)
+        except Exception as exc:  # noqa: BLE001 - the report above matters more than this table
+            print(f"ired: no provisional summary ({type(exc).__name__}: {exc})", file=sys.stderr)
