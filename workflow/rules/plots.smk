@@ -1,5 +1,6 @@
 # Stage 6, plots and report: training curves per run, the ablation bar chart (from the summary), the cross-eval
-# heatmap, the inference-steps sweep, and one self-contained HTML report. Reads files only, never trains.
+# heatmap per experiment, the inference-steps sweep, and the HTML report (from the tables and these PNGs; the
+# per-run curves are linked, not embedded). Reads files only, never trains. report(): `snakemake --report`.
 
 
 rule plot_curves:
@@ -7,7 +8,12 @@ rule plot_curves:
         final="results/{run}/final.pt",
         cross_eval="results/cross_eval.csv",
     output:
-        png=report("results/plots/curves/{run}.png", category="Training curves"),
+        png=report(
+            "results/plots/curves/{run}.png",
+            caption="../report/curves.rst",
+            category="Training curves",
+            subcategory="{run}",
+        ),
     log:
         "logs/plots/curves/{run}.log",
     params:
@@ -23,7 +29,7 @@ rule plot_ablation:
         summary="results/summary.csv",
         runs="results/runs.csv",
     output:
-        png=report("results/plots/ablation.png", category="Ablations"),
+        png=report("results/plots/ablation.png", caption="../report/ablation.rst", category="Ablations"),
     log:
         "logs/plots/ablation.log",
     conda:
@@ -35,8 +41,11 @@ rule plot_ablation:
 rule plot_cross_eval:
     input:
         table="results/cross_eval.csv",
+        runs="results/runs.csv",
     output:
-        png=report("results/plots/cross_eval.png", category="Cross-evaluation"),
+        png=report(
+            "results/plots/cross_eval.png", caption="../report/cross_eval.rst", category="Cross-evaluation"
+        ),
     log:
         "logs/plots/cross_eval.log",
     conda:
@@ -49,7 +58,11 @@ rule plot_inference_sweep:
     input:
         table="results/inference_sweep.csv",
     output:
-        png=report("results/plots/inference_sweep.png", category="Landscape"),
+        png=report(
+            "results/plots/inference_sweep.png",
+            caption="../report/inference_sweep.rst",
+            category="Landscape",
+        ),
     log:
         "logs/plots/inference_sweep.log",
     params:
@@ -71,20 +84,17 @@ rule plots:
 rule report:
     input:
         summary="results/summary.csv",
+        runs="results/runs.csv",
         cross_eval="results/cross_eval.csv",
         curves=get_curves,
         ablation="results/plots/ablation.png",
         heatmap="results/plots/cross_eval.png",
-        sweep="results/inference_sweep.csv",
         sweep_png="results/plots/inference_sweep.png",
         findings="results/findings.md",
     output:
         html="results/report.html",
     log:
         "logs/report.log",
-    params:
-        runs=get_run_specs(),
-        sweep_experiments=get_sweep_plot_experiments(),
     conda:
         "../envs/ired.yaml"
     script:

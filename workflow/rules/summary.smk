@@ -21,7 +21,7 @@ rule summary_table:
         cross_eval="results/cross_eval.csv",
         sweep="results/inference_sweep.csv",
     output:
-        csv=report("results/summary.csv", category="Summary"),
+        csv=report("results/summary.csv", caption="../report/summary.rst", category="Summary"),
         md="results/summary.md",
         runs="results/runs.csv",
     log:
@@ -38,7 +38,7 @@ rule findings:
     input:
         summary="results/summary.csv",
     output:
-        md=report("results/findings.md", category="Summary"),
+        md=report("results/findings.md", caption="../report/findings.rst", category="Summary"),
     log:
         "logs/findings.log",
     params:
