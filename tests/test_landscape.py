@@ -137,4 +137,4 @@ def test_html_report_shows_findings_and_sweep(sweep_files, tmp_path):
                             findings_md=findings, sweep_png=sweep_png)
     html = out.read_text()
     assert 'id="findings">Findings</h2>' in html and "a &lt;generated&gt; sentence" in html
-    assert 'id="sweep">Inference-steps sweep</h2>' in html and ">val_task_mse@K=1</th>" in html
+    assert 'id="sweep">Inference-steps sweep</h2>' in html and ">val_<wbr>task_<wbr>mse@K=1</th>" in html

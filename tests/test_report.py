@@ -184,13 +184,13 @@ def test_html_report_reads_top_down_and_links_the_runs(study, tmp_path):
     # the tables: status badges, numbers right-aligned with their spread, full text on hover
     summary = text.split('id="summary"')[1].split("</table>")[0]
     assert summary.count("<tr data-experiment=") == 4 and 'class="st" style="background:' in summary
-    assert re.search(r'<td class="num" data-v="[0-9.e-]+">[0-9.e-]+ ± [0-9.e-]+</td>', summary)
+    assert re.search(r'<td title="val_task_mse: EMA weights; raw weights [^"]+" class="num" data-v="[0-9.e-]+">[0-9.e-]+ ± [0-9.e-]+</td>', summary)
     assert re.search(r'<td class="short" title="([^"]{71,})">[^<]{1,70}…</td>', summary)  # shortened key finding
     assert text.split('id="runs"')[2].count("<tr data-experiment=") == 7
     # cross-eval per experiment: one row per experiment x weights, not per checkpoint
     cross = text.split('id="cross-eval"')[1].split("</table>")[0]
     assert cross.count("<tr data-experiment=") == 2 * 2  # q101, q206 (evaluated) x ema, raw
-    assert "<th title=\"click to sort\">current / val</th>" in cross and "(denoise_mse)" in cross
+    assert "<th title=\"click to sort\">current<br>val</th>" in cross and "(denoise_<wbr>mse)" in cross
     assert "function" in text and "table.sortable" in text  # the sorting / filtering script is inline
 
 

@@ -176,7 +176,7 @@ h1{margin-bottom:.2em} h2{margin-top:1.6em;border-bottom:1px solid #dee2e6;paddi
 table{border-collapse:collapse;font-size:13px;margin:.6em 0}
 th,td{border:1px solid #dee2e6;padding:3px 6px;vertical-align:top}
 th{background:#f1f3f5;position:sticky;top:0;z-index:1}
-table.sortable th{cursor:pointer;user-select:none;white-space:nowrap}
+table.sortable th{cursor:pointer;user-select:none}
 table.sortable th[data-dir=asc]::after{content:" \\25B2"} table.sortable th[data-dir=desc]::after{content:" \\25BC"}
 td.num{text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums}
 td.short{max-width:28em;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
@@ -185,10 +185,13 @@ img{max-width:100%;border:1px solid #eee}
 .st{font-weight:600;padding:1px 6px;border-radius:9px;color:white;font-size:12px;white-space:nowrap}
 .verdict{background:#f8f9fa;border-left:5px solid #1c7ed6;padding:.5em 1em;font-size:1.05em}
 .findings table{display:block;overflow-x:auto;max-width:100%}
+.findings td{white-space:nowrap}
 .findings{font-size:14px}
 .muted{color:#666;font-size:13px}
 .filters{margin:.5em 0;font-size:14px} .filters input,.filters select{margin-right:1em}
 details summary{cursor:pointer;color:#1c7ed6}
+.nowrap,.links{white-space:nowrap} .links{font-size:12px}
+code{font-size:12px}
 """
 
 _JS = """
@@ -283,7 +286,11 @@ def _text_cell(v: Any, short: int = _SHORT) -> str:
 
 
 def _sortable(table_id: str, head: Sequence[str], rows: Sequence[str], titles: Mapping[str, str] | None = None) -> str:
-    ths = "".join(f'<th title="{_esc((titles or {}).get(h, "click to sort"))}">{_esc(h)}</th>' for h in head)
+    """A sortable table in a horizontally scrolling box; a header's spaces become line breaks (narrow columns)."""
+    def label(h: str) -> str:  # long column names may wrap after an underscore
+        return "<br>".join(_esc(w).replace("_", "_<wbr>") for w in h.split(" "))
+
+    ths = "".join(f'<th title="{_esc((titles or {}).get(h, "click to sort"))}">{label(h)}</th>' for h in head)
     return (f'<div class="wide"><table class="sortable" id="{table_id}"><thead><tr>{ths}</tr></thead>'
             f"<tbody>{''.join(rows)}</tbody></table></div>")
 
@@ -303,8 +310,8 @@ def _findings_html(findings_md: str | Path | None) -> tuple[str, str]:
 
 def _colour(v: float, lo: float, hi: float) -> str:
     """A light background on a log scale from ``lo`` (green, better) to ``hi`` (red, worse)."""
-    if not (math.isfinite(v) and v > 0 and lo > 0 and hi > lo):
-        return "#ffffff"
+    if not (math.isfinite(v) and v > 0 and lo > 0 and hi > lo * 1.001):
+        return "#ffffff"  # one value in the whole column: nothing to compare
     f = min(1.0, max(0.0, math.log(v / lo) / math.log(hi / lo)))
     hue = 120 * (1 - f)
     return f"hsl({hue:.0f},60%,85%)"
@@ -323,7 +330,7 @@ def _cross_eval_table(agg: "pd.DataFrame") -> str:
         vals = [_fnum(r["mean"]) for row in cells.values() if (r := row.get(c)) is not None]
         vals = [v for v in vals if math.isfinite(v) and v > 0]
         scale[c] = (min(vals), max(vals)) if vals else (math.nan, math.nan)
-    head = ["experiment", "weights", *(f"{p} / {s}" + (" (denoise_mse)" if m != "task_mse" else "") for p, s, m in cols)]
+    head = ["experiment", "weights", *(f"{p} {s}" + (" (denoise_mse)" if m != "task_mse" else "") for p, s, m in cols)]
     rows = []
     for (exp, weights), row in cells.items():
         tds = [f"<td><code>{_esc(exp)}</code></td>", f"<td>{_esc(weights)}</td>"]
@@ -341,22 +348,28 @@ def _cross_eval_table(agg: "pd.DataFrame") -> str:
     return _sortable("cross-eval", head, rows)
 
 
-def _summary_rows(summary: "pd.DataFrame") -> str:
-    from ired.landscape import headline_columns
+def _raw_title(r: Mapping[str, Any], metric: str) -> str:
+    m, sd = _fnum(r.get(f"{metric}_raw_mean")), _fnum(r.get(f"{metric}_raw_std"))
+    if not math.isfinite(m):
+        return f"{metric}: EMA weights, mean ± std over seeds"
+    return f"{metric}: EMA weights; raw weights {m:.4g}" + (f" ± {sd:.2g}" if math.isfinite(sd) else "")
 
-    sweep_cols = headline_columns(summary.columns) if len(summary) else []
-    metrics = [c for c in ("val_task_mse", "val_harder_task_mse", "val_task_mse_raw", "val_harder_task_mse_raw")
-               if f"{c}_mean" in summary.columns]
-    head = ["experiment", "description", "status", "key finding", *metrics, *sweep_cols, "seeds", "steps",
-            "wall time (s)", "attempts"]
-    titles = {m: f"{m}: mean ± std over seeds ({'raw' if m.endswith('_raw') else 'EMA'} weights)"
-              for m in (*metrics, *sweep_cols)}
+
+def _summary_rows(summary: "pd.DataFrame") -> str:
+    """The experiment table: EMA task MSEs (raw weights on hover), status badge, shortened texts."""
+    metrics = [c for c in ("val_task_mse", "val_harder_task_mse") if f"{c}_mean" in summary.columns]
+    head = ["experiment", "description", "status", "key finding", *metrics, "seeds", "steps", "wall (s)",
+            "attempts"]
+    titles = {m: f"{m}: EMA weights, mean ± std over seeds (hover a cell for the raw weights)" for m in metrics}
     rows = []
     for r in summary.to_dict("records"):
-        tds = [f"<td><code>{_esc(r.get('experiment'))}</code></td>", _text_cell(r.get("description"), 50),
+        nums = []
+        for m in metrics:
+            cell = _num_cell(r.get(f"{m}_mean"), r.get(f"{m}_std"))
+            nums.append(cell.replace("<td ", f'<td title="{_esc(_raw_title(r, m))}" ', 1))
+        tds = [f"<td><code>{_esc(r.get('experiment'))}</code></td>", _text_cell(r.get("description"), 28),
                f'<td data-v="{_esc(r.get("status"))}">{_status_badge(r.get("status"), r.get("status_detail"))}</td>',
-               _text_cell(r.get("key_finding")),
-               *(_num_cell(r.get(f"{m}_mean"), r.get(f"{m}_std")) for m in (*metrics, *sweep_cols)),
+               _text_cell(r.get("key_finding"), 44), *nums,
                f'<td class="num" data-v="{_fnum(r.get("n_seeds"))!r}" title="seeds {_esc(r.get("seeds"))}">'
                f'{_esc(r.get("n_seeds"))}</td>',
                _num_cell(r.get("steps"), digits=6), _num_cell(r.get("wall_time_s"), digits=3),
@@ -366,12 +379,27 @@ def _summary_rows(summary: "pd.DataFrame") -> str:
     return _sortable("summary", head, rows, titles)
 
 
+def _sweep_rows(summary: "pd.DataFrame") -> str:
+    """The inference-sweep headline numbers per experiment (``<split>_<metric>@K=<k>``, mean ± std)."""
+    from ired.landscape import SWEEP_DEFINITIONS, headline_columns
+
+    cols = headline_columns(summary.columns) if len(summary) else []
+    if not cols:
+        return ""
+    titles = {c: next((f"{m}: {d}" for m, d in SWEEP_DEFINITIONS.items() if m in c), c) for c in cols}
+    rows = [f'<tr data-experiment="{_esc(r.get("experiment"))}" data-status="{_esc(r.get("status"))}">'
+            f"<td><code>{_esc(r.get('experiment'))}</code></td>"
+            + "".join(_num_cell(r.get(f"{c}_mean"), r.get(f"{c}_std")) for c in cols) + "</tr>"
+            for r in summary.to_dict("records")]
+    return _sortable("sweep-table", ["experiment", *cols], rows, titles)
+
+
 def _rel(path: str | Path, base: Path) -> str:
     return Path(os.path.relpath(Path(path).absolute(), base.absolute())).as_posix()
 
 
 def _runs_rows(runs: "pd.DataFrame", curves: Mapping[str, str | Path], base: Path) -> str:
-    head = ["run", "experiment", "seed", "status", "key finding", "val_task_mse", "val_harder_task_mse", "steps",
+    head = ["run", "seed", "status", "key finding", "val_task_mse", "val_harder_task_mse", "steps",
             "wall time (s)", "attempts", "files"]
     rows = []
     for r in runs.to_dict("records"):
@@ -384,13 +412,14 @@ def _runs_rows(runs: "pd.DataFrame", curves: Mapping[str, str | Path], base: Pat
                          f'alt="training curves of {_esc(run)}" width="750"></a></details>')
         if _present(r.get("run_dir")):
             d = _rel(str(r["run_dir"]), base)
-            links.append(" ".join(f'<a href="{_esc(d)}/{f}">{f}</a>'
-                                  for f in ("resolved_config.yaml", "metrics.jsonl", "status.json")))
+            links.append('<span class="links">' + " · ".join(
+                f'<a href="{_esc(d)}/{f}" title="{_esc(d)}/{f}">{label}</a>'
+                for f, label in (("resolved_config.yaml", "config"), ("metrics.jsonl", "metrics"),
+                                 ("status.json", "status"))) + "</span>")
         findings = f" (findings: {r['findings']})" if _present(r.get("findings")) else ""
-        tds = [f"<td><code>{_esc(run)}</code></td>", f"<td><code>{_esc(r.get('experiment'))}</code></td>",
-               _num_cell(r.get("seed"), digits=6),
+        tds = [f'<td class="nowrap"><code>{_esc(run)}</code></td>', _num_cell(r.get("seed"), digits=6),
                f'<td data-v="{_esc(r.get("status"))}">{_status_badge(r.get("status"))}</td>',
-               _text_cell(f"{r.get('key_finding') or ''}{findings}"),
+               _text_cell(f"{r.get('key_finding') or ''}{findings}", 60),
                _num_cell(r.get("val_task_mse")), _num_cell(r.get("val_harder_task_mse")),
                _num_cell(r.get("steps"), digits=6), _num_cell(r.get("wall_time_s"), digits=3),
                _num_cell(r.get("attempts"), digits=6), f"<td>{''.join(links)}</td>"]
@@ -446,7 +475,9 @@ def write_html_report(
     body = [
         f"<h1>{_esc(title)}</h1>",
         f'<p class="muted">Generated {_dt.datetime.now().isoformat(timespec="seconds")} by ired.report from '
-        f"{_esc(summary_csv)}, {_esc(runs_csv)} and {_esc(cross_eval_csv)}: {n_exp} experiment(s), {n_runs} run(s). "
+        + ", ".join(f"<code>{_esc(_rel(p, out.parent))}</code>" for p in (summary_csv, runs_csv, cross_eval_csv)
+                    if p is not None)
+        + f": {n_exp} experiment(s), {n_runs} run(s). "
         "Unsuffixed evaluation columns are EMA weights, <code>_raw</code> the raw weights; mean ± std over seeds. "
         "Sections: <a href=\"#findings\">findings</a> · <a href=\"#ablation\">ablation</a> · "
         "<a href=\"#cross-evaluation\">cross-evaluation</a> · <a href=\"#sweep\">inference sweep</a> · "
@@ -464,7 +495,8 @@ def write_html_report(
         "checkpoint and milestone is in cross_eval.csv.</p>",
         _cross_eval_table(cross_eval_by_experiment(cross, runs)),
         '<h2 id="sweep">Inference-steps sweep</h2>',
-        _embed(sweep_png, "inference sweep") if sweep_png is not None else "<p>No inference sweep.</p>",
+        _embed(sweep_png, "inference sweep") if sweep_png is not None else "<p>No inference sweep plot.</p>",
+        _sweep_rows(summary),
         '<h2 id="experiments">Experiments</h2>',
         '<p class="filters">Filter: <label>experiment <input id="filter-experiment" type="search" '
         'placeholder="e.g. q20"></label> <label>status <select id="filter-status"><option value="">any</option>'
