@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ired.diagnostics import Finding, as_rows, cross_eval_metric, series
+from ired.diagnostics import Finding, as_rows, series
 
 if TYPE_CHECKING:
     import pandas as pd
