@@ -1,5 +1,6 @@
-"""ired.findings on synthetic summary tables: the best variant, the seed-spread rule, honest negatives, the
-README block check, and the command line."""
+"""ired.findings and ired.stats: the t distribution against published values, Welch's test and Holm's correction
+(family-wise error rate by simulation, power on a true effect), the best variant, honest negatives, the seed-set
+check, the README block check, and the command line."""
 
 from __future__ import annotations
 
@@ -15,12 +16,12 @@ from ired.findings import (
     END,
     add_findings_command,
     check_readme,
-    exceeds_seed_spread,
+    compare_family,
     findings_markdown,
     update_readme,
-    welch_t,
     write_findings,
 )
+from ired.stats import betainc, holm, t_quantile, t_two_sided_p, welch_test
 from ired.landscape import sweep_column
 
 
@@ -28,6 +29,7 @@ def summary_row(exp: str, val: tuple[float, float], harder: tuple[float, float],
                 **extra) -> dict:
     row = {
         "experiment": exp, "description": f"{exp} synthetic.", "status": "stable", "steps": steps, "n_seeds": n,
+        "seeds": " ".join(str(i) for i in range(n)),
         "val_task_mse_mean": val[0], "val_task_mse_std": val[1], "val_task_mse_n": n,
         "val_harder_task_mse_mean": harder[0], "val_harder_task_mse_std": harder[1], "val_harder_task_mse_n": n,
         "val_predict_zero_mse": 0.16, "val_predict_mean_mse": 0.08,
@@ -42,44 +44,119 @@ def write(tmp_path, rows) -> str:
     return str(path)
 
 
-def test_seed_spread_rule_and_welch():
-    assert exceeds_seed_spread(0.010, 0.001, 0.013, 0.001) is True   # |diff| 0.003 > 0.002
-    assert exceeds_seed_spread(0.010, 0.002, 0.013, 0.002) is False  # 0.003 <= 0.004
-    assert exceeds_seed_spread(0.010, math.nan, 0.013, 0.001) is None  # one seed: undecided
-    t, df = welch_t(1.0, 1.0, 3, 0.0, 1.0, 3)
-    assert t == pytest.approx(1.0 / math.sqrt(2 / 3)) and df == pytest.approx(4.0)
-    assert all(math.isnan(v) for v in welch_t(1.0, 1.0, 1, 0.0, 1.0, 3))
+def test_t_distribution_matches_published_values():
+    # two-sided 5% and 1% critical values of Student's t (any statistics table)
+    for df, t05 in ((1, 12.706205), (2, 4.302653), (4, 2.776445), (10, 2.228139), (30, 2.042272)):
+        assert t_two_sided_p(t05, df) == pytest.approx(0.05, abs=1e-6)
+        assert t_quantile(0.975, df) == pytest.approx(t05, abs=1e-5)
+    assert t_quantile(0.995, 3) == pytest.approx(5.840909, abs=1e-5)
+    assert t_quantile(0.025, 4) == pytest.approx(-2.776445, abs=1e-5)
+    # closed forms: df=1 is Cauchy, df=2 has P(|T|>t) = 1 - t/sqrt(2+t^2)
+    assert t_two_sided_p(1.0, 1) == pytest.approx(0.5, abs=1e-12)
+    for t in (0.3, 1.7, 9.0):
+        assert t_two_sided_p(t, 2) == pytest.approx(1 - t / math.sqrt(2 + t * t), abs=1e-12)
+    # non-integer df (Welch) lies between its integer neighbours
+    assert t_two_sided_p(2.5, 3) > t_two_sided_p(2.5, 3.4) > t_two_sided_p(2.5, 4)
+    assert betainc(2.0, 3.0, 0.4) == pytest.approx(0.5248, abs=1e-12)  # 1 - sum_{k<2} C(4,k) .4^k .6^(4-k)
+    assert betainc(3.5, 3.5, 0.5) == pytest.approx(0.5, abs=1e-12)
+    assert t_two_sided_p(0.0, 5) == pytest.approx(1.0) and t_two_sided_p(math.inf, 5) == 0.0
 
 
-def test_best_variant_beyond_the_spread():
+def test_welch_test_and_holm():
+    w = welch_test(1.0, 1.0, 3, 0.0, 1.0, 3)
+    assert w.t == pytest.approx(1.0 / math.sqrt(2 / 3)) and w.df == pytest.approx(4.0)
+    assert w.p == pytest.approx(0.287864, abs=1e-6)
+    half = 2.776445 * math.sqrt(2 / 3)
+    assert (w.ci_low, w.ci_high) == (pytest.approx(1 - half, abs=1e-5), pytest.approx(1 + half, abs=1e-5))
+    one_seed = welch_test(1.0, math.nan, 1, 0.0, 1.0, 3)
+    assert one_seed.diff == 1.0 and all(math.isnan(v) for v in (one_seed.t, one_seed.p, one_seed.ci_low))
+    assert math.isnan(welch_test(1.0, 0.0, 3, 0.0, 0.0, 3).p)  # no variance at all: no test
+    assert holm([0.01, 0.04, 0.03, 0.005, math.nan])[:4] == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert math.isnan(holm([0.01, math.nan])[1]) and holm([0.01, math.nan])[0] == 0.01  # m counts finite p only
+    assert holm([0.02, 0.9]) == pytest.approx([0.04, 0.9]) and holm([]) == []
+
+
+def _simulate(rng, families: int, k: int, effect: float, n: int) -> tuple[float, float]:
+    """Families of k experiments x 2 splits against one baseline (n seeds each, unit noise); experiment 0 has
+    a true effect of ``effect`` on both splits. Returns (share of families with a false positive, share of
+    families where experiment 0 is found on some split)."""
+    import numpy as np
+
+    false_pos = found = 0
+    for _ in range(families):
+        rows = [summary_row("base", (0.0, 0.0), (0.0, 0.0), n=n)]
+        for e in range(k):
+            rows.append(summary_row(f"e{e}", (0.0, 0.0), (0.0, 0.0), n=n))
+        for split in ("val", "val_harder"):
+            draws = rng.normal(size=(k + 1, n))
+            draws[1] -= effect
+            for row, d in zip(rows, draws):
+                row[f"{split}_task_mse_mean"], row[f"{split}_task_mse_std"] = float(d.mean()), float(d.std(ddof=1))
+        fam = compare_family(pd.DataFrame(rows), "base", [f"e{e}" for e in range(k)])
+        sig = {(s, e) for s, comps in fam.items() for e, c in comps.items() if c.significant}
+        false_pos += any(e != "e0" or effect == 0 for _, e in sig)
+        found += any(e == "e0" for _, e in sig)
+    return false_pos / families, found / families
+
+
+def test_holm_welch_keeps_the_family_wise_error_rate_and_finds_a_true_effect():
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    # no true effect anywhere: 17 experiments x 2 splits (the laptop study's family), 3 seeds each
+    fwer, _ = _simulate(rng, 200, 17, effect=0.0, n=3)
+    assert fwer <= 0.08, f"family-wise false-positive rate {fwer:.3f} (alpha 0.05)"
+    # the old rule |mean_a - mean_b| > std_a + std_b fires far more often on the same kind of data
+    draws = rng.normal(size=(4000, 2, 3))
+    m, s = draws.mean(axis=2), draws.std(axis=2, ddof=1)
+    old_rule = (np.abs(m[:, 0] - m[:, 1]) > s[:, 0] + s[:, 1]).mean()
+    assert old_rule > 0.05
+    # a true effect is found, nothing else: with 5 seeds an effect of 5 noise stds in nearly every family (with
+    # 3 seeds Welch has ~4 degrees of freedom and 34 comparisons need t > ~7: only huge effects survive)
+    fwer_other, power = _simulate(rng, 60, 17, effect=5.0, n=5)
+    assert power >= 0.9 and fwer_other <= 0.1
+
+
+def test_best_variant_significant():
     summary = pd.DataFrame([
-        summary_row("q207", (0.0140, 0.0005), (1.21, 0.01)),
-        summary_row("good", (0.0120, 0.0004), (1.20, 0.02)),   # better on val beyond the spread, not on harder
+        summary_row("q207", (0.0140, 0.0002), (1.21, 0.01)),
+        summary_row("good", (0.0120, 0.0001), (1.20, 0.02)),   # significantly better on val, not on harder
         summary_row("bad", (0.0280, 0.0010), (1.40, 0.01)),    # worse on both
         summary_row("q209", (0.0040, 0.0008), (0.99, 0.03), steps=6000),  # other budget: left out
     ])
     text = findings_markdown(summary, "q207")
+    assert "Holm-Bonferroni" in text and "family of all 4 comparisons (2 experiments x 2 splits)" in text
     assert "left out (other budgets): q209 (6000 steps)" in text
-    assert "- **val**: best is `good`, val_task_mse 0.012 ± 0.0004 (3 seeds), -0.002 (-14.3%) below q207's" in text
-    assert "beyond the seed spread (|diff| 0.002 > 0.0009" in text
-    assert "- **val_harder**: best is `good`" in text and "within the seed spread (|diff| 0.01 <= 0.03" in text
+    assert "- **val**: best is `good`, val_task_mse 0.012 ± 0.0001 (3 seeds), -0.002 (-14.3%; 95% CI [" in text
+    w = welch_test(0.0120, 0.0001, 3, 0.0140, 0.0002, 3)
+    good = compare_family(summary, "q207", ["good", "bad"])["val"]["good"]
+    ps = [c.p for comps in compare_family(summary, "q207", ["good", "bad"]).values() for c in comps.values()]
+    assert good.p_holm == pytest.approx(holm(ps)[0]) and good.p_holm < 0.05 and good.p == pytest.approx(w.p)
+    assert f"significantly better (Holm-adjusted p = {good.p_holm:.2g}; Welch t = {w.t:.2f}" in text
+    assert "- **val_harder**: best is `good`" in text and "not significant (Holm-adjusted p = " in text
     assert "better on val: good; worse on val: bad; better on val_harder: none; worse on val_harder: bad" in text
-    assert "**Verdict**: `good` beats q207 beyond the seed spread on val." in text
+    assert "**Verdict**: `good` beats q207 significantly on val (Holm-adjusted p = " in text
     assert "92% below predict zero (0.16) and 85% below predict the mean (0.08)" in text
     table = [line for line in text.splitlines() if line.startswith("| `")]
     assert [line.split(" | ")[0] for line in table] == ["| `q207`", "| `good`", "| `bad`"]
+    assert "| p (Holm) | verdict |" in text and "seed spread" not in text
 
 
-def test_honest_negative_and_one_seed_undecided():
+def test_honest_negative_one_seed_and_other_seeds():
     summary = pd.DataFrame([
         summary_row("q207", (0.0140, 0.0008), (1.21, 0.01)),
         summary_row("close", (0.0137, 0.0006), (1.215, 0.012)),
-        summary_row("single", (0.0100, math.nan), (1.0, math.nan), n=1),
+        summary_row("added", (0.0100, 0.0001), (1.0, 0.001), n=4),  # a seed added after the others: not compared
     ])
     text = findings_markdown(summary, "q207")
-    assert "**Verdict**: No variant beats q207 beyond the seed spread, on val or on val_harder." in text
-    assert "undecided (one seed): single" in text
-    assert "- **val**: best is `single`" in text and "undecided: one seed" in text
+    assert "**Verdict**: No variant beats q207 significantly (Holm-adjusted p < 0.05 over 2 comparisons)" in text
+    assert "left out (other seeds, not comparable): added (seeds 0 1 2 3)" in text
+    assert "`added`" not in text.split("left out")[1].split("\n", 1)[1]  # in no sentence or table row
+    assert "not significant (Holm-adjusted p = " in text
+    one = pd.DataFrame([summary_row("q207", (0.0140, math.nan), (1.21, math.nan), n=1),
+                        summary_row("single", (0.0100, math.nan), (1.0, math.nan), n=1)])
+    text = findings_markdown(one, "q207")
+    assert "undecided (one seed): single" in text and "undecided: one seed" in text
 
 
 def test_landscape_line_uses_the_summary_column_names():

@@ -122,16 +122,19 @@ def test_sweep_plot(sweep_files, tmp_path):
 
 
 def test_html_report_shows_findings_and_sweep(sweep_files, tmp_path):
-    from ired.report import write_html_report
+    from ired.report import write_summary, write_html_report
 
     specs = [{"experiment": e, "seed": 0, "run_dir": write_run(tmp_path / "runs", f"{e}-s0", "healthy")}
              for e in ("q207", "study_x")]
     sweep_csv = tmp_path / "inference_sweep.csv"
     aggregate_sweeps(sweep_files, sweep_csv)
+    write_summary(specs, None, tmp_path / "summary.csv", tmp_path / "summary.md", tmp_path / "runs.csv",
+                  sweep_csv=sweep_csv)
     findings = tmp_path / "findings.md"
     findings.write_text("- **Verdict**: a <generated> sentence.\n")
-    out = write_html_report(specs, None, tmp_path / "report.html", sweep_csv=sweep_csv, findings_md=findings,
-                            sweep_experiments=["q207", "study_x"])
+    sweep_png = plots.plot_inference_sweep(sweep_csv, tmp_path / "sweep.png")
+    out = write_html_report(tmp_path / "report.html", tmp_path / "summary.csv", tmp_path / "runs.csv",
+                            findings_md=findings, sweep_png=sweep_png)
     html = out.read_text()
-    assert "<h2>Findings</h2>" in html and "a &lt;generated&gt; sentence" in html
-    assert "<h2>Inference-steps sweep</h2>" in html and "<th>val_task_mse@K=1_mean</th>" in html
+    assert 'id="findings">Findings</h2>' in html and "a &lt;generated&gt; sentence" in html
+    assert 'id="sweep">Inference-steps sweep</h2>' in html and ">val_<wbr>task_<wbr>mse@K=1</th>" in html

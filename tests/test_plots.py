@@ -82,15 +82,20 @@ def test_ablation_and_heatmap(tmp_path):
     legend = " ".join(t.get_text() for ax in fig.axes for t in ax.get_legend().get_texts())
     assert "predict zero" in legend and "predict mean" in legend
 
-    heat = plots.plot_cross_eval_heatmap(ce, tmp_path / "heat.png")
+    heat = plots.plot_cross_eval_heatmap(ce, tmp_path / "heat.png", tmp_path / "runs.csv")
     img = _read(heat)
-    n_rows = 4 * 2  # checkpoints x weights
+    n_rows = 2 * 2  # experiments (q101: 3 seeds, q206: 1) x weights: one row per experiment, not per checkpoint
     assert img.shape[0] == int(round((2.0 + 0.32 * n_rows) * plots.DPI))
-    fig = plots.cross_eval_figure(pd.read_csv(ce))
+    fig = plots.cross_eval_figure(pd.read_csv(ce), pd.read_csv(tmp_path / "runs.csv"))
     ax = fig.axes[0]
-    assert len(ax.get_yticklabels()) == n_rows
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["q101 [ema]", "q101 [raw]", "q206 [ema]", "q206 [raw]"]
     assert len(ax.get_xticklabels()) == 7  # current, reference x 3 splits + denoise on val
-    assert sum(t.get_text() not in ("", "-") for t in ax.texts) == n_rows * 7  # every cell annotated
+    texts = [t.get_text() for t in ax.texts]
+    assert len(texts) == n_rows * 7 and "-" not in texts  # every cell annotated
+    assert sum("±" in t for t in texts) == 7 * 2  # q101's 3 seeds have a spread, q206's single seed none
+    # one colour scale per column: the denoise column (0.2 everywhere) is mid-scale, not the brightest block
+    shade = ax.images[0].get_array()
+    assert shade.shape == (n_rows, 7) and float(shade.max()) <= 1.0
 
 
 def test_empty_inputs_say_so(tmp_path):

@@ -140,22 +140,68 @@ def test_missing_files_do_not_crash(tmp_path):
     assert out.findings == []
 
 
-def test_html_report_is_self_contained(study, tmp_path):
+def _report_inputs(study, tmp_path):
+    """The pipeline's files for the study: cross_eval.csv, summary/runs tables, findings, plots, curves."""
+    from ired import plots
+    from ired.findings import write_findings
+
     _, specs, jsons = study
-    ce = tmp_path / "cross_eval.csv"
+    res = tmp_path / "results"
+    ce = res / "cross_eval.csv"
     aggregate_cross_eval(jsons, ce)
-    specs = [specs[0], specs[3], specs[5], specs[6]]  # q101, q206 (collapsed), q300 (infra), q301 (diverged)
-    out = write_html_report(specs, ce, tmp_path / "report" / "report.html")
+    write_summary(specs, ce, res / "summary.csv", res / "summary.md", res / "runs.csv")
+    write_findings(res / "summary.csv", res / "findings.md", baseline="q101")
+    plots.plot_ablation(res / "summary.csv", res / "plots" / "ablation.png", res / "runs.csv")
+    first = plots.plot_run_curves(specs[0]["run_dir"], res / "plots" / "curves" / "first.png")
+    curves = []
+    for run in pd.read_csv(res / "runs.csv")["run"]:  # one real curves PNG, copied per run (plotting is slow)
+        curves.append(res / "plots" / "curves" / f"{run}.png")
+        curves[-1].write_bytes(first.read_bytes())
+    first.unlink()
+    return res, curves
+
+
+def test_html_report_reads_top_down_and_links_the_runs(study, tmp_path):
+    res, curves = _report_inputs(study, tmp_path)
+    out = write_html_report(res / "report.html", res / "summary.csv", res / "runs.csv", res / "cross_eval.csv",
+                            res / "findings.md", res / "plots" / "ablation.png", None, curves)
     text = out.read_text()
     assert text.startswith("<!DOCTYPE html>")
-    assert not re.search(r'src="(?!data:)', text) and "<link" not in text  # nothing external
+    assert "<link" not in text and "http://" not in text and "https://" not in text  # nothing from the network
+    # top-down: verdict, findings, ablation, cross-eval, sweep, experiments, runs
+    order = ['class="verdict"', 'id="findings"', 'id="ablation"', 'id="cross-evaluation"', 'id="sweep"',
+             'id="experiments"', 'id="runs"']
+    assert [text.index(o) for o in order] == sorted(text.index(o) for o in order)
+    # the findings are rendered: no block marker, no Markdown table source
+    assert "findings:begin" not in text and "|---|" not in text and "<strong>Verdict</strong>" in text
+    assert "<table" in text.split('id="findings"')[1].split('id="ablation"')[0]
+    # one embedded image (the ablation chart); each run's curves are a lazy, linked file
     images = re.findall(r'src="data:image/png;base64,([^"]+)"', text)
-    assert len(images) == 2 + len(specs)  # ablation, heatmap, one curves plot per run
-    assert all(base64.b64decode(i)[:8] == b"\x89PNG\r\n\x1a\n" for i in images)
-    assert text.count("resolved_config.yaml</summary>") == len(specs)
-    assert "head: vector" in text  # the config itself
-    assert "collapse" in text and "raw metrics.jsonl rows" in text
-    assert "q300" in text and "node_failure" in text
+    assert len(images) == 1 and base64.b64decode(images[0])[:8] == b"\x89PNG\r\n\x1a\n"
+    lazy = re.findall(r'<img loading="lazy" src="([^"]+)"', text)
+    assert len(lazy) == len(curves) == 7 and all((res / src).is_file() for src in lazy)
+    assert 'href="runs/q101_s0/resolved_config.yaml"'.replace("runs/", "../runs/") in text
+    # the tables: status badges, numbers right-aligned with their spread, full text on hover
+    summary = text.split('id="summary"')[1].split("</table>")[0]
+    assert summary.count("<tr data-experiment=") == 4 and 'class="st" style="background:' in summary
+    assert re.search(r'<td title="val_task_mse: EMA weights; raw weights [^"]+" class="num" data-v="[0-9.e-]+">[0-9.e-]+ ± [0-9.e-]+</td>', summary)
+    assert re.search(r'<td class="short" title="([^"]{71,})">[^<]{1,70}…</td>', summary)  # shortened key finding
+    assert text.split('id="runs"')[2].count("<tr data-experiment=") == 7
+    # cross-eval per experiment: one row per experiment x weights, not per checkpoint
+    cross = text.split('id="cross-eval"')[1].split("</table>")[0]
+    assert cross.count("<tr data-experiment=") == 2 * 2  # q101, q206 (evaluated) x ema, raw
+    assert "<th title=\"click to sort\">current<br>val</th>" in cross and "(denoise_<wbr>mse)" in cross
+    assert "function" in text and "table.sortable" in text  # the sorting / filtering script is inline
+
+
+def test_report_size_grows_with_experiments_not_runs(study, tmp_path):
+    res, curves = _report_inputs(study, tmp_path)
+    args = (res / "summary.csv", res / "runs.csv", res / "cross_eval.csv", res / "findings.md",
+            res / "plots" / "ablation.png", None)
+    small = write_html_report(tmp_path / "a.html", *args, curves[:1]).stat().st_size
+    large = write_html_report(tmp_path / "b.html", *args, curves).stat().st_size
+    assert large - small < 6 * 1024  # six more runs' curves: links, a few hundred bytes each, no images
+    assert sum(p.stat().st_size for p in curves[1:]) > 20 * (large - small)
 
 
 def test_build_report_writes_everything(study, tmp_path):

@@ -1,5 +1,5 @@
-"""Plots of the pipeline: per-run training curves, the ablation bar chart, the cross-eval heatmap and the
-inference-steps sweep.
+"""Plots of the pipeline: per-run training curves, the ablation bar chart, the per-experiment cross-eval heatmap
+and the inference-steps sweep.
 
 Figures are built with :class:`matplotlib.figure.Figure` (the Agg canvas, no pyplot global state, no display)
 and written as PNG. Axis labels are the metric column names of the contract (``val_task_mse`` on the log is
@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ired.diagnostics import Finding, as_rows, cross_eval_metric, series
+from ired.diagnostics import Finding, as_rows, series
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -264,75 +264,55 @@ def _ordered(values: Iterable[Any], order: Sequence[str]) -> list[str]:
     return [o for o in order if o in vals] + sorted(vals - set(order))
 
 
-def _checkpoint_label(r: Mapping[str, Any]) -> str:
-    """``run @ milestone`` (or ``@ step N``); the checkpoint's last two path parts when there is no run."""
-    run, milestone, step = r.get("run"), r.get("milestone"), r.get("step")
-    if not (isinstance(run, str) and run):
-        return "/".join(Path(str(r.get("checkpoint"))).parts[-2:])
-    if isinstance(milestone, str) and milestone:
-        return f"{run} @ {milestone}"
-    if isinstance(step, (int, float)) and not (isinstance(step, float) and math.isnan(step)):
-        return f"{run} @ step {int(step)}"
-    return run
-
-
-def cross_eval_figure(cross_eval: "pd.DataFrame") -> "Figure":
-    """Heatmap: rows checkpoint x weights, columns protocol x split, log-scale colour, each cell annotated.
-
-    Cells hold ``task_mse`` (``denoise_mse`` for the ``denoise`` protocol, a different definition: its columns
-    are labelled so); missing combinations are grey and marked "-".
+def cross_eval_figure(cross_eval: "pd.DataFrame", runs: "pd.DataFrame | None" = None) -> "Figure":
+    """Heatmap of the cross-evaluation per experiment: rows experiment x weights, columns protocol x split,
+    each cell the mean ± std over the experiment's seeds (:func:`ired.report.cross_eval_by_experiment`: each
+    seed's last checkpoint), annotated. One log colour scale per column, so a column of ``denoise_mse`` (another
+    definition) or of the harder split does not flatten the others; missing combinations are grey and marked
+    "-". ``runs`` (``runs.csv``) maps runs to experiments; without it each run is its own row.
     """
     import numpy as np
-    from matplotlib.colors import LogNorm
 
-    recs = [r for r in (cross_eval.to_dict("records") if len(cross_eval) else []) if cross_eval_metric(r) is not None]
-    if not recs:
+    from ired.report import cross_eval_by_experiment
+
+    agg = cross_eval_by_experiment(cross_eval, runs)
+    if not len(agg):
         fig = _figure(8, 3)
         _say(fig.subplots(), "no cross-eval results (results/cross_eval.csv is empty or missing)")
         return fig
-    row_keys: list[tuple[str, str]] = []
-    for r in sorted(recs, key=lambda r: (str(r.get("checkpoint")), str(r.get("weights")))):
-        key = (str(r.get("checkpoint")), str(r.get("weights")))
-        if key not in row_keys:
-            row_keys.append(key)
-    names = {str(r.get("checkpoint")): _checkpoint_label(r) for r in recs}
-    if len(set(names.values())) < len(names):  # e.g. seeds sharing a config name: show the paths instead
-        names = {c: "/".join(Path(c).parts[-3:]) for c in names}
-    labels = {(str(r.get("checkpoint")), str(r.get("weights"))): f"{names[str(r.get('checkpoint'))]} [{r.get('weights')}]"
-              for r in recs}
-    protocols = _ordered((r.get("protocol") for r in recs), PROTOCOL_ORDER)
-    splits = _ordered((r.get("split") for r in recs), SPLIT_ORDER)
-    present = {(str(r.get("protocol")), str(r.get("split"))) for r in recs}
-    col_keys = [(p, s) for p in protocols for s in splits if (p, s) in present]
-    grid = np.full((len(row_keys), len(col_keys)), np.nan)
-    for r in recs:
-        i = row_keys.index((str(r.get("checkpoint")), str(r.get("weights"))))
-        j = col_keys.index((str(r.get("protocol")), str(r.get("split"))))
-        grid[i, j] = cross_eval_metric(r)
-    fig = _figure(3.5 + 1.2 * len(col_keys), 2.0 + 0.32 * len(row_keys))
+    row_keys = list(dict.fromkeys(zip(agg["experiment"], agg["weights"])))
+    col_keys = list(dict.fromkeys(zip(agg["protocol"], agg["split"])))
+    mean = np.full((len(row_keys), len(col_keys)), np.nan)
+    std = np.full_like(mean, np.nan)
+    for r in agg.to_dict("records"):
+        i, j = row_keys.index((r["experiment"], r["weights"])), col_keys.index((r["protocol"], r["split"]))
+        mean[i, j], std[i, j] = r["mean"], r["std"]
+    shade = np.full_like(mean, np.nan)  # 0 (lowest of its column) .. 1 (highest), log scale
+    for j in range(len(col_keys)):
+        col = mean[:, j]
+        ok = np.isfinite(col) & (col > 0)
+        if ok.any():
+            lo, hi = np.log(col[ok].min()), np.log(col[ok].max())
+            shade[ok, j] = (np.log(col[ok]) - lo) / (hi - lo) if hi > lo else 0.5
+    fig = _figure(3.5 + 1.3 * len(col_keys), 2.0 + 0.32 * len(row_keys))
     ax = fig.subplots()
-    finite = grid[np.isfinite(grid) & (grid > 0)]
-    norm = LogNorm(vmin=finite.min(), vmax=max(finite.max(), finite.min() * 1.0001)) if finite.size else None
-    cmap = _cmap()
-    im = ax.imshow(np.ma.masked_invalid(np.where(grid > 0, grid, np.nan)), cmap=cmap, norm=norm, aspect="auto")
-    for i in range(grid.shape[0]):
-        for j in range(grid.shape[1]):
-            v = grid[i, j]
-            if not np.isfinite(v):
-                text, colour = "-", "black"
-            else:
-                text = f"{v:.3g}"
-                frac = (math.log(v) - math.log(finite.min())) / max(1e-12, math.log(finite.max() / finite.min())) \
-                    if v > 0 and finite.size else 0.0
-                colour = "white" if frac < 0.5 else "black"  # viridis: dark at the low end
-            ax.text(j, i, text, ha="center", va="center", fontsize=8, color=colour)
+    ax.imshow(np.ma.masked_invalid(shade), cmap=_cmap(), vmin=0, vmax=1, aspect="auto")
+    for i in range(mean.shape[0]):
+        for j in range(mean.shape[1]):
+            m, s = mean[i, j], std[i, j]
+            if not np.isfinite(m):
+                ax.text(j, i, "-", ha="center", va="center", fontsize=8)
+                continue
+            text = f"{m:.3g}" + (f" ± {s:.1g}" if np.isfinite(s) else "")
+            dark = np.isfinite(shade[i, j]) and shade[i, j] < 0.5  # viridis: dark at the low end
+            ax.text(j, i, text, ha="center", va="center", fontsize=7.5, color="white" if dark else "black")
     ax.set_xticks(range(len(col_keys)),
                   [f"{p}\n{s}" + ("\n(denoise_mse)" if p == "denoise" else "") for p, s in col_keys], fontsize=8)
-    ax.set_yticks(range(len(row_keys)), [labels[k] for k in row_keys], fontsize=8)
+    ax.set_yticks(range(len(row_keys)), [f"{e} [{w}]" for e, w in row_keys], fontsize=8)
     ax.set_xlabel("protocol x split")
-    ax.set_ylabel("checkpoint [weights]")
-    ax.set_title("cross-evaluation: task_mse of every checkpoint under every protocol and split (log colour)")
-    fig.colorbar(im, ax=ax, label="task_mse (denoise protocol: denoise_mse)")
+    ax.set_ylabel("experiment [weights]")
+    ax.set_title("cross-evaluation per experiment: task_mse, mean ± std over seeds (last checkpoint)\n"
+                 "colour: log scale per column, dark = lowest of the column", fontsize=10)
     return fig
 
 
@@ -342,9 +322,12 @@ def _cmap() -> Any:
     return matplotlib.colormaps["viridis"].with_extremes(bad="#dddddd")
 
 
-def plot_cross_eval_heatmap(cross_eval: "pd.DataFrame | str | Path", out_png: str | Path) -> Path:
-    """Write the cross-eval heatmap from ``results/cross_eval.csv`` (path or DataFrame)."""
-    return save_png(cross_eval_figure(_frame(cross_eval)), out_png)
+def plot_cross_eval_heatmap(
+    cross_eval: "pd.DataFrame | str | Path", out_png: str | Path, runs: "pd.DataFrame | str | Path | None" = None
+) -> Path:
+    """Write the per-experiment cross-eval heatmap from ``results/cross_eval.csv`` and ``results/runs.csv``
+    (paths or DataFrames)."""
+    return save_png(cross_eval_figure(_frame(cross_eval), _frame(runs) if runs is not None else None), out_png)
 
 
 # --------------------------------------------------------------------------------------------------

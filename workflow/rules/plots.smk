@@ -1,5 +1,6 @@
 # Stage 6, plots and report: training curves per run, the ablation bar chart (from the summary), the cross-eval
-# heatmap, the inference-steps sweep, and one self-contained HTML report. Reads files only, never trains.
+# heatmap per experiment, the inference-steps sweep, and the HTML report (from the tables and these PNGs; the
+# per-run curves are linked, not embedded). Reads files only, never trains. report(): `snakemake --report`.
 
 
 rule plot_curves:
@@ -7,7 +8,12 @@ rule plot_curves:
         final=f"{OUT}/{{run}}/final.pt",
         cross_eval=f"{OUT}/cross_eval.csv",
     output:
-        png=report(f"{OUT}/plots/curves/{{run}}.png", category="Training curves"),
+        png=report(
+            f"{OUT}/plots/curves/{{run}}.png",
+            caption="../report/curves.rst",
+            category="Training curves",
+            subcategory="{run}",
+        ),
     log:
         f"{LOGS}/plots/curves/{{run}}.log",
     params:
@@ -23,7 +29,7 @@ rule plot_ablation:
         summary=f"{OUT}/summary.csv",
         runs=f"{OUT}/runs.csv",
     output:
-        png=report(f"{OUT}/plots/ablation.png", category="Ablations"),
+        png=report(f"{OUT}/plots/ablation.png", caption="../report/ablation.rst", category="Ablations"),
     log:
         f"{LOGS}/plots/ablation.log",
     conda:
@@ -35,8 +41,11 @@ rule plot_ablation:
 rule plot_cross_eval:
     input:
         table=f"{OUT}/cross_eval.csv",
+        runs=f"{OUT}/runs.csv",
     output:
-        png=report(f"{OUT}/plots/cross_eval.png", category="Cross-evaluation"),
+        png=report(
+            f"{OUT}/plots/cross_eval.png", caption="../report/cross_eval.rst", category="Cross-evaluation"
+        ),
     log:
         f"{LOGS}/plots/cross_eval.log",
     conda:
@@ -49,7 +58,11 @@ rule plot_inference_sweep:
     input:
         table=f"{OUT}/inference_sweep.csv",
     output:
-        png=report(f"{OUT}/plots/inference_sweep.png", category="Landscape"),
+        png=report(
+            f"{OUT}/plots/inference_sweep.png",
+            caption="../report/inference_sweep.rst",
+            category="Landscape",
+        ),
     log:
         f"{LOGS}/plots/inference_sweep.log",
     params:
@@ -71,20 +84,17 @@ rule plots:
 rule report:
     input:
         summary=f"{OUT}/summary.csv",
+        runs=f"{OUT}/runs.csv",
         cross_eval=f"{OUT}/cross_eval.csv",
         curves=get_curves,
         ablation=f"{OUT}/plots/ablation.png",
         heatmap=f"{OUT}/plots/cross_eval.png",
-        sweep=f"{OUT}/inference_sweep.csv",
         sweep_png=f"{OUT}/plots/inference_sweep.png",
         findings=f"{OUT}/findings.md",
     output:
         html=f"{OUT}/report.html",
     log:
         f"{LOGS}/report.log",
-    params:
-        runs=get_run_specs(),
-        sweep_experiments=get_sweep_plot_experiments(),
     conda:
         "../envs/ired.yaml"
     script:

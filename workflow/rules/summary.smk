@@ -21,7 +21,7 @@ rule summary_table:
         cross_eval=f"{OUT}/cross_eval.csv",
         sweep=f"{OUT}/inference_sweep.csv",
     output:
-        csv=report(f"{OUT}/summary.csv", category="Summary"),
+        csv=report(f"{OUT}/summary.csv", caption="../report/summary.rst", category="Summary"),
         md=f"{OUT}/summary.md",
         runs=f"{OUT}/runs.csv",
     log:
@@ -38,7 +38,7 @@ rule findings:
     input:
         summary=f"{OUT}/summary.csv",
     output:
-        md=report(f"{OUT}/findings.md", category="Summary"),
+        md=report(f"{OUT}/findings.md", caption="../report/findings.rst", category="Summary"),
     log:
         f"{LOGS}/findings.log",
     params:

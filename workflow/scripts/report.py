@@ -1,4 +1,4 @@
-"""One self-contained HTML report: findings, summary, plots, each run's findings and resolved config (rule report)."""
+"""The HTML report from the pipeline's tables and PNGs (rule report); reads files only, diagnoses nothing."""
 
 import sys
 
@@ -9,13 +9,14 @@ from ired.errors import one_line_errors
 with one_line_errors("report"):  # a corrupt run-folder file: one line, exit 2
     from ired.report import write_html_report
 
-    curves = {spec["run_id"]: png for spec, png in zip(snakemake.params.runs, snakemake.input.curves)}
-    write_html_report(
-        snakemake.params.runs,
-        snakemake.input.cross_eval,
+    out = write_html_report(
         snakemake.output.html,
-        curves=curves,
-        sweep_csv=snakemake.input.sweep,
+        summary_csv=snakemake.input.summary,
+        runs_csv=snakemake.input.runs,
+        cross_eval_csv=snakemake.input.cross_eval,
         findings_md=snakemake.input.findings,
-        sweep_experiments=snakemake.params.sweep_experiments,
+        ablation_png=snakemake.input.ablation,
+        sweep_png=snakemake.input.sweep_png,
+        curves=snakemake.input.curves,
     )
+print(f"{out}: {out.stat().st_size / 1e6:.2f} MB")
