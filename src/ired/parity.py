@@ -104,7 +104,17 @@ def _window_mean(rows: list[dict[str, Any]], column: str, log_every: int) -> flo
 
 
 def measure(run_dir: Path, cfg: RunConfig) -> dict[str, Any]:
-    """Every number of one run: training-window means from metrics.jsonl, evaluations of final.pt."""
+    """Every number of one run (cached in parity_measure.json next to final.pt, redone when final.pt is newer)."""
+    cache = run_dir / "parity_measure.json"
+    if cache.exists() and cache.stat().st_mtime >= (run_dir / "final.pt").stat().st_mtime:
+        return json.loads(cache.read_text())
+    out = _measure(run_dir, cfg)
+    cache.write_text(json.dumps(out, indent=1))
+    return out
+
+
+def _measure(run_dir: Path, cfg: RunConfig) -> dict[str, Any]:
+    """Training-window means from metrics.jsonl, evaluations of final.pt with the reference protocol."""
     rows = _rows(run_dir)
     out: dict[str, Any] = {"run": cfg.name, "seed": cfg.seed}
     for column in ("train_denoise_mse", "loss_total", "loss_contrastive", "margin", "E_pos", "E_neg", "frac_sat"):
