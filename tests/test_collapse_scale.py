@@ -9,7 +9,9 @@ stuck near 1) at n = 20. At n = 5, width 64, 600 steps (lr 1e-3) it does not app
 | weight 20, T = 0.1                            | 0.56 -> 4.3 | 0.12 -> 0.89 | 0.91 -> 0.19 |
 | weight 50 from step 300 (after denoising)     | 4.6 -> 5.7 | 0.93 -> 1.17 | 0.14 -> 0.23 |
 
-(the other rows come from the same test with the listed overrides). gradE_norm grows instead of collapsing, so
+(the other rows come from the same test with the listed overrides; the table was measured before ired followed
+the release's activation order, training-time mining and contrastive noise; the test runs today's defaults, i.e.
+the release's, and its assertions still hold). gradE_norm grows instead of collapsing, so
 the collapse needs something this scale lacks; the test checks that the diagnosis agrees: no `collapse` finding
 on the real log, while the detector does fire on the collapse signature (tests/test_diagnostics.py).
 """

@@ -43,7 +43,7 @@ def test_split_first_layer_and_shared_film_equal_the_plain_mlp():
     temb = m.time_mlp(sinusoidal_embedding(t, 16))
     for layer, film in zip(m.hidden, m.film):
         gain, bias = film(temb).chunk(2, -1)
-        h = torch.nn.functional.silu(layer(h)) * (gain + 1) + bias
+        h = torch.nn.functional.silu(layer(h) * (gain + 1) + bias)  # the release: activation after the FiLM
     expected = m.head(h).pow(2).sum(-1)
     assert torch.allclose(m(x, y, t), expected, atol=1e-5)
 

@@ -80,3 +80,33 @@ def test_replay_buffer_grows_keeping_its_chains():
     big.load_state_dict(state)
     assert big.filled == 20 and big.cursor == 20
     assert torch.equal(big.buffer[:20], newest_first.flip(0)) and big.buffer[20:].abs().sum() == 0
+
+
+def _release_mining(model, schedule, cond, y, t, steps, clamp=2.0):
+    """The IRED release's training-time mining, written from its description (REFERENCE.md): step i uses
+    lambda_t (i = 0) or 2 lambda_t (i > 0), every iterate is clamped with the first sample's level, and a step
+    that raises a sample's energy is undone for that sample."""
+    lam = schedule.step_size[t].unsqueeze(-1)
+    bound = float(schedule.sqrt_alphas_cumprod[t[0]]) * clamp
+    for i in range(steps):
+        energy, grad = energy_and_grad(model, cond, y)
+        new = (y - lam * grad * (1.0 if i == 0 else 2.0)).clamp(-bound, bound)
+        new_energy, _ = energy_and_grad(model, cond, new)
+        y = torch.where((new_energy > energy).unsqueeze(-1), y, new)
+    return y
+
+
+def test_mining_reference_is_the_release_rule_and_fixed_differs():
+    model, schedule, x, y0, t, eps = _setup("vector", B=64)
+    t[0] = 9  # the first sample's level (bound ~0.01) clamps every sample of the batch under the release's rule
+    cond = model.condition(x, t).detach()
+    sampler = make_sampler(NegativesConfig(name="mined", steps=2))  # default mining: reference
+    assert sampler.cfg.mining == "reference"
+    start = sampler.start(schedule, y0, t, eps)
+    expected = _release_mining(model, schedule, cond, start, t, steps=2)
+    ours, _ = descend(model, schedule, cond, start, t, 2, 1.0, 2.0, release_quirks=True)
+    assert torch.allclose(ours, expected, atol=1e-6)
+    neg = sampler.sample(model, schedule, cond, y0, t, eps)
+    assert torch.allclose(neg, schedule.q_sample((expected / schedule.scale(t)).clamp(-2, 2), t, eps), atol=1e-5)
+    fixed = make_sampler(NegativesConfig(name="mined", steps=2, mining="fixed")).sample(model, schedule, cond, y0, t, eps)
+    assert not torch.allclose(fixed, neg, atol=1e-3)

@@ -34,7 +34,8 @@ def test_tiny_run_writes_the_contract(tmp_path):
     for row in rows:
         assert set(row) == set(ALL_COLUMNS)
     last = rows[-1]
-    for name in ("val_task_mse", "val_task_mse_raw", "val_harder_task_mse", "val_denoise_mse", "train_task_mse_raw"):
+    for name in ("val_task_mse", "val_task_mse_raw", "val_harder_task_mse", "val_denoise_mse", "train_task_mse_raw",
+                 "train_batch_task_mse", "train_batch_task_mse_raw"):
         assert isinstance(last[name], float)
     # denoise-only: contrastive quantities do not apply and are null, never made up
     assert last["E_neg"] is None and last["frac_sat"] is None and last["loss_contrastive"] is None

@@ -85,6 +85,13 @@ class ObjectiveConfig(_Strict):
         "softplus((E_pos - E_neg)/T) (IRED), `cd` E_pos - E_neg, `hinge` relu(margin + E_pos - E_neg).",
     )
     weight: float = Field(0.5, ge=0, description="Weight of the contrastive term in loss_total.")
+    contrastive_noise: Literal["fresh", "shared"] = Field(
+        "fresh",
+        description="Noise of the contrastive term's positives and negatives. `fresh` (the IRED release): a new "
+        "eps2, positive y+_t = q_sample(y, t, eps2), negatives started from and re-noised with eps2 (one more "
+        "energy forward per step). `shared` (a deviation, ired's earlier shortcut): reuse the denoising term's eps "
+        "and its energy E(x, y_t, t) as the positive; same expectation, correlated terms.",
+    )
     temperature: float = Field(1.0, gt=0, description="Temperature T of the `softplus` objective.")
     margin: float = Field(1.0, ge=0, description="Margin of the `hinge` objective.")
     warmup_steps: int = Field(
@@ -139,6 +146,14 @@ class NegativesConfig(_Strict):
         "kept only if the energy falls), `langevin` (gradient steps with Gaussian noise), `replay` (persistent "
         "chains from a buffer, i.e. PCD).",
     )
+    mining: Literal["reference", "fixed"] = Field(
+        "reference",
+        description="Step sizes and clamp of the `mined` sampler. `reference` (the IRED release's training-time "
+        "mining): the first step is lambda_t, later ones 2 lambda_t, and iterates are clamped with the "
+        "(micro-)batch's first sample's level, sqrt(ab_{t_0}) * clamp. `fixed` (a deviation, ired's earlier "
+        "rule): every step lambda_t, each sample clamped with its own level. `langevin` and `replay` (no "
+        "reference counterpart) always use the `fixed` rule.",
+    )
     steps: int = Field(2, ge=0, description="Gradient (or Langevin) steps per negative.")
     init_noise: float = Field(
         3.0, ge=0, description="Start of the chain: q_sample(y, t, init_noise * eps) (the reference uses 3)."
@@ -186,10 +201,24 @@ class TrainConfig(_Strict):
     beta1: float = Field(0.9, ge=0, lt=1, description="Adam beta1.")
     beta2: float = Field(0.99, ge=0, lt=1, description="Adam beta2.")
     grad_clip: float = Field(1.0, gt=0, description="Clip the global gradient norm to this value.")
-    ema_decay: float = Field(0.995, ge=0, lt=1, description="EMA decay of the evaluation weights.")
+    ema_rule: Literal["reference", "fixed"] = Field(
+        "reference",
+        description="How the EMA (evaluation) weights follow the raw weights. `reference` (the IRED release, "
+        "ema-pytorch): act on steps 1, 1+ema_every, ...; copy the raw weights while step-1 <= ema_start, then "
+        "average with the warm-up decay min(ema_decay, 1 - (1 + e)^(-ema_power)), e = step - ema_start - 1. "
+        "`fixed` (ired before it followed the release; a deviation): copy below ema_start, then the constant "
+        "decay ema_decay on every step divisible by ema_every (with ema_start 0 the EMA starts from the random "
+        "initialisation).",
+    )
+    ema_decay: float = Field(
+        0.995, ge=0, lt=1, description="EMA decay of the evaluation weights (the cap of the `reference` warm-up)."
+    )
     ema_every: int = Field(10, ge=1, description="Update the EMA every this many steps.")
     ema_start: int = Field(
-        0, ge=0, description="Before this step the EMA copies the raw weights (the reference uses 0: pure EMA)."
+        100, ge=0, description="Copy phase: the EMA copies the raw weights up to this step (the reference: 100)."
+    )
+    ema_power: float = Field(
+        2 / 3, gt=0, description="`reference` rule: power of the warm-up decay 1 - (1 + e)^(-power) (the reference: 2/3)."
     )
     log_every: int = Field(100, ge=1, description="Write one metrics row every this many steps.")
     eval_every: int = Field(1000, ge=1, description="Evaluate (EMA and raw weights) every this many steps; a multiple of log_every.")

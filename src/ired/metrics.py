@@ -13,7 +13,9 @@ TRAIN_DEFINITIONS: dict[str, str] = {
     "(w: the contrastive weight at that step), mean over the log interval.",
     "loss_contrastive": "Unweighted contrastive loss over the samples in the timestep window, mean over the log "
     "interval; null for objective=denoise.",
-    "E_pos": "Mean energy E(x, y_t, t) of the positives (the denoising term's own y_t).",
+    "E_pos": "Mean energy of the positives: for contrastive objectives the contrastive term's positives "
+    "y+_t = q_sample(y, t, eps2) (objective.contrastive_noise=fresh; with `shared`, the denoising term's own y_t), "
+    "for denoise the denoising term's y_t.",
     "E_neg": "Mean energy of the negatives (same x, t and noise as the positives); null for objective=denoise.",
     "margin": "Mean of E_neg - E_pos over the windowed samples; null for objective=denoise.",
     "frac_sat": "Share of windowed samples whose contrastive-loss gradient dL/d(E_pos - E_neg) is below "
@@ -37,8 +39,13 @@ _EVAL_BASE: dict[str, str] = {
     "val_harder_task_mse": "Same task metric on the fixed `val_harder` split (A = 2RR^T + 0.1I).",
     "val_denoise_mse": "The `denoise` protocol on `val`: (grad_y E - eps)^2 with seeded t (cycling over levels) "
     "and eps, held-out problems: the training loss's definition on validation data.",
-    "train_task_mse": "The task metric on the fixed `train_subset` split (the training distribution): the "
-    "'validation metric on training data' sanity check.",
+    "train_task_mse": "The task metric on the fixed `train_subset` split: fresh draws from the training "
+    "distribution that the model never trained on (training data is drawn online), so it equals val_task_mse up "
+    "to sampling noise by construction; a check of the evaluation, not a train/val gap.",
+    "train_batch_task_mse": "The task metric on problems the model trained on: the first "
+    "min(batch_size, data.train_subset_size, train.eval_size) problems of the training batch of the step just "
+    "taken (the IRED reference's '(Train)' number is this last training batch); can differ from val_task_mse "
+    "when the model fits the batches it sees.",
 }
 
 WEIGHTS_SUFFIX = {"ema": "", "raw": "_raw"}

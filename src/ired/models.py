@@ -2,7 +2,8 @@
 
 An MLP on concat[x, y] (x = A, y = a candidate A^-1, both flattened): Linear(2d -> W) then depth-1 Linear(W -> W)
 layers, swish activations; the time step enters through a sinusoidal embedding and an MLP, and modulates every
-hidden layer after the first FiLM-style, h * (gain + 1) + bias. Two heads:
+hidden layer after the first FiLM-style, with the activation AFTER the modulation as in the IRED release:
+h = swish(fc(h) * (gain + 1) + bias). Two heads:
 
 - ``vector`` (IRED release): fc4: W -> d, E = ||fc4(h)||^2 >= 0.
 - ``scalar`` (IRED paper, Table 8): fc4: W -> 1, E = fc4(h), no sign constraint.
@@ -83,7 +84,7 @@ class EnergyMLP(nn.Module):
     def energy(self, cond: Conditioning, y: torch.Tensor) -> torch.Tensor:
         h = F.silu(cond.x_features + self.fc_y(y))  # (B, W)
         for layer, (gain, bias) in zip(self.hidden, cond.film):
-            h = torch.addcmul(bias, F.silu(layer(h)), gain)  # silu(W h) * (gain + 1) + bias
+            h = F.silu(torch.addcmul(bias, layer(h), gain))  # silu(W h * (gain + 1) + bias), the release's order
         out = self.head(h)  # (B, d) or (B, 1)
         if self.head_kind == "vector":
             return out.pow(2).sum(-1)

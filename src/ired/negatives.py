@@ -4,8 +4,12 @@ Every sampler returns negatives at the same level t as the positives, detached, 
 a chain in level-t space, mapped to x0 space (y / sqrt(ab_t)), clamped to [-clamp, clamp], and re-noised
 with the positive's own noise eps, so positive and negative differ only in their x0.
 
-- ``mined`` (IRED): start at q_sample(y0, t, init_noise * eps); k gradient steps on E with step
-  lambda_t * scale, a step kept per sample only if its energy falls; iterates clamped to sqrt(ab_t) * clamp.
+- ``mined`` (IRED): start at q_sample(y0, t, init_noise * eps); k gradient steps on E, a step kept per sample
+  only if its energy falls. ``negatives.mining`` says how the steps are sized and clamped:
+  ``reference`` (default, the IRED release's training-time mining): the first step is lambda_t * scale, every
+  later one 2 * lambda_t * scale, and every iterate is clamped to sqrt(ab_{t_0}) * clamp with t_0 the level of
+  the (micro-)batch's first sample; ``fixed`` (a deviation, ired's earlier rule): every step lambda_t * scale,
+  each sample clamped with its own level, sqrt(ab_t) * clamp.
 - ``langevin``: same start, k steps y <- y - lambda_t * scale * grad E + noise_scale * N(0, I), no rejection.
 - ``replay`` (PCD, Du & Mordatch 2019): chains start, with probability replay_prob, from a buffer of earlier
   negatives (x0 space, re-noised to level t), otherwise from the mined start; then k Langevin steps; the
@@ -45,22 +49,25 @@ def descend(
     clamp: float,
     noise_scale: float = 0.0,
     reject: bool = True,
+    release_quirks: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """k steps of (noisy) gradient descent on E(x, ., t) in level-t space; ``cond`` = model.condition(x, t), detached.
 
     Returns the final iterate and the per-sample share of rejected steps (B,). Each step evaluates E and its
     gradient once at the candidate point; with rejection, a sample whose energy rose keeps its previous point,
-    energy and gradient, so no extra forward pass is needed for the check.
+    energy and gradient, so no extra forward pass is needed for the check. ``release_quirks`` reproduces the
+    IRED release's training-time mining: steps after the first are twice as long, and the clamp uses the first
+    sample's level for every sample.
     """
     lam = schedule.at(schedule.step_size, t) * step_scale  # (B, 1)
-    bound = schedule.scale(t) * clamp  # (B, 1)
+    bound = schedule.scale(t[:1] if release_quirks else t) * clamp  # (B, 1), or (1, 1) with the quirks
     rejected = torch.zeros(y.shape[0], device=y.device)
     if steps == 0:
         return y.detach(), rejected
     energy, grad = energy_and_grad(model, cond, y)
     y = y.detach()
-    for _ in range(steps):
-        candidate = y - lam * grad
+    for i in range(steps):
+        candidate = y - (2 * lam if release_quirks and i > 0 else lam) * grad
         if noise_scale > 0:
             candidate = candidate + noise_scale * torch.randn_like(candidate)
         candidate = torch.maximum(torch.minimum(candidate, bound), -bound)
@@ -90,7 +97,10 @@ class MinedNegatives:
         return schedule.q_sample(y0, t, self.cfg.init_noise * eps)
 
     def sample(self, model, schedule, cond, y0, t, eps):  # type: ignore[no-untyped-def]
-        y, _ = descend(model, schedule, cond, self.start(schedule, y0, t, eps), t, self.cfg.steps, self.cfg.step_size_scale, self.cfg.clamp)
+        y, _ = descend(
+            model, schedule, cond, self.start(schedule, y0, t, eps), t, self.cfg.steps, self.cfg.step_size_scale,
+            self.cfg.clamp, release_quirks=self.cfg.mining == "reference",
+        )
         return _to_negative(schedule, y, t, eps, self.cfg.clamp)
 
     def state_dict(self) -> dict:

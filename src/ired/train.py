@@ -34,8 +34,9 @@ from torch import nn
 from ired.atomic import write_text_atomic
 from ired.checkpoint import newest_intact_checkpoint, prune_checkpoints, save_checkpoint, step_path
 from ired.config import RunConfig, dump_config
-from ired.data import TrainStream, make_split
+from ired.data import Problems, TrainStream, make_split
 from ired.diffusion import Schedule
+from ired.ema import ema_action
 from ired.errors import CheckpointError, DivergedError, RecordFileError, StorageError
 from ired.jsonl import append_jsonl, load_jsonl, read_json_object, rewrite_jsonl
 from ired.losses import contrastive_loss, denoise_loss, energy_scale_penalty
@@ -155,6 +156,7 @@ class Trainer:
         self._log_handle: TextIO | None = None
         self.notices: list[str] = []  # integrity problems found on start (one line each; train.log and status.json)
         self.segments: list[dict[str, Any]] = []  # wall time of every segment of this run, the current one last
+        self._last_batch: Problems | None = None  # problems of the latest step, for train_batch_task_mse
 
     # ------------------------------------------------------------------ files
     def log(self, message: str) -> None:
@@ -290,7 +292,8 @@ class Trainer:
 
     # ------------------------------------------------------------------ maths
     def _micro_step(
-        self, x: torch.Tensor, y0: torch.Tensor, t: torch.Tensor, eps: torch.Tensor, weight: float, accumulation: int
+        self, x: torch.Tensor, y0: torch.Tensor, t: torch.Tensor, eps: torch.Tensor, weight: float, accumulation: int,
+        eps_contrastive: torch.Tensor | None = None,
     ) -> dict[str, float | None]:
         cfg = self.cfg
         self._check_oom_fault(x.shape[0])
@@ -310,7 +313,12 @@ class Trainer:
         }
         if cfg.objective.name != "denoise":
             self.controller.configure_sampler(self.sampler, self.step)
-            y_neg = self.sampler.sample(self.model, self.schedule, cond.detach(), y0, t, eps)
+            if eps_contrastive is None:  # objective.contrastive_noise=shared: reuse the denoising term's y_t
+                eps_contrastive = eps
+            else:  # fresh (the reference): positives y+_t and negatives from their own noise
+                e_pos = self.model.energy(cond, self.schedule.q_sample(y0, t, eps_contrastive))
+                stats["E_pos"] = float(e_pos.detach().mean())
+            y_neg = self.sampler.sample(self.model, self.schedule, cond.detach(), y0, t, eps_contrastive)
             e_neg = self.model.energy(cond, y_neg)
             out = contrastive_loss(
                 cfg.objective, e_pos, e_neg, t,
@@ -336,14 +344,19 @@ class Trainer:
         cfg = self.cfg
         B, mb, acc = cfg.train.batch_size, cfg.train.effective_micro_batch, cfg.train.accumulation
         problems = self.stream.next(B).to(self.device)
+        self._last_batch = problems
         t = torch.randint(0, cfg.diffusion.steps, (B,)).to(self.device)
         eps = torch.randn(B, problems.A_inv.shape[1]).to(self.device)
+        eps_c = None
+        if cfg.objective.name != "denoise" and cfg.objective.contrastive_noise == "fresh":
+            eps_c = torch.randn(B, problems.A_inv.shape[1]).to(self.device)
         weight = self.controller.weight(self.step)
         self.optimizer.zero_grad(set_to_none=True)
         parts: list[dict[str, float | None]] = []
         for i in range(acc):
             sl = slice(i * mb, (i + 1) * mb)
-            parts.append(self._micro_step(problems.A[sl], problems.A_inv[sl], t[sl], eps[sl], weight, acc))
+            parts.append(self._micro_step(problems.A[sl], problems.A_inv[sl], t[sl], eps[sl], weight, acc,
+                                          None if eps_c is None else eps_c[sl]))
         grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.train.grad_clip))
         stats = {k: _mean([p[k] for p in parts]) for k in parts[0]}
         stats["grad_norm"] = grad_norm
@@ -355,15 +368,15 @@ class Trainer:
         self.optimizer.step()
         self.step += 1
         self.controller.observe(stats.get("frac_sat"))
-        if self.step < cfg.train.ema_start:
+        action = ema_action(self.step, cfg.train)
+        if action == "copy":
             self.ema.load_state_dict(self.model.state_dict())
-        elif self.step % cfg.train.ema_every == 0:
-            self._update_ema()
+        elif action is not None:
+            self._update_ema(action)
         return stats
 
     @torch.no_grad()
-    def _update_ema(self) -> None:
-        decay = self.cfg.train.ema_decay
+    def _update_ema(self, decay: float) -> None:
         for e, p in zip(self.ema.parameters(), self.model.parameters()):
             e.lerp_(p, 1 - decay)
 
@@ -379,6 +392,9 @@ class Trainer:
         }
         if size:
             splits = {k: v.slice(0, size) for k, v in splits.items()}
+        trained_on = None
+        if self._last_batch is not None:
+            trained_on = self._last_batch.slice(0, min(cfg.data.train_subset_size, size or cfg.data.train_subset_size))
         settings = current_settings(cfg)
         chunk = cfg.inference.batch_size
         for weights, model in (("ema", self.ema), ("raw", self.model)):
@@ -386,6 +402,9 @@ class Trainer:
             for key, problems in (("val", splits["val"]), ("val_harder", splits["val_harder"]), ("train", splits["train"])):
                 result = run_inference(model, self.schedule, problems, settings, cfg.inference.seed, chunk, self.device)
                 row[f"{key}_task_mse{suffix}"] = result["task_mse"]
+            if trained_on is not None:
+                result = run_inference(model, self.schedule, trained_on, settings, cfg.inference.seed, chunk, self.device)
+                row[f"train_batch_task_mse{suffix}"] = result["task_mse"]
             row[f"val_denoise_mse{suffix}"] = denoise_mse(model, self.schedule, splits["val"], chunk, self.device)
         return row
 
