@@ -31,13 +31,14 @@ from conftest import TINY, tiny_config
 REPO = Path(__file__).resolve().parents[1]
 # 80 steps, a row every 20 (evaluated every 40), a checkpoint every 20, the last three kept: resumes have an older
 # checkpoint to fall back on
+EMPTY_CONFIG = REPO / "tests" / "data" / "defaults.yaml"  # `{}`: every key at its default, the overrides below
 RUN = ("train.steps=80", "train.keep_checkpoints=3", "train.eval_every=40", "objective.name=softplus",
        "negatives.name=replay", "negatives.buffer_size=100", "data.val_size=32", "data.val_harder_size=32",
        "data.train_subset_size=32")
 
 
 def cli(out: Path, *overrides: str, preexec=None, **popen) -> subprocess.CompletedProcess:
-    args = [sys.executable, "-m", "ired.cli", "train", "/dev/null", "--out", str(out)]
+    args = [sys.executable, "-m", "ired.cli", "train", str(EMPTY_CONFIG), "--out", str(out)]
     for o in (*TINY, *RUN, *overrides):
         args += ["--set", o]
     return subprocess.run(args, capture_output=True, text=True, preexec_fn=preexec, timeout=300, **popen)
@@ -199,7 +200,7 @@ def test_missing_metrics_rows_are_recomputed_not_silently_skipped(tmp_path, whol
 
 def test_one_trainer_per_run_folder(tmp_path):
     out = tmp_path / "run"
-    args = [sys.executable, "-m", "ired.cli", "train", "/dev/null", "--out", str(out)]
+    args = [sys.executable, "-m", "ired.cli", "train", str(EMPTY_CONFIG), "--out", str(out)]
     for o in (*TINY, "train.steps=100000", "train.log_every=1000000", "train.eval_every=1000000"):
         args += ["--set", o]
     first = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
