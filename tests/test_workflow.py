@@ -212,9 +212,10 @@ def test_planning_writes_and_deletes_nothing(wf):
     assert snakemake(wf, "--lint", *CONFIG, check=False).returncode == 0
     refused = snakemake(wf, "--cores", "2", "--forcerun", "results/tiny/q101-s0/final.pt", *CONFIG, check=False)
     assert refused.returncode != 0 and "cannot be locked" in refused.stderr + refused.stdout
-    (wf / "config" / "experiments" / "zz_typo.yaml").write_text("typo:\n  extends: q101\n  set: {train: {lrr: 1}}\n")
-    broken = snakemake(wf, "--cores", "2", *CONFIG, check=False)
-    assert broken.returncode != 0 and "lrr" in broken.stderr + broken.stdout
+    (wf / "config" / "experiments" / "zz_typo.yaml").write_text(
+        "typo:\n  extends: q101\n  description: a typo.\n  set: {train: {lrr: 1}}\n")
+    broken = snakemake(wf, "--cores", "2", "--config", "scale=tiny", "experiments=[q101,typo]", check=False)
+    assert broken.returncode != 0 and "zz_typo.yaml" in broken.stderr + broken.stdout and "lrr" in broken.stderr
     (wf / "config" / "experiments" / "zz_typo.yaml").unlink()
     core.write_text(text)
     assert snapshot(wf) == before
