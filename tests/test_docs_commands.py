@@ -57,9 +57,14 @@ COMMANDS = documented_commands()
 SNAKEMAKE = [c for c in COMMANDS if c.startswith("snakemake")]
 
 
+#: What a reader types for the docs' `<scale>` placeholder in a fresh folder: the default scale.
+SCALE = "laptop"
+
+
 def arguments(command: str) -> list[str]:
-    """The Snakemake arguments of a documented command, braces expanded, without -n."""
-    return [w for word in shlex.split(command)[1:] for w in braces(word) if w not in ("-n", "--dry-run")]
+    """The Snakemake arguments of a documented command, `<scale>` filled in, braces expanded, without -n."""
+    words = shlex.split(command.replace("<scale>", SCALE))[1:]
+    return [w for word in words for w in braces(word) if w not in ("-n", "--dry-run")]
 
 
 def targets_only(command: str) -> bool:

@@ -189,15 +189,16 @@ def _env() -> dict[str, str]:
 def checkpoint(tmp_path_factory) -> Path:
     """A tiny trained checkpoint (a few seconds), and a copy of it whose EMA weights are NaN."""
     from conftest import tiny_config
+    from ired.checkpoint import load_checkpoint, save_checkpoint
     from ired.train import train
 
     out = tmp_path_factory.mktemp("ckpt")
     train(tiny_config("train.steps=10", "train.eval_every=10", "train.log_every=5", "train.checkpoint_every=10"),
           out / "run", echo=False)
-    state = torch.load(out / "run" / "final.pt", weights_only=False)
+    state = load_checkpoint(out / "run" / "final.pt")
     for tensor in state["ema"].values():
         tensor.fill_(float("nan"))
-    torch.save(state, out / "nan.pt")
+    save_checkpoint(state, out / "nan.pt")
     return out
 
 
@@ -401,6 +402,7 @@ def test_registry_errors(tmp_path, files, fragments):
 
 
 def test_external_checkpoint_checks(tmp_path, checkpoint):
+    from ired.checkpoint import load_checkpoint, save_checkpoint
     from ired.inputs import check_checkpoint, check_checkpoint_file
 
     with pytest.raises(ConfigError, match=r"external_checkpoints\.a\.path.*no such file"):
@@ -408,9 +410,9 @@ def test_external_checkpoint_checks(tmp_path, checkpoint):
     with pytest.raises(ConfigError, match="not a file"):
         check_checkpoint_file(tmp_path, "external_checkpoints.a.path")
     check_checkpoint(checkpoint / "run" / "final.pt", "external_checkpoints.a.path")
-    state = torch.load(checkpoint / "run" / "final.pt", weights_only=False)
+    state = load_checkpoint(checkpoint / "run" / "final.pt")
     state["config"]["train"]["steps"] = "many"
-    torch.save(state, tmp_path / "odd.pt")
+    save_checkpoint(state, tmp_path / "odd.pt")
     check_checkpoint_file(tmp_path / "odd.pt", "k")  # the cheap check cannot see inside
     with pytest.raises(ConfigError, match=r"k: .*odd\.pt \(embedded config\).*train\.steps"):
         check_checkpoint(tmp_path / "odd.pt", "k")

@@ -64,9 +64,9 @@ def code_version() -> str:
     return version
 
 
-MAGIC = b"IRED-CHECKPOINT "
-_LEGACY_MAGIC = b"PK\x03\x04"  # format 1: a bare torch.save zip
-_MAX_HEADER = 4096
+from ired.checkpoint_format import LEGACY_MAGIC as _LEGACY_MAGIC  # noqa: E402
+from ired.checkpoint_format import MAGIC  # noqa: E402
+from ired.checkpoint_format import MAX_HEADER as _MAX_HEADER  # noqa: E402
 
 
 def encode_checkpoint(obj: Any) -> bytes:

@@ -1,7 +1,8 @@
 """Checks of the files a pipeline config names, before any job starts.
 
 :func:`check_checkpoint_file` is cheap (no torch import) so the workflow can run it when it is parsed: a
-checkpoint that is missing, a folder, unreadable, or not a torch zip archive (e.g. a text file) is a one-line
+checkpoint that is missing, a folder, unreadable, or neither an ired checkpoint (ired.checkpoint_format) nor a torch
+zip archive (e.g. a text file) is a one-line
 :class:`ConfigError` there, instead of a job that fails on a node and is retried. :func:`check_checkpoint` opens
 the file fully (torch) and validates its embedded run config, for the local job that imports it.
 """
@@ -11,17 +12,25 @@ from __future__ import annotations
 import zipfile
 from pathlib import Path
 
+from ired.checkpoint_format import MAGIC
 from ired.errors import ConfigError
 
 
 def check_checkpoint_file(path: str | Path, key: str) -> Path:
-    """``path`` is a readable torch checkpoint archive (``torch.save``'s zip format with a pickled state)."""
+    """``path`` is a readable ired checkpoint: a checksummed file (its header is checked here, its checksum when it
+    is loaded) or a format-1 ``torch.save`` zip archive with a pickled state."""
     path = Path(path)
     where = f"config key {key}: value {str(path)!r}"
     if not path.exists():
-        raise ConfigError(f"{where}: no such file (allowed: an ired checkpoint file, e.g. results/<run>/final.pt)")
+        raise ConfigError(f"{where}: no such file (allowed: an ired checkpoint file, e.g. results/<scale>/<run>/final.pt)")
     if not path.is_file():
         raise ConfigError(f"{where}: not a file (allowed: an ired checkpoint file)")
+    try:
+        with path.open("rb") as handle:
+            if handle.read(len(MAGIC)) == MAGIC:
+                return path
+    except OSError as exc:
+        raise ConfigError(f"{where}: cannot be read ({exc.strerror or exc})") from None
     try:
         with zipfile.ZipFile(path) as archive:
             names = archive.namelist()
