@@ -226,6 +226,7 @@ def run_cli(case: Case, d: Path, monkeypatch, capsys) -> tuple[subprocess.Comple
     args = case.setup(d)
     monkeypatch.chdir(d)
     monkeypatch.delenv("IRED_DEBUG", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # every node here is a node without CUDA
     try:
         code = main(args)
     except SystemExit as exc:  # argparse
