@@ -229,9 +229,9 @@ def test_the_scale_is_remembered_and_switching_back_retrains_nothing(wf):
     assert "Nothing to be done" in proc.stdout + proc.stderr
     shutil.copyfile(wf / "config" / "scales" / "tiny.yaml", wf / "config" / "scales" / "mini.yaml")
     tiny = mtimes([p for p in out(wf).rglob("*") if p.is_file()])
-    snakemake(wf, "--cores", "2", "--config", "scale=mini", "experiments=[q101]", "results/mini/q101-s0/final.pt")
+    snakemake(wf, "--cores", "2", "results/mini/q101-s0/final.pt", "--config", "scale=mini", "experiments=[q101]")
     assert (wf / "results" / "mini" / "q101-s0" / "final.pt").exists()
-    proc = snakemake(wf, "--dry-run", "--config", "experiments=[q101]", "results/mini/q101-s0/final.pt")
+    proc = snakemake(wf, "--dry-run", "results/mini/q101-s0/final.pt", "--config", "experiments=[q101]")
     assert "ired: scale mini (the scale last run in this folder" in proc.stderr
     assert "Nothing to be done" in proc.stdout + proc.stderr
     assert planned_jobs(wf, *CONFIG) == {}  # back to tiny: nothing to do, nothing touched
