@@ -285,3 +285,20 @@ def test_storage_error_is_also_an_oserror():
     err = StorageError.from_os_error(OSError(errno.ENOSPC, "No space left on device"), "x/step_0000200.pt")
     assert isinstance(err, OSError) and err.errno == errno.ENOSPC
     assert str(err) == "no space left on device writing x/step_0000200.pt"
+
+
+def test_the_dispatcher_head_restores_only_a_verified_checkpoint(tmp_path):
+    """The head (no torch) picks the newest checkpoint whose checksum holds when it keeps a diverged run's result."""
+    from ired.checkpoint import save_checkpoint, step_path
+    from ired.checkpoint_format import newest_verified_checkpoint
+
+    folder = tmp_path / "checkpoints"
+    for step in (1, 2):
+        save_checkpoint({"model": {}, "config": {}, "step": step}, step_path(folder, step))
+    assert newest_verified_checkpoint(folder) == step_path(folder, 2)
+    data = step_path(folder, 2).read_bytes()
+    step_path(folder, 2).write_bytes(data[:-10])  # truncated newest
+    assert newest_verified_checkpoint(folder) == step_path(folder, 1)
+    probe = "import sys, ired.dispatch.runner; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False", "the dispatcher head must not import torch"

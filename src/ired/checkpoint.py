@@ -33,15 +33,19 @@ from typing import Any
 import torch
 
 import ired
+from ired.checkpoint_format import (  # the torch-free half: file format, checks, discovery
+    MAGIC,
+    latest_checkpoint,
+    list_step_checkpoints,
+    newest_verified_checkpoint,
+    split_payload,
+    step_path,
+    verify_checkpoint,
+)
 from ired.errors import CheckpointError, StorageError
 from ired.jsonl import fsync_dir
 
 FORMAT = 2  # 1: bare torch.save (no checksum; still loads); 2: header line with length and SHA-256
-_STEP_FILE = re.compile(r"^step_(\d{7,})\.pt$")
-
-
-def step_path(directory: Path, step: int) -> Path:
-    return directory / f"step_{step:07d}.pt"
 
 
 @lru_cache(maxsize=1)
@@ -64,9 +68,6 @@ def code_version() -> str:
     return version
 
 
-from ired.checkpoint_format import LEGACY_MAGIC as _LEGACY_MAGIC  # noqa: E402
-from ired.checkpoint_format import MAGIC  # noqa: E402
-from ired.checkpoint_format import MAX_HEADER as _MAX_HEADER  # noqa: E402
 
 
 def encode_checkpoint(obj: Any) -> bytes:
@@ -111,35 +112,6 @@ def save_checkpoint(state: dict[str, Any], path: Path) -> None:
     atomic_save(state, path)
 
 
-def _payload(path: Path, data: bytes) -> tuple[bytes, bool]:
-    """(torch.save payload, verified) of a checkpoint file's bytes; CheckpointError when damaged."""
-    if data.startswith(MAGIC):
-        end = data.find(b"\n", 0, _MAX_HEADER)
-        if end < 0:
-            raise CheckpointError(f"{path}: corrupt checkpoint (truncated or damaged header)")
-        try:
-            header = json.loads(data[len(MAGIC):end])
-            expected, digest = int(header["bytes"]), str(header["sha256"])
-        except (ValueError, KeyError, TypeError):
-            raise CheckpointError(f"{path}: corrupt checkpoint (unreadable header)") from None
-        payload = data[end + 1:]
-        if len(payload) < expected:
-            raise CheckpointError(f"{path}: corrupt checkpoint (truncated: {len(payload)} of {expected} bytes)")
-        if len(payload) > expected:
-            raise CheckpointError(f"{path}: corrupt checkpoint ({len(payload) - expected} bytes more than its header says)")
-        actual = hashlib.sha256(payload).hexdigest()
-        if actual != digest:
-            raise CheckpointError(
-                f"{path}: corrupt checkpoint (checksum mismatch: sha256 {actual[:12]}..., header says {digest[:12]}...)"
-            )
-        return payload, True
-    if data.startswith(_LEGACY_MAGIC):
-        return data, False
-    if not data:
-        raise CheckpointError(f"{path}: corrupt checkpoint (empty file)")
-    raise CheckpointError(f"{path}: not an ired checkpoint (neither format 2 nor a torch.save file)")
-
-
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """The checkpoint's state dict, after checking its length and checksum; every failure is one line naming
     the file (:class:`CheckpointError`)."""
@@ -150,7 +122,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         data = path.read_bytes()
     except OSError as exc:
         raise CheckpointError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    payload, verified = _payload(path, data)
+    payload, verified = split_payload(path, data)
     try:
         state = torch.load(io.BytesIO(payload), map_location=map_location, weights_only=False)
     except Exception as exc:  # noqa: BLE001 - any unpickling failure is reported the same way
@@ -159,34 +131,6 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if not isinstance(state, dict) or "model" not in state or "config" not in state:
         raise CheckpointError(f"{path}: not an ired checkpoint (needs keys 'model' and 'config')")
     return state
-
-
-def verify_checkpoint(path: str | Path) -> bool:
-    """True when the file passes its length and checksum test, False for a format-1 file (no checksum);
-    CheckpointError when it is damaged or missing. Reads the file, does not unpickle it."""
-    path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise CheckpointError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    return _payload(path, data)[1]
-
-
-def list_step_checkpoints(directory: Path) -> list[tuple[int, Path]]:
-    if not directory.is_dir():
-        return []
-    found = []
-    for entry in directory.iterdir():
-        match = _STEP_FILE.match(entry.name)
-        if match:
-            found.append((int(match.group(1)), entry))
-    return sorted(found)
-
-
-def latest_checkpoint(directory: Path) -> Path | None:
-    """The newest step checkpoint by file name, intact or not (see :func:`newest_intact_checkpoint`)."""
-    found = list_step_checkpoints(directory)
-    return found[-1][1] if found else None
 
 
 @dataclass

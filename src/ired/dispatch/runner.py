@@ -394,12 +394,18 @@ class _TrainTask(_Task):
         final = self.run_dir / "final.pt"
         if final.exists():
             return
-        from ired.checkpoint import step_path
+        from ired.checkpoint_format import step_path, verify_checkpoint  # no torch in the head
+        from ired.errors import CheckpointError
 
         source = step_path(self.run_dir / "checkpoints", int(self.status()["step"]))
         if not source.exists():
             raise DispatchError(f"{self.name}: the job completed but {final} and {source} are both missing; "
                                 f"rerun to train again (attempts: {self.run_dir / 'attempts.jsonl'})")
+        try:
+            verify_checkpoint(source)
+        except CheckpointError as exc:
+            raise DispatchError(f"{self.name}: the job completed but {final} is missing and its copy is damaged "
+                                f"({exc}); `snakemake --forcerun {final}` trains it again") from None
         _copy_atomically(source, final)
         log.info("%s: %s was removed after its job completed (a rerun of an interrupted pipeline job); restored "
                  "from %s", self.name, final, source)
@@ -437,9 +443,9 @@ class _TrainTask(_Task):
         """Make the newest checkpoint before the divergence ``final.pt`` (unless the trainer wrote one)."""
         final = self.run_dir / "final.pt"
         if not final.exists():
-            from ired.checkpoint import latest_checkpoint
+            from ired.checkpoint_format import newest_verified_checkpoint  # no torch in the head
 
-            newest = latest_checkpoint(self.run_dir / "checkpoints")
+            newest = newest_verified_checkpoint(self.run_dir / "checkpoints")
             if newest is None:
                 raise DispatchError(f"{error} (no checkpoint was written before the divergence, so there is no "
                                     "final.pt to keep as its result)", FailureKind.diverged) from error
