@@ -47,16 +47,23 @@ class JsonlContent:
         return f"{self.path}:{self.torn_line}: torn last line dropped (a writer was stopped mid-line)"
 
 
+def _read_bytes(path: Path) -> bytes | None:
+    """The file's bytes, None when it does not exist; any other OSError is a one-line RecordFileError."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise RecordFileError(f"{path}: cannot read ({exc.strerror or exc})") from None
+
+
 def load_jsonl(path: str | Path) -> JsonlContent:
     """Read a JSONL file by the module's rules; raises :class:`RecordFileError` for a bad line before the last."""
     path = Path(path)
     out = JsonlContent(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
+    data = _read_bytes(path)
+    if data is None:
         return out
-    except OSError as exc:
-        raise RecordFileError(f"{path}: cannot read ({exc.strerror or exc})") from None
     raw_lines = data.split(b"\n")
     numbered = [(i + 1, raw) for i, raw in enumerate(raw_lines) if raw.strip(b" \t\r")]
     for k, (number, raw) in enumerate(numbered):
@@ -93,12 +100,9 @@ def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
 def read_json(path: str | Path) -> Any:
     """A JSON file, or None when it does not exist; a corrupt one is a :class:`RecordFileError` naming file:line."""
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
+    data = _read_bytes(path)
+    if data is None:
         return None
-    except OSError as exc:
-        raise RecordFileError(f"{path}: cannot read ({exc.strerror or exc})") from None
     try:
         return json.loads(data.decode("utf-8"))
     except UnicodeDecodeError:
