@@ -5,6 +5,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 # torch is pinned here (a CPU build); the package itself only asks for a range
 TORCH ?= torch==2.13.0
+# test workers (pytest-xdist): the Slurm and workflow tests mostly wait on jobs, so three workers share two cores well
+PYTEST_WORKERS ?= 3
 
 .PHONY: install run test bench clean
 
@@ -20,7 +22,7 @@ run: install
 	$(BIN)/snakemake all_ablations --config scale=laptop
 
 test: install
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup
 
 bench: install
 	$(BIN)/python -m ired.bench
