@@ -54,6 +54,16 @@ def run(workdir: Path, cmd: list[str]) -> subprocess.CompletedProcess:
     return proc
 
 
+def slurm_workflow(dest: Path) -> Path:
+    """A private copy of the workflow whose Slurm profile polls the queue every 0.5-2 s instead of backing off to
+    30 s: a head then notices the end of a seconds-long tiny job within ~2 s, as a test needs (a real cluster
+    wants the gentler default)."""
+    workdir = copy_workflow(dest)
+    settings = workdir / "profiles" / "slurm" / "dispatch.yaml"
+    settings.write_text(settings.read_text() + "\npoll_s: 0.5\npoll_max_s: 2\n")
+    return workdir
+
+
 def sacct_jobs(workdir: Path, since: str) -> list[dict[str, str]]:
     """Every Slurm job submitted from ``workdir`` (the heads' working directory) since ``since``."""
     out = subprocess.run(
@@ -113,7 +123,7 @@ def since_now() -> str:
 
 
 def test_all_ablations_runs_its_jobs_on_slurm(tmp_path: Path, cluster: list[str]) -> None:
-    workdir = copy_workflow(tmp_path / "wf")
+    workdir = slurm_workflow(tmp_path / "wf")
     since = since_now()
     run(workdir, command("experiments=[q101,q209]", "max_seeds=1"))
     results = workdir / "results" / "tiny"
@@ -151,7 +161,7 @@ slurm_drill:
 def test_killed_head_then_same_command_submits_no_duplicate_and_keeps_finished_results(
     tmp_path: Path, cluster: list[str]
 ) -> None:
-    workdir = copy_workflow(tmp_path / "wf")
+    workdir = slurm_workflow(tmp_path / "wf")
     (workdir / "config" / "experiments" / "zz_slurm_drill.yaml").write_text(DRILL)
     cmd = command("experiments=[q101,slurm_drill]", "max_seeds=1")
     results = workdir / "results" / "tiny"
@@ -225,7 +235,7 @@ def test_ctrl_c_cancels_the_heads_jobs_and_the_next_command_resumes_them(tmp_pat
     """Ctrl-C (SIGINT to the head's process group, as a terminal sends it) with a finished run and a training in
     flight: the head cancels the Slurm jobs it submitted and says so, the attempt is logged as interrupted, and the
     same command again resumes the training from its checkpoint; the finished run is never trained again."""
-    workdir = copy_workflow(tmp_path / "wf")
+    workdir = slurm_workflow(tmp_path / "wf")
     (workdir / "config" / "experiments" / "zz_slurm_drill.yaml").write_text(DRILL)
     cmd = command("experiments=[q101,slurm_drill]", "max_seeds=1")
     results = workdir / "results" / "tiny"
