@@ -1,4 +1,5 @@
-"""Plots open, are non-empty, have the expected size, and say so when data is missing instead of crashing."""
+"""Plots open, are non-empty, have the expected size, and say so when data is missing instead of crashing; the
+registry draws each from its tables; the curves take the diagnosis from runs.csv."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ import numpy as np
 import pandas as pd
 
 from ired import plots
+from ired.columns import ABLATION_COLUMNS
 from ired.diagnostics import diagnose
-from ired.report import aggregate_cross_eval
+from ired.cross_eval import aggregate_cross_eval
 from ired.summary import write_summary
 from synthetic_runs import BASELINES, make_log, write_eval_jsons, write_run
 
@@ -28,7 +30,8 @@ def _texts(fig):
 
 def test_training_curves(tmp_path):
     rows = make_log("denoise_only")
-    out = plots.plot_training_curves(rows, tmp_path / "denoise_only.png", "denoise only", diagnose(rows), BASELINES)
+    out = plots.save_png(plots.training_curves_figure(rows, "denoise only", diagnose(rows), BASELINES),
+                         tmp_path / "denoise_only.png")
     img = _read(out)
     assert img.shape[:2] == (850, 1500)
 
@@ -51,14 +54,19 @@ def test_training_curves_from_dataframe_with_nan_columns():
     assert sum(len(ax.lines) for ax in fig.axes) >= 8
 
 
-def test_run_curves_from_folder_mark_the_collapse(tmp_path):
+def test_run_curves_from_folder_mark_the_collapse_found_by_the_summary(tmp_path):
     d = write_run(tmp_path, "q206_s0", "collapse")
-    img = _read(plots.plot_run_curves(d, tmp_path / "plots" / "q206_s0.png"))
+    write_summary([{"experiment": "q206", "seed": 0, "run_dir": d}], None, tmp_path / "summary.csv",
+                  tmp_path / "summary.md", tmp_path / "runs.csv")
+    img = _read(plots.render("curves", tmp_path / "plots" / "q206_s0.png", {"runs": tmp_path / "runs.csv"},
+                             run_dir=d))
     assert img.shape[:2] == (850, 1500)
-    rows = make_log("collapse")
-    fig = plots.training_curves_figure(rows, "collapse", diagnose(rows))
+    fig = plots.run_curves_figure(d, pd.read_csv(tmp_path / "runs.csv"))
+    assert fig._suptitle.get_text() == "q206_s0: collapsed"  # the status of runs.csv, not diagnosed again
     assert "collapse @ 400" in fig.get_supxlabel()
     assert any(line.get_xdata()[0] == 400 for ax in fig.axes for line in ax.lines if len(line.get_xdata()) == 2)
+    unknown = plots.run_curves_figure(d, pd.DataFrame())  # a folder runs.csv does not know: drawn, unmarked
+    assert unknown._suptitle.get_text() == "q206_s0: not in runs.csv" and not unknown.get_supxlabel()
 
 
 def test_ablation_and_heatmap(tmp_path):
@@ -74,15 +82,17 @@ def test_ablation_and_heatmap(tmp_path):
     aggregate_cross_eval(jsons, ce)
     write_summary(specs, ce, tmp_path / "summary.csv", tmp_path / "summary.md", tmp_path / "runs.csv")
 
-    out = plots.plot_ablation(tmp_path / "summary.csv", tmp_path / "ablation.png", tmp_path / "runs.csv")
+    tables = {"summary": tmp_path / "summary.csv", "runs": tmp_path / "runs.csv", "cross_eval": ce}
+    out = plots.render("ablation", tmp_path / "ablation.png", tables)
     img = _read(out)
     assert img.shape[1] == 1000 and img.shape[0] == 650
     fig = plots.ablation_figure(pd.read_csv(tmp_path / "summary.csv"))
-    assert [ax.get_ylabel() for ax in fig.axes] == ["val_task_mse", "val_harder_task_mse"]
+    assert [ax.get_ylabel() for ax in fig.axes] == [c.name for c in ABLATION_COLUMNS] == ["val_task_mse",
+                                                                                        "val_harder_task_mse"]
     legend = " ".join(t.get_text() for ax in fig.axes for t in ax.get_legend().get_texts())
     assert "predict zero" in legend and "predict mean" in legend
 
-    heat = plots.plot_cross_eval_heatmap(ce, tmp_path / "heat.png", tmp_path / "runs.csv")
+    heat = plots.render("cross_eval", tmp_path / "heat.png", tables)
     img = _read(heat)
     n_rows = 2 * 2  # experiments (q101: 3 seeds, q206: 1) x weights: one row per experiment, not per checkpoint
     assert img.shape[0] == int(round((2.0 + 0.32 * n_rows) * plots.DPI))
@@ -101,8 +111,10 @@ def test_ablation_and_heatmap(tmp_path):
 def test_empty_inputs_say_so(tmp_path):
     fig = plots.cross_eval_figure(pd.DataFrame())
     assert "no cross-eval results" in _texts(fig)
-    _read(plots.plot_cross_eval_heatmap(tmp_path / "missing.csv", tmp_path / "h.png"))
+    _read(plots.render("cross_eval", tmp_path / "h.png", {"cross_eval": tmp_path / "missing.csv",
+                                                          "runs": tmp_path / "missing.csv"}))
     summary = pd.DataFrame([{"experiment": "x", "status": "failed-infrastructure", "val_task_mse_mean": np.nan,
                              "val_harder_task_mse_mean": np.nan}])
     fig = plots.ablation_figure(summary)
     assert "no evaluated run" in _texts(fig)
+

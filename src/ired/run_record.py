@@ -2,8 +2,10 @@
 
 :func:`load_run` reads metrics.jsonl, status.json, attempts.jsonl, metrics_contract.json and
 resolved_config.yaml (through :mod:`ired.jsonl`: a corrupt file is one line naming the file and line; a
-``running`` status that no live trainer holds reads as ``interrupted``, :func:`ired.runstate.run_state`), finds the run's cross-eval rows and trivial baselines, runs :func:`ired.diagnostics.diagnose`
-and derives the run's status (:data:`STATUSES`) and a one-sentence key finding backed by numbers.
+``running`` status that no live trainer holds reads as ``interrupted``, :func:`ired.runstate.run_state`); finds
+the run's cross-eval rows and trivial baselines, runs :func:`ired.diagnostics.diagnose` and derives the run's
+status (:data:`STATUSES`) and a one-sentence key finding backed by numbers. The summary does this once per run and writes the diagnosis to
+``runs.csv``, which the plots and the report read.
 """
 
 from __future__ import annotations
@@ -14,18 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ired.cross_eval import baselines_from_cross_eval, cross_eval_rows_for, read_cross_eval
+from ired.diagnostics import DEFAULT_THRESHOLDS, Finding, Thresholds, as_rows, diagnose, series
 from ired.errors import RecordFileError
-from ired.jsonl import read_json, read_json_object, read_jsonl  # noqa: F401  (the one reader of run-folder files)
+from ired.jsonl import read_json_object, read_jsonl
 from ired.runstate import run_state
-from ired.diagnostics import (
-    DEFAULT_THRESHOLDS,
-    Finding,
-    Thresholds,
-    as_rows,
-    baselines_from_cross_eval,
-    diagnose,
-    series,
-)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -39,6 +34,7 @@ STATUSES: tuple[str, ...] = (
     "stable",
 )
 """Run statuses, most severe first; an experiment takes the most severe status among its seeds."""
+
 
 @dataclass
 class RunSpec:
@@ -136,41 +132,6 @@ class RunRecord:
 # --------------------------------------------------------------------------------------------------
 
 
-def read_cross_eval(path: str | Path | None) -> "pd.DataFrame":
-    """``results/cross_eval.csv`` as a DataFrame; an absent path or file gives an empty one."""
-    import pandas as pd
-
-    if path is None or not Path(path).is_file() or Path(path).stat().st_size == 0:
-        return pd.DataFrame()
-    return pd.read_csv(path)
-
-
-def cross_eval_rows_for(
-    spec: RunSpec, cross_eval: "pd.DataFrame | None", config_name: str | None = None
-) -> list[dict[str, Any]]:
-    """The cross-eval rows of one run, by the first rule that matches any row: the ``checkpoint`` path lies
-    inside the run folder; ``run`` equals ``spec.run_id``; ``run`` equals the run config's ``name`` (what
-    ``ired.evaluate`` writes; ambiguous when seeds share a name, so it comes last)."""
-    if cross_eval is None or len(cross_eval) == 0:
-        return []
-    root = str(spec.run_dir.resolve())
-    recs = cross_eval.to_dict("records")
-
-    def inside(r: Mapping[str, Any]) -> bool:
-        ckpt = r.get("checkpoint")
-        return isinstance(ckpt, str) and str(Path(ckpt).resolve()).startswith(root + "/")
-
-    for rule in (
-        inside,
-        lambda r: str(r.get("run")) == spec.run_id,
-        lambda r: config_name is not None and str(r.get("run")) == config_name,
-    ):
-        found = [r for r in recs if rule(r)]
-        if found:
-            return found
-    return []
-
-
 def load_run(
     spec: RunSpec | Mapping[str, Any],
     cross_eval: "pd.DataFrame | None" = None,
@@ -181,6 +142,15 @@ def load_run(
 
     The trivial baselines come from this run's cross-eval rows unless ``baselines`` is given.
     """
+    return diagnose_run(read_run(spec, cross_eval, baselines), thresholds)
+
+
+def read_run(
+    spec: RunSpec | Mapping[str, Any],
+    cross_eval: "pd.DataFrame | None" = None,
+    baselines: Mapping[str, Mapping[str, float]] | None = None,
+) -> RunRecord:
+    """Read one run folder, not yet diagnosed (:func:`diagnose_run`)."""
     import yaml
 
     spec = spec if isinstance(spec, RunSpec) else RunSpec.from_mapping(spec)
@@ -202,7 +172,7 @@ def load_run(
     if status is not None and state.state == "interrupted" and status.get("status") != "interrupted":
         status = {**status, "status": "interrupted", "written_status": status.get("status")}
     name = config.get("name") if isinstance(config, dict) else None
-    ce_rows = cross_eval_rows_for(spec, cross_eval, str(name) if name is not None else None)
+    ce_rows = cross_eval_rows_for(cross_eval, d, str(spec.run_id), str(name) if name is not None else None)
     if baselines is None:
         baselines = baselines_from_cross_eval(ce_rows)
     rec = RunRecord(
@@ -217,12 +187,17 @@ def load_run(
         baselines={k: dict(v) for k, v in baselines.items()},
         missing=missing,
     )
+    return rec
+
+
+def diagnose_run(rec: RunRecord, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> RunRecord:
+    """Diagnose a read run (:func:`ired.diagnostics.diagnose`) and derive its status and key finding, in place."""
     rec.findings = diagnose(
         rec.rows,
         status=rec.status,
         contract=rec.contract,
-        cross_eval=ce_rows,
-        baselines=baselines,
+        cross_eval=rec.cross_eval,
+        baselines=rec.baselines,
         thresholds=thresholds,
         config=rec.config,
     )
@@ -241,22 +216,22 @@ def load_runs(
     cross_eval_csv: str | Path | None = None,
     thresholds: Thresholds = DEFAULT_THRESHOLDS,
 ) -> list[RunRecord]:
-    """:func:`load_run` for every descriptor, with the cross-eval CSV read once."""
+    """:func:`load_run` for every descriptor, with the cross-eval CSV read once; each run is diagnosed once."""
     cross_eval = read_cross_eval(cross_eval_csv)
-    records = [load_run(s, cross_eval, thresholds) for s in runs]
+    records = [read_run(s, cross_eval) for s in runs]
     # A run without cross-eval rows (e.g. it diverged before any checkpoint was exported) still gets the
     # trivial baselines: they depend only on the evaluation sets, i.e. on the run's `data` config section.
     # Failing that, they are computed from the data section itself (ired.data, the same code as evaluation).
     shared = {k: r.baselines for r in records if r.baselines and (k := _data_key(r)) is not None}
-    for i, r in enumerate(records):
+    for r in records:
         key = _data_key(r)
         if r.baselines or key is None:
             continue
         if key not in shared:
             shared[key] = baselines_from_config(r.config)
         if shared[key]:
-            records[i] = load_run(r.spec, cross_eval, thresholds, baselines=shared[key])
-    return records
+            r.baselines = {k: dict(v) for k, v in shared[key].items()}
+    return [diagnose_run(r, thresholds) for r in records]
 
 
 def baselines_from_config(config: Mapping[str, Any] | None) -> dict[str, dict[str, float]]:
