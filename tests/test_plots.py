@@ -1,11 +1,13 @@
 """Plots open, are non-empty, have the expected size, and say so when data is missing instead of crashing; the
-registry draws each from its tables; the curves take the diagnosis from runs.csv."""
+registry draws each from its tables; the curves take the diagnosis from runs.csv; the sweep plot draws a line per
+combination of the other swept keys."""
 
 from __future__ import annotations
 
 import matplotlib.image as mpimg
 import numpy as np
 import pandas as pd
+import pytest
 
 from ired import plots
 from ired.columns import ABLATION_COLUMNS
@@ -118,3 +120,62 @@ def test_empty_inputs_say_so(tmp_path):
     fig = plots.ablation_figure(summary)
     assert "no evaluated run" in _texts(fig)
 
+
+def _sweep_study(tmp_path):
+    """A 2 x 3 grid (objective.temperature x train.lr), 3 seeds each, plus an ordinary experiment: the summary."""
+    specs = []
+    for t in (0.5, 1.0):
+        for i, lr in enumerate((1e-4, 1e-3, 1e-2)):
+            exp = f"grid_t{t}_lr{i}"
+            for seed in range(3):
+                d = write_run(tmp_path / "runs", f"{exp}-s{seed}", "healthy", seed=seed,
+                              final_val=0.01 * (1 + i) * (2 if t == 1.0 else 1) + 0.001 * seed)
+                (d / "config.yaml").write_text(f"name: {exp}-s{seed}\nsweep:\n  name: grid\n  point:\n"
+                                               f"    objective.temperature: {t}\n    train.lr: {lr}\n")
+                specs.append({"experiment": exp, "seed": seed, "run_dir": d})
+    specs.append({"experiment": "q207", "seed": 0, "run_dir": write_run(tmp_path / "runs", "q207-s0", "healthy")})
+    write_summary(specs, None, tmp_path / "summary.csv", tmp_path / "summary.md", tmp_path / "runs.csv")
+    return pd.read_csv(tmp_path / "summary.csv")
+
+
+def test_sweep_plot_a_line_per_combination_with_seed_error_bars(tmp_path):
+    summary = _sweep_study(tmp_path)
+    assert list(summary.columns[:4]) == ["experiment", "sweep", "objective.temperature", "train.lr"]
+    assert (summary["val_task_mse_n"][:6] == 3).all()
+    fig = plots.sweeps_figure(summary)
+    by_x = {ax.get_xlabel(): ax for ax in fig.axes if ax.get_visible()}
+    assert set(by_x) == {"objective.temperature", "train.lr"}  # one panel per swept key, one row for the sweep
+    lr = by_x["train.lr"]
+    assert lr.get_xscale() == "log" and by_x["objective.temperature"].get_xscale() == "linear"  # 100x vs 2x
+    assert lr.get_ylabel() == "val_task_mse"
+    assert len(lr.containers) == 2  # a line per temperature, not a bar per run
+    legend = [t.get_text() for t in lr.get_legend().get_texts()]
+    assert legend == ["objective.temperature=0.5 (3 seeds)", "objective.temperature=1 (3 seeds)"]
+    line, caps, (bars,) = lr.containers[0]
+    assert list(line.get_xdata()) == [1e-4, 1e-3, 1e-2]
+    want = summary[summary["objective.temperature"] == 0.5].sort_values("train.lr")
+    assert list(line.get_ydata()) == pytest.approx(list(want["val_task_mse_mean"]))
+    segs = bars.get_segments()  # the error bars: mean ± one std over the 3 seeds
+    assert [s[1][1] - s[0][1] for s in segs] == pytest.approx([2 * v for v in want["val_task_mse_std"]])
+    assert len(by_x["objective.temperature"].containers) == 3  # a line per learning rate
+    png = plots.render("sweeps", tmp_path / "plots" / "sweeps.png", {"summary": tmp_path / "summary.csv"})
+    assert _read(png).shape[1] == 1200
+    # the report shows it in its own section, and the experiment table has the sweep's columns
+    from ired.report import write_html_report
+
+    text = write_html_report(tmp_path / "report.html", tmp_path / "summary.csv", tmp_path / "runs.csv",
+                             plots=[png]).read_text()
+    section = text.split('id="sweeps">Parameter sweeps</h2>')[1].split("<h2")[0]
+    assert '<figure id="plot-sweeps"><img alt="sweeps" src="data:image/png;base64,' in section
+    table = text.split('id="summary"')[1].split("</thead>")[0]
+    assert ">sweep</th>" in table and ">train.lr</th>" in table
+    assert 'data-experiment="grid_t0.5_lr0 grid"' in text  # the experiment filter also matches the sweep name
+    raw = plots.sweeps_figure(summary, metric="val_task_mse_raw")
+    assert "raw weights" in raw._suptitle.get_text()
+    with pytest.raises(ValueError, match="metric 'nope' is not a column of the summary"):
+        plots.sweeps_figure(summary, metric="nope")
+
+
+def test_sweep_plot_without_sweeps_says_so():
+    fig = plots.sweeps_figure(pd.DataFrame([{"experiment": "q207", "val_task_mse_mean": 0.01}]))
+    assert "no parameter sweep" in _texts(fig)

@@ -13,6 +13,7 @@ import pytest
 
 from ired.columns import RUN_COLUMNS, SUMMARY_COLUMNS, csv_columns, markdown_columns
 from ired.cross_eval import aggregate_cross_eval, read_cross_eval
+from ired.errors import IredError
 from ired.report import write_html_report
 from ired.run_record import RunSpec, load_run
 from ired.summary import write_summary
@@ -169,6 +170,43 @@ def test_the_column_spec_drives_csv_and_markdown(study, tmp_path):
         assert all(line.count(" | ") == len(headers) - 1 for line in lines[1:])  # no cell without a header
 
 
+def test_sweeps_are_grouped_in_the_summary(tmp_path):
+    """Runs whose config.yaml has a `sweep` (name, point) get the columns sweep, train.lr, ... after experiment; the
+    experiments of a sweep are side by side; ordinary runs leave them empty."""
+    specs = []
+
+    def add(exp, seed, sweep=None):
+        d = write_run(tmp_path / "runs", f"{exp}-s{seed}", "healthy", seed=seed)
+        if sweep is not None:
+            (d / "config.yaml").write_text(f"name: {exp}-s{seed}\nsweep:\n  name: {sweep[0]}\n  point:\n"
+                                           + "".join(f"    {k}: {v}\n" for k, v in sweep[1].items()))
+        specs.append({"experiment": exp, "seed": seed, "run_dir": d})
+
+    add("a_lr1", 0, ("lr_sweep", {"train.lr": "1e-4"}))
+    add("plain", 0)
+    add("a_lr2", 0, ("lr_sweep", {"train.lr": "1e-3"}))
+    add("b_t", 0, ("t_sweep", {"objective.temperature": 0.5}))
+    summary = write_summary(specs, None, tmp_path / "s.csv", tmp_path / "s.md", tmp_path / "runs.csv")
+    back = pd.read_csv(tmp_path / "s.csv")
+    assert list(back.columns[:5]) == ["experiment", "sweep", "train.lr", "objective.temperature", "description"]
+    assert list(back["experiment"]) == ["a_lr1", "a_lr2", "plain", "b_t"]  # a sweep's experiments together
+    assert list(back["sweep"].fillna("")) == ["lr_sweep", "lr_sweep", "", "t_sweep"]
+    assert back["train.lr"].tolist()[:2] == [1e-4, 1e-3] and back["train.lr"].isna().tolist()[2:] == [True, True]
+    assert list(pd.read_csv(tmp_path / "runs.csv").columns[:4]) == ["experiment", "sweep", "train.lr",
+                                                                    "objective.temperature"]
+    assert "| experiment | sweep | train.lr | objective.temperature | description |" in (tmp_path / "s.md").read_text()
+    assert len(summary) == 4
+    # the runs of one experiment must share one sweep point
+    add("a_lr1", 1, ("lr_sweep", {"train.lr": "1e-2"}))
+    with pytest.raises(IredError, match="a_lr1: its runs are at different sweep points"):
+        write_summary(specs, None, tmp_path / "s2.csv", tmp_path / "s2.md")
+    bad = write_run(tmp_path / "runs", "bad-s0", "healthy")
+    (bad / "config.yaml").write_text("sweep: [1, 2]\n")
+    with pytest.raises(IredError, match=r"bad-s0/config.yaml: key sweep: expected"):
+        write_summary([{"experiment": "bad", "seed": 0, "run_dir": bad}], None, tmp_path / "s3.csv",
+                      tmp_path / "s3.md")
+
+
 def _report_inputs(study, tmp_path):
     """The pipeline's files for the study: cross_eval.csv, summary/runs tables, findings, plots, curves."""
     from ired import plots
@@ -203,6 +241,7 @@ def test_html_report_reads_top_down_and_links_the_runs(study, tmp_path):
     order = ['class="verdict"', 'id="findings"', 'id="ablation"', 'id="cross-evaluation"', 'id="sweep"',
              'id="experiments"', 'id="runs"']
     assert [text.index(o) for o in order] == sorted(text.index(o) for o in order)
+    assert 'id="sweeps"' not in text  # no parameter sweep in this study: no section
     # the findings are rendered: no block marker, no Markdown table source
     assert "findings:begin" not in text and "|---|" not in text and "<strong>Verdict</strong>" in text
     assert "<table" in text.split('id="findings"')[1].split('id="ablation"')[0]
@@ -263,7 +302,7 @@ def test_every_registered_plot_renders_and_the_report_places_it(study, tmp_path)
     out = write_html_report(res / "report.html", tables["summary"], tables["runs"], tables["cross_eval"], None,
                             pngs, run_pngs)
     text = out.read_text()
-    shown = [p.name for p in plots.PLOTS if p.section is not None]
+    shown = [p.name for p in plots.PLOTS if p.section is not None and p.section != "sweeps"]  # no sweep here
     assert re.findall(r'<figure id="plot-([a-z_]+)">', text) == shown
     with pytest.raises(ValueError, match="not a registered per-experiment plot"):
         write_html_report(res / "x.html", tables["summary"], tables["runs"], plots=[res / "plots" / "mystery.png"])

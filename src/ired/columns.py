@@ -12,6 +12,9 @@ experiment table and the axes of the ablation plot) and :data:`RUN_COLUMNS` (one
 
 A column that summarises a logged metric names it in ``metric`` (checked against :mod:`ired.metrics`), so that
 the summary computes it without more code (docs/ARCHITECTURE.md, "Adding a summary column").
+
+A study with parameter sweeps has, right after ``experiment``, the columns ``sweep`` (the sweep's name) and one
+per swept key (the dotted config key, e.g. ``train.lr``): :func:`sweep_keys` finds them in a table.
 """
 
 from __future__ import annotations
@@ -39,6 +42,10 @@ SEEDS = "seeds"
 KINDS = "kinds"
 """Finding kinds joined by ``;`` (``-`` when there is none)."""
 FORMATS: tuple[str, ...] = (TEXT, NUMBER, MEAN_STD, STATUS, BASELINES, SEEDS, KINDS)
+
+SWEEP = "sweep"
+"""The column naming a run's (or an experiment's) parameter sweep; its swept keys follow it."""
+
 
 @dataclass(frozen=True)
 class Column:
@@ -215,3 +222,17 @@ def markdown_cell(c: Column, row: Mapping[str, Any]) -> str:
         return str(row[c.name] or "-")
     return str(row[c.name])
 
+
+def sweep_keys(columns: Sequence[str]) -> list[str]:
+    """The swept keys of a summary or per-run table: the columns between :data:`SWEEP` and the next column of
+    the spec (``[]`` when the table has no sweep)."""
+    columns = list(columns)
+    if SWEEP not in columns:
+        return []
+    known = set(csv_columns(SUMMARY_COLUMNS)) | set(csv_columns(RUN_COLUMNS))
+    keys = []
+    for name in columns[columns.index(SWEEP) + 1:]:
+        if name in known:
+            break
+        keys.append(name)
+    return keys

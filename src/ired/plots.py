@@ -1,5 +1,5 @@
 """Plots of the pipeline, and their registry :data:`PLOTS`: per-run training curves, the ablation bar chart, the
-per-experiment cross-eval heatmap and the inference-steps sweep.
+parameter sweeps, the per-experiment cross-eval heatmap and the inference-steps sweep.
 
 Each plot is one figure function plus one :class:`Plot` entry in :data:`PLOTS`: its name (the file
 ``results/<scale>/plots/<name>.png``, or ``plots/<name>/<run>.png`` for a per-run plot), the pipeline tables it
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ired.columns import ABLATION_COLUMNS, baseline_of, mean_of, std_of
+from ired.columns import ABLATION_COLUMNS, SWEEP, baseline_of, mean_of, n_of, std_of, sweep_keys
 from ired.cross_eval import SPLIT_ORDER
 from ired.diagnostics import Finding, as_rows, series
 from ired.formatting import to_float
@@ -275,6 +275,96 @@ def ablation_figure(summary: "pd.DataFrame", runs: "pd.DataFrame | None" = None)
 
 
 # --------------------------------------------------------------------------------------------------
+# Parameter sweeps
+# --------------------------------------------------------------------------------------------------
+
+_MAX_LEGEND = 12
+"""More lines than this in a sweep panel: one colour scale and a note instead of a legend entry per line."""
+
+
+def _sweep_x(values: Sequence[Any]) -> tuple[list[float], list[str] | None]:
+    """Positions of swept values on the x axis: the numbers themselves, or 0, 1, ... for words (with labels)."""
+    from ired.formatting import finite
+
+    if all(finite(v) for v in values):
+        return [float(v) for v in values], None
+    labels = list(dict.fromkeys(str(v) for v in values))
+    return [float(labels.index(str(v))) for v in values], labels
+
+
+def sweeps_figure(summary: "pd.DataFrame", metric: str = "val_task_mse") -> "Figure":
+    """A metric (``metric``: a ``mean_std`` column of the summary, EMA ``val_task_mse`` by default) against each
+    swept key of each parameter sweep: one row of panels per sweep, one panel per swept key with more than one
+    value, one line per combination of the other swept keys (mean over seeds, error bars one std); a log x axis
+    when the values span more than 10x. The summary groups the experiments of a sweep (columns ``sweep`` and
+    one per swept key, :mod:`ired.columns`)."""
+    from ired.formatting import num
+
+    named = summary[summary[SWEEP].notna()] if len(summary) and SWEEP in summary.columns else summary.iloc[0:0]
+    sweeps = list(dict.fromkeys(named[SWEEP].astype(str))) if len(named) else []
+    if not sweeps:
+        fig = _figure(8, 2.5)
+        _say(fig.subplots(), "no parameter sweep in this study (no run's config.yaml has a `sweep` key)")
+        return fig
+    if mean_of(metric) not in summary.columns:
+        raise ValueError(f"sweeps plot: metric {metric!r} is not a column of the summary "
+                         f"(no {mean_of(metric)}); choose one of the summary's *_mean columns")
+    keys = sweep_keys(summary.columns)
+    panels: list[tuple[str, "pd.DataFrame", list[str], list[str]]] = []
+    for name in sweeps:
+        rows = named[named[SWEEP].astype(str) == name]
+        own = [k for k in keys if rows[k].notna().any()]
+        xs = [k for k in own if rows[k].nunique() > 1] or own[:1]
+        panels.append((name, rows, own, xs))
+    ncols = max(len(xs) for *_, xs in panels)
+    fig = _figure(max(7.0, 6.0 * ncols), 4.6 * len(panels))
+    grid = fig.subplots(len(panels), ncols, squeeze=False)
+    weights = "raw" if metric.endswith("_raw") else "EMA"
+    for axes, (name, rows, own, xs) in zip(grid, panels):
+        for ax in axes[len(xs):]:
+            ax.set_visible(False)
+        for ax, key in zip(axes, xs):
+            others = [k for k in own if k != key]
+            groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+            for r in rows.to_dict("records"):
+                groups.setdefault(tuple(r[k] for k in others), []).append(r)
+            xpos, labels = _sweep_x(list(rows[key]))
+            at = dict(zip(map(str, rows[key]), xpos))
+            many = len(groups) > _MAX_LEGEND
+            cmap = _cmap()
+            values: list[float] = []
+            for i, (combo, pts) in enumerate(groups.items()):
+                pts = sorted(pts, key=lambda r: at[str(r[key])])
+                x = [at[str(r[key])] for r in pts]
+                y = [to_float(r.get(mean_of(metric))) for r in pts]
+                err = [s if math.isfinite(s) else 0.0 for s in (to_float(r.get(std_of(metric))) for r in pts)]
+                n = max((int(v) for r in pts if math.isfinite(v := to_float(r.get(n_of(metric))))), default=0)
+                label = ", ".join(f"{k}={num(v)}" for k, v in zip(others, combo)) or metric
+                ax.errorbar(x, y, yerr=err, marker="o", ms=4, lw=1.0 if many else 1.5, capsize=3,
+                            color=cmap(i / max(1, len(groups) - 1)) if many else None,
+                            label=None if many else f"{label} ({n} seed{'s' if n != 1 else ''})")
+                values += [v for v in y if math.isfinite(v)]
+            if labels is not None:
+                ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right")
+            elif _positive(xpos) and max(xpos) / min(xpos) > 10:
+                ax.set_xscale("log")
+            if _positive(values) and max(values) / min(values) > 10:
+                ax.set_yscale("log")
+            ax.set_xlabel(key)
+            ax.set_ylabel(metric)
+            ax.set_title(f"sweep {name}: {metric} against {key}", fontsize=10)
+            ax.grid(alpha=0.3)
+            if many:
+                ax.text(0.01, 0.99, f"{len(groups)} lines, one per combination of {', '.join(others)}",
+                        transform=ax.transAxes, fontsize=7, va="top", color="#555")
+            else:
+                ax.legend(fontsize=7, loc="best", framealpha=0.9)
+    fig.suptitle(f"parameter sweeps: {metric} ({weights} weights, last evaluation; mean ± std over seeds)",
+                 fontsize=11)
+    return fig
+
+
+# --------------------------------------------------------------------------------------------------
 # Cross-eval heatmap
 # --------------------------------------------------------------------------------------------------
 
@@ -411,7 +501,7 @@ TABLES: dict[str, str] = {
 }
 """The pipeline tables a plot can read (under ``results/<scale>/``), by the name its figure function takes."""
 
-REPORT_SECTIONS: tuple[str, ...] = ("ablation", "cross-evaluation", "inference-sweep")
+REPORT_SECTIONS: tuple[str, ...] = ("ablation", "sweeps", "cross-evaluation", "inference-sweep")
 """The sections of the HTML report that can show a plot, in the order of the page."""
 
 
@@ -455,6 +545,10 @@ PLOTS: tuple[Plot, ...] = (
          "trivial baselines of each split (predict zero, predict the mean inverse) are horizontal lines. Which "
          "differences are significant is in the findings (Welch's t-test, Holm-Bonferroni over the family of "
          "comparisons)."),
+    Plot("sweeps", sweeps_figure, ("summary",), section="sweeps", category="Ablations",
+         caption="Parameter sweeps: ``val_task_mse`` (EMA weights, last evaluation; mean ± one std over seeds) "
+         "against each swept key of each sweep, one line per combination of the other swept keys; a log axis "
+         "when the swept values span more than 10x."),
     Plot("cross_eval", cross_eval_figure, ("cross_eval", "runs"), category="Cross-evaluation",
          caption="Cross-evaluation per experiment: every experiment (rows, EMA and raw weights) under every "
          "evaluation protocol and split (columns); each cell is the mean ± std over the experiment's seeds of "

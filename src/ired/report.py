@@ -3,7 +3,7 @@
 :func:`write_html_report` reads ``summary.csv``, ``runs.csv`` (the diagnosis of every run, written once by the
 summary), ``cross_eval.csv`` and ``findings.md`` and the PNGs its rule declares, and writes: the verdict and the
 findings (Markdown rendered as HTML), then each registered plot (:data:`ired.plots.PLOTS`) in its section with its
-caption (the ablation chart, the inference sweep), the cross-evaluation per experiment (an HTML
+caption (the ablation chart, the parameter sweeps, the inference sweep), the cross-evaluation per experiment (an HTML
 table, one colour scale per column), and the experiment and run tables (columns from :mod:`ired.columns`,
 sortable and filterable with a few lines of inline JavaScript). The per-experiment plots are embedded (base64
 PNG); each run's plots (training curves) are linked as files (a lazy image in a closed ``<details>``), so the
@@ -30,10 +30,12 @@ from ired.columns import (
     SEEDS,
     STATUS,
     SUMMARY_COLUMNS,
+    SWEEP,
     Column,
     baseline_of,
     mean_of,
     std_of,
+    sweep_keys,
 )
 from ired.cross_eval import PREFERRED_MILESTONES, cross_eval_by_experiment, read_cross_eval
 from ired.formatting import finite, g, pm, to_float
@@ -247,18 +249,21 @@ def _cell(c: Column, r: Mapping[str, Any], names: set[str], first: bool) -> str:
 
 def _spec_table(table_id: str, columns: Sequence[Column], table: "pd.DataFrame",
                 extra: Mapping[str, Any] | None = None) -> str:
-    """The HTML table of a spec's ``html`` columns, one row per table row; ``extra``: a last column (header ->
-    function of the row giving its ``<td>``)."""
+    """The HTML table of a spec's ``html`` columns (the sweep columns after the first), one row per table row;
+    ``extra``: a last column (header -> function of the row giving its ``<td>``)."""
     shown = [c for c in columns if c.html is not None]
-    head = [*(str(c.html) for c in shown), *(extra or {})]
+    keys = [SWEEP, *sweep_keys(table.columns)] if SWEEP in table.columns else []
+    head = [str(shown[0].html), *keys, *(str(c.html) for c in shown[1:]), *(extra or {})]
     titles = {str(c.html): _metric_title(c, {}, set()) + " (hover a cell for more)" for c in shown if c.metric}
     names = set(table.columns)
     rows = []
     for r in table.to_dict("records"):
-        tds = [_cell(shown[0], r, names, True), *(_cell(c, r, names, False) for c in shown[1:]),
-               *(f(r) for f in (extra or {}).values())]
-        rows.append(f'<tr data-experiment="{_esc(r.get("experiment"))}" data-status="{_esc(r.get("status"))}">'
-                    + "".join(tds) + "</tr>")
+        sweep = r.get(SWEEP) if _present(r.get(SWEEP)) else ""
+        tds = [_cell(shown[0], r, names, True), *(_num_cell(r.get(k)) if finite(r.get(k)) else _text_cell(r.get(k))
+                                                  for k in keys),
+               *(_cell(c, r, names, False) for c in shown[1:]), *(f(r) for f in (extra or {}).values())]
+        rows.append(f'<tr data-experiment="{_esc(" ".join(str(x) for x in (r.get("experiment"), sweep) if x))}" '
+                    f'data-status="{_esc(r.get("status"))}">' + "".join(tds) + "</tr>")
     return _sortable(table_id, head, rows, titles)
 
 
@@ -394,11 +399,13 @@ def write_html_report(
     verdict, findings = _findings_html(findings_md)
     statuses = [s for s in STATUS_COLOURS if s in set(summary.get("status", pd.Series(dtype=str)))
                 or s in set(runs.get("status", pd.Series(dtype=str)))]
+    has_sweeps = SWEEP in summary.columns and summary[SWEEP].notna().any()
     n_runs, n_exp = len(runs), len(summary)
     sections = {
         "ablation": ('<h2 id="ablation">Ablation</h2>',
                      _figures("ablation", by_section) or "<p>No ablation plot.</p>",
                      f'<p class="muted">{_esc(_baselines_line(summary))}</p>'),
+        "sweeps": ('<h2 id="sweeps">Parameter sweeps</h2>', _figures("sweeps", by_section)) if has_sweeps else (),
         "cross-evaluation": (
             '<h2 id="cross-evaluation">Cross-evaluation per experiment</h2>',
             '<p class="muted">Each cell: mean ± std over the seeds of the experiment, each seed\'s '
@@ -412,8 +419,9 @@ def write_html_report(
                             _sweep_rows(summary)),
     }
     assert list(sections) == list(REPORT_SECTIONS)
-    links = [("findings", "findings"), ("ablation", "ablation"), ("cross-evaluation", "cross-evaluation"),
-             ("sweep", "inference sweep"), ("experiments", "experiments"), ("runs", "runs")]
+    links = [("findings", "findings"), ("ablation", "ablation"), *([("sweeps", "sweeps")] if has_sweeps else []),
+             ("cross-evaluation", "cross-evaluation"), ("sweep", "inference sweep"), ("experiments", "experiments"),
+             ("runs", "runs")]
     body = [
         f"<h1>{_esc(title)}</h1>",
         f'<p class="muted">Generated {_dt.datetime.now().isoformat(timespec="seconds")} by ired.report from '

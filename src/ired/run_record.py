@@ -2,15 +2,17 @@
 
 :func:`load_run` reads metrics.jsonl, status.json, attempts.jsonl, metrics_contract.json and
 resolved_config.yaml (through :mod:`ired.jsonl`: a corrupt file is one line naming the file and line; a
-``running`` status that no live trainer holds reads as ``interrupted``, :func:`ired.runstate.run_state`); finds
-the run's cross-eval rows and trivial baselines, runs :func:`ired.diagnostics.diagnose` and derives the run's
-status (:data:`STATUSES`) and a one-sentence key finding backed by numbers. The summary does this once per run and writes the diagnosis to
+``running`` status that no live trainer holds reads as ``interrupted``, :func:`ired.runstate.run_state`), and the
+sweep point of the pipeline's ``config.yaml`` (:func:`read_sweep_point`); finds the run's cross-eval rows and
+trivial baselines, runs :func:`ired.diagnostics.diagnose` and derives the run's status (:data:`STATUSES`) and a
+one-sentence key finding backed by numbers. The summary does this once per run and writes the diagnosis to
 ``runs.csv``, which the plots and the report read.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,13 +38,67 @@ STATUSES: tuple[str, ...] = (
 """Run statuses, most severe first; an experiment takes the most severe status among its seeds."""
 
 
+@dataclass(frozen=True)
+class SweepPoint:
+    """Where a run sits in a parameter sweep: the sweep's name and its value of each swept (dotted) key."""
+
+    name: str
+    point: dict[str, Any]
+
+    @classmethod
+    def from_mapping(cls, d: Any, where: str) -> "SweepPoint":
+        """From ``{name: <sweep>, point: {<dotted key>: <value>, ...}}``; anything else is a one-line
+        :class:`RecordFileError` naming ``where``."""
+        if not isinstance(d, Mapping) or not isinstance(d.get("name"), str) or not d["name"]:
+            raise RecordFileError(f"{where}: key sweep: expected {{name: <sweep name>, point: {{<key>: <value>}}}}, "
+                                  f"got {d!r}")
+        point = d.get("point")
+        if not isinstance(point, Mapping) or not point:
+            raise RecordFileError(f"{where}: key sweep.point: expected a mapping of swept keys to values, got {point!r}")
+        for key, v in point.items():
+            if not isinstance(key, str) or isinstance(v, (Mapping, list)):
+                raise RecordFileError(f"{where}: key sweep.point.{key}: expected a dotted key with one value, got {v!r}")
+        extra = set(d) - {"name", "point"}
+        if extra:
+            raise RecordFileError(f"{where}: key sweep: unknown keys {sorted(extra)} (allowed: name, point)")
+        return cls(d["name"], dict(point))
+
+
+_SWEEP_LINE = re.compile(r"^sweep:", re.M)
+
+
+def read_sweep_point(run_dir: str | Path) -> SweepPoint | None:
+    """The ``sweep`` of the run folder's ``config.yaml`` (written by the pipeline); None for a run outside a
+    sweep, or a folder without that file (a run of ``ired train``)."""
+    import yaml
+
+    path = Path(run_dir) / "config.yaml"
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise RecordFileError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if not _SWEEP_LINE.search(text):  # most runs: no YAML parse needed
+        return None
+    try:
+        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark is not None else ""
+        raise RecordFileError(f"{path}{where}: corrupt file, not valid YAML") from None
+    if not isinstance(data, Mapping) or data.get("sweep") is None:
+        return None
+    return SweepPoint.from_mapping(data["sweep"], str(path))
+
 @dataclass
 class RunSpec:
     """One training run as the pipeline knows it.
 
     ``run_id`` is the value of ``run`` in this run's evaluation JSONs (default: the run folder's name); a
     cross-eval row also belongs to the run when its ``checkpoint`` path lies inside ``run_dir``. ``head``,
-    ``objective``, ``negatives`` and ``description`` default to the run's ``resolved_config.yaml``.
+    ``objective``, ``negatives`` and ``description`` default to the run's ``resolved_config.yaml``; ``sweep``
+    (``{name, point}``) to the ``sweep`` of the run folder's ``config.yaml``.
     """
 
     experiment: str
@@ -53,6 +109,7 @@ class RunSpec:
     objective: str | None = None
     negatives: str | None = None
     run_id: str | None = None
+    sweep: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         self.run_dir = Path(self.run_dir)
@@ -86,6 +143,7 @@ class RunRecord:
     run_status: str = "ambiguous"
     key_finding: str = ""
     missing: list[str] = field(default_factory=list)
+    sweep: SweepPoint | None = None
 
     def final(self, column: str) -> tuple[int | None, float | None]:
         """(step, value) of the last row where ``column`` has a value; (None, None) when it never has."""
@@ -186,6 +244,8 @@ def read_run(
         cross_eval=ce_rows,
         baselines={k: dict(v) for k, v in baselines.items()},
         missing=missing,
+        sweep=(SweepPoint.from_mapping(spec.sweep, f"run descriptor of {spec.run_id}") if spec.sweep is not None
+               else read_sweep_point(d)),
     )
     return rec
 

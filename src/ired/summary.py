@@ -5,8 +5,9 @@
 (:func:`ired.run_record.load_runs`), aggregates each experiment's seeds (mean ± std, the most severe status, a
 generated key finding, the trivial baselines, steps, wall time and attempts) and writes the three tables. The
 diagnosis of each run (status, key finding, the findings and their steps) is in ``runs.csv``: the plots and the
-report read it instead of diagnosing again. Every number comes from the run folders and the cross-eval CSV, never
-from hand.
+report read it instead of diagnosing again. A study with parameter sweeps gets the columns ``sweep`` and one per
+swept key (``train.lr``) right after ``experiment``, the experiments of a sweep side by side. Every number comes
+from the run folders and the cross-eval CSV, never from hand.
 """
 
 from __future__ import annotations
@@ -21,18 +22,21 @@ from ired.columns import (
     MEAN_STD,
     RUN_COLUMNS,
     SUMMARY_COLUMNS,
+    SWEEP,
     Column,
     markdown_cell,
     markdown_columns,
     mean_of,
     n_of,
     std_of,
+    sweep_keys,
 )
 from ired.cross_eval import baselines_from_cross_eval
 from ired.diagnostics import DEFAULT_THRESHOLDS, Thresholds
-from ired.formatting import pm
+from ired.errors import IredError
+from ired.formatting import num, pm
 from ired.landscape import mean_std
-from ired.run_record import STATUSES, RunRecord, RunSpec, load_runs
+from ired.run_record import STATUSES, RunRecord, RunSpec, SweepPoint, load_runs
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -108,9 +112,10 @@ def _row(
     values: Mapping[str, Any],
     metric: Callable[[str], Mapping[str, Any]],
     missing: Any,
+    sweep: dict[str, Any] | None,
 ) -> dict[str, Any]:
     """One table row in the order of ``columns``: metric columns from ``metric(name)``, the others from
-    ``values`` (``missing`` for a trivial baseline that is not known)."""
+    ``values`` (``missing`` for a trivial baseline that is not known); the sweep columns after ``experiment``."""
     row: dict[str, Any] = {}
     for c in columns:
         if c.metric is not None:
@@ -122,7 +127,29 @@ def _row(
         else:
             raise KeyError(f"column {c.name!r} of the spec has no value (ired.summary._run_values / "
                            "_experiment_values compute the columns that are not metrics)")
+        if c.name == "experiment" and sweep is not None:
+            row.update(sweep)
     return row
+
+
+def _sweep_cells(records: Sequence[RunRecord]) -> Callable[[SweepPoint | None], dict[str, Any] | None]:
+    """The sweep columns of a row (``sweep`` and one per swept key of the study, in order of appearance); None
+    for every row when no run is in a sweep."""
+    keys = list(dict.fromkeys(k for r in records if r.sweep is not None for k in r.sweep.point))
+    if not any(r.sweep is not None for r in records):
+        return lambda point: None
+    return lambda point: {SWEEP: point.name if point else None,
+                          **{k: (point.point.get(k) if point else None) for k in keys}}
+
+
+def _experiment_sweep(exp: str, recs: Sequence[RunRecord]) -> SweepPoint | None:
+    points = {(r.sweep.name, tuple(sorted(r.sweep.point.items(), key=str))) if r.sweep else None for r in recs}
+    if len(points) > 1:
+        runs = ", ".join(f"{r.spec.run_id} ({r.sweep.name if r.sweep else 'no sweep'}: "
+                         f"{r.sweep.point if r.sweep else {}})" for r in recs)
+        raise IredError(f"experiment {exp}: its runs are at different sweep points ({runs}); the runs of one "
+                        "experiment must share one sweep point (key sweep of config.yaml)")
+    return recs[0].sweep
 
 
 # --------------------------------------------------------------------------------------------------
@@ -135,13 +162,15 @@ def runs_table(records: Sequence[RunRecord]) -> "pd.DataFrame":
     and their steps), final evaluation values, baselines, steps, wall time, attempts."""
     import pandas as pd
 
-    rows = [_row(RUN_COLUMNS, _run_values(rec), lambda m, rec=rec: {m: rec.final(m)[1]}, None) for rec in records]
+    sweep = _sweep_cells(records)
+    rows = [_row(RUN_COLUMNS, _run_values(rec), lambda m, rec=rec: {m: rec.final(m)[1]}, None, sweep(rec.sweep))
+            for rec in records]
     return pd.DataFrame(rows)
 
 
 def summary_table(records: Sequence[RunRecord]) -> "pd.DataFrame":
-    """One row per experiment (:data:`ired.columns.SUMMARY_COLUMNS`, in order of first appearance), aggregating
-    its seeds.
+    """One row per experiment (:data:`ired.columns.SUMMARY_COLUMNS`, in order of first appearance; the
+    experiments of a sweep side by side), aggregating its seeds.
 
     ``*_mean`` / ``*_std`` are over seeds of the last evaluation row of each run's metrics.jsonl (std is the
     sample std, NaN for one seed); ``weights`` says the unsuffixed columns are the EMA weights. ``status`` is
@@ -153,6 +182,11 @@ def summary_table(records: Sequence[RunRecord]) -> "pd.DataFrame":
     groups: dict[str, list[RunRecord]] = {}
     for rec in records:
         groups.setdefault(rec.spec.experiment, []).append(rec)
+    points = {exp: _experiment_sweep(exp, recs) for exp, recs in groups.items()}
+    blocks: dict[str, list[str]] = {}  # a sweep's experiments together, where its first one appears
+    for exp in groups:
+        blocks.setdefault(f"{SWEEP}:{points[exp].name}" if points[exp] else exp, []).append(exp)
+    sweep = _sweep_cells(records)
 
     def metric(recs: list[RunRecord]) -> Callable[[str], dict[str, Any]]:
         def of(name: str) -> dict[str, Any]:
@@ -163,9 +197,9 @@ def summary_table(records: Sequence[RunRecord]) -> "pd.DataFrame":
         return of
 
     out = []
-    for recs in groups.values():
-        recs = sorted(recs, key=lambda r: r.spec.seed)
-        out.append(_row(SUMMARY_COLUMNS, _experiment_values(recs), metric(recs), math.nan))
+    for exp in (e for block in blocks.values() for e in block):
+        recs = sorted(groups[exp], key=lambda r: r.spec.seed)
+        out.append(_row(SUMMARY_COLUMNS, _experiment_values(recs), metric(recs), math.nan, sweep(points[exp])))
     df = pd.DataFrame(out)
     if len(df):
         df["steps"] = df["steps"].astype("Int64")
@@ -250,12 +284,15 @@ def _md_cell(s: Any) -> str:
 
 
 def _markdown_table(columns: Sequence[Column], table: "pd.DataFrame") -> list[str]:
-    """A Markdown table of the spec's columns with a header."""
+    """A Markdown table of the spec's columns with a header; a study's sweep columns (``sweep`` and the swept
+    keys) follow the first column."""
     shown = markdown_columns(columns)
-    head = [c.header or "" for c in shown]
+    keys = [SWEEP, *sweep_keys(table.columns)] if SWEEP in table.columns else []
+    head = [shown[0].header or "", *keys, *(c.header or "" for c in shown[1:])]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in table.to_dict("records"):
-        cells = [markdown_cell(c, r) for c in shown]
+        cells = [markdown_cell(shown[0], r), *(num(r.get(k)) for k in keys),
+                 *(markdown_cell(c, r) for c in shown[1:])]
         lines.append("| " + " | ".join(_md_cell(c) for c in cells) + " |")
     return lines
 
@@ -272,7 +309,8 @@ def write_summary(
     """Write ``summary.csv`` (machines) and ``summary.md`` (people), optionally the per-run table; return the summary.
 
     ``runs``: one descriptor per training run (:class:`RunSpec` or a mapping with its fields: ``experiment``,
-    ``seed``, ``run_dir`` and optional ``description``, ``head``, ``objective``, ``negatives``, ``run_id``).
+    ``seed``, ``run_dir`` and optional ``description``, ``head``, ``objective``, ``negatives``, ``run_id``,
+    ``sweep``).
     ``cross_eval_csv``: ``results/cross_eval.csv`` (the trivial baselines and the cross-eval evidence come from
     it); None or a missing file leaves the baselines n/a. ``sweep_csv``: ``results/inference_sweep.csv``
     (:mod:`ired.landscape`); when given, its per-experiment columns ``<split>_<metric>@K=<k>_mean`` / ``_std``
