@@ -26,7 +26,7 @@ rule all_ablations:
         inference_sweep=rules.inference_sweep_table.output,
         summary=rules.summary_table.output,
         findings=rules.findings.output,
-        plots=get_plot_files,
+        plots=lambda wildcards: plot_files(OUT, RUNS),
         report=rules.report.output,
 
 

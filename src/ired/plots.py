@@ -527,9 +527,14 @@ class Plot:
     per_run: bool = False
     """One PNG per training run (it reads the run folder, e.g. ``metrics.jsonl``)."""
 
-    def path(self, run: str | None = None) -> str:
-        """Where it is written, relative to ``results/<scale>/``."""
-        return f"plots/{self.name}/{run}.png" if self.per_run else f"plots/{self.name}.png"
+    def path(self, run: str | None = None, suffix: str = ".png") -> str:
+        """Where it is written, relative to ``results/<scale>/`` (its log: the same under ``logs/<scale>/``, with
+        ``suffix=".log"``)."""
+        return f"plots/{self.name}/{run}{suffix}" if self.per_run else f"plots/{self.name}{suffix}"
+
+    def caption_for(self, run: str | None = None) -> str:
+        """The caption, with the run of a per-run plot filled in."""
+        return self.caption.replace("{run}", run) if run is not None else self.caption
 
 
 PLOTS: tuple[Plot, ...] = (
@@ -578,6 +583,14 @@ def _check_registry(plots: Sequence[Plot]) -> None:
 
 
 _check_registry(PLOTS)
+
+
+def plot_files(out: str | Path, runs: Iterable[str], per_run: bool | None = None) -> list[str]:
+    """The PNGs of every registered plot under ``out`` (``results/<scale>``): one per plot, one per run of a
+    per-run plot; ``per_run``: only the per-run (True) or per-experiment (False) plots."""
+    runs = list(runs)
+    return [f"{out}/{p.path(run)}" for p in PLOTS if per_run in (None, p.per_run)
+            for run in (runs if p.per_run else [None])]
 
 
 def plot_named(name: str) -> Plot:

@@ -10,7 +10,7 @@ rule summary:
     input:
         table=f"{OUT}/summary.csv",
         findings=f"{OUT}/findings.md",
-        plots=lambda wildcards: get_plot_files(),  # every registered plot (plots.smk)
+        plots=lambda wildcards: plot_files(OUT, RUNS),  # every registered plot (ired.plots.PLOTS)
 
 
 rule summary_table:
