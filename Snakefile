@@ -16,7 +16,7 @@ include: "workflow/rules/checkpoints.smk"  # milestones and external checkpoints
 include: "workflow/rules/cross_eval.smk"  # checkpoint x protocol x split x weights -> JSON -> cross_eval.csv
 include: "workflow/rules/landscape.smk"  # last checkpoint -> inference-steps sweep JSON -> inference_sweep.csv
 include: "workflow/rules/summary.smk"  # runs + cross-eval + sweep -> summary.csv / .md / runs.csv, findings.md
-include: "workflow/rules/plots.smk"  # training curves, ablation bars, cross-eval heatmap, sweep, report.html
+include: "workflow/rules/plots.smk"  # every plot of ired.plots.PLOTS (one rule each), report.html
 
 
 rule all_ablations:
@@ -26,10 +26,7 @@ rule all_ablations:
         inference_sweep=rules.inference_sweep_table.output,
         summary=rules.summary_table.output,
         findings=rules.findings.output,
-        curves=get_curves,
-        ablation=rules.plot_ablation.output,
-        heatmap=rules.plot_cross_eval.output,
-        inference_sweep_plot=rules.plot_inference_sweep.output,
+        plots=lambda wildcards: plot_files(OUT, RUNS),
         report=rules.report.output,
 
 

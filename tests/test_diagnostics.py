@@ -7,12 +7,8 @@ import math
 import pandas as pd
 import pytest
 
-from ired.diagnostics import (
-    Thresholds,
-    baselines_from_cross_eval,
-    detect_divergence,
-    diagnose,
-)
+from ired.cross_eval import baselines_from_cross_eval
+from ired.diagnostics import Thresholds, detect_divergence, diagnose
 from ired.run_record import derive_status
 from synthetic_runs import BASELINES, CONTRACT, make_log
 

@@ -110,7 +110,8 @@ def test_summary_gets_the_sweep_columns(sweep_files, tmp_path):
 def test_sweep_plot(sweep_files, tmp_path):
     sweep_csv = tmp_path / "inference_sweep.csv"
     aggregate_sweeps(sweep_files, sweep_csv)
-    out = plots.plot_inference_sweep(sweep_csv, tmp_path / "sweep.png", ["study_x", "q207", "not_run"])
+    out = plots.render("inference_sweep", tmp_path / "sweep.png", {"inference_sweep": sweep_csv},
+                       experiments=["study_x", "q207", "not_run"])
     img = mpimg.imread(out)
     assert img.shape[:2] == (840, 1500) and img[..., :3].std() > 0.05  # two splits x three panels, not blank
     fig = plots.inference_sweep_figure(read_sweep(sweep_csv), ["q207"])
@@ -122,7 +123,7 @@ def test_sweep_plot(sweep_files, tmp_path):
 
 
 def test_html_report_shows_findings_and_sweep(sweep_files, tmp_path):
-    from ired.report import write_summary, write_html_report
+    from ired.report import write_html_report
 
     specs = [{"experiment": e, "seed": 0, "run_dir": write_run(tmp_path / "runs", f"{e}-s0", "healthy")}
              for e in ("q207", "study_x")]
@@ -132,9 +133,10 @@ def test_html_report_shows_findings_and_sweep(sweep_files, tmp_path):
                   sweep_csv=sweep_csv)
     findings = tmp_path / "findings.md"
     findings.write_text("- **Verdict**: a <generated> sentence.\n")
-    sweep_png = plots.plot_inference_sweep(sweep_csv, tmp_path / "sweep.png")
+    sweep_png = plots.render("inference_sweep", tmp_path / "plots" / "inference_sweep.png",
+                             {"inference_sweep": sweep_csv})
     out = write_html_report(tmp_path / "report.html", tmp_path / "summary.csv", tmp_path / "runs.csv",
-                            findings_md=findings, sweep_png=sweep_png)
+                            findings_md=findings, plots=[sweep_png])
     html = out.read_text()
     assert 'id="findings">Findings</h2>' in html and "a &lt;generated&gt; sentence" in html
     assert 'id="sweep">Inference-steps sweep</h2>' in html and ">val_<wbr>task_<wbr>mse@K=1</th>" in html

@@ -1,14 +1,18 @@
-"""Plots open, are non-empty, have the expected size, and say so when data is missing instead of crashing."""
+"""Plots open, are non-empty, have the expected size, and say so when data is missing instead of crashing; the
+registry draws each from its tables; the curves take the diagnosis from runs.csv; the sweep plot draws a line per
+combination of the other swept keys."""
 
 from __future__ import annotations
 
 import matplotlib.image as mpimg
 import numpy as np
 import pandas as pd
+import pytest
 
 from ired import plots
+from ired.columns import ABLATION_COLUMNS
 from ired.diagnostics import diagnose
-from ired.report import aggregate_cross_eval
+from ired.cross_eval import aggregate_cross_eval
 from ired.summary import write_summary
 from synthetic_runs import BASELINES, make_log, write_eval_jsons, write_run
 
@@ -28,7 +32,8 @@ def _texts(fig):
 
 def test_training_curves(tmp_path):
     rows = make_log("denoise_only")
-    out = plots.plot_training_curves(rows, tmp_path / "denoise_only.png", "denoise only", diagnose(rows), BASELINES)
+    out = plots.save_png(plots.training_curves_figure(rows, "denoise only", diagnose(rows), BASELINES),
+                         tmp_path / "denoise_only.png")
     img = _read(out)
     assert img.shape[:2] == (850, 1500)
 
@@ -51,14 +56,17 @@ def test_training_curves_from_dataframe_with_nan_columns():
     assert sum(len(ax.lines) for ax in fig.axes) >= 8
 
 
-def test_run_curves_from_folder_mark_the_collapse(tmp_path):
+def test_run_curves_from_folder_mark_the_collapse_found_by_the_summary(tmp_path):
     d = write_run(tmp_path, "q206_s0", "collapse")
-    img = _read(plots.plot_run_curves(d, tmp_path / "plots" / "q206_s0.png"))
-    assert img.shape[:2] == (850, 1500)
-    rows = make_log("collapse")
-    fig = plots.training_curves_figure(rows, "collapse", diagnose(rows))
+    write_summary([{"experiment": "q206", "seed": 0, "run_dir": d}], None, tmp_path / "summary.csv",
+                  tmp_path / "summary.md", tmp_path / "runs.csv")
+    fig = plots.run_curves_figure(d, pd.read_csv(tmp_path / "runs.csv"))
+    assert _read(plots.save_png(fig, tmp_path / "plots" / "q206_s0.png")).shape[:2] == (850, 1500)
+    assert fig._suptitle.get_text() == "q206_s0: collapsed"  # the status of runs.csv, not diagnosed again
     assert "collapse @ 400" in fig.get_supxlabel()
     assert any(line.get_xdata()[0] == 400 for ax in fig.axes for line in ax.lines if len(line.get_xdata()) == 2)
+    unknown = plots.run_curves_figure(d, pd.DataFrame())  # a folder runs.csv does not know: drawn, unmarked
+    assert unknown._suptitle.get_text() == "q206_s0: not in runs.csv" and not unknown.get_supxlabel()
 
 
 def test_ablation_and_heatmap(tmp_path):
@@ -74,15 +82,17 @@ def test_ablation_and_heatmap(tmp_path):
     aggregate_cross_eval(jsons, ce)
     write_summary(specs, ce, tmp_path / "summary.csv", tmp_path / "summary.md", tmp_path / "runs.csv")
 
-    out = plots.plot_ablation(tmp_path / "summary.csv", tmp_path / "ablation.png", tmp_path / "runs.csv")
+    tables = {"summary": tmp_path / "summary.csv", "runs": tmp_path / "runs.csv", "cross_eval": ce}
+    out = plots.render("ablation", tmp_path / "ablation.png", tables)
     img = _read(out)
     assert img.shape[1] == 1000 and img.shape[0] == 650
     fig = plots.ablation_figure(pd.read_csv(tmp_path / "summary.csv"))
-    assert [ax.get_ylabel() for ax in fig.axes] == ["val_task_mse", "val_harder_task_mse"]
+    assert [ax.get_ylabel() for ax in fig.axes] == [c.name for c in ABLATION_COLUMNS] == ["val_task_mse",
+                                                                                        "val_harder_task_mse"]
     legend = " ".join(t.get_text() for ax in fig.axes for t in ax.get_legend().get_texts())
     assert "predict zero" in legend and "predict mean" in legend
 
-    heat = plots.plot_cross_eval_heatmap(ce, tmp_path / "heat.png", tmp_path / "runs.csv")
+    heat = plots.render("cross_eval", tmp_path / "heat.png", tables)
     img = _read(heat)
     n_rows = 2 * 2  # experiments (q101: 3 seeds, q206: 1) x weights: one row per experiment, not per checkpoint
     assert img.shape[0] == int(round((2.0 + 0.32 * n_rows) * plots.DPI))
@@ -101,8 +111,69 @@ def test_ablation_and_heatmap(tmp_path):
 def test_empty_inputs_say_so(tmp_path):
     fig = plots.cross_eval_figure(pd.DataFrame())
     assert "no cross-eval results" in _texts(fig)
-    _read(plots.plot_cross_eval_heatmap(tmp_path / "missing.csv", tmp_path / "h.png"))
+    _read(plots.render("cross_eval", tmp_path / "h.png", {"cross_eval": tmp_path / "missing.csv",
+                                                          "runs": tmp_path / "missing.csv"}))
     summary = pd.DataFrame([{"experiment": "x", "status": "failed-infrastructure", "val_task_mse_mean": np.nan,
                              "val_harder_task_mse_mean": np.nan}])
     fig = plots.ablation_figure(summary)
     assert "no evaluated run" in _texts(fig)
+
+
+def _sweep_study(tmp_path):
+    """A 2 x 3 grid (objective.temperature x train.lr), 3 seeds each, plus an ordinary experiment: the summary."""
+    specs = []
+    for t in (0.5, 1.0):
+        for i, lr in enumerate((1e-4, 1e-3, 1e-2)):
+            exp = f"grid_t{t}_lr{i}"
+            for seed in range(3):
+                d = write_run(tmp_path / "runs", f"{exp}-s{seed}", "healthy", seed=seed,
+                              final_val=0.01 * (1 + i) * (2 if t == 1.0 else 1) + 0.001 * seed)
+                (d / "config.yaml").write_text(f"name: {exp}-s{seed}\nsweep:\n  name: grid\n  point:\n"
+                                               f"    objective.temperature: {t}\n    train.lr: {lr}\n")
+                specs.append({"experiment": exp, "seed": seed, "run_dir": d})
+    specs.append({"experiment": "q207", "seed": 0, "run_dir": write_run(tmp_path / "runs", "q207-s0", "healthy")})
+    write_summary(specs, None, tmp_path / "summary.csv", tmp_path / "summary.md", tmp_path / "runs.csv")
+    return pd.read_csv(tmp_path / "summary.csv")
+
+
+def test_sweep_plot_a_line_per_combination_with_seed_error_bars(tmp_path):
+    summary = _sweep_study(tmp_path)
+    assert list(summary.columns[:4]) == ["experiment", "sweep", "objective.temperature", "train.lr"]
+    assert (summary["val_task_mse_n"][:6] == 3).all()
+    fig = plots.sweeps_figure(summary)
+    by_x = {ax.get_xlabel(): ax for ax in fig.axes if ax.get_visible()}
+    assert set(by_x) == {"objective.temperature", "train.lr"}  # one panel per swept key, one row for the sweep
+    lr = by_x["train.lr"]
+    assert lr.get_xscale() == "log" and by_x["objective.temperature"].get_xscale() == "linear"  # 100x vs 2x
+    assert lr.get_ylabel() == "val_task_mse"
+    assert len(lr.containers) == 2  # a line per temperature, not a bar per run
+    legend = [t.get_text() for t in lr.get_legend().get_texts()]
+    assert legend == ["objective.temperature=0.5 (3 seeds)", "objective.temperature=1 (3 seeds)"]
+    line, caps, (bars,) = lr.containers[0]
+    assert list(line.get_xdata()) == [1e-4, 1e-3, 1e-2]
+    want = summary[summary["objective.temperature"] == 0.5].sort_values("train.lr")
+    assert list(line.get_ydata()) == pytest.approx(list(want["val_task_mse_mean"]))
+    segs = bars.get_segments()  # the error bars: mean ± one std over the 3 seeds
+    assert [s[1][1] - s[0][1] for s in segs] == pytest.approx([2 * v for v in want["val_task_mse_std"]])
+    assert len(by_x["objective.temperature"].containers) == 3  # a line per learning rate
+    png = plots.render("sweeps", tmp_path / "plots" / "sweeps.png", {"summary": tmp_path / "summary.csv"})
+    assert _read(png).shape[1] == 1200
+    # the report shows it in its own section, and the experiment table has the sweep's columns
+    from ired.report import write_html_report
+
+    text = write_html_report(tmp_path / "report.html", tmp_path / "summary.csv", tmp_path / "runs.csv",
+                             plots=[png]).read_text()
+    section = text.split('id="sweeps">Parameter sweeps</h2>')[1].split("<h2")[0]
+    assert '<figure id="plot-sweeps"><img alt="sweeps" src="data:image/png;base64,' in section
+    table = text.split('id="summary"')[1].split("</thead>")[0]
+    assert ">sweep</th>" in table and ">train.lr</th>" in table
+    assert 'data-experiment="grid_t0.5_lr0 grid"' in text  # the experiment filter also matches the sweep name
+    raw = plots.sweeps_figure(summary, metric="val_task_mse_raw")
+    assert "raw weights" in raw._suptitle.get_text()
+    with pytest.raises(ValueError, match="metric 'nope' is not a column of the summary"):
+        plots.sweeps_figure(summary, metric="nope")
+
+
+def test_sweep_plot_without_sweeps_says_so():
+    fig = plots.sweeps_figure(pd.DataFrame([{"experiment": "q207", "val_task_mse_mean": 0.01}]))
+    assert "no parameter sweep" in _texts(fig)

@@ -1,4 +1,5 @@
-"""Cross-eval aggregation, the summary table from real run folders, and the standalone HTML report."""
+"""Cross-eval aggregation, the summary tables from real run folders (their columns from the spec, the diagnosis in
+runs.csv), and the standalone HTML report."""
 
 from __future__ import annotations
 
@@ -10,8 +11,12 @@ import statistics
 import pandas as pd
 import pytest
 
-from ired.report import aggregate_cross_eval, build_report, write_html_report
-from ired.summary import RunSpec, load_run, read_cross_eval, write_diagnostics, write_summary
+from ired.columns import RUN_COLUMNS, SUMMARY_COLUMNS, csv_columns, markdown_columns
+from ired.cross_eval import aggregate_cross_eval, read_cross_eval
+from ired.errors import IredError
+from ired.report import write_html_report
+from ired.run_record import RunSpec, load_run
+from ired.summary import write_summary
 from synthetic_runs import BASELINES, write_eval_jsons, write_run
 
 FINAL_VALS = {0: 0.010, 1: 0.012, 2: 0.011}
@@ -135,9 +140,71 @@ def test_missing_files_do_not_crash(tmp_path):
     assert rec.run_status == "failed-infrastructure"
     assert "metrics.jsonl" in rec.missing
     assert "missing or empty" in rec.key_finding
-    out = write_diagnostics({"experiment": "x", "seed": 0, "run_dir": d}, tmp_path / "diag.json")
-    assert json.loads((tmp_path / "diag.json").read_text())["status"] == "failed-infrastructure"
-    assert out.findings == []
+    write_summary([{"experiment": "x", "seed": 0, "run_dir": d}], None, tmp_path / "s.csv", tmp_path / "s.md",
+                  tmp_path / "runs.csv")
+    row = pd.read_csv(tmp_path / "runs.csv", keep_default_na=False).iloc[0]
+    assert row["status"] == "failed-infrastructure" and row["findings"] == "" and row["finding_steps"] == ""
+
+
+def test_the_column_spec_drives_csv_and_markdown(study, tmp_path):
+    """summary.csv and runs.csv have exactly the spec's columns in its order; summary.md's headers are the spec's
+    headers, one cell under each."""
+    _, specs, jsons = study
+    res = tmp_path / "results"
+    aggregate_cross_eval(jsons, res / "cross_eval.csv")
+    write_summary(specs, res / "cross_eval.csv", res / "summary.csv", res / "summary.md", res / "runs.csv")
+    assert list(pd.read_csv(res / "summary.csv").columns) == csv_columns(SUMMARY_COLUMNS)
+    runs = pd.read_csv(res / "runs.csv")
+    assert list(runs.columns) == csv_columns(RUN_COLUMNS)
+    # the diagnosis of each run is in runs.csv: its findings and the steps the curves mark
+    by_run = runs.set_index("run")
+    assert by_run.loc["q206_s0", "findings"].split(";")[0] == "collapse"
+    assert by_run.loc["q206_s0", "finding_steps"].startswith("collapse@")
+    assert "divergence@1200" in by_run.loc["q301_s0", "finding_steps"]
+    md = (res / "summary.md").read_text()
+    experiments, run_table = md.split("## Runs")
+    for columns, text in ((SUMMARY_COLUMNS, experiments), (RUN_COLUMNS, run_table)):
+        lines = [line for line in text.splitlines() if line.startswith("| ")]
+        headers = [c.header for c in markdown_columns(columns)]
+        assert lines[0] == "| " + " | ".join(headers) + " |"
+        assert all(line.count(" | ") == len(headers) - 1 for line in lines[1:])  # no cell without a header
+
+
+def test_sweeps_are_grouped_in_the_summary(tmp_path):
+    """Runs whose config.yaml has a `sweep` (name, point) get the columns sweep, train.lr, ... after experiment; the
+    experiments of a sweep are side by side; ordinary runs leave them empty."""
+    specs = []
+
+    def add(exp, seed, sweep=None):
+        d = write_run(tmp_path / "runs", f"{exp}-s{seed}", "healthy", seed=seed)
+        if sweep is not None:
+            (d / "config.yaml").write_text(f"name: {exp}-s{seed}\nsweep:\n  name: {sweep[0]}\n  point:\n"
+                                           + "".join(f"    {k}: {v}\n" for k, v in sweep[1].items()))
+        specs.append({"experiment": exp, "seed": seed, "run_dir": d})
+
+    add("a_lr1", 0, ("lr_sweep", {"train.lr": "1e-4"}))
+    add("plain", 0)
+    add("a_lr2", 0, ("lr_sweep", {"train.lr": "1e-3"}))
+    add("b_t", 0, ("t_sweep", {"objective.temperature": 0.5}))
+    summary = write_summary(specs, None, tmp_path / "s.csv", tmp_path / "s.md", tmp_path / "runs.csv")
+    back = pd.read_csv(tmp_path / "s.csv")
+    assert list(back.columns[:5]) == ["experiment", "sweep", "train.lr", "objective.temperature", "description"]
+    assert list(back["experiment"]) == ["a_lr1", "a_lr2", "plain", "b_t"]  # a sweep's experiments together
+    assert list(back["sweep"].fillna("")) == ["lr_sweep", "lr_sweep", "", "t_sweep"]
+    assert back["train.lr"].tolist()[:2] == [1e-4, 1e-3] and back["train.lr"].isna().tolist()[2:] == [True, True]
+    assert list(pd.read_csv(tmp_path / "runs.csv").columns[:4]) == ["experiment", "sweep", "train.lr",
+                                                                    "objective.temperature"]
+    assert "| experiment | sweep | train.lr | objective.temperature | description |" in (tmp_path / "s.md").read_text()
+    assert len(summary) == 4
+    # the runs of one experiment must share one sweep point
+    add("a_lr1", 1, ("lr_sweep", {"train.lr": "1e-2"}))
+    with pytest.raises(IredError, match="a_lr1: its runs are at different sweep points"):
+        write_summary(specs, None, tmp_path / "s2.csv", tmp_path / "s2.md")
+    bad = write_run(tmp_path / "runs", "bad-s0", "healthy")
+    (bad / "config.yaml").write_text("sweep: [1, 2]\n")
+    with pytest.raises(IredError, match=r"bad-s0/config.yaml: key sweep: expected"):
+        write_summary([{"experiment": "bad", "seed": 0, "run_dir": bad}], None, tmp_path / "s3.csv",
+                      tmp_path / "s3.md")
 
 
 def _report_inputs(study, tmp_path):
@@ -151,20 +218,22 @@ def _report_inputs(study, tmp_path):
     aggregate_cross_eval(jsons, ce)
     write_summary(specs, ce, res / "summary.csv", res / "summary.md", res / "runs.csv")
     write_findings(res / "summary.csv", res / "findings.md", baseline="q101")
-    plots.plot_ablation(res / "summary.csv", res / "plots" / "ablation.png", res / "runs.csv")
-    first = plots.plot_run_curves(specs[0]["run_dir"], res / "plots" / "curves" / "first.png")
+    ablation = plots.render("ablation", res / "plots" / "ablation.png",
+                            {"summary": res / "summary.csv", "runs": res / "runs.csv"})
+    first = plots.render("curves", res / "plots" / "curves" / "first.png", {"runs": res / "runs.csv"},
+                         run_dir=specs[0]["run_dir"])
     curves = []
     for run in pd.read_csv(res / "runs.csv")["run"]:  # one real curves PNG, copied per run (plotting is slow)
         curves.append(res / "plots" / "curves" / f"{run}.png")
         curves[-1].write_bytes(first.read_bytes())
     first.unlink()
-    return res, curves
+    return res, [ablation], curves
 
 
 def test_html_report_reads_top_down_and_links_the_runs(study, tmp_path):
-    res, curves = _report_inputs(study, tmp_path)
+    res, pngs, curves = _report_inputs(study, tmp_path)
     out = write_html_report(res / "report.html", res / "summary.csv", res / "runs.csv", res / "cross_eval.csv",
-                            res / "findings.md", res / "plots" / "ablation.png", None, curves)
+                            res / "findings.md", pngs, curves)
     text = out.read_text()
     assert text.startswith("<!DOCTYPE html>")
     assert "<link" not in text and "http://" not in text and "https://" not in text  # nothing from the network
@@ -172,12 +241,15 @@ def test_html_report_reads_top_down_and_links_the_runs(study, tmp_path):
     order = ['class="verdict"', 'id="findings"', 'id="ablation"', 'id="cross-evaluation"', 'id="sweep"',
              'id="experiments"', 'id="runs"']
     assert [text.index(o) for o in order] == sorted(text.index(o) for o in order)
+    assert 'id="sweeps"' not in text  # no parameter sweep in this study: no section
     # the findings are rendered: no block marker, no Markdown table source
     assert "findings:begin" not in text and "|---|" not in text and "<strong>Verdict</strong>" in text
     assert "<table" in text.split('id="findings"')[1].split('id="ablation"')[0]
-    # one embedded image (the ablation chart); each run's curves are a lazy, linked file
+    # one embedded image (the ablation chart), with its caption from the plot registry; each run's curves are a
+    # lazy, linked file
     images = re.findall(r'src="data:image/png;base64,([^"]+)"', text)
     assert len(images) == 1 and base64.b64decode(images[0])[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "<figcaption" in text and "Ablation: <code>val_task_mse</code>" in text
     lazy = re.findall(r'<img loading="lazy" src="([^"]+)"', text)
     assert len(lazy) == len(curves) == 7 and all((res / src).is_file() for src in lazy)
     assert 'href="runs/q101_s0/resolved_config.yaml"'.replace("runs/", "../runs/") in text
@@ -186,7 +258,12 @@ def test_html_report_reads_top_down_and_links_the_runs(study, tmp_path):
     assert summary.count("<tr data-experiment=") == 4 and 'class="st" style="background:' in summary
     assert re.search(r'<td title="val_task_mse: EMA weights; raw weights [^"]+" class="num" data-v="[0-9.e-]+">[0-9.e-]+ ± [0-9.e-]+</td>', summary)
     assert re.search(r'<td class="short" title="([^"]{71,})">[^<]{1,70}…</td>', summary)  # shortened key finding
-    assert text.split('id="runs"')[2].count("<tr data-experiment=") == 7
+    heads = re.findall(r"<th [^>]*>(.*?)</th>", summary)
+    assert [h.replace("<br>", " ").replace("<wbr>", "") for h in heads] == [
+        c.html for c in SUMMARY_COLUMNS if c.html is not None]  # the spec's HTML columns, in its order
+    runs = text.split('id="runs"')[2]
+    assert runs.count("<tr data-experiment=") == 7
+    assert "(findings: collapse" in runs  # a run's key finding is followed by its finding kinds
     # cross-eval per experiment: one row per experiment x weights, not per checkpoint
     cross = text.split('id="cross-eval"')[1].split("</table>")[0]
     assert cross.count("<tr data-experiment=") == 2 * 2  # q101, q206 (evaluated) x ema, raw
@@ -195,19 +272,39 @@ def test_html_report_reads_top_down_and_links_the_runs(study, tmp_path):
 
 
 def test_report_size_grows_with_experiments_not_runs(study, tmp_path):
-    res, curves = _report_inputs(study, tmp_path)
-    args = (res / "summary.csv", res / "runs.csv", res / "cross_eval.csv", res / "findings.md",
-            res / "plots" / "ablation.png", None)
+    res, pngs, curves = _report_inputs(study, tmp_path)
+    args = (res / "summary.csv", res / "runs.csv", res / "cross_eval.csv", res / "findings.md", pngs)
     small = write_html_report(tmp_path / "a.html", *args, curves[:1]).stat().st_size
     large = write_html_report(tmp_path / "b.html", *args, curves).stat().st_size
     assert large - small < 6 * 1024  # six more runs' curves: links, a few hundred bytes each, no images
     assert sum(p.stat().st_size for p in curves[1:]) > 20 * (large - small)
 
 
-def test_build_report_writes_everything(study, tmp_path):
+def test_every_registered_plot_renders_and_the_report_places_it(study, tmp_path):
+    """The pipeline's way: every entry of ired.plots.PLOTS drawn by render() from its declared tables, then the
+    report from the tables and those PNGs: each plot with a section is embedded there, once."""
+    from ired import plots
+    from ired.landscape import aggregate_sweeps
+
     _, specs, jsons = study
-    ce = tmp_path / "results" / "cross_eval.csv"
-    aggregate_cross_eval(jsons, ce)
-    paths = build_report(specs[:1], ce, tmp_path / "results")
-    for p in paths.values():
-        assert p.is_file() and p.stat().st_size > 0
+    res = tmp_path / "results"
+    aggregate_cross_eval(jsons, res / "cross_eval.csv")
+    aggregate_sweeps([], res / "inference_sweep.csv")
+    write_summary(specs[:3], res / "cross_eval.csv", res / "summary.csv", res / "summary.md", res / "runs.csv")
+    tables = {name: res / file for name, file in plots.TABLES.items()}
+    pngs, run_pngs = [], []
+    for plot in plots.PLOTS:
+        if plot.per_run:
+            run_pngs.append(plots.render(plot.name, res / plot.path("q101_s0"), tables, run_dir=specs[0]["run_dir"]))
+        else:
+            pngs.append(plots.render(plot.name, res / plot.path(), tables))
+    assert all(p.is_file() and p.stat().st_size > 5000 for p in pngs + run_pngs)
+    out = write_html_report(res / "report.html", tables["summary"], tables["runs"], tables["cross_eval"], None,
+                            pngs, run_pngs)
+    text = out.read_text()
+    shown = [p.name for p in plots.PLOTS if p.section is not None and p.section != "sweeps"]  # no sweep here
+    assert re.findall(r'<figure id="plot-([a-z_]+)">', text) == shown
+    with pytest.raises(ValueError, match="not a registered per-experiment plot"):
+        write_html_report(res / "x.html", tables["summary"], tables["runs"], plots=[res / "plots" / "mystery.png"])
+    with pytest.raises(ValueError, match="no plot 'mystery'"):
+        plots.render("mystery", res / "m.png", tables)

@@ -20,7 +20,8 @@ import pandas as pd
 import pytest
 
 from ired.findings import write_findings
-from ired.report import aggregate_cross_eval, write_html_report
+from ired.cross_eval import aggregate_cross_eval
+from ired.report import write_html_report
 from ired.summary import write_summary
 from synthetic_runs import write_eval_jsons, write_run
 
@@ -108,16 +109,17 @@ def report(tmp_path) -> Path:
     aggregate_cross_eval(jsons, res / "cross_eval.csv")
     write_summary(specs, res / "cross_eval.csv", res / "summary.csv", res / "summary.md", res / "runs.csv")
     write_findings(res / "summary.csv", res / "findings.md", baseline="q207")
-    plots.plot_ablation(res / "summary.csv", res / "plots" / "ablation.png", res / "runs.csv")
+    tables = {name: res / file for name, file in plots.TABLES.items()}
+    ablation = plots.render("ablation", res / "plots" / "ablation.png", tables)
     curves = []
-    first = plots.plot_run_curves(specs[0]["run_dir"], res / "plots" / "curves" / "q207-s0.png")
+    first = plots.render("curves", res / "plots" / "curves" / "q207-s0.png", tables, run_dir=specs[0]["run_dir"])
     for spec in specs:
         png = res / "plots" / "curves" / f"{spec['run_id']}.png"
         if png != first:
             shutil.copyfile(first, png)
         curves.append(png)
     return write_html_report(res / "report.html", res / "summary.csv", res / "runs.csv", res / "cross_eval.csv",
-                             res / "findings.md", res / "plots" / "ablation.png", None, curves)
+                             res / "findings.md", [ablation], curves)
 
 
 def test_report_in_headless_chromium(report, tmp_path):

@@ -100,7 +100,7 @@ def test_summary_target_trains_nothing(wf):
     jobs = planned_jobs(wf, "summary", *CONFIG)
     assert jobs["summary_table"] == 1 and jobs["plot_ablation"] == 1 and jobs["plot_cross_eval"] == 1
     assert set(jobs) <= {"summary_table", "summary", "findings", "plot_ablation", "plot_cross_eval",
-                         "plot_inference_sweep"}, jobs
+                         "plot_inference_sweep", "plot_curves", "plot_sweeps"}, jobs  # curves: runs.csv
     before = mtimes(trained(wf))
     snakemake(wf, "--cores", "2", "summary", *CONFIG)
     assert (out(wf) / "summary.md").exists() and mtimes(trained(wf)) == before

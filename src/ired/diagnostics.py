@@ -30,6 +30,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ired.cross_eval import baselines_from_cross_eval, records
+
 if TYPE_CHECKING:  # pandas is only needed when a caller hands us a DataFrame
     import pandas as pd
 
@@ -465,7 +467,7 @@ def detect_worse_than_trivial(
     """The last val_task_mse (EMA weights) above the predict-mean baseline of the ``val`` split.
 
     ``baselines`` maps a split to ``{"predict_zero_mse", "predict_mean_mse"}`` (see
-    :func:`baselines_from_cross_eval`); without a ``val`` baseline there is nothing to compare, no finding.
+    :func:`ired.cross_eval.baselines_from_cross_eval`); without a ``val`` baseline there is nothing to compare, no finding.
     """
     base = (baselines or {}).get("val", {})
     mean_mse = base.get("predict_mean_mse")
@@ -534,42 +536,8 @@ def diagnose(
 
 
 # --------------------------------------------------------------------------------------------------
-# Cross-eval helpers
+# What the cross-evaluation says (the table itself: ired.cross_eval)
 # --------------------------------------------------------------------------------------------------
-
-
-def _records(rows: "pd.DataFrame | Sequence[Mapping[str, Any]] | None") -> Rows:
-    if rows is None:
-        return []
-    if hasattr(rows, "to_dict") and hasattr(rows, "columns"):
-        return rows.to_dict("records")  # type: ignore[union-attr]
-    return [dict(r) for r in rows]  # type: ignore[union-attr]
-
-
-def baselines_from_cross_eval(
-    cross_eval: "pd.DataFrame | Sequence[Mapping[str, Any]] | None",
-) -> dict[str, dict[str, float]]:
-    """Trivial baselines per split from cross-eval rows: ``{split: {"predict_zero_mse", "predict_mean_mse"}}``.
-
-    Every evaluation result carries the baselines of its split (ARCHITECTURE.md); the median over rows is
-    taken so that one odd row cannot move them.
-    """
-    acc: dict[str, dict[str, list[float]]] = {}
-    for r in _records(cross_eval):
-        split = r.get("split")
-        if not isinstance(split, str):
-            continue
-        for key in ("predict_zero_mse", "predict_mean_mse"):
-            v = value(r, key)
-            if v is not None:
-                acc.setdefault(split, {}).setdefault(key, []).append(v)
-    return {s: {k: statistics.median(vs) for k, vs in d.items()} for s, d in acc.items()}
-
-
-def cross_eval_metric(row: Mapping[str, Any]) -> float | None:
-    """The number of one cross-eval row: ``task_mse``, or ``denoise_mse`` for the denoise protocol."""
-    v = value(row, "task_mse")
-    return v if v is not None else value(row, "denoise_mse")
 
 
 def _cross_eval_note(
@@ -581,7 +549,7 @@ def _cross_eval_note(
     (is there a generalisation gap?), and ``val`` under every protocol (do the evaluation codes agree?). The
     verdict quotes the EMA weights (raw when there is no EMA row); the details cover both.
     """
-    recs = [r for r in _records(cross_eval) if value(r, "task_mse") is not None]
+    recs = [r for r in records(cross_eval) if value(r, "task_mse") is not None]
     if not recs:
         return "", {}, []
 

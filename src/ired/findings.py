@@ -32,7 +32,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ired.columns import mean_of, n_of, std_of
 from ired.errors import IredError
+from ired.formatting import finite, g, pm
 from ired.stats import WelchResult, holm, welch_test
 
 if TYPE_CHECKING:
@@ -46,10 +48,6 @@ ALPHA = 0.05
 """Family-wise error rate of the findings: a difference is significant when its Holm-adjusted p < ALPHA."""
 CI_LEVEL = 0.95
 """Level of the confidence interval given with each effect (Welch, per comparison)."""
-
-
-def _finite(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -88,18 +86,18 @@ class Comparison:
 
     @property
     def rel(self) -> float:
-        return self.diff / self.base_mean if _finite(self.base_mean) and self.base_mean else math.nan
+        return self.diff / self.base_mean if finite(self.base_mean) and self.base_mean else math.nan
 
     @property
     def significant(self) -> bool | None:
         """True when the Holm-adjusted p < ALPHA; None when no test was possible (one seed, no variance)."""
-        return None if not _finite(self.p_holm) else self.p_holm < ALPHA
+        return None if not finite(self.p_holm) else self.p_holm < ALPHA
 
     @property
     def verdict(self) -> str:
         """``better`` / ``worse`` (significant), ``not significant``, ``undecided (1 seed)`` or ``n/a``."""
         if self.significant is None:
-            if not (_finite(self.mean) and _finite(self.base_mean)):
+            if not (finite(self.mean) and finite(self.base_mean)):
                 return "n/a"
             return "undecided (1 seed)" if min(self.n, self.base_n) < 2 else "n/a"
         if not self.significant:
@@ -117,13 +115,13 @@ def _rows(summary: "pd.DataFrame") -> dict[str, dict[str, Any]]:
 
 
 def _n(row: Mapping[str, Any], metric: str) -> int:
-    v = row.get(f"{metric}_n", row.get("n_seeds"))
-    return int(v) if _finite(v) else 0
+    v = row.get(n_of(metric), row.get("n_seeds"))
+    return int(v) if finite(v) else 0
 
 
 def _num(row: Mapping[str, Any], key: str) -> float:
     v = row.get(key)
-    return float(v) if _finite(v) else math.nan
+    return float(v) if finite(v) else math.nan
 
 
 def _seed_set(row: Mapping[str, Any]) -> tuple[str, ...] | None:
@@ -148,8 +146,8 @@ def compare(summary: "pd.DataFrame", baseline: str, metric: str) -> list[Compari
     rows = _rows(summary)
     b = _baseline_row(rows, baseline)
     return [
-        Comparison(exp, metric, _num(r, f"{metric}_mean"), _num(r, f"{metric}_std"), _n(r, metric),
-                   _num(b, f"{metric}_mean"), _num(b, f"{metric}_std"), _n(b, metric))
+        Comparison(exp, metric, _num(r, mean_of(metric)), _num(r, std_of(metric)), _n(r, metric),
+                   _num(b, mean_of(metric)), _num(b, std_of(metric)), _n(b, metric))
         for exp, r in rows.items()
         if exp != baseline
     ]
@@ -183,7 +181,7 @@ def comparable(summary: "pd.DataFrame", baseline: str) -> tuple[list[str], list[
         if exp == baseline:
             continue
         if r.get("steps") != steps:
-            budgets.append(f"{exp} ({_g(r.get('steps'))} steps)")
+            budgets.append(f"{exp} ({g(r.get('steps'))} steps)")
         elif _seed_set(r) != seeds:
             other_seeds.append(f"{exp} (seeds {' '.join(_seed_set(r) or ('?',))})")
         else:
@@ -196,28 +194,20 @@ def comparable(summary: "pd.DataFrame", baseline: str) -> tuple[list[str], list[
 # --------------------------------------------------------------------------------------------------
 
 
-def _g(v: Any, digits: int = 4) -> str:
-    return f"{v:.{digits}g}" if _finite(v) else "n/a"
-
-
-def _pm(mean: Any, std: Any) -> str:
-    return f"{_g(mean)} ± {_g(std, 2)}" if _finite(std) else _g(mean)
-
-
 def _signed(v: float, digits: int = 2) -> str:
-    return f"{v:+.{digits}g}" if _finite(v) else "n/a"
+    return f"{v:+.{digits}g}" if finite(v) else "n/a"
 
 
 def _pct(v: float) -> str:
-    return f"{v * 100:+.1f}%" if _finite(v) else "n/a"
+    return f"{v * 100:+.1f}%" if finite(v) else "n/a"
 
 
 def _p(v: float) -> str:
-    return f"{v:.2g}" if _finite(v) else "n/a"
+    return f"{v:.2g}" if finite(v) else "n/a"
 
 
 def _ci(test: WelchResult) -> str:
-    return f"[{_signed(test.ci_low)}, {_signed(test.ci_high)}]" if _finite(test.ci_low) else "[n/a]"
+    return f"[{_signed(test.ci_low)}, {_signed(test.ci_high)}]" if finite(test.ci_low) else "[n/a]"
 
 
 def _seeds(n: int) -> str:
@@ -237,15 +227,15 @@ def _test_words(c: Comparison) -> str:
 def _split_sentence(split: str, best: Comparison, base_row: Mapping[str, Any], baseline: str) -> str:
     metric = f"{split}_task_mse"
     side = "below" if best.diff < 0 else "above"
-    text = (f"- **{split}**: best is `{best.experiment}`, {metric} {_pm(best.mean, best.std)} ({_seeds(best.n)}), "
+    text = (f"- **{split}**: best is `{best.experiment}`, {metric} {pm(best.mean, best.std)} ({_seeds(best.n)}), "
             f"{_signed(best.diff)} ({_pct(best.rel)}; {CI_LEVEL:.0%} CI {_ci(best.test)}) {side} {baseline}'s "
-            f"{_pm(best.base_mean, best.base_std)} ({_seeds(best.base_n)}): {_test_words(best)}.")
+            f"{pm(best.base_mean, best.base_std)} ({_seeds(best.base_n)}): {_test_words(best)}.")
     trivial = []
     for key, name in (("predict_zero_mse", "predict zero"), ("predict_mean_mse", "predict the mean")):
         b = _num(base_row, f"{split}_{key}")
-        if _finite(b) and b:
+        if finite(b) and b:
             rel = (best.mean - b) / b
-            trivial.append(f"{abs(rel) * 100:.0f}% {'below' if rel < 0 else 'above'} {name} ({_g(b)})")
+            trivial.append(f"{abs(rel) * 100:.0f}% {'below' if rel < 0 else 'above'} {name} ({g(b)})")
     if trivial:
         text += f" Against the trivial baselines on {split}, `{best.experiment}` is " + " and ".join(trivial) + "."
     return text
@@ -270,7 +260,7 @@ def findings_markdown(summary: "pd.DataFrame", baseline: str = DEFAULT_BASELINE)
                 f"(experiments: {', '.join(rows) or 'none'}), so nothing is compared.\n")
     compared, budgets, other_seeds = comparable(summary, baseline)
     by_split = compare_family(summary, baseline, compared)
-    m = sum(_finite(c.p_holm) for s in SPLITS for c in by_split[s].values())
+    m = sum(finite(c.p_holm) for s in SPLITS for c in by_split[s].values())
     base = rows[baseline]
     seeds = " ".join(_seed_set(base) or ("not recorded",))
     left_out = "".join(
@@ -282,11 +272,11 @@ def findings_markdown(summary: "pd.DataFrame", baseline: str = DEFAULT_BASELINE)
         "std over seeds); check with `ired findings results/<scale>/summary.csv --check README.md`. " + _method(m, len(compared)),
         "",
         f"Baseline `{baseline}`: {base.get('description') or ''} Compared: the {len(compared)} experiments trained "
-        f"for its {_g(base.get('steps'))} steps with its seeds ({seeds}){left_out}.",
+        f"for its {g(base.get('steps'))} steps with its seeds ({seeds}){left_out}.",
         "",
     ]
     for split in SPLITS:
-        ranked = sorted((c for c in by_split[split].values() if _finite(c.mean)), key=lambda c: c.mean)
+        ranked = sorted((c for c in by_split[split].values() if finite(c.mean)), key=lambda c: c.mean)
         if ranked:
             lines.append(_split_sentence(split, ranked[0], base, baseline))
         else:
@@ -312,14 +302,14 @@ def findings_markdown(summary: "pd.DataFrame", baseline: str = DEFAULT_BASELINE)
     lines.append(f"- **Verdict**: {verdict[:1].upper()}{verdict[1:]}")
     landscape = [sweep_column("val", "task_mse", 1), sweep_column("val", "task_mse", 20),
                  sweep_column("val", "rejected_frac", PATH_K), sweep_column("val", "energy_monotone_frac", PATH_K)]
-    has_sweep = any(f"{c}_mean" in summary.columns for c in landscape)
+    has_sweep = any(mean_of(c) in summary.columns for c in landscape)
     if has_sweep:
-        best_val = min((c for c in by_split["val"].values() if _finite(c.mean)), key=lambda c: c.mean, default=None)
+        best_val = min((c for c in by_split["val"].values() if finite(c.mean)), key=lambda c: c.mean, default=None)
         shown = [baseline] + ([best_val.experiment] if best_val else [])
         parts = []
         for exp in shown:
             r = rows[exp]
-            parts.append(f"`{exp}` " + ", ".join(f"{c} {_pm(r.get(f'{c}_mean'), r.get(f'{c}_std'))}" for c in landscape))
+            parts.append(f"`{exp}` " + ", ".join(f"{c} {pm(r.get(mean_of(c)), r.get(std_of(c)))}" for c in landscape))
         lines.append("- Inference-side (val, EMA weights, last checkpoint): " + "; ".join(parts) + ".")
     lines += ["", _table(rows, baseline, compared, by_split, landscape if has_sweep else [])]
     return "\n".join(lines).rstrip() + "\n"
@@ -343,13 +333,13 @@ def _table(
         cells = [f"`{exp}`" + (f" ({status})" if status and status != "stable" else "")]
         for s in SPLITS:
             metric = f"{s}_task_mse"
-            cells.append(_pm(r.get(f"{metric}_mean"), r.get(f"{metric}_std")))
+            cells.append(pm(r.get(mean_of(metric)), r.get(std_of(metric))))
             c = by_split[s].get(exp)
             if c is None:
                 cells += ["-", "-", "baseline"]
             else:
                 cells += [f"{_signed(c.diff)} ({_pct(c.rel)}) {_ci(c.test)}", _p(c.p_holm), c.verdict]
-        cells += [_pm(r.get(f"{c}_mean"), r.get(f"{c}_std")) for c in landscape]
+        cells += [pm(r.get(mean_of(c)), r.get(std_of(c))) for c in landscape]
         out.append("| " + " | ".join(cells) + " |")
     return "\n".join(out)
 

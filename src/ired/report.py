@@ -1,174 +1,48 @@
-"""The cross-eval table, its per-experiment aggregate, and the HTML report.
+"""The HTML report: one page from the pipeline's tables and PNGs that reads top-down like a paper.
 
-:func:`aggregate_cross_eval` concatenates the per-evaluation JSON files (one per checkpoint x protocol x split x
-weights, format in ARCHITECTURE.md) into ``results/cross_eval.csv``; :func:`cross_eval_by_experiment` reduces it
-to one row per experiment x weights x protocol x split (mean ± std over the seeds' last checkpoints).
-
-:func:`write_html_report` reads the pipeline's tables (``summary.csv``, ``runs.csv``, ``cross_eval.csv``,
-``findings.md``) and PNGs and writes one page that reads top-down like a paper: the verdict and the findings
-(Markdown rendered as HTML), the ablation chart, the cross-evaluation per experiment (an HTML table, one colour
-scale per column), the inference sweep, then the experiment and run tables (sortable and filterable with a few
-lines of inline JavaScript). The per-experiment plots are embedded (base64 PNG); each run's training curves are
-linked as files (a lazy image in a closed ``<details>``), so the page grows with the number of experiments, not
-of runs, and needs nothing from the network. The summary table itself lives in :mod:`ired.summary`
-(re-exported here).
+:func:`write_html_report` reads ``summary.csv``, ``runs.csv`` (the diagnosis of every run, written once by the
+summary), ``cross_eval.csv`` and ``findings.md`` and the PNGs its rule declares, and writes: the verdict and the
+findings (Markdown rendered as HTML), then each registered plot (:data:`ired.plots.PLOTS`) in its section with its
+caption (the ablation chart, the parameter sweeps, the inference sweep), the cross-evaluation per experiment (an HTML
+table, one colour scale per column), and the experiment and run tables (columns from :mod:`ired.columns`,
+sortable and filterable with a few lines of inline JavaScript). The per-experiment plots are embedded (base64
+PNG); each run's plots (training curves) are linked as files (a lazy image in a closed ``<details>``), so the
+page grows with the number of experiments, not of runs, and needs nothing from the network. It diagnoses
+nothing and re-reads no run folder.
 """
 
 from __future__ import annotations
 
 import base64
-import math
-import os
 import datetime as _dt
 import html
-import json
+import math
+import os
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ired.summary import (  # noqa: F401  (re-exported: the report's public entry points)
-    RunRecord,
-    RunSpec,
-    load_runs,
-    read_cross_eval,
-    runs_table,
-    summary_markdown,
-    summary_table,
-    write_diagnostics,
-    write_summary,
+from ired.columns import (
+    MEAN_STD,
+    NUMBER,
+    RUN_COLUMNS,
+    SEEDS,
+    STATUS,
+    SUMMARY_COLUMNS,
+    SWEEP,
+    Column,
+    baseline_of,
+    mean_of,
+    std_of,
+    sweep_keys,
 )
+from ired.cross_eval import PREFERRED_MILESTONES, cross_eval_by_experiment, read_cross_eval
+from ired.formatting import finite, g, pm, to_float
+from ired.plots import PLOTS, REPORT_SECTIONS, STATUS_COLOURS, Plot
 
 if TYPE_CHECKING:
     import pandas as pd
-
-CROSS_EVAL_COLUMNS: tuple[str, ...] = (
-    "checkpoint",
-    "run",
-    "milestone",
-    "protocol",
-    "protocol_version",
-    "split",
-    "weights",
-    "task_mse",
-    "denoise_mse",
-    "n_problems",
-    "predict_zero_mse",
-    "predict_mean_mse",
-)
-"""Leading columns of ``cross_eval.csv``; protocol-specific extras follow, sorted by name."""
-_REQUIRED = ("checkpoint", "protocol", "split", "weights")
-_KEY = ("checkpoint", "weights", "protocol", "split")
-
-
-# --------------------------------------------------------------------------------------------------
-# Cross-eval aggregation
-# --------------------------------------------------------------------------------------------------
-
-
-def aggregate_cross_eval(json_paths: Iterable[str | Path], out_csv: str | Path | None = None) -> "pd.DataFrame":
-    """Concatenate evaluation result JSONs into one table, one row per checkpoint x weights x protocol x split.
-
-    A file missing a key column, or with neither ``task_mse`` nor ``denoise_mse``, is an error naming the file;
-    so is the same (checkpoint, weights, protocol, split) twice. Nested extras are stored as JSON text. Rows are
-    sorted by the key so the CSV is stable. Writes ``out_csv`` when given (header only when there is no file).
-    """
-    import pandas as pd
-
-    rows: list[dict[str, Any]] = []
-    seen: dict[tuple[Any, ...], str] = {}
-    for p in json_paths:
-        p = Path(p)
-        try:
-            d = json.loads(p.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise ValueError(f"{p}: cannot read evaluation result ({exc.__class__.__name__}: {exc})") from None
-        if not isinstance(d, dict):
-            raise ValueError(f"{p}: evaluation result must be a JSON object, got {type(d).__name__}")
-        absent = [k for k in _REQUIRED if k not in d]
-        if absent:
-            raise ValueError(f"{p}: evaluation result lacks {absent}")
-        if d.get("task_mse") is None and d.get("denoise_mse") is None:
-            raise ValueError(f"{p}: evaluation result has neither task_mse nor denoise_mse")
-        key = tuple(str(d[k]) for k in _KEY)
-        if key in seen:
-            raise ValueError(f"{p}: duplicate evaluation {dict(zip(_KEY, key))} (also in {seen[key]})")
-        seen[key] = str(p)
-        row = {k: (json.dumps(v, sort_keys=True) if isinstance(v, (dict, list)) else v) for k, v in d.items()}
-        row["source"] = str(p)
-        rows.append(row)
-    extras = sorted({k for r in rows for k in r} - set(CROSS_EVAL_COLUMNS) - {"source"})
-    df = pd.DataFrame(rows, columns=[*CROSS_EVAL_COLUMNS, *extras, "source"])
-    if len(df):
-        df = df.sort_values(list(_KEY), key=lambda s: s.astype(str), kind="stable").reset_index(drop=True)
-    if out_csv is not None:
-        Path(out_csv).parent.mkdir(parents=True, exist_ok=True)
-        df.to_csv(out_csv, index=False)
-    return df
-
-
-# --------------------------------------------------------------------------------------------------
-# Cross-eval per experiment
-# --------------------------------------------------------------------------------------------------
-
-PREFERRED_MILESTONES: tuple[str, ...] = ("last", "final", "external")
-"""The checkpoint of a run that the per-experiment cross-eval uses: the first of these milestones the run has
-(else all its rows). Every milestone stays in ``cross_eval.csv``."""
-
-
-def cross_eval_by_experiment(cross: "pd.DataFrame", runs: "pd.DataFrame | None" = None) -> "pd.DataFrame":
-    """One row per experiment x weights x protocol x split: ``metric`` (``task_mse``; ``denoise_mse`` for the
-    ``denoise`` protocol), ``mean``, ``std`` (sample std over seeds, NaN for one), ``n`` and ``milestone``.
-
-    Each run contributes its checkpoint of :data:`PREFERRED_MILESTONES`; ``runs`` (``runs.csv``) maps a run to
-    its experiment, and a run it does not know (an external checkpoint) is its own experiment.
-    """
-    import pandas as pd
-
-    from ired.diagnostics import cross_eval_metric
-    from ired.landscape import mean_std
-
-    cols = ["experiment", "weights", "protocol", "split", "metric", "mean", "std", "n", "milestone"]
-    if cross is None or not len(cross):
-        return pd.DataFrame(columns=cols)
-    to_exp = {}
-    if runs is not None and len(runs) and {"run", "experiment"} <= set(runs.columns):
-        to_exp = dict(zip(runs["run"].astype(str), runs["experiment"].astype(str)))
-    recs = [r for r in cross.to_dict("records") if cross_eval_metric(r) is not None]
-    by_run: dict[str, list[dict[str, Any]]] = {}
-    for r in recs:
-        by_run.setdefault(str(r.get("run") if isinstance(r.get("run"), str) else r.get("checkpoint")), []).append(r)
-    groups: dict[tuple[str, str, str, str], list[float]] = {}
-    used: dict[tuple[str, str, str, str], set[str]] = {}
-    for run, rows in by_run.items():
-        have = {str(r.get("milestone")) for r in rows}
-        pick = next((m for m in PREFERRED_MILESTONES if m in have), None)
-        for r in rows:
-            if pick is not None and str(r.get("milestone")) != pick:
-                continue
-            key = (to_exp.get(run, run), str(r.get("weights")), str(r.get("protocol")), str(r.get("split")))
-            groups.setdefault(key, []).append(float(cross_eval_metric(r)))
-            used.setdefault(key, set()).add(str(r.get("milestone")))
-    from ired.plots import PROTOCOL_ORDER, SPLIT_ORDER
-
-    order = list(dict.fromkeys([*to_exp.values(), *sorted(k[0] for k in groups)]))
-
-    def rank(key: tuple[str, str, str, str]) -> tuple[Any, ...]:
-        exp, weights, protocol, split = key
-        return (order.index(exp), weights != "ema", weights,
-                PROTOCOL_ORDER.index(protocol) if protocol in PROTOCOL_ORDER else 99, protocol,
-                SPLIT_ORDER.index(split) if split in SPLIT_ORDER else 99, split)
-
-    out = []
-    for key in sorted(groups, key=rank):
-        mean, std = mean_std(groups[key])
-        out.append(dict(zip(cols, (*key, "denoise_mse" if key[2] == "denoise" else "task_mse", mean, std,
-                                   len(groups[key]), " ".join(sorted(used[key]))))))
-    return pd.DataFrame(out, columns=cols)
-
-
-# --------------------------------------------------------------------------------------------------
-# HTML report
-# --------------------------------------------------------------------------------------------------
 
 _CSS = """
 body{font-family:system-ui,sans-serif;margin:1.5em auto;max-width:1400px;padding:0 1em;color:#222;line-height:1.45}
@@ -232,27 +106,29 @@ _JS = """
 })();
 """
 
+
 _SHORT = 70
-"""Characters of a long text cell (description, key finding) shown in the tables; the full text is on hover."""
+"""Characters of a long text cell shown in a table when its column says no other length; the full text is on
+hover."""
 
 
 def _esc(v: Any) -> str:
     return html.escape("" if v is None else str(v), quote=True)
 
 
-def _img_data(png: bytes, alt: str) -> str:
-    return f'<img alt="{_esc(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
-
-
-def _embed(path: str | Path | None, alt: str) -> str:
-    if path is None or not Path(path).is_file():
+def _embed(path: str | Path, alt: str) -> str:
+    if not Path(path).is_file():
         return f'<p class="muted">{_esc(alt)}: no image ({_esc(path)} missing).</p>'
-    return _img_data(Path(path).read_bytes(), alt)
+    data = base64.b64encode(Path(path).read_bytes()).decode()
+    return f'<img alt="{_esc(alt)}" src="data:image/png;base64,{data}">'
+
+
+def _rst_text(caption: str) -> str:
+    """A plot caption (reStructuredText: ````code````) as HTML."""
+    return re.sub(r"``(.+?)``", r"<code>\1</code>", _esc(caption))
 
 
 def _status_badge(status: Any, detail: Any = None) -> str:
-    from ired.plots import STATUS_COLOURS
-
     status = str(status) if _present(status) else "unknown"
     colour = STATUS_COLOURS.get(status, "#495057")
     title = f' title="{_esc(detail)}"' if _present(detail) else ""
@@ -263,20 +139,13 @@ def _present(v: Any) -> bool:
     return v is not None and not (isinstance(v, float) and math.isnan(v)) and str(v) != ""
 
 
-def _fnum(v: Any) -> float:
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return math.nan
-    return f
-
-
-def _num_cell(mean: Any, std: Any = None, digits: int = 4) -> str:
-    m, s = _fnum(mean), _fnum(std)
+def _num_cell(mean: Any, std: Any = None, digits: int = 4, title: str = "") -> str:
+    m = to_float(mean)
+    tip = f' title="{_esc(title)}"' if title else ""
     if not math.isfinite(m):
-        return '<td class="num" data-v="">n/a</td>'
-    text = f"{m:.{digits}g}" + (f" ± {s:.2g}" if math.isfinite(s) else "")
-    return f'<td class="num" data-v="{m!r}">{_esc(text)}</td>'
+        return f'<td{tip} class="num" data-v="">n/a</td>'
+    text = str(int(m)) if std is None and m.is_integer() and abs(m) < 1e15 else pm(m, to_float(std), digits)
+    return f'<td{tip} class="num" data-v="{m!r}">{_esc(text)}</td>'
 
 
 def _text_cell(v: Any, short: int = _SHORT) -> str:
@@ -327,7 +196,7 @@ def _cross_eval_table(agg: "pd.DataFrame") -> str:
         cells.setdefault((r["experiment"], r["weights"]), {})[(r["protocol"], r["split"], r["metric"])] = r
     scale = {}
     for c in cols:
-        vals = [_fnum(r["mean"]) for row in cells.values() if (r := row.get(c)) is not None]
+        vals = [to_float(r["mean"]) for row in cells.values() if (r := row.get(c)) is not None]
         vals = [v for v in vals if math.isfinite(v) and v > 0]
         scale[c] = (min(vals), max(vals)) if vals else (math.nan, math.nan)
     head = ["experiment", "weights", *(f"{p} {s}" + (" (denoise_mse)" if m != "task_mse" else "") for p, s, m in cols)]
@@ -339,44 +208,63 @@ def _cross_eval_table(agg: "pd.DataFrame") -> str:
             if r is None:
                 tds.append('<td class="num" data-v="">-</td>')
                 continue
-            m, s = _fnum(r["mean"]), _fnum(r["std"])
-            text = f"{m:.3g}" + (f" ± {s:.1g}" if math.isfinite(s) else "")
+            m = to_float(r["mean"])
             tip = f"{c[2]} on {c[1]} under protocol {c[0]}: mean ± std over {r['n']} checkpoint(s) ({r['milestone']})"
             tds.append(f'<td class="num" data-v="{m!r}" style="background:{_colour(m, *scale[c])}" '
-                       f'title="{_esc(tip)}">{_esc(text)}</td>')
+                       f'title="{_esc(tip)}">{_esc(pm(m, to_float(r["std"]), 3, 1))}</td>')
         rows.append(f'<tr data-experiment="{_esc(exp)}" data-status="">{"".join(tds)}</tr>')
     return _sortable("cross-eval", head, rows)
 
 
-def _raw_title(r: Mapping[str, Any], metric: str) -> str:
-    m, sd = _fnum(r.get(f"{metric}_raw_mean")), _fnum(r.get(f"{metric}_raw_std"))
-    if not math.isfinite(m):
-        return f"{metric}: EMA weights, mean ± std over seeds"
-    return f"{metric}: EMA weights; raw weights {m:.4g}" + (f" ± {sd:.2g}" if math.isfinite(sd) else "")
+# --------------------------------------------------------------------------------------------------
+# The experiment and run tables, from the column spec
+# --------------------------------------------------------------------------------------------------
 
 
-def _summary_rows(summary: "pd.DataFrame") -> str:
-    """The experiment table: EMA task MSEs (raw weights on hover), status badge, shortened texts."""
-    metrics = [c for c in ("val_task_mse", "val_harder_task_mse") if f"{c}_mean" in summary.columns]
-    head = ["experiment", "description", "status", "key finding", *metrics, "seeds", "steps", "wall (s)",
-            "attempts"]
-    titles = {m: f"{m}: EMA weights, mean ± std over seeds (hover a cell for the raw weights)" for m in metrics}
+def _metric_title(c: Column, r: Mapping[str, Any], names: set[str]) -> str:
+    """Hover text of a metric cell: what it is and, when the table has them, the raw weights' numbers."""
+    raw = f"{c.name}_raw"
+    if c.fmt == MEAN_STD and mean_of(raw) in names and finite(m := to_float(r.get(mean_of(raw)))):
+        sd = to_float(r.get(std_of(raw)))
+        return f"{c.name}: {c.weights} weights; raw weights {g(m)}" + (f" ± {sd:.2g}" if finite(sd) else "")
+    return f"{c.name}: {c.weights} weights" + (", mean ± std over seeds" if c.fmt == MEAN_STD else "")
+
+
+def _cell(c: Column, r: Mapping[str, Any], names: set[str], first: bool) -> str:
+    """One HTML cell of a spec column."""
+    v = r.get(c.name)
+    if first:
+        return f'<td class="nowrap"><code>{_esc(v)}</code></td>'
+    if c.fmt == STATUS:
+        return f'<td data-v="{_esc(v)}">{_status_badge(v, r.get("status_detail"))}</td>'
+    if c.fmt == MEAN_STD:
+        return _num_cell(r.get(mean_of(c.name)), r.get(std_of(c.name)), c.digits, _metric_title(c, r, names))
+    if c.fmt == SEEDS:
+        n = r.get("n_seeds")
+        return f'<td class="num" data-v="{to_float(n)!r}" title="seeds {_esc(v)}">{_esc(n)}</td>'
+    if c.fmt == NUMBER:
+        return _num_cell(v, digits=c.digits, title=_metric_title(c, r, names) if c.metric else "")
+    return _text_cell(v, c.short or _SHORT)
+
+
+def _spec_table(table_id: str, columns: Sequence[Column], table: "pd.DataFrame",
+                extra: Mapping[str, Any] | None = None) -> str:
+    """The HTML table of a spec's ``html`` columns (the sweep columns after the first), one row per table row;
+    ``extra``: a last column (header -> function of the row giving its ``<td>``)."""
+    shown = [c for c in columns if c.html is not None]
+    keys = [SWEEP, *sweep_keys(table.columns)] if SWEEP in table.columns else []
+    head = [str(shown[0].html), *keys, *(str(c.html) for c in shown[1:]), *(extra or {})]
+    titles = {str(c.html): _metric_title(c, {}, set()) + " (hover a cell for more)" for c in shown if c.metric}
+    names = set(table.columns)
     rows = []
-    for r in summary.to_dict("records"):
-        nums = []
-        for m in metrics:
-            cell = _num_cell(r.get(f"{m}_mean"), r.get(f"{m}_std"))
-            nums.append(cell.replace("<td ", f'<td title="{_esc(_raw_title(r, m))}" ', 1))
-        tds = [f"<td><code>{_esc(r.get('experiment'))}</code></td>", _text_cell(r.get("description"), 28),
-               f'<td data-v="{_esc(r.get("status"))}">{_status_badge(r.get("status"), r.get("status_detail"))}</td>',
-               _text_cell(r.get("key_finding"), 44), *nums,
-               f'<td class="num" data-v="{_fnum(r.get("n_seeds"))!r}" title="seeds {_esc(r.get("seeds"))}">'
-               f'{_esc(r.get("n_seeds"))}</td>',
-               _num_cell(r.get("steps"), digits=6), _num_cell(r.get("wall_time_s"), digits=3),
-               _num_cell(r.get("attempts"), digits=6)]
-        rows.append(f'<tr data-experiment="{_esc(r.get("experiment"))}" data-status="{_esc(r.get("status"))}">'
-                    + "".join(tds) + "</tr>")
-    return _sortable("summary", head, rows, titles)
+    for r in table.to_dict("records"):
+        sweep = r.get(SWEEP) if _present(r.get(SWEEP)) else ""
+        tds = [_cell(shown[0], r, names, True), *(_num_cell(r.get(k)) if finite(r.get(k)) else _text_cell(r.get(k))
+                                                  for k in keys),
+               *(_cell(c, r, names, False) for c in shown[1:]), *(f(r) for f in (extra or {}).values())]
+        rows.append(f'<tr data-experiment="{_esc(" ".join(str(x) for x in (r.get("experiment"), sweep) if x))}" '
+                    f'data-status="{_esc(r.get("status"))}">' + "".join(tds) + "</tr>")
+    return _sortable(table_id, head, rows, titles)
 
 
 def _sweep_rows(summary: "pd.DataFrame") -> str:
@@ -389,7 +277,7 @@ def _sweep_rows(summary: "pd.DataFrame") -> str:
     titles = {c: next((f"{m}: {d}" for m, d in SWEEP_DEFINITIONS.items() if m in c), c) for c in cols}
     rows = [f'<tr data-experiment="{_esc(r.get("experiment"))}" data-status="{_esc(r.get("status"))}">'
             f"<td><code>{_esc(r.get('experiment'))}</code></td>"
-            + "".join(_num_cell(r.get(f"{c}_mean"), r.get(f"{c}_std")) for c in cols) + "</tr>"
+            + "".join(_num_cell(r.get(mean_of(c)), r.get(std_of(c))) for c in cols) + "</tr>"
             for r in summary.to_dict("records")]
     return _sortable("sweep-table", ["experiment", *cols], rows, titles)
 
@@ -398,34 +286,35 @@ def _rel(path: str | Path, base: Path) -> str:
     return Path(os.path.relpath(Path(path).absolute(), base.absolute())).as_posix()
 
 
-def _runs_rows(runs: "pd.DataFrame", curves: Mapping[str, str | Path], base: Path) -> str:
-    head = ["run", "seed", "status", "key finding", "val_task_mse", "val_harder_task_mse", "steps",
-            "wall time (s)", "attempts", "files"]
-    rows = []
-    for r in runs.to_dict("records"):
+def _run_files(run_plots: Mapping[str, Mapping[str, str | Path]], base: Path) -> Any:
+    """The run table's last cell: each per-run plot (a lazy image in a closed ``<details>``) and the run's files."""
+    def cell(r: Mapping[str, Any]) -> str:
         run = str(r.get("run"))
         links = []
-        png = curves.get(run)
-        if png is not None:
-            src = _esc(_rel(png, base))
-            links.append(f'<details><summary>curves</summary><a href="{src}"><img loading="lazy" src="{src}" '
-                         f'alt="training curves of {_esc(run)}" width="750"></a></details>')
+        for name, pngs in run_plots.items():
+            png = pngs.get(run)
+            if png is not None:
+                src = _esc(_rel(png, base))
+                links.append(f'<details><summary>{_esc(name)}</summary><a href="{src}"><img loading="lazy" '
+                             f'src="{src}" alt="{_esc(name)} of {_esc(run)}" width="750"></a></details>')
         if _present(r.get("run_dir")):
             d = _rel(str(r["run_dir"]), base)
             links.append('<span class="links">' + " · ".join(
                 f'<a href="{_esc(d)}/{f}" title="{_esc(d)}/{f}">{label}</a>'
                 for f, label in (("resolved_config.yaml", "config"), ("metrics.jsonl", "metrics"),
                                  ("status.json", "status"))) + "</span>")
-        findings = f" (findings: {r['findings']})" if _present(r.get("findings")) else ""
-        tds = [f'<td class="nowrap"><code>{_esc(run)}</code></td>', _num_cell(r.get("seed"), digits=6),
-               f'<td data-v="{_esc(r.get("status"))}">{_status_badge(r.get("status"))}</td>',
-               _text_cell(f"{r.get('key_finding') or ''}{findings}", 60),
-               _num_cell(r.get("val_task_mse")), _num_cell(r.get("val_harder_task_mse")),
-               _num_cell(r.get("steps"), digits=6), _num_cell(r.get("wall_time_s"), digits=3),
-               _num_cell(r.get("attempts"), digits=6), f"<td>{''.join(links)}</td>"]
-        rows.append(f'<tr data-experiment="{_esc(r.get("experiment"))}" data-status="{_esc(r.get("status"))}">'
-                    + "".join(tds) + "</tr>")
-    return _sortable("runs", head, rows)
+        return f"<td>{''.join(links)}</td>"
+
+    return cell
+
+
+def _runs_table(runs: "pd.DataFrame", run_plots: Mapping[str, Mapping[str, str | Path]], base: Path) -> str:
+    """The run table; a run's key finding is followed by its finding kinds."""
+    runs = runs.copy()
+    if "findings" in runs.columns and "key_finding" in runs.columns:
+        kinds = runs["findings"].map(lambda k: f" (findings: {k})" if _present(k) else "")
+        runs["key_finding"] = runs["key_finding"].fillna("").astype(str) + kinds
+    return _spec_table("runs", RUN_COLUMNS, runs, {"files": _run_files(run_plots, base)})
 
 
 def _baselines_line(summary: "pd.DataFrame") -> str:
@@ -433,11 +322,51 @@ def _baselines_line(summary: "pd.DataFrame") -> str:
         return ""
     r = summary.iloc[0].to_dict()
     parts = []
-    for split in ("val", "val_harder"):
-        z, m = _fnum(r.get(f"{split}_predict_zero_mse")), _fnum(r.get(f"{split}_predict_mean_mse"))
+    for split in dict.fromkeys(c.split for c in SUMMARY_COLUMNS if c.fmt == "baselines"):
+        z = to_float(r.get(baseline_of(str(split), "predict_zero_mse")))
+        m = to_float(r.get(baseline_of(str(split), "predict_mean_mse")))
         if math.isfinite(z) or math.isfinite(m):
-            parts.append(f"{split}: predict zero {z:.4g}, predict the mean {m:.4g}")
+            parts.append(f"{split}: predict zero {g(z)}, predict the mean {g(m)}")
     return f"Trivial baselines ({'; '.join(parts)})." if parts else ""
+
+
+# --------------------------------------------------------------------------------------------------
+# The page
+# --------------------------------------------------------------------------------------------------
+
+
+def _plots_by_section(plots: Iterable[str | Path] | Mapping[str, str | Path]) -> dict[str, list[tuple[Plot, Path]]]:
+    """The declared per-experiment PNGs (``plots/<name>.png``, or a mapping name -> PNG) by report section."""
+    given = dict(plots) if isinstance(plots, Mapping) else {Path(p).stem: p for p in plots}
+    registry = {p.name: p for p in PLOTS}
+    out: dict[str, list[tuple[Plot, Path]]] = {}
+    for name, path in given.items():
+        plot = registry.get(name)
+        if plot is None or plot.per_run:
+            raise ValueError(f"{path}: not a registered per-experiment plot (ired.plots.PLOTS: "
+                             f"{', '.join(p.name for p in PLOTS if not p.per_run)})")
+        if plot.section is not None:
+            out.setdefault(plot.section, []).append((plot, Path(path)))
+    return out
+
+
+def _run_plots(run_plots: Iterable[str | Path]) -> dict[str, dict[str, Path]]:
+    """Per-run PNGs ``plots/<name>/<run>.png`` as ``{name: {run: path}}`` (registry order)."""
+    registry = {p.name: p for p in PLOTS}
+    out: dict[str, dict[str, Path]] = {p.name: {} for p in PLOTS if p.per_run}
+    for path in map(Path, run_plots):
+        plot = registry.get(path.parent.name)
+        if plot is None or not plot.per_run:
+            raise ValueError(f"{path}: not a registered per-run plot (plots/<name>/<run>.png, name one of "
+                             f"{', '.join(out)})")
+        out[plot.name][path.stem] = path
+    return {name: pngs for name, pngs in out.items() if pngs}
+
+
+def _figures(section: str, by_section: Mapping[str, list[tuple[Plot, Path]]]) -> str:
+    return "".join(f'<figure id="plot-{_esc(plot.name)}">{_embed(path, plot.name)}'
+                   f'<figcaption class="muted">{_rst_text(plot.caption)}</figcaption></figure>'
+                   for plot, path in by_section.get(section, []))
 
 
 def write_html_report(
@@ -446,32 +375,53 @@ def write_html_report(
     runs_csv: str | Path,
     cross_eval_csv: str | Path | None = None,
     findings_md: str | Path | None = None,
-    ablation_png: str | Path | None = None,
-    sweep_png: str | Path | None = None,
-    curves: Iterable[str | Path] | Mapping[str, str | Path] = (),
+    plots: Iterable[str | Path] | Mapping[str, str | Path] = (),
+    run_plots: Iterable[str | Path] = (),
     title: str = "ired experiment report",
 ) -> Path:
     """Write the HTML report from the pipeline's files (reads tables and images, diagnoses nothing).
 
     ``summary_csv`` / ``runs_csv``: :func:`ired.summary.write_summary`'s tables; ``cross_eval_csv``: the cross-eval
     table (aggregated per experiment here); ``findings_md``: :mod:`ired.findings`' block, rendered as HTML with
-    its verdict first; ``ablation_png`` / ``sweep_png``: embedded; ``curves``: per-run training-curve PNGs, named
-    ``<run>.png`` (or a mapping run -> PNG), linked relative to the page, never embedded.
+    its verdict first; ``plots``: the per-experiment PNGs of :data:`ired.plots.PLOTS` (``plots/<name>.png``),
+    each embedded in its section with its caption; ``run_plots``: the per-run PNGs (``plots/<name>/<run>.png``),
+    linked relative to the page from the run table, never embedded.
     """
     import pandas as pd
-
-    from ired.plots import STATUS_COLOURS
 
     out = Path(out_html)
     out.parent.mkdir(parents=True, exist_ok=True)
     summary = _read_csv(summary_csv)
     runs = _read_csv(runs_csv)
     cross = read_cross_eval(cross_eval_csv)
-    curve_map = dict(curves) if isinstance(curves, Mapping) else {Path(p).stem: p for p in curves}
+    by_section = _plots_by_section(plots)
+    per_run = _run_plots(run_plots)
     verdict, findings = _findings_html(findings_md)
     statuses = [s for s in STATUS_COLOURS if s in set(summary.get("status", pd.Series(dtype=str)))
                 or s in set(runs.get("status", pd.Series(dtype=str)))]
+    has_sweeps = SWEEP in summary.columns and summary[SWEEP].notna().any()
     n_runs, n_exp = len(runs), len(summary)
+    sections = {
+        "ablation": ('<h2 id="ablation">Ablation</h2>',
+                     _figures("ablation", by_section) or "<p>No ablation plot.</p>",
+                     f'<p class="muted">{_esc(_baselines_line(summary))}</p>'),
+        "sweeps": ('<h2 id="sweeps">Parameter sweeps</h2>', _figures("sweeps", by_section)) if has_sweeps else (),
+        "cross-evaluation": (
+            '<h2 id="cross-evaluation">Cross-evaluation per experiment</h2>',
+            '<p class="muted">Each cell: mean ± std over the seeds of the experiment, each seed\'s '
+            f"{' / '.join(PREFERRED_MILESTONES)} checkpoint (hover for the count); task_mse, except the denoise "
+            "protocol's denoise_mse. Colour: log scale per column, green = lowest of the column, red = highest. "
+            "Every checkpoint and milestone is in cross_eval.csv.</p>",
+            _cross_eval_table(cross_eval_by_experiment(cross, runs)),
+            _figures("cross-evaluation", by_section)),
+        "inference-sweep": ('<h2 id="sweep">Inference-steps sweep</h2>',
+                            _figures("inference-sweep", by_section) or "<p>No inference sweep plot.</p>",
+                            _sweep_rows(summary)),
+    }
+    assert list(sections) == list(REPORT_SECTIONS)
+    links = [("findings", "findings"), ("ablation", "ablation"), *([("sweeps", "sweeps")] if has_sweeps else []),
+             ("cross-evaluation", "cross-evaluation"), ("sweep", "inference sweep"), ("experiments", "experiments"),
+             ("runs", "runs")]
     body = [
         f"<h1>{_esc(title)}</h1>",
         f'<p class="muted">Generated {_dt.datetime.now().isoformat(timespec="seconds")} by ired.report from '
@@ -479,33 +429,20 @@ def write_html_report(
                     if p is not None)
         + f": {n_exp} experiment(s), {n_runs} run(s). "
         "Unsuffixed evaluation columns are EMA weights, <code>_raw</code> the raw weights; mean ± std over seeds. "
-        "Sections: <a href=\"#findings\">findings</a> · <a href=\"#ablation\">ablation</a> · "
-        "<a href=\"#cross-evaluation\">cross-evaluation</a> · <a href=\"#sweep\">inference sweep</a> · "
-        "<a href=\"#experiments\">experiments</a> · <a href=\"#runs\">runs</a>.</p>",
+        "Sections: " + " · ".join(f'<a href="#{a}">{t}</a>' for a, t in links) + ".</p>",
         f'<div class="verdict">{verdict}</div>' if verdict else "",
         '<h2 id="findings">Findings</h2>',
         f'<div class="findings">{findings}</div>' if findings else "<p>No findings file.</p>",
-        '<h2 id="ablation">Ablation</h2>',
-        _embed(ablation_png, "ablation bar chart"),
-        f'<p class="muted">{_esc(_baselines_line(summary))}</p>',
-        '<h2 id="cross-evaluation">Cross-evaluation per experiment</h2>',
-        '<p class="muted">Each cell: mean ± std over the seeds of the experiment, each seed\'s '
-        f"{' / '.join(PREFERRED_MILESTONES)} checkpoint (hover for the count); task_mse, except the denoise "
-        "protocol's denoise_mse. Colour: log scale per column, green = lowest of the column, red = highest. Every "
-        "checkpoint and milestone is in cross_eval.csv.</p>",
-        _cross_eval_table(cross_eval_by_experiment(cross, runs)),
-        '<h2 id="sweep">Inference-steps sweep</h2>',
-        _embed(sweep_png, "inference sweep") if sweep_png is not None else "<p>No inference sweep plot.</p>",
-        _sweep_rows(summary),
+        *(part for section in sections.values() for part in section),
         '<h2 id="experiments">Experiments</h2>',
         '<p class="filters">Filter: <label>experiment <input id="filter-experiment" type="search" '
         'placeholder="e.g. q20"></label> <label>status <select id="filter-status"><option value="">any</option>'
         + "".join(f'<option value="{_esc(s)}">{_esc(s)}</option>' for s in statuses)
         + '</select></label> <span class="muted">(applies to every table; click a column header to sort; hover '
         "a shortened cell for its full text)</span></p>",
-        _summary_rows(summary) if n_exp else "<p>No experiments.</p>",
+        _spec_table("summary", SUMMARY_COLUMNS, summary) if n_exp else "<p>No experiments.</p>",
         '<h2 id="runs">Runs</h2>',
-        _runs_rows(runs, curve_map, out.parent) if n_runs else "<p>No runs.</p>",
+        _runs_table(runs, per_run, out.parent) if n_runs else "<p>No runs.</p>",
     ]
     doc = (
         f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{_esc(title)}</title>'
@@ -522,44 +459,3 @@ def _read_csv(path: str | Path | None) -> "pd.DataFrame":
     if path is None or not Path(path).is_file() or not Path(path).stat().st_size:
         return pd.DataFrame()
     return pd.read_csv(path)
-
-
-def build_report(
-    runs: Iterable[RunSpec | Mapping[str, Any]],
-    cross_eval_csv: str | Path | None,
-    out_dir: str | Path = "results",
-    sweep_csv: str | Path | None = None,
-) -> dict[str, Path]:
-    """Everything from existing run folders, no training: summary.csv/.md, runs.csv, findings.md, the plots
-    (ablation, cross-eval, each run's curves, the sweep when given) and report.html under ``out_dir``. Returns
-    the written paths by name."""
-    from ired import plots
-    from ired.findings import write_findings
-
-    runs = list(runs)
-    out = Path(out_dir)
-    paths = {
-        "summary_csv": out / "summary.csv",
-        "summary_md": out / "summary.md",
-        "runs_csv": out / "runs.csv",
-        "findings_md": out / "findings.md",
-        "ablation_png": out / "plots" / "ablation.png",
-        "cross_eval_png": out / "plots" / "cross_eval.png",
-        "report_html": out / "report.html",
-    }
-    summary = write_summary(runs, cross_eval_csv, paths["summary_csv"], paths["summary_md"], paths["runs_csv"],
-                            sweep_csv=sweep_csv)
-    write_findings(paths["summary_csv"], paths["findings_md"])
-    plots.plot_ablation(summary, paths["ablation_png"], paths["runs_csv"])
-    plots.plot_cross_eval_heatmap(read_cross_eval(cross_eval_csv), paths["cross_eval_png"], paths["runs_csv"])
-    curves = []
-    for spec in load_runs(runs, cross_eval_csv):
-        png = out / "plots" / "curves" / f"{spec.spec.run_id}.png"
-        plots.plot_training_curves(spec.rows, png, f"{spec.spec.run_id}: {spec.run_status}", spec.findings,
-                                   spec.baselines)
-        curves.append(png)
-    if sweep_csv is not None:
-        paths["sweep_png"] = plots.plot_inference_sweep(sweep_csv, out / "plots" / "inference_sweep.png")
-    write_html_report(paths["report_html"], paths["summary_csv"], paths["runs_csv"], cross_eval_csv,
-                      paths["findings_md"], paths["ablation_png"], paths.get("sweep_png"), curves)
-    return paths

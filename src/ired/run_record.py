@@ -2,30 +2,27 @@
 
 :func:`load_run` reads metrics.jsonl, status.json, attempts.jsonl, metrics_contract.json and
 resolved_config.yaml (through :mod:`ired.jsonl`: a corrupt file is one line naming the file and line; a
-``running`` status that no live trainer holds reads as ``interrupted``, :func:`ired.runstate.run_state`), finds the run's cross-eval rows and trivial baselines, runs :func:`ired.diagnostics.diagnose`
-and derives the run's status (:data:`STATUSES`) and a one-sentence key finding backed by numbers.
+``running`` status that no live trainer holds reads as ``interrupted``, :func:`ired.runstate.run_state`), and the
+sweep point of the pipeline's ``config.yaml`` (:func:`read_sweep_point`); finds the run's cross-eval rows and
+trivial baselines, runs :func:`ired.diagnostics.diagnose` and derives the run's status (:data:`STATUSES`) and a
+one-sentence key finding backed by numbers. The summary does this once per run and writes the diagnosis to
+``runs.csv``, which the plots and the report read.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ired.cross_eval import baselines_from_cross_eval, cross_eval_rows_for, read_cross_eval
+from ired.diagnostics import DEFAULT_THRESHOLDS, Finding, Thresholds, as_rows, diagnose, series
 from ired.errors import RecordFileError
-from ired.jsonl import read_json, read_json_object, read_jsonl  # noqa: F401  (the one reader of run-folder files)
+from ired.jsonl import read_json_object, read_jsonl
 from ired.runstate import run_state
-from ired.diagnostics import (
-    DEFAULT_THRESHOLDS,
-    Finding,
-    Thresholds,
-    as_rows,
-    baselines_from_cross_eval,
-    diagnose,
-    series,
-)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -40,13 +37,68 @@ STATUSES: tuple[str, ...] = (
 )
 """Run statuses, most severe first; an experiment takes the most severe status among its seeds."""
 
+
+@dataclass(frozen=True)
+class SweepPoint:
+    """Where a run sits in a parameter sweep: the sweep's name and its value of each swept (dotted) key."""
+
+    name: str
+    point: dict[str, Any]
+
+    @classmethod
+    def from_mapping(cls, d: Any, where: str) -> "SweepPoint":
+        """From ``{name: <sweep>, point: {<dotted key>: <value>, ...}}``; anything else is a one-line
+        :class:`RecordFileError` naming ``where``."""
+        if not isinstance(d, Mapping) or not isinstance(d.get("name"), str) or not d["name"]:
+            raise RecordFileError(f"{where}: key sweep: expected {{name: <sweep name>, point: {{<key>: <value>}}}}, "
+                                  f"got {d!r}")
+        point = d.get("point")
+        if not isinstance(point, Mapping) or not point:
+            raise RecordFileError(f"{where}: key sweep.point: expected a mapping of swept keys to values, got {point!r}")
+        for key, v in point.items():
+            if not isinstance(key, str) or isinstance(v, (Mapping, list)):
+                raise RecordFileError(f"{where}: key sweep.point.{key}: expected a dotted key with one value, got {v!r}")
+        extra = set(d) - {"name", "point"}
+        if extra:
+            raise RecordFileError(f"{where}: key sweep: unknown keys {sorted(extra)} (allowed: name, point)")
+        return cls(d["name"], dict(point))
+
+
+_SWEEP_LINE = re.compile(r"^sweep:", re.M)
+
+
+def read_sweep_point(run_dir: str | Path) -> SweepPoint | None:
+    """The ``sweep`` of the run folder's ``config.yaml`` (written by the pipeline); None for a run outside a
+    sweep, or a folder without that file (a run of ``ired train``)."""
+    import yaml
+
+    path = Path(run_dir) / "config.yaml"
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise RecordFileError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if not _SWEEP_LINE.search(text):  # most runs: no YAML parse needed
+        return None
+    try:
+        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark is not None else ""
+        raise RecordFileError(f"{path}{where}: corrupt file, not valid YAML") from None
+    if not isinstance(data, Mapping) or data.get("sweep") is None:
+        return None
+    return SweepPoint.from_mapping(data["sweep"], str(path))
+
 @dataclass
 class RunSpec:
     """One training run as the pipeline knows it.
 
     ``run_id`` is the value of ``run`` in this run's evaluation JSONs (default: the run folder's name); a
     cross-eval row also belongs to the run when its ``checkpoint`` path lies inside ``run_dir``. ``head``,
-    ``objective``, ``negatives`` and ``description`` default to the run's ``resolved_config.yaml``.
+    ``objective``, ``negatives`` and ``description`` default to the run's ``resolved_config.yaml``; ``sweep``
+    (``{name, point}``) to the ``sweep`` of the run folder's ``config.yaml``.
     """
 
     experiment: str
@@ -57,6 +109,7 @@ class RunSpec:
     objective: str | None = None
     negatives: str | None = None
     run_id: str | None = None
+    sweep: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         self.run_dir = Path(self.run_dir)
@@ -90,6 +143,7 @@ class RunRecord:
     run_status: str = "ambiguous"
     key_finding: str = ""
     missing: list[str] = field(default_factory=list)
+    sweep: SweepPoint | None = None
 
     def final(self, column: str) -> tuple[int | None, float | None]:
         """(step, value) of the last row where ``column`` has a value; (None, None) when it never has."""
@@ -136,41 +190,6 @@ class RunRecord:
 # --------------------------------------------------------------------------------------------------
 
 
-def read_cross_eval(path: str | Path | None) -> "pd.DataFrame":
-    """``results/cross_eval.csv`` as a DataFrame; an absent path or file gives an empty one."""
-    import pandas as pd
-
-    if path is None or not Path(path).is_file() or Path(path).stat().st_size == 0:
-        return pd.DataFrame()
-    return pd.read_csv(path)
-
-
-def cross_eval_rows_for(
-    spec: RunSpec, cross_eval: "pd.DataFrame | None", config_name: str | None = None
-) -> list[dict[str, Any]]:
-    """The cross-eval rows of one run, by the first rule that matches any row: the ``checkpoint`` path lies
-    inside the run folder; ``run`` equals ``spec.run_id``; ``run`` equals the run config's ``name`` (what
-    ``ired.evaluate`` writes; ambiguous when seeds share a name, so it comes last)."""
-    if cross_eval is None or len(cross_eval) == 0:
-        return []
-    root = str(spec.run_dir.resolve())
-    recs = cross_eval.to_dict("records")
-
-    def inside(r: Mapping[str, Any]) -> bool:
-        ckpt = r.get("checkpoint")
-        return isinstance(ckpt, str) and str(Path(ckpt).resolve()).startswith(root + "/")
-
-    for rule in (
-        inside,
-        lambda r: str(r.get("run")) == spec.run_id,
-        lambda r: config_name is not None and str(r.get("run")) == config_name,
-    ):
-        found = [r for r in recs if rule(r)]
-        if found:
-            return found
-    return []
-
-
 def load_run(
     spec: RunSpec | Mapping[str, Any],
     cross_eval: "pd.DataFrame | None" = None,
@@ -181,6 +200,15 @@ def load_run(
 
     The trivial baselines come from this run's cross-eval rows unless ``baselines`` is given.
     """
+    return diagnose_run(read_run(spec, cross_eval, baselines), thresholds)
+
+
+def read_run(
+    spec: RunSpec | Mapping[str, Any],
+    cross_eval: "pd.DataFrame | None" = None,
+    baselines: Mapping[str, Mapping[str, float]] | None = None,
+) -> RunRecord:
+    """Read one run folder, not yet diagnosed (:func:`diagnose_run`)."""
     import yaml
 
     spec = spec if isinstance(spec, RunSpec) else RunSpec.from_mapping(spec)
@@ -202,7 +230,7 @@ def load_run(
     if status is not None and state.state == "interrupted" and status.get("status") != "interrupted":
         status = {**status, "status": "interrupted", "written_status": status.get("status")}
     name = config.get("name") if isinstance(config, dict) else None
-    ce_rows = cross_eval_rows_for(spec, cross_eval, str(name) if name is not None else None)
+    ce_rows = cross_eval_rows_for(cross_eval, d, str(spec.run_id), str(name) if name is not None else None)
     if baselines is None:
         baselines = baselines_from_cross_eval(ce_rows)
     rec = RunRecord(
@@ -216,13 +244,20 @@ def load_run(
         cross_eval=ce_rows,
         baselines={k: dict(v) for k, v in baselines.items()},
         missing=missing,
+        sweep=(SweepPoint.from_mapping(spec.sweep, f"run descriptor of {spec.run_id}") if spec.sweep is not None
+               else read_sweep_point(d)),
     )
+    return rec
+
+
+def diagnose_run(rec: RunRecord, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> RunRecord:
+    """Diagnose a read run (:func:`ired.diagnostics.diagnose`) and derive its status and key finding, in place."""
     rec.findings = diagnose(
         rec.rows,
         status=rec.status,
         contract=rec.contract,
-        cross_eval=ce_rows,
-        baselines=baselines,
+        cross_eval=rec.cross_eval,
+        baselines=rec.baselines,
         thresholds=thresholds,
         config=rec.config,
     )
@@ -241,22 +276,22 @@ def load_runs(
     cross_eval_csv: str | Path | None = None,
     thresholds: Thresholds = DEFAULT_THRESHOLDS,
 ) -> list[RunRecord]:
-    """:func:`load_run` for every descriptor, with the cross-eval CSV read once."""
+    """:func:`load_run` for every descriptor, with the cross-eval CSV read once; each run is diagnosed once."""
     cross_eval = read_cross_eval(cross_eval_csv)
-    records = [load_run(s, cross_eval, thresholds) for s in runs]
+    records = [read_run(s, cross_eval) for s in runs]
     # A run without cross-eval rows (e.g. it diverged before any checkpoint was exported) still gets the
     # trivial baselines: they depend only on the evaluation sets, i.e. on the run's `data` config section.
     # Failing that, they are computed from the data section itself (ired.data, the same code as evaluation).
     shared = {k: r.baselines for r in records if r.baselines and (k := _data_key(r)) is not None}
-    for i, r in enumerate(records):
+    for r in records:
         key = _data_key(r)
         if r.baselines or key is None:
             continue
         if key not in shared:
             shared[key] = baselines_from_config(r.config)
         if shared[key]:
-            records[i] = load_run(r.spec, cross_eval, thresholds, baselines=shared[key])
-    return records
+            r.baselines = {k: dict(v) for k, v in shared[key].items()}
+    return [diagnose_run(r, thresholds) for r in records]
 
 
 def baselines_from_config(config: Mapping[str, Any] | None) -> dict[str, dict[str, float]]:

@@ -1,84 +1,50 @@
-# Stage 6, plots and report: training curves per run, the ablation bar chart (from the summary), the cross-eval
-# heatmap per experiment, the inference-steps sweep, and the HTML report (from the tables and these PNGs; the
-# per-run curves are linked, not embedded). Reads files only, never trains. report(): `snakemake --report`.
+# Stage 6, plots and report: one rule plot_<name> per entry of ired.plots.PLOTS (training curves per run, the
+# ablation bars, the parameter sweeps, the cross-eval heatmap, the inference-steps sweep), each drawn from the
+# tables it declares (summary.csv, runs.csv, cross_eval.csv, inference_sweep.csv: the diagnosis of every run is in
+# runs.csv), and the HTML report from the tables and these PNGs (per-experiment plots embedded, per-run plots
+# linked). Reads files only, never trains. report(): `snakemake --report`, with each plot's caption from its entry
+# (workflow/report/plot.rst). Adding a plot: its function and its entry in ired.plots.PLOTS (docs/ARCHITECTURE.md);
+# nothing here changes.
+
+from ired.plots import PLOTS, TABLES, plot_files
+
+# Keyword arguments of a plot's function taken from the pipeline config (by plot name).
+PLOT_OPTIONS = {"inference_sweep": {"experiments": get_sweep_plot_experiments()}}
 
 
-rule plot_curves:
-    input:
-        final=f"{OUT}/{{run}}/final.pt",
-        cross_eval=f"{OUT}/cross_eval.csv",
-    output:
-        png=report(
-            f"{OUT}/plots/curves/{{run}}.png",
-            caption="../report/curves.rst",
-            category="Training curves",
-            subcategory="{run}",
-        ),
-    log:
-        f"{LOGS}/plots/curves/{{run}}.log",
-    params:
-        run_dir=lambda wildcards, input: Path(input.final).parent,
-    conda:
-        "../envs/ired.yaml"
-    script:
-        "../scripts/plot_curves.py"
+for _plot in PLOTS:
 
-
-rule plot_ablation:
-    input:
-        summary=f"{OUT}/summary.csv",
-        runs=f"{OUT}/runs.csv",
-    output:
-        png=report(f"{OUT}/plots/ablation.png", caption="../report/ablation.rst", category="Ablations"),
-    log:
-        f"{LOGS}/plots/ablation.log",
-    conda:
-        "../envs/ired.yaml"
-    script:
-        "../scripts/plot_ablation.py"
-
-
-rule plot_cross_eval:
-    input:
-        table=f"{OUT}/cross_eval.csv",
-        runs=f"{OUT}/runs.csv",
-    output:
-        png=report(
-            f"{OUT}/plots/cross_eval.png", caption="../report/cross_eval.rst", category="Cross-evaluation"
-        ),
-    log:
-        f"{LOGS}/plots/cross_eval.log",
-    conda:
-        "../envs/ired.yaml"
-    script:
-        "../scripts/plot_cross_eval.py"
-
-
-rule plot_inference_sweep:
-    input:
-        table=f"{OUT}/inference_sweep.csv",
-    output:
-        png=report(
-            f"{OUT}/plots/inference_sweep.png",
-            caption="../report/inference_sweep.rst",
-            category="Landscape",
-        ),
-    log:
-        f"{LOGS}/plots/inference_sweep.log",
-    params:
-        experiments=get_sweep_plot_experiments(),
-    conda:
-        "../envs/ired.yaml"
-    script:
-        "../scripts/plot_inference_sweep.py"
+    rule:
+        name:
+            f"plot_{_plot.name}"
+        input:
+            **({"final": f"{OUT}/{{run}}/final.pt"} if _plot.per_run else {}),
+            **{table: f"{OUT}/{TABLES[table]}" for table in _plot.inputs},
+        output:
+            png=report(
+                f"{OUT}/{_plot.path('{run}')}",
+                caption="../report/plot.rst",
+                category=_plot.category,
+                subcategory="{run}" if _plot.per_run else None,
+            ),
+        log:
+            f"{LOGS}/{_plot.path('{run}', suffix='.log')}",
+        params:
+            plot=_plot.name,
+            caption=lambda wildcards, plot=_plot: plot.caption_for(getattr(wildcards, "run", None)),
+            run_dir=lambda wildcards, input, plot=_plot: str(Path(input.final).parent) if plot.per_run else "",
+            options=PLOT_OPTIONS.get(_plot.name, {}),
+        wildcard_constraints:
+            **({"run": alternatives(RUNS)} if _plot.per_run else {}),
+        conda:
+            "../envs/ired.yaml"
+        script:
+            "../scripts/plot.py"
 
 
 rule plots:
     input:
-        curves=get_curves,
-        ablation=f"{OUT}/plots/ablation.png",
-        cross_eval=f"{OUT}/plots/cross_eval.png",
-        inference_sweep=f"{OUT}/plots/inference_sweep.png",
+        lambda wildcards: plot_files(OUT, RUNS),
 
 
 rule report:
@@ -86,11 +52,9 @@ rule report:
         summary=f"{OUT}/summary.csv",
         runs=f"{OUT}/runs.csv",
         cross_eval=f"{OUT}/cross_eval.csv",
-        curves=get_curves,
-        ablation=f"{OUT}/plots/ablation.png",
-        heatmap=f"{OUT}/plots/cross_eval.png",
-        sweep_png=f"{OUT}/plots/inference_sweep.png",
         findings=f"{OUT}/findings.md",
+        plots=[f"{OUT}/{plot.path()}" for plot in PLOTS if plot.section is not None],
+        run_plots=lambda wildcards: plot_files(OUT, RUNS, per_run=True),
     output:
         html=f"{OUT}/report.html",
     log:

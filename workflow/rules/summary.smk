@@ -1,6 +1,7 @@
 # Stage 5, summary: every run folder (metrics, status, attempts) + the cross-eval table + the inference sweep ->
-# the summary table (results/summary.csv for machines, results/summary.md for people), the per-run table
-# results/runs.csv, and the findings generated from the summary (results/findings.md, the README's Findings block).
+# the summary table (results/summary.csv for machines, results/summary.md for people; columns: ired.columns), the
+# per-run table results/runs.csv (each run diagnosed once, here: the plots and the report read its diagnosis), and
+# the findings generated from the summary (results/findings.md, the README's Findings block).
 # Reads files only: deleting the summary and running `snakemake summary` trains nothing. The `summary` target
 # also brings the plots and findings up to date (regenerating any that were deleted), still without training.
 
@@ -9,10 +10,7 @@ rule summary:
     input:
         table=f"{OUT}/summary.csv",
         findings=f"{OUT}/findings.md",
-        ablation=f"{OUT}/plots/ablation.png",
-        heatmap=f"{OUT}/plots/cross_eval.png",
-        inference_sweep=f"{OUT}/plots/inference_sweep.png",
-        curves=get_curves,
+        plots=lambda wildcards: plot_files(OUT, RUNS),  # every registered plot (ired.plots.PLOTS)
 
 
 rule summary_table:

@@ -15,8 +15,7 @@ with one_line_errors("report"):  # a corrupt run-folder file: one line, exit 2
         runs_csv=snakemake.input.runs,
         cross_eval_csv=snakemake.input.cross_eval,
         findings_md=snakemake.input.findings,
-        ablation_png=snakemake.input.ablation,
-        sweep_png=snakemake.input.sweep_png,
-        curves=snakemake.input.curves,
+        plots=snakemake.input.plots,
+        run_plots=snakemake.input.run_plots,
     )
 print(f"{out}: {out.stat().st_size / 1e6:.2f} MB")
