@@ -1,0 +1,179 @@
+"""Drive the IRED release's own training loop for ``python -m ired.bench_reference``; run with the release's Python.
+
+``python bench_release_driver.py --release PATH --rank 5 --batch-size 256 --threads 2``. The release (github
+yilundu/ired_code_release) is imported from PATH, not copied: its ``models.EBM`` and ``models.DiffusionWrapper``,
+``dataset.Inverse`` and ``diffusion_lib.denoising_diffusion_pytorch_1d``'s ``GaussianDiffusion1D`` and
+``Trainer1D``, built with the arguments the release's ``train.py`` passes for ``--dataset inverse --model mlp``
+(``denoise``: ``--supervise-energy-landscape False``; ``contrastive``: ``True``; both with
+``--use-innerloop-opt True``, which only changes inference). Steps are run by the release's own
+``Trainer1D.train()`` loop (data loading, forward, backward, clipping, Adam, EMA, progress bar); each call runs
+it for the steps asked. Only this file's glue differs from the release's command line:
+
+- ``torch.set_num_threads(--threads)``: ``train.py`` sets ``MKL_NUM_THREADS=1``, i.e. one thread on a CPU
+  build; this benchmark gives both implementations the same count;
+- ``data_workers=0``: the batches are drawn in the training process (``train.py``'s default is one worker
+  process per core, which on a small machine competes with the training threads);
+- checkpoints and evaluations are never due (``save_and_sample_every`` is beyond the run);
+- a step is timed between consecutive calls of the trainer's EMA update (the last statement of a step) by
+  wrapping that method; the time ``next()`` spends in its data loader is timed the same way;
+- if ``torchvision`` is not installed (the release's ``dataset`` module imports it for image data sets that
+  matrix inversion does not use; PyPI has no CPU build of it for every torch), an empty stand-in is put in
+  ``sys.modules``; any use of it fails.
+
+Protocol (one JSON object a line): on start the driver prints ``{"ready": true, ...versions...}`` on stdout; for
+each request ``{"objective": "denoise" | "contrastive", "steps": k}`` read on stdin it runs k more steps and prints
+``{"wall": [...], "cpu": [...], "data": [...]}``: per step, wall seconds, process CPU seconds (all threads) and
+wall seconds drawing the batch. Anything the release prints goes to stderr. End of input ends the driver.
+Uses only the standard library besides what the release imports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import importlib.util
+import json
+import os
+import sys
+import tempfile
+import time
+import types
+from typing import Any, Callable, Iterator
+
+OBJECTIVES = ("denoise", "contrastive")
+
+
+def _stand_in_torchvision() -> bool:
+    """Put an empty ``torchvision`` (the names the release's dataset module imports) in sys.modules if absent."""
+    if importlib.util.find_spec("torchvision") is not None:
+        return False
+    names = ("torchvision", "torchvision.transforms", "torchvision.transforms.functional", "torchvision.datasets")
+    modules = {name: types.ModuleType(name) for name in names}
+    modules["torchvision"].__path__ = []  # type: ignore[attr-defined]
+    modules["torchvision.transforms"].__path__ = []  # type: ignore[attr-defined]
+    modules["torchvision"].transforms = modules["torchvision.transforms"]  # type: ignore[attr-defined]
+    modules["torchvision"].datasets = modules["torchvision.datasets"]  # type: ignore[attr-defined]
+    modules["torchvision.transforms"].functional = modules["torchvision.transforms.functional"]  # type: ignore[attr-defined]
+
+    class _Unavailable:
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            raise RuntimeError("torchvision is not installed (bench_release_driver's stand-in)")
+
+    modules["torchvision.datasets"].ImageFolder = _Unavailable  # type: ignore[attr-defined]
+    modules["torchvision.datasets"].CIFAR100 = _Unavailable  # type: ignore[attr-defined]
+    sys.modules.update(modules)
+    return True
+
+
+def _version(package: str) -> str | None:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+class _StepClock:
+    """Per-step wall/CPU seconds between calls of a wrapped method, and the wall seconds of a wrapped iterator."""
+
+    def __init__(self) -> None:
+        self.wall: list[float] = []
+        self.cpu: list[float] = []
+        self.data: list[float] = []
+        self._last = (0.0, 0.0)
+
+    def start(self) -> None:
+        self.wall, self.cpu, self.data = [], [], []
+        self._last = (time.perf_counter(), time.process_time())
+
+    def wrap_step_end(self, method: Callable[[], Any]) -> Callable[[], Any]:
+        def timed() -> Any:
+            result = method()
+            now = (time.perf_counter(), time.process_time())
+            self.wall.append(now[0] - self._last[0])
+            self.cpu.append(now[1] - self._last[1])
+            self._last = now
+            return result
+
+        return timed
+
+    def wrap_batches(self, batches: Iterator[Any]) -> Iterator[Any]:
+        while True:
+            start = time.perf_counter()
+            batch = next(batches)
+            self.data.append(time.perf_counter() - start)
+            yield batch
+
+
+class ReleaseTrainer:
+    """The release's Trainer1D for one objective, stepped k steps at a time by its own train() loop."""
+
+    def __init__(self, release: str, objective: str, rank: int, batch_size: int, lr: float, workdir: str) -> None:
+        from dataset import Inverse  # the release's modules (sys.path holds --release)
+        from diffusion_lib.denoising_diffusion_pytorch_1d import GaussianDiffusion1D, Trainer1D
+        from models import EBM, DiffusionWrapper
+
+        dataset = Inverse("train", rank, False)
+        model = DiffusionWrapper(EBM(inp_dim=dataset.inp_dim, out_dim=dataset.out_dim))
+        diffusion = GaussianDiffusion1D(
+            model, seq_length=32, objective="pred_noise", timesteps=10, sampling_timesteps=10,
+            supervise_energy_landscape=objective == "contrastive", use_innerloop_opt=True,
+            show_inference_tqdm=False, continuous=True,
+        )
+        self.trainer = Trainer1D(
+            diffusion, dataset, train_batch_size=batch_size, validation_batch_size=256, train_lr=lr,
+            train_num_steps=0, gradient_accumulate_every=1, ema_decay=0.995, data_workers=0, amp=False,
+            metric="mse", results_folder=os.path.join(workdir, objective), cond_mask=False,
+            validation_dataset=dataset, extra_validation_datasets={}, extra_validation_every_mul=10,
+            save_and_sample_every=10**12, evaluate_first=False, latent=False, autoencode_model=None,
+        )
+        self.clock = _StepClock()
+        self.trainer.ema.update = self.clock.wrap_step_end(self.trainer.ema.update)
+        self.trainer.dl = self.clock.wrap_batches(self.trainer.dl)
+
+    def run(self, steps: int) -> dict[str, list[float]]:
+        self.trainer.train_num_steps = self.trainer.step + steps
+        self.clock.start()
+        self.trainer.train()
+        return {"wall": self.clock.wall, "cpu": self.clock.cpu, "data": self.clock.data}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--release", required=True, help="Folder of the release's code (holds train.py).")
+    parser.add_argument("--rank", type=int, default=5)
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--lr", type=float, default=1e-4)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+
+    protocol = os.fdopen(os.dup(1), "w")  # replies only; whatever the release prints goes to stderr
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    stand_in = _stand_in_torchvision()
+    sys.path.insert(0, os.path.abspath(args.release))
+    import numpy as np
+    import torch
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    np.random.seed(args.seed)
+    with tempfile.TemporaryDirectory() as workdir:
+        trainers = {o: ReleaseTrainer(args.release, o, args.rank, args.batch_size, args.lr, workdir) for o in OBJECTIVES}
+        ready = {
+            "ready": True, "torch": torch.__version__, "threads": torch.get_num_threads(),
+            "python": sys.version.split()[0], "torchvision_stand_in": stand_in,
+            "packages": {p: _version(p) for p in ("ema-pytorch", "accelerate", "einops", "numpy")},
+        }
+        print(json.dumps(ready), file=protocol, flush=True)
+        for line in sys.stdin:
+            if not line.strip():
+                continue
+            request = json.loads(line)
+            reply = trainers[request["objective"]].run(int(request["steps"]))
+            print(json.dumps(reply), file=protocol, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
