@@ -53,6 +53,13 @@ class DataConfig(_Strict):
         description="Seed of the fixed evaluation sets; independent of the run seed so every run sees the same problems.",
     )
 
+    def split_size(self, split: str) -> int:
+        """Number of problems of the fixed evaluation split ``split`` (train_subset, val, val_harder)."""
+        sizes = {"train_subset": self.train_subset_size, "val": self.val_size, "val_harder": self.val_harder_size}
+        if split not in sizes:
+            raise ValueError(f"unknown split {split!r}; allowed: {', '.join(sizes)}")
+        return sizes[split]
+
 
 class ModelConfig(_Strict):
     head: Literal["vector", "scalar"] = Field(
@@ -533,6 +540,41 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
     if overrides:
         source += " with --set " + " ".join(overrides)
     return build_config(data, source)
+
+
+# --------------------------------------------------------------------------------------------------
+# Same run? A checkpoint's config against the config resuming it (the trainer and the dispatcher head)
+# --------------------------------------------------------------------------------------------------
+
+RESUMABLE_DIFFERENCES = {
+    "train.micro_batch", "train.threads", "negatives.steps", "negatives.buffer_size", "device",
+    "inference.batch_size", "faults",
+}
+"""Keys that may differ between a checkpoint and the config resuming it: resource knobs the dispatcher's
+out-of-memory fallbacks change, fault injection, and devices/threads."""
+
+
+def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in d.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(_flatten(value, name + "."))
+        else:
+            out[name] = value
+    return out
+
+
+def config_differences(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
+    """Dotted keys whose values differ between two config dicts, ignoring :data:`RESUMABLE_DIFFERENCES`."""
+    fa, fb = _flatten(a), _flatten(b)
+    diffs = []
+    for key in sorted(set(fa) | set(fb)):
+        if key in RESUMABLE_DIFFERENCES or key.split(".")[0] in RESUMABLE_DIFFERENCES:
+            continue
+        if fa.get(key) != fb.get(key):
+            diffs.append(key)
+    return diffs
 
 
 def dump_config(cfg: RunConfig) -> str:

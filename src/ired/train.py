@@ -33,26 +33,21 @@ from torch import nn
 
 from ired.atomic import write_text_atomic
 from ired.checkpoint import newest_intact_checkpoint, prune_checkpoints, save_checkpoint, step_path
-from ired.config import RunConfig, dump_config
+from ired.config import RunConfig, config_differences, dump_config
 from ired.data import Problems, TrainStream, make_split
+from ired.device import resolve_device
 from ired.diffusion import Schedule
 from ired.ema import ema_action
 from ired.errors import CheckpointError, DivergedError, RecordFileError, StorageError
+from ired.host import node_name
 from ired.jsonl import append_jsonl, load_jsonl, read_json_object, rewrite_jsonl
 from ired.losses import contrastive_loss, denoise_loss, energy_scale_penalty
 from ired.metrics import ALL_COLUMNS, DEFINITIONS, WEIGHTS_SUFFIX, contract_text
-from ired.models import EnergyMLP, energy_and_grad
+from ired.models import build_model, count_parameters, energy_and_grad
 from ired.negatives import make_sampler
 from ired.protocols import current_settings, denoise_mse, run_inference
 from ired.runstate import RunLock
 from ired.schedules import ContrastiveController
-
-# Keys that may differ between a checkpoint and the config resuming it: resource knobs the dispatcher's
-# out-of-memory fallbacks change, fault injection, and devices/threads.
-RESUMABLE_DIFFERENCES = {
-    "train.micro_batch", "train.threads", "negatives.steps", "negatives.buffer_size", "device",
-    "inference.batch_size", "faults",
-}
 
 
 @dataclass
@@ -62,46 +57,6 @@ class TrainResult:
     final_checkpoint: Path | None
     out_dir: Path
     resumed_from: int | None
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        from ired.errors import ConfigError
-
-        node = os.environ.get("SLURMD_NODENAME") or socket.gethostname().split(".")[0]
-        raise ConfigError(
-            f"key 'device': value 'cuda' not allowed on node {node}: it has no CUDA device (allowed there: auto, cpu)"
-        )
-    return torch.device(name)
-
-
-def build_model(cfg: RunConfig) -> EnergyMLP:
-    return EnergyMLP(cfg.data.n * cfg.data.n, cfg.model)
-
-
-def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in d.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            out.update(_flatten(value, name + "."))
-        else:
-            out[name] = value
-    return out
-
-
-def config_differences(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
-    """Dotted keys whose values differ, ignoring RESUMABLE_DIFFERENCES."""
-    fa, fb = _flatten(a), _flatten(b)
-    diffs = []
-    for key in sorted(set(fa) | set(fb)):
-        if key in RESUMABLE_DIFFERENCES or key.split(".")[0] in RESUMABLE_DIFFERENCES:
-            continue
-        if fa.get(key) != fb.get(key):
-            diffs.append(key)
-    return diffs
 
 
 class _Interval:
@@ -271,9 +226,7 @@ class Trainer:
 
     def _startup_faults(self) -> None:
         node = self.cfg.faults.exit_on_node
-        # Slurm names the node in SLURMD_NODENAME (several slurmd "nodes" may share one host name)
-        here = os.environ.get("SLURMD_NODENAME") or socket.gethostname().split(".")[0]
-        if node and here == node:
+        if node and node_name() == node:
             self.log(f"fault injection: exiting with code {self.cfg.faults.exit_code} on node {node}")
             sys.stdout.flush()
             sys.exit(self.cfg.faults.exit_code)
@@ -495,7 +448,7 @@ class Trainer:
             rewrite_jsonl(self.out_dir / "metrics.jsonl", [])
             self.log(f"run {self.cfg.name}: resolved config (every effective default)\n" + dump_config(self.cfg))
             self.log(contract_text())
-            self.log(f"device {self.device}, {sum(p.numel() for p in self.model.parameters())} parameters, "
+            self.log(f"device {self.device}, {count_parameters(self.model)} parameters, "
                      f"micro-batch {self.cfg.train.effective_micro_batch} x accumulation {self.cfg.train.accumulation}")
         else:
             self.log(f"run {self.cfg.name}: resumed from {latest} at step {self.resumed_from}; "
