@@ -31,7 +31,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     # the evaluation protocols: the one interface training and evaluation share
     "protocols": ("ired.protocols",),
     "evaluate": ("ired.evaluate",),
-    "train": ("ired.train", "ired.trainer_files", "ired.faults", "ired.ema"),
+    "train": ("ired.train", "ired.run_folder", "ired.faults", "ired.ema"),
     # reads files (run folders, summary.csv, cross-eval rows); never trains or evaluates
     "reporting": ("ired.diagnostics", "ired.run_record", "ired.summary", "ired.report", "ired.landscape",
                   "ired.plots", "ired.findings"),

@@ -85,8 +85,21 @@ class DiffusionConfig(_Strict):
     cosine_s: float = Field(0.008, gt=0, lt=1, description="Offset s of the cosine schedule (Nichol & Dhariwal 2021).")
 
 
+CONTRASTIVE_OBJECTIVES: tuple[str, ...] = ("softplus", "cd", "hinge")
+"""Objectives with a contrastive term, and so negatives; each has its term in ``ired.losses.CONTRASTIVE_TERMS``
+(named here so that a config is validated without torch; tests/test_losses.py checks that the two agree)."""
+
+OBJECTIVES: tuple[str, ...] = ("denoise", *CONTRASTIVE_OBJECTIVES)
+
+
+def is_contrastive(objective: str) -> bool:
+    """Does the objective named ``objective`` add a contrastive term to the denoising loss (and so draw negatives)?
+    The one answer for the trainer, the schedules, the dispatcher and the run records."""
+    return objective in CONTRASTIVE_OBJECTIVES
+
+
 class ObjectiveConfig(_Strict):
-    name: Literal["denoise", "softplus", "cd", "hinge"] = Field(
+    name: Literal[OBJECTIVES] = Field(  # type: ignore[valid-type]
         "denoise",
         description="Training objective: `denoise` (epsilon MSE only); plus a contrastive term: `softplus` "
         "softplus((E_pos - E_neg)/T) (IRED), `cd` E_pos - E_neg, `hinge` relu(margin + E_pos - E_neg).",
@@ -137,6 +150,10 @@ class ObjectiveConfig(_Strict):
         "sat_threshold times its largest possible value.",
     )
 
+    @property
+    def contrastive(self) -> bool:
+        """Whether this objective has a contrastive term (and so draws negatives): :func:`is_contrastive`."""
+        return is_contrastive(self.name)
 
     @model_validator(mode="after")
     def _band(self) -> "ObjectiveConfig":

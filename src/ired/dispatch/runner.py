@@ -311,7 +311,7 @@ class _TrainTask(_Task):
 
     def initial_plan(self, settings: DispatchSettings) -> Plan:
         cfg = self.cfg
-        contrastive = cfg.objective.name != "denoise"
+        contrastive = cfg.objective.contrastive  # draws negatives: their fallbacks apply
         return Plan(
             mem_gb=settings.mem_gb,
             micro_batch=cfg.train.effective_micro_batch,
