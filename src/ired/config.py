@@ -19,6 +19,7 @@ from typing import Annotated, Any, Literal
 import annotated_types
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model, model_validator
 
+from ired import exit_codes
 from ired.errors import ConfigError
 from ired.yamlio import dump_yaml, parse_yaml, read_mapping
 
@@ -289,7 +290,9 @@ class FaultsConfig(_Strict):
         None, description="Exit with `exit_code` at start-up on this node (SLURMD_NODENAME, else the short host "
         "name), every time: a node-failure drill that only excluding the node cures."
     )
-    exit_code: int = Field(120, ge=1, le=127, description="Exit code used by `exit_on_node`.")
+    exit_code: int = Field(
+        exit_codes.NODE_FAILURE, ge=1, le=127, description="Exit code used by `exit_on_node`."
+    )
     oom_above_micro_batch: int | None = Field(
         None, ge=1, description="Raise a device out-of-memory error whenever the micro-batch is larger than this."
     )
