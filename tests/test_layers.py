@@ -167,3 +167,23 @@ def test_the_dispatcher_head_never_loads_torch(modules):
     assert "ired.dispatch.runner" in modules and "ired.config" in modules
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(SRC)})
     assert proc.returncode == 0, f"the head imported {proc.stdout.strip()}\n{proc.stderr}"
+
+
+def test_every_module_and_part_is_in_the_architecture_doc():
+    """docs/ARCHITECTURE.md lists every module (the dispatcher as one) and states the layer map of this file."""
+    doc = (SRC.parent / "docs" / "ARCHITECTURE.md").read_text()
+    named = {m if layer_of(m) != "dispatch" else "ired.dispatch" for m in MODULES if m != "ired"}
+    missing = sorted(m for m in named if f"`{m}`" not in doc)
+    assert not missing, f"docs/ARCHITECTURE.md, module table: add {', '.join(missing)}"
+    section = doc[doc.index("## Dependencies"):doc.index("## Worked example: adding a loss")]
+    rows = {line.split("|")[1].strip().split(" (")[0]: line for line in section.splitlines()
+            if line.startswith("| ") and not line.startswith("| part") and not line.startswith("|---")}
+    parts = {"base": "base", "science": "science", "runtime": "runtime", "protocols": "protocols",
+             "evaluate": "evaluate", "train": "train", "reporting": "reporting", "dispatch": "dispatch",
+             "entry": "commands"}
+    for layer, members in LAYERS.items():
+        row = rows[parts[layer]]
+        for member in members:
+            if member != "ired":
+                short = member.removeprefix("ired.")
+                assert f"`{short}`" in row or f"`{member}" in row, f"Dependencies table, {parts[layer]}: {member}"
