@@ -12,6 +12,7 @@ import pytest
 
 from conftest import tiny_config
 from ired import plots
+from ired.evaluate import write_run_sweep
 from ired.landscape import (
     SWEEP_COLUMNS,
     aggregate_sweeps,
@@ -20,7 +21,6 @@ from ired.landscape import (
     sweep_by_experiment,
     sweep_column,
     sweep_summary_columns,
-    write_run_sweep,
 )
 from ired.summary import write_summary
 from ired.train import train

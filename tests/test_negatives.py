@@ -3,7 +3,8 @@ import torch
 from ired.config import ModelConfig, NegativesConfig
 from ired.diffusion import Schedule
 from ired.models import EnergyMLP, energy_and_grad
-from ired.negatives import ReplayNegatives, descend, make_sampler
+from ired.inference import descend
+from ired.negatives import ReplayNegatives, make_sampler
 
 
 def _setup(head="scalar", B=32, d=9):

@@ -66,3 +66,13 @@ def test_start_step_and_curriculum_reach_the_trainer(tmp_path):
     weights = {r["step"]: r["contrastive_weight"] for r in rows}
     # interval means of the per-step weight: 0 before step 40, ramping to 0.5 after
     assert weights[20] == 0.0 and weights[40] == 0.0 and 0.2 < weights[60] <= 0.5
+
+
+def test_the_sampler_config_is_rebuilt_only_when_the_curriculum_moves():
+    plain = ContrastiveController(ObjectiveConfig(name="softplus"), NegativesConfig())
+    assert plain.negatives_at(0) is plain.negatives and plain.negatives_at(10**6) is plain.negatives
+    c = ContrastiveController(ObjectiveConfig(name="softplus"),
+                              NegativesConfig(steps=4, steps_start=0, curriculum_steps=8))
+    assert c.negatives_at(0).steps == 0 and c.negatives_at(8).steps == 4
+    assert c.negatives_at(100) is c.negatives_at(200)  # past the ramp: one config, not one per step
+    assert c.negatives_at(2) is c.negatives_at(2) and c.negatives_at(2) is not c.negatives_at(4)

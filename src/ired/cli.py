@@ -16,11 +16,8 @@ import sys
 from pathlib import Path
 from typing import NoReturn
 
+from ired import exit_codes
 from ired.errors import ConfigError, DivergedError, IredError, StorageError
-
-EXIT_USER_ERROR = 2
-EXIT_DIVERGED = 3
-EXIT_STORAGE = 4
 
 DEVICES = ("auto", "cpu", "cuda")
 PROTOCOLS = ("current", "reference", "denoise")
@@ -71,7 +68,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         raise ConfigError(f"{args.config}: {exc}") from None
     except DivergedError as exc:
         print(f"ired train: {exc} (status.json in {args.out}; not retried)", file=sys.stderr)
-        return EXIT_DIVERGED
+        return exit_codes.DIVERGED
     return 0
 
 
@@ -159,32 +156,32 @@ def _run(args: argparse.Namespace, debug: bool) -> int:
     except BrokenPipeError:
         # the reader went away (`ired schema | head`): not an error; keep Python from complaining at exit
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
+        return exit_codes.OK
     except StorageError as exc:
         if debug:
             raise
         print(f"{name}: error: {exc}", file=sys.stderr)
-        return EXIT_STORAGE
+        return exit_codes.STORAGE
     except IredError as exc:
         if debug:
             raise
         print(f"{name}: error: {exc}", file=sys.stderr)
-        return EXIT_USER_ERROR
+        return exit_codes.USER_ERROR
     except OSError as exc:
         if debug:
             raise
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"{name}: error: {where}{exc.strerror or exc}", file=sys.stderr)
-        return EXIT_USER_ERROR
+        return exit_codes.USER_ERROR
     except KeyboardInterrupt:
         print(f"{name}: interrupted", file=sys.stderr)
-        return 130
+        return exit_codes.INTERRUPTED
     except Exception as exc:  # a bug, not a user error: one line, the traceback on request
         if debug:
             raise
         print(f"{name}: internal error: {type(exc).__name__}: {' '.join(str(exc).split())[:500]} "
               "(rerun with --debug or IRED_DEBUG=1 for the traceback)", file=sys.stderr)
-        return 1
+        return exit_codes.INTERNAL_ERROR
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,6 +19,7 @@ from typing import Annotated, Any, Literal
 import annotated_types
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model, model_validator
 
+from ired import exit_codes
 from ired.errors import ConfigError
 from ired.yamlio import dump_yaml, parse_yaml, read_mapping
 
@@ -53,6 +54,13 @@ class DataConfig(_Strict):
         description="Seed of the fixed evaluation sets; independent of the run seed so every run sees the same problems.",
     )
 
+    def split_size(self, split: str) -> int:
+        """Number of problems of the fixed evaluation split ``split`` (train_subset, val, val_harder)."""
+        sizes = {"train_subset": self.train_subset_size, "val": self.val_size, "val_harder": self.val_harder_size}
+        if split not in sizes:
+            raise ValueError(f"unknown split {split!r}; allowed: {', '.join(sizes)}")
+        return sizes[split]
+
 
 class ModelConfig(_Strict):
     head: Literal["vector", "scalar"] = Field(
@@ -78,8 +86,21 @@ class DiffusionConfig(_Strict):
     cosine_s: float = Field(0.008, gt=0, lt=1, description="Offset s of the cosine schedule (Nichol & Dhariwal 2021).")
 
 
+CONTRASTIVE_OBJECTIVES: tuple[str, ...] = ("softplus", "cd", "hinge")
+"""Objectives with a contrastive term, and so negatives; each has its term in ``ired.losses.CONTRASTIVE_TERMS``
+(named here so that a config is validated without torch; tests/test_losses.py checks that the two agree)."""
+
+OBJECTIVES: tuple[str, ...] = ("denoise", *CONTRASTIVE_OBJECTIVES)
+
+
+def is_contrastive(objective: str) -> bool:
+    """Does the objective named ``objective`` add a contrastive term to the denoising loss (and so draw negatives)?
+    The one answer for the trainer, the schedules, the dispatcher and the run records."""
+    return objective in CONTRASTIVE_OBJECTIVES
+
+
 class ObjectiveConfig(_Strict):
-    name: Literal["denoise", "softplus", "cd", "hinge"] = Field(
+    name: Literal[OBJECTIVES] = Field(  # type: ignore[valid-type]
         "denoise",
         description="Training objective: `denoise` (epsilon MSE only); plus a contrastive term: `softplus` "
         "softplus((E_pos - E_neg)/T) (IRED), `cd` E_pos - E_neg, `hinge` relu(margin + E_pos - E_neg).",
@@ -130,6 +151,10 @@ class ObjectiveConfig(_Strict):
         "sat_threshold times its largest possible value.",
     )
 
+    @property
+    def contrastive(self) -> bool:
+        """Whether this objective has a contrastive term (and so draws negatives): :func:`is_contrastive`."""
+        return is_contrastive(self.name)
 
     @model_validator(mode="after")
     def _band(self) -> "ObjectiveConfig":
@@ -265,7 +290,9 @@ class FaultsConfig(_Strict):
         None, description="Exit with `exit_code` at start-up on this node (SLURMD_NODENAME, else the short host "
         "name), every time: a node-failure drill that only excluding the node cures."
     )
-    exit_code: int = Field(120, ge=1, le=127, description="Exit code used by `exit_on_node`.")
+    exit_code: int = Field(
+        exit_codes.NODE_FAILURE, ge=1, le=127, description="Exit code used by `exit_on_node`."
+    )
     oom_above_micro_batch: int | None = Field(
         None, ge=1, description="Raise a device out-of-memory error whenever the micro-batch is larger than this."
     )
@@ -533,6 +560,41 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
     if overrides:
         source += " with --set " + " ".join(overrides)
     return build_config(data, source)
+
+
+# --------------------------------------------------------------------------------------------------
+# Same run? A checkpoint's config against the config resuming it (the trainer and the dispatcher head)
+# --------------------------------------------------------------------------------------------------
+
+RESUMABLE_DIFFERENCES = {
+    "train.micro_batch", "train.threads", "negatives.steps", "negatives.buffer_size", "device",
+    "inference.batch_size", "faults",
+}
+"""Keys that may differ between a checkpoint and the config resuming it: resource knobs the dispatcher's
+out-of-memory fallbacks change, fault injection, and devices/threads."""
+
+
+def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in d.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(_flatten(value, name + "."))
+        else:
+            out[name] = value
+    return out
+
+
+def config_differences(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
+    """Dotted keys whose values differ between two config dicts, ignoring :data:`RESUMABLE_DIFFERENCES`."""
+    fa, fb = _flatten(a), _flatten(b)
+    diffs = []
+    for key in sorted(set(fa) | set(fb)):
+        if key in RESUMABLE_DIFFERENCES or key.split(".")[0] in RESUMABLE_DIFFERENCES:
+            continue
+        if fa.get(key) != fb.get(key):
+            diffs.append(key)
+    return diffs
 
 
 def dump_config(cfg: RunConfig) -> str:

@@ -72,14 +72,18 @@ def mean_inverse(n: int, eval_seed: int) -> torch.Tensor:
     return probs.A_inv.mean(0)
 
 
-def trivial_baselines(split: str, n: int, size: int, eval_seed: int) -> dict[str, float]:
-    """Task MSE of the two trivial predictors on a split: every learned number must be read against these."""
-    target = make_split(split, n, size, eval_seed).A_inv
+def baseline_mses(targets: torch.Tensor, n: int, eval_seed: int) -> dict[str, float]:
+    """Task MSE of the two trivial predictors (zero, the mean in-distribution inverse) on ``targets`` (B, n*n)."""
     mean = mean_inverse(n, eval_seed)
     return {
-        "predict_zero_mse": float(target.pow(2).mean()),
-        "predict_mean_mse": float((target - mean).pow(2).mean()),
+        "predict_zero_mse": float(targets.pow(2).mean()),
+        "predict_mean_mse": float((targets - mean).pow(2).mean()),
     }
+
+
+def trivial_baselines(split: str, n: int, size: int, eval_seed: int) -> dict[str, float]:
+    """Task MSE of the two trivial predictors on a split: every learned number must be read against these."""
+    return baseline_mses(make_split(split, n, size, eval_seed).A_inv, n, eval_seed)
 
 
 class TrainStream:

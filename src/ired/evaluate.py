@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -11,13 +12,13 @@ import torch
 
 from ired.atomic import write_text_atomic
 from ired.checkpoint import load_checkpoint
-from ired.config import RunConfig, build_config
-from ired.data import SPLITS, Problems, make_split, mean_inverse, trivial_baselines
+from ired.config import build_config
+from ired.data import SPLITS, baseline_mses, make_split
+from ired.device import resolve_device
 from ired.diffusion import Schedule
 from ired.errors import ConfigError
-from ired.models import EnergyMLP
+from ired.models import EnergyMLP, build_model, count_parameters
 from ired.protocols import current_settings, get_protocol, run_inference
-from ired.train import build_model, resolve_device
 
 WEIGHTS = ("ema", "raw")
 
@@ -55,19 +56,6 @@ def dumps(row: Any) -> str:
     return json.dumps(row, indent=1, allow_nan=False)
 
 
-def split_size(cfg: RunConfig, split: str) -> int:
-    return {"train_subset": cfg.data.train_subset_size, "val": cfg.data.val_size,
-            "val_harder": cfg.data.val_harder_size}[split]
-
-
-def _baselines(cfg: RunConfig, split: str, problems: Problems, full: bool) -> dict[str, float]:
-    if full:
-        return trivial_baselines(split, cfg.data.n, len(problems), cfg.data.eval_seed)
-    target = problems.A_inv
-    return {"predict_zero_mse": float(target.pow(2).mean()),
-            "predict_mean_mse": float((target - mean_inverse(cfg.data.n, cfg.data.eval_seed)).pow(2).mean())}
-
-
 class CheckpointEvaluator:
     """One checkpoint loaded once, evaluated under any protocol x split x weights (rows as in ARCHITECTURE.md)."""
 
@@ -90,18 +78,17 @@ class CheckpointEvaluator:
 
     def weights_problem(self, weights: str) -> str | None:
         """Why the chosen weights cannot give a number (they hold NaN/inf), or None."""
-        values = [p for p in self.model(weights).parameters()]
-        bad = sum(int((~torch.isfinite(p)).sum()) for p in values)
+        model = self.model(weights)
+        bad = sum(int((~torch.isfinite(p)).sum()) for p in model.parameters())
         if not bad:
             return None
-        total = sum(p.numel() for p in values)
-        return f"the {weights} weights of {self.path} hold {bad} non-finite values (of {total})"
+        return f"the {weights} weights of {self.path} hold {bad} non-finite values (of {count_parameters(model)})"
 
     def evaluate(self, protocol: str, split: str, weights: str = "ema", size: int | None = None) -> dict[str, Any]:
         if split not in SPLITS:
             raise ConfigError(f"split {split!r} not allowed (allowed: {', '.join(SPLITS)})")
         proto = get_protocol(protocol)
-        problems = make_split(split, self.cfg.data.n, split_size(self.cfg, split), self.cfg.data.eval_seed)
+        problems = make_split(split, self.cfg.data.n, self.cfg.data.split_size(split), self.cfg.data.eval_seed)
         if size is not None:
             problems = problems.slice(0, size)
         result = proto.run(self.model(weights), self.schedule, problems, self.cfg, self.device)
@@ -116,7 +103,7 @@ class CheckpointEvaluator:
             "weights": weights,
             "n_problems": len(problems),
             **result,
-            **_baselines(self.cfg, split, problems, full=size is None),
+            **baseline_mses(problems.A_inv, self.cfg.data.n, self.cfg.data.eval_seed),
         }, self.weights_problem(weights))
 
 
@@ -174,7 +161,7 @@ def inference_sweep(
     """
     ev = CheckpointEvaluator(path, device)
     model, cfg = ev.model(weights), ev.cfg
-    problems = make_split(split, cfg.data.n, split_size(cfg, split), cfg.data.eval_seed)
+    problems = make_split(split, cfg.data.n, cfg.data.split_size(split), cfg.data.eval_seed)
     if size is not None:
         problems = problems.slice(0, size)
     rows = []
@@ -188,4 +175,27 @@ def inference_sweep(
              "weights": weights, "steps_per_level": k, "n_problems": len(problems), **result},
             ev.weights_problem(weights),
         ))
+    return rows
+
+
+def write_run_sweep(
+    checkpoint: str | Path,
+    out_json: str | Path,
+    steps: Sequence[int],
+    splits: Sequence[str],
+    weights: str = "ema",
+    extra: Mapping[str, Any] | None = None,
+    device: str = "auto",
+) -> list[dict[str, Any]]:
+    """Run the inference-steps sweep of one checkpoint on each split; write its rows as one JSON list (atomic).
+
+    ``extra`` (e.g. experiment, seed, run) is merged into every row. A plain function, so a rule or a cluster job
+    can call it; :mod:`ired.landscape` reads and aggregates the files.
+    """
+    rows = [
+        {**row, **(extra or {})}
+        for split in splits
+        for row in inference_sweep(checkpoint, tuple(int(k) for k in steps), split, weights, device=device)
+    ]
+    write_text_atomic(out_json, json.dumps(rows, indent=1) + "\n")
     return rows

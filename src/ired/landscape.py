@@ -1,11 +1,12 @@
-"""Inference-side measurements of the energy landscape: the inference-steps sweep of each run, aggregated.
+"""The inference-steps sweep of every run, read from files and aggregated (reporting; imports no torch).
 
 Is the landscape better shaped? :func:`ired.evaluate.inference_sweep` runs the `current` protocol with K
 gradient steps per diffusion level (K = 1, 5, 10, 20) on one checkpoint and reports ``task_mse``,
-``rejected_frac`` and ``energy_monotone_frac`` per K. This module runs it on one run's checkpoint for several
-splits (:func:`write_run_sweep`, one JSON per run), concatenates the JSONs into ``results/inference_sweep.csv``
-(:func:`aggregate_sweeps`), and aggregates over seeds per experiment (:func:`sweep_by_experiment`), both as long
-rows for the plot and as summary columns named ``<split>_<metric>@K=<k>`` (:func:`sweep_summary_columns`).
+``rejected_frac`` and ``energy_monotone_frac`` per K; :func:`ired.evaluate.write_run_sweep` writes one JSON per
+run (the evaluation side). This module reads those JSONs: it concatenates them into
+``results/inference_sweep.csv`` (:func:`aggregate_sweeps`), and aggregates over seeds per experiment
+(:func:`sweep_by_experiment`), both as long rows for the plot and as summary columns named
+``<split>_<metric>@K=<k>`` (:func:`sweep_summary_columns`).
 """
 
 from __future__ import annotations
@@ -13,11 +14,9 @@ from __future__ import annotations
 import json
 import math
 import statistics
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-from ired.atomic import write_text_atomic
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -42,31 +41,6 @@ SWEEP_COLUMNS: tuple[str, ...] = (
 def sweep_column(split: str, metric: str, k: int) -> str:
     """The one name of a sweep measurement in the summary, the findings and the plot: ``val_task_mse@K=20``."""
     return f"{split}_{metric}@K={int(k)}"
-
-
-def write_run_sweep(
-    checkpoint: str | Path,
-    out_json: str | Path,
-    steps: Sequence[int],
-    splits: Sequence[str],
-    weights: str = "ema",
-    extra: Mapping[str, Any] | None = None,
-    device: str = "auto",
-) -> list[dict[str, Any]]:
-    """Run the inference-steps sweep of one checkpoint on each split; write its rows as one JSON list (atomic).
-
-    ``extra`` (e.g. experiment, seed, run) is merged into every row. A plain function, so a rule or a cluster job
-    can call it.
-    """
-    from ired.evaluate import inference_sweep
-
-    rows = [
-        {**row, **(extra or {})}
-        for split in splits
-        for row in inference_sweep(checkpoint, tuple(int(k) for k in steps), split, weights, device=device)
-    ]
-    write_text_atomic(out_json, json.dumps(rows, indent=1) + "\n")
-    return rows
 
 
 def aggregate_sweeps(json_paths: Iterable[str | Path], out_csv: str | Path | None = None) -> "pd.DataFrame":

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ired.config import ModelConfig
+from ired.config import ModelConfig, RunConfig
 
 
 def sinusoidal_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
@@ -115,5 +115,11 @@ def energy_and_grad(
     return energy, grad
 
 
+def build_model(cfg: RunConfig) -> EnergyMLP:
+    """The energy network of a run config: d = n*n inputs and outputs (``cfg.data.n``), the rest from ``cfg.model``."""
+    return EnergyMLP(cfg.data.n * cfg.data.n, cfg.model)
+
+
 def count_parameters(model: nn.Module) -> int:
+    """Number of values in the model's parameters."""
     return sum(p.numel() for p in model.parameters())

@@ -22,10 +22,10 @@ from typing import Protocol
 
 import torch
 
-
 from ired.config import NegativesConfig
 from ired.diffusion import Schedule
-from ired.models import Conditioning, EnergyMLP, energy_and_grad
+from ired.inference import descend
+from ired.models import Conditioning, EnergyMLP
 
 
 class NegativeSampler(Protocol):
@@ -36,52 +36,6 @@ class NegativeSampler(Protocol):
     def state_dict(self) -> dict: ...
 
     def load_state_dict(self, state: dict) -> None: ...
-
-
-def descend(
-    model: EnergyMLP,
-    schedule: Schedule,
-    cond: Conditioning,
-    y: torch.Tensor,
-    t: torch.Tensor,
-    steps: int,
-    step_scale: float,
-    clamp: float,
-    noise_scale: float = 0.0,
-    reject: bool = True,
-    release_quirks: bool = False,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """k steps of (noisy) gradient descent on E(x, ., t) in level-t space; ``cond`` = model.condition(x, t), detached.
-
-    Returns the final iterate and the per-sample share of rejected steps (B,). Each step evaluates E and its
-    gradient once at the candidate point; with rejection, a sample whose energy rose keeps its previous point,
-    energy and gradient, so no extra forward pass is needed for the check. ``release_quirks`` reproduces the
-    IRED release's training-time mining: steps after the first are twice as long, and the clamp uses the first
-    sample's level for every sample.
-    """
-    lam = schedule.at(schedule.step_size, t) * step_scale  # (B, 1)
-    bound = schedule.scale(t[:1] if release_quirks else t) * clamp  # (B, 1), or (1, 1) with the quirks
-    rejected = torch.zeros(y.shape[0], device=y.device)
-    if steps == 0:
-        return y.detach(), rejected
-    energy, grad = energy_and_grad(model, cond, y)
-    y = y.detach()
-    for i in range(steps):
-        candidate = y - (2 * lam if release_quirks and i > 0 else lam) * grad
-        if noise_scale > 0:
-            candidate = candidate + noise_scale * torch.randn_like(candidate)
-        candidate = torch.maximum(torch.minimum(candidate, bound), -bound)
-        new_energy, new_grad = energy_and_grad(model, cond, candidate)
-        if reject:
-            bad = new_energy > energy  # (B,)
-            rejected += bad.float()
-            keep = bad.unsqueeze(-1)
-            y = torch.where(keep, y, candidate)
-            grad = torch.where(keep, grad, new_grad)
-            energy = torch.where(bad, energy, new_energy)
-        else:
-            y, grad, energy = candidate, new_grad, new_energy
-    return y, rejected / steps
 
 
 def _to_negative(schedule: Schedule, y: torch.Tensor, t: torch.Tensor, eps: torch.Tensor, clamp: float) -> torch.Tensor:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ired.config import OBJECTIVES, is_contrastive
 from ired.cross_eval import baselines_from_cross_eval, cross_eval_rows_for, read_cross_eval
 from ired.diagnostics import DEFAULT_THRESHOLDS, Finding, Thresholds, as_rows, diagnose, series
 from ired.errors import RecordFileError
@@ -181,7 +182,8 @@ class RunRecord:
             "negatives": (cfg.get("negatives") or {}).get("name"),
             "description": cfg.get("description"),
         }[key]
-        if key == "negatives" and self.meta("objective") == "denoise":
+        objective = self.meta("objective") if key == "negatives" else None
+        if objective in OBJECTIVES and not is_contrastive(objective):
             return "-"  # no contrastive term: the sampler is configured but never used
         return "" if found is None else str(found)
 
@@ -304,9 +306,7 @@ def baselines_from_config(config: Mapping[str, Any] | None) -> dict[str, dict[st
         from ired.data import SPLITS, trivial_baselines
 
         cfg = build_config(dict(config), "resolved_config.yaml")
-        sizes = {"train_subset": cfg.data.train_subset_size, "val": cfg.data.val_size,
-                 "val_harder": cfg.data.val_harder_size}
-        return {s: trivial_baselines(s, cfg.data.n, sizes[s], cfg.data.eval_seed) for s in SPLITS}
+        return {s: trivial_baselines(s, cfg.data.n, cfg.data.split_size(s), cfg.data.eval_seed) for s in SPLITS}
     except Exception:  # noqa: BLE001 - a summary must not fail on one odd config; the baselines stay n/a
         return {}
 

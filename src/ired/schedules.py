@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from ired.config import NegativesConfig, ObjectiveConfig
+from ired.losses import Shaping, uses_temperature
 
 TEMPERATURE_BOUNDS = (1e-3, 1e4)
 
@@ -29,14 +30,21 @@ def ramp(start: float, end: float, progress_steps: int, length: int) -> float:
 
 
 class ContrastiveController:
+    """The schedules of one run; its state (the adaptive temperature) is checkpointed."""
+
     def __init__(self, objective: ObjectiveConfig, negatives: NegativesConfig) -> None:
         self.objective = objective
         self.negatives = negatives
         self.temperature = objective.temperature
+        self._negatives_cache: tuple[dict[str, float | int], NegativesConfig] | None = None
+
+    def at(self, step: int) -> Shaping:
+        """Weight, temperature and margin of the contrastive term for optimiser step ``step``."""
+        return Shaping(weight=self.weight(step), temperature=self.temperature, margin=self.margin(step))
 
     def weight(self, step: int) -> float:
         obj = self.objective
-        if obj.name == "denoise" or step < obj.start_step:
+        if not obj.contrastive or step < obj.start_step:
             return 0.0
         return ramp(0.0, obj.weight, step - obj.start_step, obj.warmup_steps)
 
@@ -60,16 +68,20 @@ class ContrastiveController:
             "replay_prob": pick(neg.replay_prob_start, neg.replay_prob),
         }
 
-    def configure_sampler(self, sampler: Any, step: int) -> None:
-        """Apply the curriculum to a sampler (which reads its settings from ``sampler.cfg``)."""
+    def negatives_at(self, step: int) -> NegativesConfig:
+        """The negative sampler's config at ``step``: ``negatives`` itself without a curriculum, else a copy with the
+        curriculum's steps / init_noise / replay_prob (the same object while they do not change)."""
         if self.negatives.curriculum_steps <= 0:
-            return
-        sampler.cfg = self.negatives.model_copy(update=self.negative_settings(step))
+            return self.negatives
+        settings = self.negative_settings(step)
+        if self._negatives_cache is None or self._negatives_cache[0] != settings:
+            self._negatives_cache = (settings, self.negatives.model_copy(update=settings))
+        return self._negatives_cache[1]
 
     def observe(self, frac_sat: float | None) -> None:
         """Feedback after a step: adapt the temperature to keep frac_sat inside the band."""
         obj = self.objective
-        if not obj.adaptive_temperature or obj.name != "softplus" or frac_sat is None:
+        if not obj.adaptive_temperature or not uses_temperature(obj.name) or frac_sat is None:
             return
         low, high = obj.frac_sat_band
         if frac_sat > high:

@@ -8,13 +8,13 @@ collected on the rerun, and any JSON that Snakemake removed meanwhile is written
 
 import json
 import logging
-import os
 import sys
 from pathlib import Path
 
 sys.stdout = sys.stderr = open(snakemake.log[0], "w", buffering=1)
 logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
 
+from ired.atomic import write_text_atomic
 from ired.dispatch import DispatchError, dispatch, load_settings
 from ired.dispatch.jobs import call_target
 from ired.dispatch.runner import stop_on_signals
@@ -43,9 +43,7 @@ except DispatchError as exc:  # the dispatcher's one line (cause, attempts, logs
     sys.exit(1)
 for row, path in zip(rows, outputs):
     if not path.exists():  # removed by Snakemake before this rerun, after the job had written it
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(json.dumps(row, indent=1) + "\n")
-        os.replace(tmp, path)
+        write_text_atomic(path, json.dumps(row, indent=1) + "\n")
         logging.info("%s: written again from the job's result", path)
     print(row["protocol"], row["split"], row["weights"],
           {k: row.get(k) for k in ("task_mse", "denoise_mse", "predict_mean_mse")})

@@ -9,7 +9,7 @@ from ired.errors import one_line_errors
 with one_line_errors("inference_sweep"):  # a corrupt run-folder file: one line, exit 2
     import torch
 
-    from ired.landscape import write_run_sweep
+    from ired.evaluate import write_run_sweep
 
     torch.set_num_threads(max(1, snakemake.threads))
     rows = write_run_sweep(

@@ -311,7 +311,7 @@ class _TrainTask(_Task):
 
     def initial_plan(self, settings: DispatchSettings) -> Plan:
         cfg = self.cfg
-        contrastive = cfg.objective.name != "denoise"
+        contrastive = cfg.objective.contrastive  # draws negatives: their fallbacks apply
         return Plan(
             mem_gb=settings.mem_gb,
             micro_batch=cfg.train.effective_micro_batch,
@@ -365,13 +365,12 @@ class _TrainTask(_Task):
         """Keys (dotted) in which the run in the folder differs from this config; [] when it is this run or none.
 
         Resource knobs (micro-batch, threads, device, fault injection ...) do not count: the trainer's own rule
-        for "same run" (:func:`ired.train.config_differences`).
+        for "same run" (:func:`ired.config.config_differences`).
         """
         done = self.run_dir / "resolved_config.yaml"
         if not done.exists():
             return []
-        from ired.config import read_yaml
-        from ired.train import config_differences
+        from ired.config import config_differences, read_yaml
 
         try:
             return config_differences(read_yaml(done), self.cfg.to_dict())
