@@ -104,6 +104,19 @@ def test_config_error_in_a_job_is_not_retried(tmp_path: Path, nodes: list[str]) 
     assert len(attempts(tmp_path / "job")) == 1
 
 
+def test_flag_only_sbatch_option_is_accepted_by_sbatch(tmp_path: Path, nodes: list[str]) -> None:
+    """`sbatch_extra: {no-requeue: true}` is the bare flag `--no-requeue`, which sbatch accepts and applies."""
+    import operator
+
+    settings = SLURM.model_copy(update={"sbatch_extra": {"no-requeue": True, "mail-type": "NONE"}})
+    assert dispatch(operator.add, 2, 3, settings=settings, run_dir=tmp_path / "job") == 5
+    job_id = attempts(tmp_path / "job")[0]["job_id"]
+    script = (tmp_path / "job" / "dispatch" / f"{job_id}_submission.sh").read_text()
+    assert "#SBATCH --no-requeue\n" in script and "--no-requeue=" not in script
+    shown = subprocess.run(["scontrol", "show", "job", job_id], capture_output=True, text=True).stdout
+    assert "Requeue=0" in shown, shown  # Slurm applied the flag (the job stays known for MinJobAge, 300 s here)
+
+
 def _hog(mb: int) -> int:
     block = bytearray(mb * 2**20)  # zero-filled: every page is touched
     return len(block) // 2**20

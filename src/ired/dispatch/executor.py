@@ -55,31 +55,39 @@ def _slurm_executor_class() -> type:
     return VisibleFlagsSlurmExecutor
 
 
+def slurm_parameters(settings: DispatchSettings, plan: Plan, job_name: str) -> dict[str, Any]:
+    """submitit's Slurm parameters of one attempt: the settings' resources with the plan's memory and exclusions.
+
+    Options left out of the settings are left out of the job (the cluster's own defaults apply); ``sbatch_extra``
+    goes through as submitit's ``additional_parameters`` (``True``: a bare flag)."""
+    params: dict[str, Any] = {
+        "job_name": job_name,
+        "time": settings.timeout_min,
+        "mem": f"{int(plan.mem_gb * 1024)}M",
+        "cpus_per_task": settings.cpus,
+        "nodes": 1,
+        "ntasks_per_node": 1,
+    }
+    if settings.gpus:
+        params["gpus_per_node"] = settings.gpus
+    for key in ("partition", "account", "qos", "constraint"):
+        if getattr(settings, key):
+            params[key] = getattr(settings, key)
+    if plan.exclude:
+        params["exclude"] = ",".join(plan.exclude)
+    if settings.sbatch_options():
+        params["additional_parameters"] = settings.sbatch_options()
+    return params
+
+
 def submit(settings: DispatchSettings, plan: Plan, folder: Path, job_name: str, fn: Callable[..., Any], *args: Any) -> str:
     """Submit ``fn(*args)`` with the plan's resources; return the job id (Slurm id, or the local pid)."""
     import submitit
 
     folder.mkdir(parents=True, exist_ok=True)
     if settings.cluster == "slurm":
-        ex = _slurm_executor_class()(folder=folder, max_num_timeout=0)
-        params: dict[str, Any] = {
-            "job_name": job_name,
-            "time": settings.timeout_min,
-            "mem": f"{int(plan.mem_gb * 1024)}M",
-            "cpus_per_task": settings.cpus,
-            "nodes": 1,
-            "ntasks_per_node": 1,
-        }
-        if settings.gpus:
-            params["gpus_per_node"] = settings.gpus
-        for key in ("partition", "account", "qos"):
-            if getattr(settings, key):
-                params[key] = getattr(settings, key)
-        if plan.exclude:
-            params["exclude"] = ",".join(plan.exclude)
-        if settings.sbatch_extra:
-            params["additional_parameters"] = dict(settings.sbatch_extra)
-        ex.update_parameters(**params)
+        ex = _slurm_executor_class()(folder=folder, max_num_timeout=0, python=settings.python)
+        ex.update_parameters(**slurm_parameters(settings, plan, job_name))
     else:
         ex = submitit.LocalExecutor(folder=folder, max_num_timeout=0)
         ex.update_parameters(timeout_min=settings.timeout_min, gpus_per_node=settings.gpus)
