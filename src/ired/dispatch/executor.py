@@ -44,18 +44,19 @@ def _slurm_executor_class() -> type:
     from submitit.slurm.slurm import SlurmExecutor
 
     class VisibleFlagsSlurmExecutor(SlurmExecutor):
-        """sbatch with --job-name/--exclude on the command line too, so sacct's SubmitLine shows them."""
+        """sbatch with --job-name/--comment/--exclude on the command line too, so sacct's SubmitLine shows them."""
 
         def _make_submission_command(self, submission_file_path: Path) -> list[str]:
             flags = [f"--job-name={self.parameters['job_name']}"]
-            if self.parameters.get("exclude"):
-                flags.append(f"--exclude={self.parameters['exclude']}")
+            for key in ("comment", "exclude"):
+                if self.parameters.get(key):
+                    flags.append(f"--{key}={self.parameters[key]}")
             return ["sbatch", *flags, str(submission_file_path)]
 
     return VisibleFlagsSlurmExecutor
 
 
-def slurm_parameters(settings: DispatchSettings, plan: Plan, job_name: str) -> dict[str, Any]:
+def slurm_parameters(settings: DispatchSettings, plan: Plan, job_name: str, comment: str | None = None) -> dict[str, Any]:
     """submitit's Slurm parameters of one attempt: the settings' resources with the plan's memory and exclusions.
 
     Options left out of the settings are left out of the job (the cluster's own defaults apply); ``sbatch_extra``
@@ -75,19 +76,22 @@ def slurm_parameters(settings: DispatchSettings, plan: Plan, job_name: str) -> d
             params[key] = getattr(settings, key)
     if plan.exclude:
         params["exclude"] = ",".join(plan.exclude)
+    if comment:
+        params["comment"] = comment
     if settings.sbatch_options():
         params["additional_parameters"] = settings.sbatch_options()
     return params
 
 
-def submit(settings: DispatchSettings, plan: Plan, folder: Path, job_name: str, fn: Callable[..., Any], *args: Any) -> str:
+def submit(settings: DispatchSettings, plan: Plan, folder: Path, job_name: str, fn: Callable[..., Any], *args: Any,
+           comment: str | None = None) -> str:
     """Submit ``fn(*args)`` with the plan's resources; return the job id (Slurm id, or the local pid)."""
     import submitit
 
     folder.mkdir(parents=True, exist_ok=True)
     if settings.cluster == "slurm":
         ex = _slurm_executor_class()(folder=folder, max_num_timeout=0, python=settings.python)
-        ex.update_parameters(**slurm_parameters(settings, plan, job_name))
+        ex.update_parameters(**slurm_parameters(settings, plan, job_name, comment))
     else:
         ex = submitit.LocalExecutor(folder=folder, max_num_timeout=0)
         ex.update_parameters(timeout_min=settings.timeout_min, gpus_per_node=settings.gpus)
@@ -95,22 +99,12 @@ def submit(settings: DispatchSettings, plan: Plan, folder: Path, job_name: str, 
     return str(job.job_id)
 
 
-def find_job(settings: DispatchSettings, job_name: str) -> str | None:
-    """A job submitted under this name whose id was never recorded (the head died right after sbatch)."""
+def find_job(settings: DispatchSettings, job_name: str, comment: str) -> str | None:
+    """A job submitted under this name and attempt tag whose id was never recorded (the head died right after
+    sbatch); local jobs cannot be found that way (None)."""
     if settings.cluster != "slurm":
         return None
-    found = sacct.find_by_name(job_name)
-    if found:
-        return found
-    try:
-        out = subprocess.run(
-            ["sacct", "-n", "-X", "-P", "--name", job_name, "-S", "now-7days", "-o", "JobID"],
-            capture_output=True, text=True, timeout=60,
-        ).stdout.split()
-    except (subprocess.SubprocessError, OSError):
-        return None
-    ids = [i for i in out if i.isdigit()]
-    return max(ids, key=int) if ids else None
+    return sacct.find_job(job_name, comment)
 
 
 def _local_alive(job_id: str) -> bool:
@@ -131,28 +125,30 @@ def is_active(settings: DispatchSettings, job_id: str) -> bool:
     return _local_alive(job_id)
 
 
-def wait(settings: DispatchSettings, job_id: str, folder: Path | None = None) -> None:
+def wait(settings: DispatchSettings, job_id: str, folder: Path | None = None,
+         stop: Callable[[], bool] | None = None) -> None:
     """Block until the job has finished for good, or its result file exists.
 
     A local job this process started is its child: ``waitpid`` returns the moment it ends (no polling delay,
     which matters for the many seconds-long jobs of a laptop run). A local job started by an earlier head (after a
     re-attach) is polled through ``/proc``; Slurm jobs through ``squeue``, backing off from ``first_poll_s`` to
     ``max_poll_s``, and the head stops waiting as soon as the job's result file (submitit's pickle, in ``folder``)
-    exists, whatever the queue still says (a requeued or completing job can linger there for minutes).
+    exists, whatever the queue still says (a requeued or completing job can linger there for minutes). ``stop``
+    (a person asked to stop the job, ``ired cancel``) ends a polled wait early; a child process is killed by it.
     """
     if settings.cluster == "slurm":
-        done = None
+        checks: list[Callable[[], bool]] = [stop] if stop is not None else []
         if folder is not None:
             from submitit.core.utils import JobPaths
 
-            result = JobPaths(folder, job_id=job_id, task_id=0).result_pickle
-            done = result.exists
-        sacct.wait_until_left_queue(job_id, settings.first_poll_s, settings.max_poll_s, done=done)
+            checks.append(JobPaths(folder, job_id=job_id, task_id=0).result_pickle.exists)
+        sacct.wait_until_left_queue(job_id, settings.first_poll_s, settings.max_poll_s,
+                                    done=lambda: any(check() for check in checks))
         return
     if _wait_child(job_id):
         return
     delay = settings.first_poll_s
-    while _local_alive(job_id):
+    while _local_alive(job_id) and not (stop is not None and stop()):
         time.sleep(delay)
         delay = min(settings.max_poll_s, delay * 1.5)
 

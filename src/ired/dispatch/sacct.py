@@ -180,15 +180,35 @@ def squeue_state(job_id: str) -> str | None:
     return out.split()[0] if out else None
 
 
-def find_by_name(name: str) -> str | None:
-    """Newest job id with this job name that is still queued or running (re-attach after a lost job id)."""
+def find_job(name: str, comment: str, days: int = 7) -> str | None:
+    """Newest job id with this name and comment (queued or running: ``squeue``; ended within ``days``: sacct's
+    SubmitLine, where the dispatcher puts ``--comment`` because sacct stores comments only on request)."""
     try:
-        out = subprocess.run(
-            ["squeue", "-h", "-n", name, "-o", "%i"], capture_output=True, text=True, timeout=60
-        ).stdout.split()
+        out = subprocess.run(["squeue", "-h", "-n", name, "-o", "%i|%k"], capture_output=True, text=True,
+                             timeout=60).stdout
     except (subprocess.SubprocessError, OSError):
-        return None
-    return max(out, key=int) if out else None
+        out = ""
+    ids = [job for job, _, text in (line.partition("|") for line in out.splitlines()) if text.strip() == comment]
+    if not ids:
+        try:
+            out = subprocess.run(["sacct", "-n", "-X", "-P", "--name", name, "-S", f"now-{days}days",
+                                  "-o", "JobID,SubmitLine"], capture_output=True, text=True, timeout=60).stdout
+        except (subprocess.SubprocessError, OSError):
+            out = ""
+        ids = [job for job, _, line in (row.partition("|") for row in out.splitlines())
+               if f"--comment={comment}" in line.split()]
+    ids = [i for i in ids if i.replace("_", "").isdigit()]
+    return max(ids, key=lambda i: [int(p) for p in i.split("_")]) if ids else None
+
+
+def scancel(job_ids: list[str]) -> bool:
+    """Cancel these jobs in one ``scancel`` call; True when Slurm accepted it (ids already gone are no error)."""
+    if not job_ids:
+        return True
+    try:
+        return subprocess.run(["scancel", *job_ids], capture_output=True, timeout=60).returncode == 0
+    except (subprocess.SubprocessError, OSError):
+        return False
 
 
 def read_final(
