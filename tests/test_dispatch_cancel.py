@@ -70,6 +70,10 @@ def test_cancel_stops_only_the_selected_runs_and_marks_them_interrupted(tmp_path
     try:
         deadline = time.time() + 180
         jobs = {name: _training(run, deadline) for name, run in runs.items()}
+        status = subprocess.run([*IRED, "status", "--results", str(results)], capture_output=True, text=True)
+        lines = {line.split()[0]: line.split() for line in status.stdout.splitlines()[1:-1]}
+        assert [lines[n][1] for n in runs] == ["running", "running"], status.stdout  # while the heads wait
+        assert lines["stop-s0"][4:6] == ["1", os.uname().nodename.split(".")[0]] and lines["stop-s0"][7] == jobs["stop-s0"]
         out = subprocess.run([*IRED, "cancel", "-e", "stop", "--results", str(results)], capture_output=True,
                              text=True, timeout=120)
         assert out.returncode == 0, out.stderr
@@ -83,6 +87,9 @@ def test_cancel_stops_only_the_selected_runs_and_marks_them_interrupted(tmp_path
             (1, "interrupted", "stopped by ired cancel", False)]
         assert not (runs["stop-s0"] / "cancel.json").exists()
         assert heads["keep-s0"].poll() is None and _local_alive(jobs["keep-s0"])  # the other run trains on
+        status = subprocess.run([*IRED, "status", "--results", str(results), "-s", "interrupted"], capture_output=True,
+                                text=True)
+        assert [line.split()[:2] for line in status.stdout.splitlines()[1:-1]] == [["stop-s0", "interrupted"]]
         # a head killed outright cannot log anything: the command cancels its job and logs the attempt itself
         heads["keep-s0"].send_signal(signal.SIGKILL)  # the head only (its job is in the same process group)
         heads["keep-s0"].wait()

@@ -81,16 +81,35 @@ def _cmd_dispatch_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _states(text: str) -> list[str]:
+    from ired.dispatch.status import STATES
+
+    states = [s.strip() for s in text.split(",") if s.strip()]
+    bad = [s for s in states if s not in STATES]
+    if bad or not states:
+        raise argparse.ArgumentTypeError(f"state {', '.join(bad) or repr(text)} not allowed (allowed: "
+                                         f"{', '.join(STATES)}; several: queued,running)")
+    return states
+
+
 def _add_selection(p: Any) -> None:
     p.add_argument("runs", nargs="*", metavar="RUN", help="run names or globs (q208-s1, 'q208-*'); default: every run")
     p.add_argument("-e", "--experiment", action="append", default=[], metavar="GLOB",
                    help="only runs of these experiments or sweeps (globs: 'lr_sweep*'; repeatable)")
+    p.add_argument("-s", "--state", action="append", type=_states, default=[], metavar="STATE[,STATE]",
+                   help="only runs in these states (pending, queued, running, completed, diverged, failed, "
+                   "interrupted; repeatable)")
     p.add_argument("--scale", default=None, help="the runs of results/SCALE (default: the scale last run here)")
     p.add_argument("--results", default=None, metavar="DIR", help="the runs of this folder instead of results/SCALE")
 
 
 def add_run_commands(subparsers: Any) -> None:
-    """Add ``cancel`` to an ``argparse`` subparsers object."""
+    """Add ``status`` and ``cancel`` to an ``argparse`` subparsers object."""
+    p = subparsers.add_parser("status", help="one line per run: state, step/steps, ETA, attempts, node, last "
+                              "failure class (reads files and one squeue; never Snakemake's lock)")
+    _add_selection(p)
+    p.set_defaults(func=_cmd_status)
+
     p = subparsers.add_parser("cancel", help="cancel the jobs of the selected runs (Slurm or local) and mark them "
                               "interrupted; the next pipeline command resumes them")
     _add_selection(p)
@@ -99,8 +118,11 @@ def add_run_commands(subparsers: Any) -> None:
     p.set_defaults(func=_cmd_cancel)
 
 
-def _selected(args: argparse.Namespace) -> tuple[Any, list[Any]]:
+def _selected(args: argparse.Namespace) -> tuple[Any, list[Any], list[Any], str]:
+    """The results folder, the selected runs, their statuses (all of them when no state is asked for) and the
+    note on the queue's view; a selection that names runs and matches none is a one-line error."""
     from ired.dispatch.runs import find_runs, results_folder, select
+    from ired.dispatch.status import collect
     from ired.errors import ConfigError
 
     folder = results_folder(args.results, args.scale)
@@ -110,13 +132,29 @@ def _selected(args: argparse.Namespace) -> tuple[Any, list[Any]]:
         wanted = " ".join([*args.runs, *(f"-e {e}" for e in args.experiment)])
         raise ConfigError(f"no run of {folder} matches {wanted} ({len(runs)} runs there, e.g. "
                           f"{', '.join(r.name for r in runs[:5]) or 'none'})")
-    return folder, chosen
+    found, note = collect(chosen)
+    states = {s for group in args.state for s in group}
+    if states:
+        found = [s for s in found if s.state in states]
+        names = {s.run for s in found}
+        chosen = [r for r in chosen if r.name in names]
+    return folder, chosen, found, note
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    from ired.dispatch.status import summary, table
+
+    folder, _, found, note = _selected(args)
+    for line in table(found):
+        print(line)
+    print(summary(found, folder, note))
+    return 0
 
 
 def _cmd_cancel(args: argparse.Namespace) -> int:
     from ired.dispatch.cancel import cancel_runs
 
-    folder, runs = _selected(args)
+    folder, runs, _, _ = _selected(args)
     done = cancel_runs(runs, wait_s=args.wait)
     if not done:
         print(f"ired cancel: no job in flight among the {len(runs)} selected run(s) of {folder}")

@@ -149,6 +149,30 @@ def is_terminal(state: str) -> bool:
     return state in TERMINAL_STATES
 
 
+#: Fields requested from squeue (``-o``), in this order: job id (``123`` or an array task ``123_4``), state, nodes.
+SQUEUE_FORMAT = "%i|%T|%N"
+
+
+@dataclass(frozen=True)
+class QueueEntry:
+    """One line of ``squeue -h -r -o '%i|%T|%N'``: a job still known to the controller."""
+
+    job_id: str
+    state: str  # PENDING, RUNNING, COMPLETING, CONFIGURING, ...
+    nodes: tuple[str, ...]
+
+
+def parse_squeue(text: str) -> dict[str, QueueEntry]:
+    """``squeue -h -r -o '%i|%T|%N'`` output -> job id -> entry (lines that do not parse are skipped)."""
+    found: dict[str, QueueEntry] = {}
+    for line in text.splitlines():
+        parts = line.strip().split("|")
+        if len(parts) != 3 or not parts[0]:
+            continue
+        found[parts[0]] = QueueEntry(parts[0], parts[1].strip(), expand_nodelist(parts[2]))
+    return found
+
+
 # --------------------------------------------------------------------------------------------------
 # Queries (the only functions here that run commands)
 # --------------------------------------------------------------------------------------------------
@@ -199,6 +223,35 @@ def find_job(name: str, comment: str, days: int = 7) -> str | None:
                if f"--comment={comment}" in line.split()]
     ids = [i for i in ids if i.replace("_", "").isdigit()]
     return max(ids, key=lambda i: [int(p) for p in i.split("_")]) if ids else None
+
+
+def queue(job_ids: list[str], chunk: int = 2000) -> dict[str, QueueEntry] | None:
+    """The controller's view of these jobs, one ``squeue`` call per ``chunk`` ids (one for a sweep of 2,000 runs in flight);
+    a job that has left the queue is absent. None when squeue cannot be asked (not installed, no answer)."""
+    found: dict[str, QueueEntry] = {}
+    for start in range(0, len(job_ids), chunk):
+        ids = ",".join(job_ids[start:start + chunk])
+        try:
+            out = subprocess.run(["squeue", "-h", "-r", "-j", ids, "-o", SQUEUE_FORMAT], capture_output=True,
+                                 text=True, timeout=60)
+        except (subprocess.SubprocessError, OSError):
+            return None
+        if out.returncode != 0 and "Invalid job id" not in out.stderr:
+            return None  # squeue refuses a list whose jobs have all left the queue ("Invalid job id specified")
+        found.update(parse_squeue(out.stdout))
+    return found
+
+
+def final_rows(job_ids: list[str], chunk: int = 2000) -> list[SacctRow]:
+    """sacct's rows of these jobs (no steps), one call per ``chunk`` ids; ``[]`` when sacct cannot be asked."""
+    rows: list[SacctRow] = []
+    for start in range(0, len(job_ids), chunk):
+        cmd = ["sacct", "-X", "-P", "-n", "-j", ",".join(job_ids[start:start + chunk]), "-o", ",".join(SACCT_FIELDS)]
+        try:
+            rows += parse_sacct(subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=True).stdout)
+        except (subprocess.SubprocessError, OSError):
+            return []
+    return rows
 
 
 def scancel(job_ids: list[str]) -> bool:
