@@ -100,9 +100,9 @@ def test_killed_head_reattaches_without_a_duplicate(tmp_path: Path) -> None:
 
 def test_settings_file_and_flags(tmp_path: Path) -> None:
     path = tmp_path / "dispatch.yaml"
-    path.write_text("cluster: slurm\npartition: debug\nmem_gb: 2\nretry: {max_attempts: 3, oom_ladder: [host_memory]}\n")
+    path.write_text("cluster: slurm\npartition: debug\nmem_gb: 2\nretry: {max_attempts: 3, host_oom_ladder: [host_memory]}\n")
     s = load_settings(path, mem_gb=1.5, retry={"max_attempts": 5})
-    assert (s.cluster, s.partition, s.mem_gb, s.retry.max_attempts, s.retry.oom_ladder) == ("slurm", "debug", 1.5, 5, ["host_memory"])
+    assert (s.cluster, s.partition, s.mem_gb, s.retry.max_attempts, s.retry.host_oom_ladder) == ("slurm", "debug", 1.5, 5, ["host_memory"])
     path.write_text("clustr: slurm\n")
     with pytest.raises(ConfigError, match="clustr"):
         load_settings(path)

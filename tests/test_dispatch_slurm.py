@@ -67,6 +67,8 @@ def test_device_oom_halves_micro_batch_keeping_the_effective_batch(tmp_path: Pat
     ]
     assert "effective batch 64 unchanged" in rows[0]["action"]
     assert "out of memory" in rows[0]["reason"]
+    kept = json.loads((tmp_path / "run" / "dispatch" / "ladder.json").read_text())  # the next invocation's start
+    assert (kept["micro_batch"], kept["mem_gb"]) == (32, SLURM.mem_gb)
     done = read_yaml(tmp_path / "run" / "resolved_config.yaml")["train"]
     assert (done["batch_size"], done["micro_batch"]) == (64, 32)
     assert status(tmp_path / "run")["status"] == "completed"
@@ -122,12 +124,16 @@ def _hog(mb: int) -> int:
     return len(block) // 2**20
 
 
-def test_host_oom_gets_more_memory(tmp_path: Path, nodes: list[str]) -> None:
+def test_host_oom_gets_more_memory_first_and_the_next_invocation_keeps_it(tmp_path: Path, nodes: list[str]) -> None:
+    """The cgroup's OUT_OF_MEMORY raises the job's memory first (host ladder); the run folder keeps the position, so
+    the same call again starts at 1 GB and meets no OOM."""
     settings = SLURM.model_copy(update={"mem_gb": 0.5})
     assert dispatch(_hog, 700, settings=settings, run_dir=tmp_path / "job") == 700
     rows = attempts(tmp_path / "job")
     assert [(r["failure_kind"], r["mem_gb"]) for r in rows] == [("oom_host", 0.5), (None, 1.0)]
-    assert "OUT_OF_MEMORY" in rows[0]["reason"]
+    assert "OUT_OF_MEMORY" in rows[0]["reason"] and rows[0]["action"].startswith("oom ladder host_memory")
+    assert dispatch(_hog, 700, settings=settings, run_dir=tmp_path / "job") == 700
+    assert [(r["failure_kind"], r["mem_gb"]) for r in attempts(tmp_path / "job")][2:] == [(None, 1.0)]
 
 
 def test_killed_head_reattaches_and_submits_no_duplicate(tmp_path: Path, nodes: list[str]) -> None:

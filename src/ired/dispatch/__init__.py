@@ -2,7 +2,8 @@
 
 - :mod:`~ired.dispatch.sacct`: sacct output as data (pure parsers) and careful queries;
 - :mod:`~ired.dispatch.failures`: the table that turns evidence into a failure kind;
-- :mod:`~ired.dispatch.policy`: what to do about each kind (exclude nodes, OOM ladder, requeue, stop);
+- :mod:`~ired.dispatch.policy`: what to do about each kind (exclude nodes, OOM ladder by cause, requeue, stop);
+- :mod:`~ired.dispatch.ladder`: the OOM ladder's position, kept in the run folder for the next invocation;
 - :mod:`~ired.dispatch.attempts`: ``attempts.jsonl`` and ``job.json`` in the run folder;
 - :mod:`~ired.dispatch.settings`: where and with what resources jobs run (from the profile);
 - :mod:`~ired.dispatch.executor` / :mod:`~ired.dispatch.jobs`: submitit on the head / what runs on the node;

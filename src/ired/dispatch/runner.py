@@ -45,6 +45,7 @@ from ired.dispatch.attempts import (
     read_job_record,
     write_job_record,
 )
+from ired.dispatch import ladder
 from ired.dispatch.failures import FailureKind, classify
 from ired.dispatch.policy import Plan, decide
 from ired.dispatch.settings import DispatchSettings
@@ -179,7 +180,9 @@ def _drive(task: _Task, settings: DispatchSettings, run_dir: Path, folder: Path)
         plan = Plan(**{**record.plan, "exclude": tuple(record.plan.get("exclude", ()))})
         attempt = record.attempt
     else:
-        plan = task.initial_plan(settings)
+        plan, moved = ladder.resume(task.initial_plan(settings), run_dir)
+        if moved:
+            log.info("%s: %s", task.name, moved)
         attempt = last_logged + 1
         record = None
     name = job_name(settings, run_dir)
@@ -264,6 +267,8 @@ def _drive(task: _Task, settings: DispatchSettings, run_dir: Path, folder: Path)
                                                   decision.action, final=not decision.retry)])
         log.warning("%s: attempt %d (job %s on %s) failed: %s (%s); %s", task.name, attempt, job_id, fin.node,
                     cls.kind.value, cls.reason, decision.action)
+        if decision.retry and decision.action.startswith("oom ladder"):
+            ladder.remember(run_dir, decision.plan, decision.action)  # the next invocation continues from here
         if not decision.retry:
             logs = ", ".join(str(p) for p in [fin.stderr_path, *task.logs()])
             raise DispatchError(
@@ -535,6 +540,8 @@ def run_training(config_path: str | Path, out_dir: str | Path, settings: Dispatc
         if force or (changed and retrain_changed):
             why = "forced" if force else f"its config changed ({', '.join(changed[:5])})"
             restarted = task.drop_result(why)
+            if changed:
+                ladder.forget(run_dir)  # another config, other memory needs; a forced retrain keeps its ladder
         elif task.finished() is not None and not changed:
             previous = task.finished()
             if previous == "completed" or keep_diverged:
