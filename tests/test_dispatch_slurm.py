@@ -140,7 +140,7 @@ def test_killed_head_reattaches_and_submits_no_duplicate(tmp_path: Path, nodes: 
     cfg = tiny_config(tmp_path, "reattach",
                       train={"steps": 1500, "log_every": 500, "eval_every": 1500, "checkpoint_every": 500})
     run = tmp_path / "run"
-    cmd = [sys.executable, "-c", "import sys; from ired.cli import main; sys.exit(main())", "dispatch-train", str(cfg),
+    cmd = [sys.executable, "-m", "ired", "dispatch-train", str(cfg),
            "--out", str(run), "--cluster", "slurm", "--mem-gb", "1", "--timeout-min", "5"]
     head = subprocess.Popen(cmd, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
@@ -178,8 +178,7 @@ def test_a_job_that_slurm_requeues_by_itself_is_one_attempt_per_run(tmp_path: Pa
     cfg = tiny_config(tmp_path, "requeue",
                       train={"steps": 1500, "log_every": 500, "eval_every": 1500, "checkpoint_every": 100})
     run = tmp_path / "run"
-    head = subprocess.Popen([sys.executable, "-c", "import sys; from ired.cli import main; sys.exit(main())",
-                             "dispatch-train", str(cfg), "--out", str(run), "--cluster", "slurm", "--mem-gb", "1",
+    head = subprocess.Popen([sys.executable, "-m", "ired", "dispatch-train", str(cfg), "--out", str(run), "--cluster", "slurm", "--mem-gb", "1",
                              "--timeout-min", "5"], stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
     job_id = None

@@ -37,8 +37,9 @@ def _row(attempt: int, kind: str | None, action: str, final: bool, node: str = "
 
 def _running(step: int, steps: int = 40) -> dict:
     """A trainer's status.json: 10 steps every 5 s since step 0 of its segment."""
-    return {"status": "running", "step": step, "steps": steps, "updated": NOW,
-            "segments": [{"started": NOW - step / 2, "from_step": 0, "step": step}]}
+    now = time.time()
+    return {"status": "running", "step": step, "steps": steps, "updated": now,
+            "segments": [{"started": now - step / 2, "from_step": 0, "step": step}]}
 
 
 def test_every_state_with_its_columns(tmp_path: Path) -> None:

@@ -84,8 +84,7 @@ def _mark_orphan(target: Cancelled) -> str | None:
 
 def cancel_runs(runs: list[Run], wait_s: float = 60.0) -> list[Cancelled]:
     """Cancel every job in flight of ``runs``; wait up to ``wait_s`` for the waiting heads to log them."""
-    from ired.dispatch.executor import cancel as cancel_local
-    from ired.dispatch.settings import DispatchSettings
+    from ired.dispatch.executor import backend_for
 
     targets = []
     for run in runs:
@@ -99,10 +98,8 @@ def cancel_runs(runs: list[Run], wait_s: float = 60.0) -> list[Cancelled]:
             targets.append(Cancelled(run.name, record_dir, record, job_id))
     for target in targets:
         request_cancel(target.record_dir, target.record, BY)
-    sacct.scancel([t.job_id for t in targets if t.record.cluster == "slurm" and t.job_id])
-    for target in targets:
-        if target.record.cluster == "local" and target.job_id:
-            cancel_local(DispatchSettings(cluster="local"), target.job_id)
+    for cluster in sorted({t.record.cluster for t in targets}):  # one call per backend (one scancel for Slurm)
+        backend_for(cluster).cancel([t.job_id for t in targets if t.record.cluster == cluster and t.job_id])
     deadline = time.monotonic() + wait_s
     waiting = targets
     while True:

@@ -47,8 +47,9 @@ def add_dispatch_commands(subparsers: Any) -> None:
 
 
 def _cmd_dispatch_train(args: argparse.Namespace) -> int:
-    from ired.dispatch.runner import DispatchError, run_training, stop_on_signals
+    from ired.dispatch.runner import run_training, stop_on_signals
     from ired.dispatch.settings import load_settings
+    from ired.errors import DispatchError
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
     retry = {"max_attempts": args.max_attempts} if args.max_attempts is not None else None

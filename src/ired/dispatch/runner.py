@@ -49,21 +49,11 @@ from ired.dispatch import ladder
 from ired.dispatch.failures import FailureKind, classify
 from ired.dispatch.policy import Plan, decide
 from ired.dispatch.settings import DispatchSettings
-from ired.errors import IredError
+from ired.errors import DispatchError, IredError
 
 log = logging.getLogger("ired.dispatch")
 
 DISPATCH_DIR = "dispatch"  # submitit's folder inside the run folder: job scripts, pickles, logs, outcomes
-
-
-class DispatchError(IredError):
-    """An attempt failed and the policy does not retry (or retries are spent), or a person stopped it (``stopped``:
-    ``ired cancel``); the message names the cause and the logs."""
-
-    def __init__(self, message: str, kind: FailureKind | None = None, stopped: bool = False) -> None:
-        super().__init__(message)
-        self.kind = kind
-        self.stopped = stopped
 
 
 @dataclass
@@ -171,8 +161,9 @@ def drive(task: _Task, settings: DispatchSettings, run_dir: Path) -> DispatchRes
 
 
 def _drive(task: _Task, settings: DispatchSettings, run_dir: Path, folder: Path) -> DispatchResult:
-    from ired.dispatch import executor
+    from ired.dispatch.executor import backend
 
+    be = backend(settings)
     record = read_job_record(run_dir)
     last_logged = max((r["attempt"] for r in read_attempts(run_dir)), default=0)
     reattached = False
@@ -195,12 +186,12 @@ def _drive(task: _Task, settings: DispatchSettings, run_dir: Path, folder: Path)
 
         if record is not None and record.job_id is not None:
             job_id, submitted_at = record.job_id, record.submitted_at
-            state = "still queued or running" if executor.is_active(settings, job_id) else "finished meanwhile"
+            state = "still queued or running" if be.is_active(job_id) else "finished meanwhile"
             log.info("%s: re-attaching to attempt %d, job %s (%s)", task.name, attempt, job_id, state)
             reattached = True
         else:
             # a planned attempt whose id was never recorded: the head may have died right after sbatch
-            found = executor.find_job(settings, name, record.comment or tag) if record is not None else None
+            found = be.find_job(name, record.comment or tag) if record is not None else None
             submitted_at = time.time()
             if found:
                 job_id, reattached = found, True
@@ -209,21 +200,21 @@ def _drive(task: _Task, settings: DispatchSettings, run_dir: Path, folder: Path)
             else:
                 remember(None, submitted_at)  # the plan and the name are on disk before sbatch runs
                 fn, args = task.job(plan, attempt)
-                job_id = executor.submit(settings, plan, folder, name, fn, *args, comment=tag)
+                job_id = be.submit(plan, folder, name, tag, fn, *args)
                 log.info("%s: attempt %d submitted as %s job %s (logs %s)", task.name, attempt, settings.cluster,
                          job_id, folder)
             remember(job_id, submitted_at)
         current = JobRecord(attempt, job_id, name, settings.cluster, str(folder), _plan_dict(plan), submitted_at, tag)
         try:
-            executor.wait(settings, job_id, folder, stop=lambda: cancel_request(run_dir, attempt) is not None)
+            be.wait(job_id, folder, stop=lambda: cancel_request(run_dir, attempt) is not None)
             if cancel_request(run_dir, attempt) is not None:  # `ired cancel`: make sure the job is gone
-                executor.cancel(settings, job_id)
-                executor.wait(settings, job_id, folder)
+                be.cancel([job_id])
+                be.wait(job_id, folder)
         except KeyboardInterrupt:  # Ctrl-C, or SIGTERM through stop_on_signals()
-            _stop(task, settings, run_dir, current)
+            _stop(task, be, run_dir, current)
             raise
-        fin = executor.gather(settings, folder, job_id, settings.retry.node_failure_exit_codes,
-                              task.run_status(submitted_at), submitted_at)
+        fin = be.gather(folder, job_id, settings.retry.node_failure_exit_codes, task.run_status(submitted_at),
+                        submitted_at)
         rows_round = _current_round(read_attempts(run_dir))
         # Slurm requeued the job by itself (same id): each earlier segment was a real attempt, logged with the last
         requeued = []
@@ -324,14 +315,12 @@ def forward_sigterm(marker: bytes) -> None:
     signal.signal(signal.SIGTERM, stop)
 
 
-def _stop(task: _Task, settings: DispatchSettings, run_dir: Path, record: JobRecord) -> None:
+def _stop(task: _Task, be: Any, run_dir: Path, record: JobRecord) -> None:
     """The head was stopped while waiting: cancel the job it submitted, log the attempt as interrupted, say so."""
-    from ired.dispatch import executor
-
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the bookkeeping short
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    where = "Slurm job" if settings.cluster == "slurm" else "local job"
-    cancelled = executor.cancel(settings, str(record.job_id))
+    where = be.where
+    cancelled = be.cancel([str(record.job_id)])
     append_attempts(run_dir, [interrupted_row(
         record, cancelled, reason="SIGINT/SIGTERM to the pipeline head",
         action="the head was stopped: job cancelled; the next command resumes the run")])

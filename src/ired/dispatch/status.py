@@ -147,9 +147,9 @@ def _status_of(files: _Files, queue: dict[str, sacct.QueueEntry] | None, ended: 
 
 
 def _local_alive(job_id: str) -> bool:
-    from ired.dispatch.executor import _local_alive as alive
+    from ired.dispatch.executor import local_alive
 
-    return alive(job_id)
+    return local_alive(job_id)
 
 
 def collect(runs: list[Run], queue_reader: Callable[[list[str]], dict[str, sacct.QueueEntry] | None] = sacct.queue,
