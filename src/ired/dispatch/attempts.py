@@ -65,6 +65,7 @@ class JobRecord:
     plan: dict[str, Any]  # policy.Plan as a dict
     submitted_at: float
     comment: str | None = None  # the attempt's tag (sbatch --comment): finds a job whose id was never recorded
+    array_index: int | None = None  # the run's task in the array named by ``comment`` (array submission)
 
 
 def append_attempts(run_dir: Path, rows: list[AttemptRow]) -> None:
@@ -117,7 +118,7 @@ def interrupted_row(record: JobRecord, cancelled: bool, reason: str, action: str
     plan = record.plan
     micro, batch = plan.get("micro_batch"), plan.get("batch_size")
     return AttemptRow(
-        attempt=record.attempt, job_id=str(record.job_id), node=None, state="CANCELLED" if cancelled else None,
+        attempt=record.attempt, job_id=str(record.job_id or "-"), node=None, state="CANCELLED" if cancelled else None,
         exit_code=None, failure_kind=INTERRUPTED, action=action, micro_batch=micro,
         accumulation=batch // micro if micro and batch else None,
         wall_time_s=round(time.time() - record.submitted_at, 3), reason=reason,

@@ -93,8 +93,8 @@ def cancel_runs(runs: list[Run], wait_s: float = 60.0) -> list[Cancelled]:
             if record is None:
                 continue
             job_id = record.job_id
-            if job_id is None and record.cluster == "slurm" and record.comment:
-                job_id = sacct.find_job(record.job_name, record.comment)  # sbatch answered, nobody recorded it
+            if job_id is None and record.cluster == "slurm" and record.comment:  # sbatch answered, nobody recorded it
+                job_id = sacct.find_job(record.job_name, record.comment, index=record.array_index)
             targets.append(Cancelled(run.name, record_dir, record, job_id))
     for target in targets:
         request_cancel(target.record_dir, target.record, BY)

@@ -48,6 +48,18 @@ class Finished:
     requeued: list["Finished"] = field(default_factory=list)  # earlier runs of a job Slurm requeued by itself
 
 
+@dataclass(frozen=True)
+class Submission:
+    """Where a submitted attempt is: its job id and submitit folder, the name and comment it was submitted under,
+    and its index when it is a task of an array (:mod:`ired.dispatch.broker`)."""
+
+    job_id: str
+    folder: Path
+    job_name: str
+    comment: str | None
+    array_index: int | None = None
+
+
 class Backend(ABC):
     """Where jobs run. Subclasses implement the scheduler-specific half; :meth:`gather` is shared."""
 
@@ -62,9 +74,17 @@ class Backend(ABC):
                *args: Any) -> str:
         """Submit ``fn(*args)`` with the plan's resources; return the job id."""
 
-    def find_job(self, job_name: str, comment: str) -> str | None:
-        """A job submitted under this name and attempt tag whose id was never recorded (the head died right after
-        submitting); None when there is none, or the backend cannot find jobs that way."""
+    def request(self, run_dir: Path, record: Any, plan: Plan, folder: Path, job_name: str, comment: str,
+                fn: Callable[..., Any], args: tuple[Any, ...],
+                stop: Callable[[], bool] | None = None) -> Submission | None:
+        """Submit one attempt of the run in ``run_dir`` (``record``: its ``job.json`` before submission); None when
+        ``stop()`` said to stop before it was submitted. Plain backends submit at once (:meth:`submit`)."""
+        return Submission(self.submit(plan, folder, job_name, comment, fn, *args), folder, job_name, comment)
+
+    def find_job(self, job_name: str, comment: str, array_index: int | None = None) -> str | None:
+        """A job submitted under this name and comment whose id was never recorded (the head died right after
+        submitting; ``array_index``: the run's task of that array); None when there is none, or the backend
+        cannot find jobs that way."""
         return None
 
     @abstractmethod
@@ -203,8 +223,8 @@ class SlurmBackend(Backend):
                *args: Any) -> str:
         return str(self.executor(folder, plan, job_name, comment).submit(fn, *args).job_id)
 
-    def find_job(self, job_name: str, comment: str) -> str | None:
-        return sacct.find_job(job_name, comment)
+    def find_job(self, job_name: str, comment: str, array_index: int | None = None) -> str | None:
+        return sacct.find_job(job_name, comment, index=array_index)
 
     def is_active(self, job_id: str) -> bool:
         return sacct.squeue_state(job_id) is not None
@@ -320,8 +340,13 @@ class LocalBackend(Backend):
 BACKENDS: dict[str, type[Backend]] = {b.cluster: b for b in (SlurmBackend, LocalBackend)}
 
 
-def backend(settings: DispatchSettings) -> Backend:
-    """The backend the settings name (``cluster``)."""
+def backend(settings: DispatchSettings, run_dir: Path | None = None) -> Backend:
+    """The backend the settings name (``cluster``); on Slurm with ``array`` set and a run folder, the head's broker
+    (:class:`ired.dispatch.broker.ArrayBackend`)."""
+    if settings.cluster == "slurm" and settings.array is not None and run_dir is not None:
+        from ired.dispatch.broker import ArrayBackend, broker_folder
+
+        return ArrayBackend(settings, broker_folder(run_dir))
     return BACKENDS[settings.cluster](settings)
 
 

@@ -163,7 +163,7 @@ def drive(task: _Task, settings: DispatchSettings, run_dir: Path) -> DispatchRes
 def _drive(task: _Task, settings: DispatchSettings, run_dir: Path, folder: Path) -> DispatchResult:
     from ired.dispatch.executor import backend
 
-    be = backend(settings)
+    be = backend(settings, run_dir)
     record = read_job_record(run_dir)
     last_logged = max((r["attempt"] for r in read_attempts(run_dir)), default=0)
     reattached = False
@@ -179,41 +179,49 @@ def _drive(task: _Task, settings: DispatchSettings, run_dir: Path, folder: Path)
     name = job_name(settings, run_dir)
     while True:
         tag = attempt_tag(run_dir, attempt)
-
-        def remember(job_id: str | None, submitted_at: float) -> None:
-            write_job_record(run_dir, JobRecord(attempt, job_id, name, settings.cluster, str(folder),
-                                                _plan_dict(plan), submitted_at, tag))
-
+        stop = lambda: cancel_request(run_dir, attempt) is not None  # noqa: E731 - `ired cancel` asked to stop
         if record is not None and record.job_id is not None:
-            job_id, submitted_at = record.job_id, record.submitted_at
-            state = "still queued or running" if be.is_active(job_id) else "finished meanwhile"
-            log.info("%s: re-attaching to attempt %d, job %s (%s)", task.name, attempt, job_id, state)
+            current = record
+            state = "still queued or running" if be.is_active(record.job_id) else "finished meanwhile"
+            log.info("%s: re-attaching to attempt %d, job %s (%s)", task.name, attempt, record.job_id, state)
             reattached = True
         else:
             # a planned attempt whose id was never recorded: the head may have died right after sbatch
-            found = be.find_job(name, record.comment or tag) if record is not None else None
-            submitted_at = time.time()
+            found = (be.find_job(record.job_name, record.comment or tag, record.array_index)
+                     if record is not None else None)
             if found:
-                job_id, reattached = found, True
-                log.info("%s: attempt %d: adopting job %s found by its name %s and tag %s", task.name, attempt,
-                         job_id, name, tag)
+                current = replace(record, job_id=found)
+                write_job_record(run_dir, current)
+                reattached = True
+                log.info("%s: attempt %d: adopting job %s found by its name %s and comment %s", task.name, attempt,
+                         found, record.job_name, record.comment)
             else:
-                remember(None, submitted_at)  # the plan and the name are on disk before sbatch runs
+                current = JobRecord(attempt, None, name, settings.cluster, str(folder), _plan_dict(plan),
+                                    time.time(), tag)
+                write_job_record(run_dir, current)  # the plan and the name are on disk before sbatch runs
                 fn, args = task.job(plan, attempt)
-                job_id = be.submit(plan, folder, name, tag, fn, *args)
+                try:
+                    sub = be.request(run_dir, current, plan, folder, name, tag, fn, args, stop=stop)
+                except KeyboardInterrupt:  # stopped while its request waited for an array
+                    _stop(task, be, run_dir, current)
+                    raise
+                if sub is None:  # `ired cancel` before the request was submitted
+                    _stopped(task, run_dir, current, None)
+                current = replace(current, job_id=sub.job_id, folder=str(sub.folder), job_name=sub.job_name,
+                                  comment=sub.comment, array_index=sub.array_index)
+                write_job_record(run_dir, current)
                 log.info("%s: attempt %d submitted as %s job %s (logs %s)", task.name, attempt, settings.cluster,
-                         job_id, folder)
-            remember(job_id, submitted_at)
-        current = JobRecord(attempt, job_id, name, settings.cluster, str(folder), _plan_dict(plan), submitted_at, tag)
+                         sub.job_id, sub.folder)
+        job_id, submitted_at, job_folder = str(current.job_id), current.submitted_at, Path(current.folder)
         try:
-            be.wait(job_id, folder, stop=lambda: cancel_request(run_dir, attempt) is not None)
-            if cancel_request(run_dir, attempt) is not None:  # `ired cancel`: make sure the job is gone
+            be.wait(job_id, job_folder, stop=stop)
+            if stop():  # `ired cancel`: make sure the job is gone
                 be.cancel([job_id])
-                be.wait(job_id, folder)
+                be.wait(job_id, job_folder)
         except KeyboardInterrupt:  # Ctrl-C, or SIGTERM through stop_on_signals()
             _stop(task, be, run_dir, current)
             raise
-        fin = be.gather(folder, job_id, settings.retry.node_failure_exit_codes, task.run_status(submitted_at),
+        fin = be.gather(job_folder, job_id, settings.retry.node_failure_exit_codes, task.run_status(submitted_at),
                         submitted_at)
         rows_round = _current_round(read_attempts(run_dir))
         # Slurm requeued the job by itself (same id): each earlier segment was a real attempt, logged with the last
@@ -240,15 +248,7 @@ def _drive(task: _Task, settings: DispatchSettings, run_dir: Path, folder: Path)
             return DispatchResult(run_dir, read_attempts(run_dir), fin.result, reattached)
         request = cancel_request(run_dir, current.attempt)
         if request is not None:
-            row = interrupted_row(replace(current, attempt=attempt), cancelled=True,
-                                  reason=f"stopped by {request.get('by', 'ired cancel')}",
-                                  action=STOPPED_ACTION)
-            row.node, row.state, row.exit_code = fin.node, fin.state or row.state, fin.exit_code
-            append_attempts(run_dir, [*requeued, row])
-            clear_cancel_request(run_dir)
-            raise DispatchError(f"{task.name}: stopped by {request.get('by', 'ired cancel')}: job {job_id} "
-                                f"(attempt {attempt}) cancelled and marked interrupted in "
-                                f"{run_dir / 'attempts.jsonl'}; the next command resumes it", stopped=True)
+            _stopped(task, run_dir, replace(current, attempt=attempt), fin, requeued, request)
         cls = classify(fin.evidence)
         previous = [FailureKind(r["failure_kind"]) for r in rows_round if r.get("failure_kind") in _KINDS]
         previous += [FailureKind(r.failure_kind) for r in requeued if r.failure_kind in _KINDS]
@@ -274,6 +274,22 @@ def _drive(task: _Task, settings: DispatchSettings, run_dir: Path, folder: Path)
 
 
 STOPPED_ACTION = "stopped on purpose: job cancelled; the next command resumes the run"
+
+
+def _stopped(task: _Task, run_dir: Path, record: JobRecord, fin: Any, requeued: list[AttemptRow] = (),
+             request: dict[str, Any] | None = None) -> None:
+    """`ired cancel` stopped this attempt (``fin``: how its job ended; None: stopped before submission): log it
+    as interrupted, drop the request, raise the one-line stop."""
+    request = request or cancel_request(run_dir, record.attempt) or {}
+    by = request.get("by", "ired cancel")
+    row = interrupted_row(record, cancelled=True, reason=f"stopped by {by}", action=STOPPED_ACTION)
+    if fin is not None:
+        row.node, row.state, row.exit_code = fin.node, fin.state or row.state, fin.exit_code
+    append_attempts(run_dir, [*requeued, row])
+    clear_cancel_request(run_dir)
+    what = f"job {record.job_id}" if record.job_id else "its request (not submitted yet)"
+    raise DispatchError(f"{task.name}: stopped by {by}: {what} (attempt {record.attempt}) cancelled and marked "
+                        f"interrupted in {run_dir / 'attempts.jsonl'}; the next command resumes it", stopped=True)
 
 
 _KINDS = {k.value for k in FailureKind}
@@ -320,7 +336,7 @@ def _stop(task: _Task, be: Any, run_dir: Path, record: JobRecord) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the bookkeeping short
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     where = be.where
-    cancelled = be.cancel([str(record.job_id)])
+    cancelled = be.cancel([str(record.job_id)]) if record.job_id else False
     append_attempts(run_dir, [interrupted_row(
         record, cancelled, reason="SIGINT/SIGTERM to the pipeline head",
         action="the head was stopped: job cancelled; the next command resumes the run")])

@@ -204,9 +204,10 @@ def squeue_state(job_id: str) -> str | None:
     return out.split()[0] if out else None
 
 
-def find_job(name: str, comment: str, days: int = 7) -> str | None:
+def find_job(name: str, comment: str, days: int = 7, index: int | None = None) -> str | None:
     """Newest job id with this name and comment (queued or running: ``squeue``; ended within ``days``: sacct's
-    SubmitLine, where the dispatcher puts ``--comment`` because sacct stores comments only on request)."""
+    SubmitLine, where the dispatcher puts ``--comment`` because sacct stores comments only on request). With
+    ``index``, the job is an array and the answer is its task ``<array id>_<index>``."""
     try:
         out = subprocess.run(["squeue", "-h", "-n", name, "-o", "%i|%k"], capture_output=True, text=True,
                              timeout=60).stdout
@@ -221,8 +222,11 @@ def find_job(name: str, comment: str, days: int = 7) -> str | None:
             out = ""
         ids = [job for job, _, line in (row.partition("|") for row in out.splitlines())
                if f"--comment={comment}" in line.split()]
-    ids = [i for i in ids if i.replace("_", "").isdigit()]
-    return max(ids, key=lambda i: [int(p) for p in i.split("_")]) if ids else None
+    bases = [i.split("_")[0] for i in ids if i.split("_")[0].isdigit()]  # array tasks: 12_3, 12_[4-7]
+    if not bases:
+        return None
+    newest = max(bases, key=int)
+    return newest if index is None else f"{newest}_{index}"
 
 
 def queue(job_ids: list[str], chunk: int = 2000) -> dict[str, QueueEntry] | None:
@@ -285,6 +289,42 @@ def read_final(
         previous = rows if main is not None and is_terminal(main.state) else None
         time.sleep(interval_s)
     return rows
+
+
+def read_final_many(job_ids: list[str], lingering: set[str] = frozenset(), interval_s: float = 1.0,
+                    max_reads: int = 10) -> dict[str, str]:
+    """:func:`read_final` for many jobs in one ``sacct -D`` call per read: job id -> its raw ``-P`` lines, once two
+    consecutive reads agree for every job that has left the queue (``lingering`` jobs, which wrote their result
+    but are still listed, are taken as first read)."""
+    def read() -> dict[str, str]:
+        cmd = ["sacct", "-P", "-n", "-D", "-j", ",".join(job_ids), "-o", ",".join(SACCT_FIELDS)]
+        try:
+            out = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=True).stdout
+        except (subprocess.SubprocessError, OSError):
+            return {}
+        found: dict[str, list[str]] = {j: [] for j in job_ids}
+        for line in out.splitlines():
+            owner = line.split("|", 1)[0].split(".")[0]
+            if owner in found:
+                found[owner].append(line)
+        return {j: "".join(f"{line}\n" for line in lines) for j, lines in found.items()}
+
+    previous: dict[str, str] = {}
+    texts: dict[str, str] = {}
+    for _ in range(max_reads):
+        texts = read()
+
+        def settled(job_id: str) -> bool:
+            if job_id in lingering:
+                return bool(texts.get(job_id))
+            main = job_row(parse_sacct(texts.get(job_id, "")), job_id)
+            return main is not None and is_terminal(main.state) and texts.get(job_id) == previous.get(job_id)
+
+        if texts and all(settled(j) for j in job_ids):
+            return texts
+        previous = texts
+        time.sleep(interval_s)
+    return texts
 
 
 def wait_until_left_queue(job_id: str, poll_s: float = 1.0, max_poll_s: float = 30.0,

@@ -38,6 +38,19 @@ _SBATCH_OPTION = re.compile(r"[A-Za-z][A-Za-z0-9-]*")
 POLL_DEFAULTS: dict[str, tuple[float, float]] = {"local": (0.2, 1.0), "slurm": (1.0, 30.0)}
 
 
+class ArraySettings(BaseModel):
+    """Small runs share submissions (Slurm only): the head's dispatchers request, one of them submits arrays and
+    polls the queue for all (:mod:`ired.dispatch.broker`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_size: int = Field(16, ge=1, description="Most runs in one array (one sbatch).")
+    window_s: float = Field(
+        2.0, ge=0, description="Requests are submitted together once none came for window_s seconds (or the first "
+        "has waited 5 x window_s, or max_size are waiting).")
+    poll_s: float = Field(5.0, gt=0, description="One squeue for all the head's jobs this often, seconds.")
+
+
 class DispatchSettings(BaseModel):
     """Where and how jobs run; the keys of a profile's ``dispatch.yaml`` (unknown keys are errors)."""
 
@@ -74,6 +87,9 @@ class DispatchSettings(BaseModel):
         description="Longest interval between queue polls, seconds (null: 1 local, 30 on Slurm, where many waiting "
         "heads must not flood the controller with squeue calls).",
     )
+    array: ArraySettings | None = Field(
+        None, description="Slurm: submit the runs of a head as job arrays, one process polling for all "
+        "(e.g. {max_size: 16, window_s: 5}; null: one sbatch and one waiting poll per run).")
     retry: RetryPolicy = Field(default_factory=RetryPolicy, description="Retry policy per failure kind.")
 
     @field_validator("sbatch_extra")
