@@ -69,3 +69,44 @@ def test_a_dead_dispatchers_request_is_dropped_and_a_withdrawn_one_returns_its_j
 def test_the_broker_folder_is_the_scales() -> None:
     assert broker_folder(Path("/r/results/tiny/q101-s0")) == Path("/r/results/tiny/.dispatch")
     assert broker_folder(Path("/r/results/tiny/q101-s0/dispatch/eval-last")) == Path("/r/results/tiny/.dispatch")
+
+
+def test_cancel_of_a_run_whose_request_waits_for_its_array(tmp_path: Path) -> None:
+    """`ired cancel` while the run's request still waits in the broker (nothing submitted: a long window): the
+    dispatcher withdraws it and logs the attempt interrupted; `ired status` showed it queued before."""
+    import threading
+
+    from _dispatch_util import attempts, tiny_config
+    from ired.dispatch import run_training
+    from ired.dispatch.cancel import cancel_runs
+    from ired.dispatch.runs import find_runs
+    from ired.dispatch.status import collect
+    from ired.errors import DispatchError
+
+    settings = DispatchSettings(cluster="slurm", array={"max_size": 16, "window_s": 600, "poll_s": 600})
+    results = tmp_path / "results" / "tiny"
+    cfg = tiny_config(tmp_path, "wait")
+    errors: list[BaseException] = []
+
+    def head() -> None:
+        try:
+            run_training(cfg, results / "wait-s0", settings)
+        except BaseException as exc:  # noqa: BLE001 - checked below
+            errors.append(exc)
+
+    thread = threading.Thread(target=head)
+    thread.start()
+    deadline = time.time() + 60
+    while time.time() < deadline and not list((results / ".dispatch" / "requests").glob("*.json")):
+        time.sleep(0.1)
+    found, _ = collect(find_runs(results), lambda ids: {}, lambda ids: [])
+    assert [(s.run, s.state, s.job_id) for s in found] == [("wait-s0", "queued", None)]
+    done = cancel_runs(find_runs(results), wait_s=30)
+    thread.join(timeout=30)
+    assert [(c.run, c.job_id, c.outcome) for c in done] == [("wait-s0", None, "interrupted")]
+    assert len(errors) == 1 and isinstance(errors[0], DispatchError) and errors[0].stopped
+    assert "its request (not submitted yet)" in str(errors[0])
+    assert [(r["attempt"], r["job_id"], r["failure_kind"]) for r in attempts(results / "wait-s0")] == [
+        (1, "-", "interrupted")]
+    assert not list((results / ".dispatch" / "requests").glob("*"))
+    assert not (results / ".dispatch" / "arrays").exists()  # nothing was ever submitted
