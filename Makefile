@@ -17,6 +17,7 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q "$(TORCH)"
 	$(BIN)/pip install -q -e '.[test]'
 	touch $@
+	@echo "installed into $(VENV): 'source $(BIN)/activate' puts snakemake and ired on PATH (or type $(BIN)/snakemake)"
 
 run: install
 	$(BIN)/snakemake all_ablations --config scale=laptop

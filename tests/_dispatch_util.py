@@ -58,11 +58,20 @@ def _cluster_nodes() -> tuple[list[str], str]:
     return nodes, ""
 
 
+#: The local test cluster's own values (``.ci/slurm.sh``), given to sbatch the way a user's shell can give a site's
+#: values (sbatch's input environment variables): the project's profile names no partition and no account.
+LOCAL_CLUSTER_ENV = {"SBATCH_PARTITION": "debug", "SBATCH_ACCOUNT": "root"}
+
+
 def slurm_nodes() -> list[str]:
-    """The local cluster's nodes; skips the test with the reason, or fails it when ``IRED_REQUIRE_SLURM=1`` (CI)."""
+    """The local cluster's nodes; skips the test with the reason, or fails it when ``IRED_REQUIRE_SLURM=1`` (CI).
+
+    Sets the local cluster's partition and account in this process's environment (:data:`LOCAL_CLUSTER_ENV`), so
+    that every sbatch of the test (and of the pipelines it starts) uses them."""
     found, why = _cluster_nodes()
     if why:
         if os.environ.get("IRED_REQUIRE_SLURM") == "1":
             pytest.fail(f"IRED_REQUIRE_SLURM=1 but {why}")
         pytest.skip(why)
+    os.environ.update(LOCAL_CLUSTER_ENV)
     return found

@@ -17,12 +17,12 @@ from _dispatch_util import ATTEMPT_COLUMNS, attempts, status, tiny_config
 from ired.checkpoint import load_checkpoint
 from ired.dispatch import DispatchError, DispatchSettings, FailureKind, dispatch, load_settings, run_training
 from ired.config import load_config
-from ired.dispatch.executor import _local_alive
+from ired.dispatch.executor import local_alive as _local_alive
 from ired.errors import ConfigError
 
 cloudpickle.register_pickle_by_value(sys.modules[__name__])  # jobs can run this file's functions
 LOCAL = DispatchSettings(cluster="local", timeout_min=5, poll_s=0.3, poll_max_s=1.0)
-DISPATCH_TRAIN = [sys.executable, "-c", "import sys; from ired.cli import main; sys.exit(main())", "dispatch-train"]
+DISPATCH_TRAIN = [sys.executable, "-m", "ired", "dispatch-train"]
 
 
 def test_kill_at_step_resumes_from_checkpoint(tmp_path: Path) -> None:
@@ -77,7 +77,7 @@ def test_dispatch_a_function(tmp_path: Path) -> None:
 
 def test_killed_head_reattaches_without_a_duplicate(tmp_path: Path) -> None:
     cfg = tiny_config(tmp_path, "long", train={"steps": 1500, "log_every": 500, "eval_every": 1500, "checkpoint_every": 500})
-    cmd = [sys.executable, "-c", "import sys; from ired.cli import main; sys.exit(main())", "dispatch-train", str(cfg),
+    cmd = [sys.executable, "-m", "ired", "dispatch-train", str(cfg),
            "--out", str(tmp_path / "run"), "--cluster", "local", "--timeout-min", "5"]
     head = subprocess.Popen(cmd, stderr=subprocess.DEVNULL)
     job_file = tmp_path / "run" / "job.json"
@@ -100,9 +100,9 @@ def test_killed_head_reattaches_without_a_duplicate(tmp_path: Path) -> None:
 
 def test_settings_file_and_flags(tmp_path: Path) -> None:
     path = tmp_path / "dispatch.yaml"
-    path.write_text("cluster: slurm\npartition: debug\nmem_gb: 2\nretry: {max_attempts: 3, oom_ladder: [host_memory]}\n")
+    path.write_text("cluster: slurm\npartition: debug\nmem_gb: 2\nretry: {max_attempts: 3, host_oom_ladder: [host_memory]}\n")
     s = load_settings(path, mem_gb=1.5, retry={"max_attempts": 5})
-    assert (s.cluster, s.partition, s.mem_gb, s.retry.max_attempts, s.retry.oom_ladder) == ("slurm", "debug", 1.5, 5, ["host_memory"])
+    assert (s.cluster, s.partition, s.mem_gb, s.retry.max_attempts, s.retry.host_oom_ladder) == ("slurm", "debug", 1.5, 5, ["host_memory"])
     path.write_text("clustr: slurm\n")
     with pytest.raises(ConfigError, match="clustr"):
         load_settings(path)

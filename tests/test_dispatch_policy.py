@@ -21,34 +21,49 @@ def test_node_failure_accumulates_excludes() -> None:
     assert not d3.retry and "node_failure_retries=3" in d3.action
 
 
-def test_oom_ladder_keeps_the_effective_batch_then_changes_the_experiment_then_adds_memory() -> None:
-    policy = RetryPolicy(min_micro_batch=16, max_attempts=20)
-    plan, history, actions = TRAIN, [], []
+def _walk(kind: K, plan: Plan, policy: RetryPolicy) -> tuple[list[str], Plan]:
+    history, actions = [], []
     while True:
-        d = decide(K.oom_host, plan, history, ("node1",), policy)
+        d = decide(kind, plan, history, ("node1",), policy)
         if not d.retry:
-            break
-        if d.plan.micro_batch != plan.micro_batch:  # first rung: effective batch unchanged
+            return actions, plan
+        if d.plan.micro_batch != plan.micro_batch:  # effective batch unchanged
             assert d.plan.micro_batch * d.plan.accumulation == plan.batch_size
             assert d.plan.accumulation == 2 * plan.accumulation
         actions.append(d.action.split(":")[0])
-        plan, history = d.plan, history + [K.oom_host]
+        plan, history = d.plan, history + [kind]
+
+
+def test_host_oom_raises_memory_first_up_to_the_cap_then_shrinks_the_batch() -> None:
+    policy = RetryPolicy(min_micro_batch=16, max_attempts=20, max_mem_gb=20)
+    actions, plan = _walk(K.oom_host, TRAIN, policy)
     assert actions == [
+        "oom ladder host_memory",  # 4 -> 8
+        "oom ladder host_memory",  # 8 -> 16
+        "oom ladder host_memory",  # 16 -> 20, the cap
         "oom ladder micro_batch",  # 64 -> 32, accumulation 2
         "oom ladder micro_batch",  # 32 -> 16, accumulation 4
         "oom ladder negative_steps",  # 4 -> 2
         "oom ladder negative_steps",  # 2 -> 1
         "oom ladder replay_buffer",  # 1024 -> 512
         "oom ladder replay_buffer",  # 512 -> 256
-        "oom ladder host_memory",  # 4 -> 8
-        "oom ladder host_memory",
-        "oom ladder host_memory",
-        "oom ladder host_memory",
-        "oom ladder host_memory",
-        "oom ladder host_memory",  # -> 256 GB
     ]
-    assert (plan.micro_batch, plan.accumulation, plan.negatives_steps, plan.buffer_size, plan.mem_gb) == (16, 4, 1, 256, 256)
+    assert (plan.micro_batch, plan.accumulation, plan.negatives_steps, plan.buffer_size, plan.mem_gb) == (16, 4, 1, 256, 20)
     assert plan.exclude == ()  # an OOM is the job's, not the node's
+    assert "(the cap, retry.max_mem_gb)" in decide(K.oom_host, Plan(mem_gb=16.0), [], (), policy).action
+
+
+def test_device_oom_lowers_the_micro_batch_and_never_buys_memory() -> None:
+    actions, plan = _walk(K.oom_device, TRAIN, RetryPolicy(min_micro_batch=16, max_attempts=20))
+    assert actions == ["oom ladder micro_batch"] * 2 + ["oom ladder negative_steps"] * 2 + ["oom ladder replay_buffer"] * 2
+    assert (plan.micro_batch, plan.mem_gb) == (16, 4.0)
+
+
+def test_the_old_single_ladder_key_says_how_it_was_split() -> None:
+    with pytest.raises(ValueError, match="host_oom_ladder.*device_oom_ladder"):
+        RetryPolicy(oom_ladder=["host_memory"])
+    with pytest.raises(ValueError, match="device_oom_ladder"):
+        RetryPolicy(device_oom_ladder=["host_memory"])
 
 
 def test_first_oom_rung_is_exactly_halving() -> None:
@@ -72,9 +87,9 @@ def test_micro_batch_rung_needs_a_divisor() -> None:
 
 
 def test_ladder_is_configurable() -> None:
-    only_mem = RetryPolicy(oom_ladder=["host_memory"])
-    d = decide(K.oom_host, TRAIN, [], (), only_mem)
-    assert d.plan.micro_batch == 64 and d.plan.mem_gb == 8.0
+    batch_first = RetryPolicy(host_oom_ladder=["micro_batch", "host_memory"])
+    d = decide(K.oom_host, TRAIN, [], (), batch_first)
+    assert d.plan.micro_batch == 32 and d.plan.mem_gb == 4.0
 
 
 @pytest.mark.parametrize("kind", [K.timeout, K.preempted])

@@ -67,6 +67,8 @@ def test_device_oom_halves_micro_batch_keeping_the_effective_batch(tmp_path: Pat
     ]
     assert "effective batch 64 unchanged" in rows[0]["action"]
     assert "out of memory" in rows[0]["reason"]
+    kept = json.loads((tmp_path / "run" / "dispatch" / "ladder.json").read_text())  # the next invocation's start
+    assert (kept["micro_batch"], kept["mem_gb"]) == (32, SLURM.mem_gb)
     done = read_yaml(tmp_path / "run" / "resolved_config.yaml")["train"]
     assert (done["batch_size"], done["micro_batch"]) == (64, 32)
     assert status(tmp_path / "run")["status"] == "completed"
@@ -104,24 +106,41 @@ def test_config_error_in_a_job_is_not_retried(tmp_path: Path, nodes: list[str]) 
     assert len(attempts(tmp_path / "job")) == 1
 
 
+def test_flag_only_sbatch_option_is_accepted_by_sbatch(tmp_path: Path, nodes: list[str]) -> None:
+    """`sbatch_extra: {no-requeue: true}` is the bare flag `--no-requeue`, which sbatch accepts and applies."""
+    import operator
+
+    settings = SLURM.model_copy(update={"sbatch_extra": {"no-requeue": True, "mail-type": "NONE"}})
+    assert dispatch(operator.add, 2, 3, settings=settings, run_dir=tmp_path / "job") == 5
+    job_id = attempts(tmp_path / "job")[0]["job_id"]
+    script = (tmp_path / "job" / "dispatch" / f"{job_id}_submission.sh").read_text()
+    assert "#SBATCH --no-requeue\n" in script and "--no-requeue=" not in script
+    shown = subprocess.run(["scontrol", "show", "job", job_id], capture_output=True, text=True).stdout
+    assert "Requeue=0" in shown, shown  # Slurm applied the flag (the job stays known for MinJobAge, 300 s here)
+
+
 def _hog(mb: int) -> int:
     block = bytearray(mb * 2**20)  # zero-filled: every page is touched
     return len(block) // 2**20
 
 
-def test_host_oom_gets_more_memory(tmp_path: Path, nodes: list[str]) -> None:
+def test_host_oom_gets_more_memory_first_and_the_next_invocation_keeps_it(tmp_path: Path, nodes: list[str]) -> None:
+    """The cgroup's OUT_OF_MEMORY raises the job's memory first (host ladder); the run folder keeps the position, so
+    the same call again starts at 1 GB and meets no OOM."""
     settings = SLURM.model_copy(update={"mem_gb": 0.5})
     assert dispatch(_hog, 700, settings=settings, run_dir=tmp_path / "job") == 700
     rows = attempts(tmp_path / "job")
     assert [(r["failure_kind"], r["mem_gb"]) for r in rows] == [("oom_host", 0.5), (None, 1.0)]
-    assert "OUT_OF_MEMORY" in rows[0]["reason"]
+    assert "OUT_OF_MEMORY" in rows[0]["reason"] and rows[0]["action"].startswith("oom ladder host_memory")
+    assert dispatch(_hog, 700, settings=settings, run_dir=tmp_path / "job") == 700
+    assert [(r["failure_kind"], r["mem_gb"]) for r in attempts(tmp_path / "job")][2:] == [(None, 1.0)]
 
 
 def test_killed_head_reattaches_and_submits_no_duplicate(tmp_path: Path, nodes: list[str]) -> None:
     cfg = tiny_config(tmp_path, "reattach",
                       train={"steps": 1500, "log_every": 500, "eval_every": 1500, "checkpoint_every": 500})
     run = tmp_path / "run"
-    cmd = [sys.executable, "-c", "import sys; from ired.cli import main; sys.exit(main())", "dispatch-train", str(cfg),
+    cmd = [sys.executable, "-m", "ired", "dispatch-train", str(cfg),
            "--out", str(run), "--cluster", "slurm", "--mem-gb", "1", "--timeout-min", "5"]
     head = subprocess.Popen(cmd, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
@@ -159,8 +178,7 @@ def test_a_job_that_slurm_requeues_by_itself_is_one_attempt_per_run(tmp_path: Pa
     cfg = tiny_config(tmp_path, "requeue",
                       train={"steps": 1500, "log_every": 500, "eval_every": 1500, "checkpoint_every": 100})
     run = tmp_path / "run"
-    head = subprocess.Popen([sys.executable, "-c", "import sys; from ired.cli import main; sys.exit(main())",
-                             "dispatch-train", str(cfg), "--out", str(run), "--cluster", "slurm", "--mem-gb", "1",
+    head = subprocess.Popen([sys.executable, "-m", "ired", "dispatch-train", str(cfg), "--out", str(run), "--cluster", "slurm", "--mem-gb", "1",
                              "--timeout-min", "5"], stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
     job_id = None

@@ -94,7 +94,8 @@ def test_slurm_dispatch_settings_validate():
     from ired.dispatch import load_settings
 
     settings = load_settings(REPO / "profiles" / "slurm" / "dispatch.yaml")
-    assert (settings.cluster, settings.partition, settings.account) == ("slurm", "debug", "root")
+    # the cluster's own defaults: a user's profile names no test cluster's partition or account
+    assert (settings.cluster, settings.partition, settings.account, settings.qos) == ("slurm", None, None, None)
 
 
 # ------------------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The ired command line: train, evaluate, dispatch, findings, print configs and the schema.
+"""The ired command line: train, evaluate, dispatch, cancel, findings, print configs and the schema.
 
 User errors (bad config, bad argument, missing checkpoint, a file that cannot be read or written) print one line
 on stderr and exit 2, without a traceback; a diverged run exits 3; output into a closed pipe (``ired schema | head``)
@@ -139,10 +139,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="also write the JSON here")
     p.set_defaults(func=_cmd_evaluate)
 
-    from ired.dispatch.cli import add_dispatch_commands  # `ired dispatch-train`: submitit, retries, re-attach
+    from ired.dispatch.cli import add_dispatch_commands, add_run_commands  # dispatch-train; cancel
     from ired.findings import add_findings_command  # `ired findings`: results/findings.md, README check
 
     add_dispatch_commands(sub)
+    add_run_commands(sub)
     add_findings_command(sub)
     return parser
 

@@ -21,6 +21,19 @@ class DivergedError(IredError):
         self.step = step
 
 
+class DispatchError(IredError):
+    """A dispatched job failed and the retry policy does not retry it (or its retries are spent), or a person stopped
+    it (``stopped``: ``ired cancel``); the message names the cause, the logs and the attempt log.
+
+    ``kind`` is the :class:`ired.dispatch.failures.FailureKind` of the last attempt (None: not a classified failure).
+    """
+
+    def __init__(self, message: str, kind: object | None = None, stopped: bool = False) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.stopped = stopped
+
+
 class RecordFileError(IredError):
     """A run-folder record (metrics.jsonl, status.json, attempts.jsonl...) is corrupt; names the file and line."""
 

@@ -58,13 +58,14 @@ def _holder_text(holder: dict[str, Any] | None) -> str:
     return f"pid {holder.get('pid', '?')} on host {holder.get('host', '?')}"
 
 
-def lock_holder(run_dir: str | Path) -> dict[str, Any] | None:
+def lock_holder(run_dir: str | Path, name: str = LOCK_FILE) -> dict[str, Any] | None:
     """The live process holding the run folder's lock (``{"pid", "host", "started"}``), or None when none does.
 
     Tests the lock with a shared, non-blocking ``flock`` (released at once): the answer is about live processes,
-    whatever the lock file contains. On a file system without ``flock`` it answers None.
+    whatever the lock file contains. On a file system without ``flock`` it answers None. ``name``: the lock file
+    (the trainer's ``train.lock``; the dispatcher's head holds its own, :data:`ired.dispatch.attempts.HEAD_LOCK`).
     """
-    path = Path(run_dir) / LOCK_FILE
+    path = Path(run_dir) / name
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:
@@ -98,10 +99,12 @@ class RunLock:
     ``wait_s`` seconds so that a reader's momentary probe (:func:`lock_holder`) never turns a trainer away.
     """
 
-    def __init__(self, run_dir: str | Path, wait_s: float = 2.0) -> None:
+    def __init__(self, run_dir: str | Path, wait_s: float = 2.0, name: str = LOCK_FILE,
+                 doing: str = "trained") -> None:
         self.run_dir = Path(run_dir)
-        self.path = self.run_dir / LOCK_FILE
+        self.path = self.run_dir / name
         self.wait_s = wait_s
+        self.doing = doing
         self._fd: int | None = None
 
     def acquire(self) -> "RunLock":
@@ -117,7 +120,7 @@ class RunLock:
                     holder = _read_holder(fd)
                     os.close(fd)
                     raise RunFolderBusy(
-                        f"{self.run_dir} is already being trained by {_holder_text(holder)}"
+                        f"{self.run_dir} is already being {self.doing} by {_holder_text(holder)}"
                         f" (lock {self.path}); wait for it to end or stop that process"
                     ) from None
                 time.sleep(0.1)

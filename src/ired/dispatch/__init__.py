@@ -2,10 +2,12 @@
 
 - :mod:`~ired.dispatch.sacct`: sacct output as data (pure parsers) and careful queries;
 - :mod:`~ired.dispatch.failures`: the table that turns evidence into a failure kind;
-- :mod:`~ired.dispatch.policy`: what to do about each kind (exclude nodes, OOM ladder, requeue, stop);
+- :mod:`~ired.dispatch.policy`: what to do about each kind (exclude nodes, OOM ladder by cause, requeue, stop);
+- :mod:`~ired.dispatch.ladder`: the OOM ladder's position, kept in the run folder for the next invocation;
 - :mod:`~ired.dispatch.attempts`: ``attempts.jsonl`` and ``job.json`` in the run folder;
 - :mod:`~ired.dispatch.settings`: where and with what resources jobs run (from the profile);
-- :mod:`~ired.dispatch.executor` / :mod:`~ired.dispatch.jobs`: submitit on the head / what runs on the node;
+- :mod:`~ired.dispatch.executor`: one backend class per cluster kind (Slurm, local) behind one interface;
+- :mod:`~ired.dispatch.jobs`: what runs on the node;
 - :mod:`~ired.dispatch.runner`: the loop (:func:`run_training`, :func:`dispatch`);
 - :mod:`~ired.dispatch.cli`: ``ired dispatch-train`` (:func:`add_dispatch_commands`).
 
@@ -14,8 +16,9 @@ Importing this package imports neither submitit nor torch.
 
 from ired.dispatch.failures import Classification, Evidence, FailureKind, classify
 from ired.dispatch.policy import Plan, RetryPolicy, decide
-from ired.dispatch.runner import DispatchError, DispatchResult, dispatch, run_training
+from ired.dispatch.runner import DispatchResult, dispatch, run_training
 from ired.dispatch.settings import DispatchSettings, load_settings
+from ired.errors import DispatchError
 
 __all__ = [
     "Classification",

@@ -1,15 +1,21 @@
-"""The dispatcher's records in a run folder: ``attempts.jsonl`` (history) and ``job.json`` (the job in flight).
+"""The dispatcher's records in a run folder: ``attempts.jsonl`` (history), ``job.json`` (the job in flight),
+``cancel.json`` (a person asked, with ``ired cancel``, to stop that job) and the head's lock.
 
 ``attempts.jsonl`` gets one JSON row per real attempt (a job that Slurm requeued by itself is one attempt per
 segment), appended once and fsynced, so a head process killed at any moment loses at most the attempt it was
 waiting on, and that attempt's job id is in ``job.json``, written (atomically) before waiting: a rerun re-attaches
 to it instead of submitting a duplicate, and the rows of one job are written in one append.
+
+One head at a time drives a record folder: it holds ``dispatch/head.lock`` (an ``flock``, dropped by the kernel
+however the head ends) while it submits and waits. ``ired cancel`` asks that head to stop through ``cancel.json``
+and writes the ``interrupted`` row itself only when no head holds the lock (a killed head's jobs).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +24,9 @@ from ired.atomic import write_text_atomic
 
 ATTEMPTS_FILE = "attempts.jsonl"
 JOB_FILE = "job.json"
+CANCEL_FILE = "cancel.json"
+HEAD_LOCK = "head.lock"  # in the record folder's dispatch/ (submitit's folder)
+INTERRUPTED = "interrupted"  # failure_kind of an attempt stopped on purpose (Ctrl-C of its head, ired cancel)
 
 
 @dataclass
@@ -55,6 +64,8 @@ class JobRecord:
     folder: str  # submitit folder of the job (logs, pickles)
     plan: dict[str, Any]  # policy.Plan as a dict
     submitted_at: float
+    comment: str | None = None  # the attempt's tag (sbatch --comment): finds a job whose id was never recorded
+    array_index: int | None = None  # the run's task in the array named by ``comment`` (array submission)
 
 
 def append_attempts(run_dir: Path, rows: list[AttemptRow]) -> None:
@@ -91,3 +102,45 @@ def read_job_record(run_dir: Path) -> JobRecord | None:
         return JobRecord(**json.loads(path.read_text()))
     except (json.JSONDecodeError, TypeError):
         return None
+
+
+def in_flight(run_dir: Path) -> JobRecord | None:
+    """The attempt whose job is (or may be) queued or running: ``job.json`` with no row for its attempt yet."""
+    record = read_job_record(run_dir)
+    if record is None:
+        return None
+    rows = read_attempts(run_dir)
+    return None if any(r.get("attempt", 0) >= record.attempt for r in rows) else record
+
+
+def interrupted_row(record: JobRecord, cancelled: bool, reason: str, action: str) -> AttemptRow:
+    """The row of an attempt stopped on purpose: its job cancelled (or already gone), the run to be resumed."""
+    plan = record.plan
+    micro, batch = plan.get("micro_batch"), plan.get("batch_size")
+    return AttemptRow(
+        attempt=record.attempt, job_id=str(record.job_id or "-"), node=None, state="CANCELLED" if cancelled else None,
+        exit_code=None, failure_kind=INTERRUPTED, action=action, micro_batch=micro,
+        accumulation=batch // micro if micro and batch else None,
+        wall_time_s=round(time.time() - record.submitted_at, 3), reason=reason,
+        exclude=list(plan.get("exclude", ())), mem_gb=plan.get("mem_gb"), negatives_steps=plan.get("negatives_steps"),
+        buffer_size=plan.get("buffer_size"), cluster=record.cluster, final=False)
+
+
+def request_cancel(run_dir: Path, record: JobRecord, by: str) -> None:
+    """Ask the head waiting on ``record``'s job to stop it (``cancel.json``; the head reads it while it waits)."""
+    text = json.dumps({"attempt": record.attempt, "job_id": record.job_id, "by": by, "at": time.time()})
+    write_text_atomic(Path(run_dir) / CANCEL_FILE, text + "\n", fsync=True)
+
+
+def cancel_request(run_dir: Path, attempt: int) -> dict[str, Any] | None:
+    """The request to stop ``attempt`` (None when there is none, or it is about another attempt)."""
+    path = Path(run_dir) / CANCEL_FILE
+    try:
+        request = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    return request if isinstance(request, dict) and request.get("attempt") == attempt else None
+
+
+def clear_cancel_request(run_dir: Path) -> None:
+    (Path(run_dir) / CANCEL_FILE).unlink(missing_ok=True)

@@ -1,4 +1,5 @@
-"""``ired dispatch-train``: the entry point the pipeline's train rule calls (wired into ``ired.cli``).
+"""The dispatcher's commands (wired into ``ired.cli``): ``ired dispatch-train``, the entry point the pipeline's
+train rule calls, and ``ired cancel``, which stops the jobs of selected runs.
 
 Flags override the settings file (``--settings``, from the Snakemake profile); flag names are the settings keys.
 Exit codes follow ``ired train``: 0 completed, 2 config error, 3 diverged (0 with ``--keep-diverged``, which keeps
@@ -46,8 +47,9 @@ def add_dispatch_commands(subparsers: Any) -> None:
 
 
 def _cmd_dispatch_train(args: argparse.Namespace) -> int:
-    from ired.dispatch.runner import DispatchError, run_training, stop_on_signals
+    from ired.dispatch.runner import run_training, stop_on_signals
     from ired.dispatch.settings import load_settings
+    from ired.errors import DispatchError
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
     retry = {"max_attempts": args.max_attempts} if args.max_attempts is not None else None
@@ -63,6 +65,8 @@ def _cmd_dispatch_train(args: argparse.Namespace) -> int:
         return 130  # the runner has cancelled the job and said so
     except DispatchError as exc:
         print(f"ired dispatch-train: error: {exc}", file=sys.stderr)
+        if exc.stopped:
+            return 130  # stopped on purpose (ired cancel), like Ctrl-C
         return _EXIT.get(exc.kind, 1) if exc.kind is not None else 1
     if res.skipped:
         print(f"ired dispatch-train: {res.run_dir} already {'diverged' if res.diverged else 'completed'}; nothing "
@@ -75,4 +79,92 @@ def _cmd_dispatch_train(args: argparse.Namespace) -> int:
         print(f"ired dispatch-train: {res.run_dir} completed after {last['attempt']} attempt(s) "
               f"(last job {last['job_id']} on {last['node']}); attempts: {res.run_dir / 'attempts.jsonl'}",
               file=sys.stderr)
+    return 0
+
+
+def _states(text: str) -> list[str]:
+    from ired.dispatch.status import STATES
+
+    states = [s.strip() for s in text.split(",") if s.strip()]
+    bad = [s for s in states if s not in STATES]
+    if bad or not states:
+        raise argparse.ArgumentTypeError(f"state {', '.join(bad) or repr(text)} not allowed (allowed: "
+                                         f"{', '.join(STATES)}; several: queued,running)")
+    return states
+
+
+def _add_selection(p: Any) -> None:
+    p.add_argument("runs", nargs="*", metavar="RUN", help="run names or globs (q208-s1, 'q208-*'); default: every run")
+    p.add_argument("-e", "--experiment", action="append", default=[], metavar="GLOB",
+                   help="only runs of these experiments or sweeps (globs: 'lr_sweep*'; repeatable)")
+    p.add_argument("-s", "--state", action="append", type=_states, default=[], metavar="STATE[,STATE]",
+                   help="only runs in these states (pending, queued, running, completed, diverged, failed, "
+                   "interrupted; repeatable)")
+    p.add_argument("--scale", default=None, help="the runs of results/SCALE (default: the scale last run here)")
+    p.add_argument("--results", default=None, metavar="DIR", help="the runs of this folder instead of results/SCALE")
+
+
+def add_run_commands(subparsers: Any) -> None:
+    """Add ``status`` and ``cancel`` to an ``argparse`` subparsers object."""
+    p = subparsers.add_parser("status", help="one line per run: state, step/steps, ETA, attempts, node, last "
+                              "failure class (reads files and one squeue; never Snakemake's lock)")
+    _add_selection(p)
+    p.set_defaults(func=_cmd_status)
+
+    p = subparsers.add_parser("cancel", help="cancel the jobs of the selected runs (Slurm or local) and mark them "
+                              "interrupted; the next pipeline command resumes them")
+    _add_selection(p)
+    p.add_argument("--wait", type=float, default=60.0, metavar="S",
+                   help="seconds to wait for the heads waiting on the jobs to log them (default 60)")
+    p.set_defaults(func=_cmd_cancel)
+
+
+def _selected(args: argparse.Namespace) -> tuple[Any, list[Any], list[Any], str]:
+    """The results folder, the selected runs, their statuses (all of them when no state is asked for) and the
+    note on the queue's view; a selection that names runs and matches none is a one-line error."""
+    from ired.dispatch.runs import find_runs, results_folder, select
+    from ired.dispatch.status import collect
+    from ired.errors import ConfigError
+
+    folder = results_folder(args.results, args.scale)
+    runs = find_runs(folder)
+    chosen = select(runs, args.runs, args.experiment)
+    if not chosen and (args.runs or args.experiment):
+        wanted = " ".join([*args.runs, *(f"-e {e}" for e in args.experiment)])
+        raise ConfigError(f"no run of {folder} matches {wanted} ({len(runs)} runs there, e.g. "
+                          f"{', '.join(r.name for r in runs[:5]) or 'none'})")
+    found, note = collect(chosen)
+    states = {s for group in args.state for s in group}
+    if states:
+        found = [s for s in found if s.state in states]
+        names = {s.run for s in found}
+        chosen = [r for r in chosen if r.name in names]
+    return folder, chosen, found, note
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    from ired.dispatch.status import summary, table
+
+    folder, _, found, note = _selected(args)
+    for line in table(found):
+        print(line)
+    print(summary(found, folder, note))
+    return 0
+
+
+def _cmd_cancel(args: argparse.Namespace) -> int:
+    from ired.dispatch.cancel import cancel_runs
+
+    folder, runs, _, _ = _selected(args)
+    done = cancel_runs(runs, wait_s=args.wait)
+    if not done:
+        print(f"ired cancel: no job in flight among the {len(runs)} selected run(s) of {folder}")
+        return 0
+    for c in done:
+        where = f"{'Slurm' if c.record.cluster == 'slurm' else 'local'} job {c.job_id or '(id not recorded)'}"
+        state = {"interrupted": "marked interrupted", None: "its head has not logged it yet"}.get(c.outcome, c.outcome)
+        print(f"ired cancel: {c.run} {c.what}: cancelled {where} (attempt {c.record.attempt}); {state}")
+    runs_hit = len({c.run for c in done})
+    print(f"ired cancel: {len(done)} job(s) of {runs_hit} run(s) cancelled; the same pipeline command resumes them "
+          "from their newest checkpoints")
     return 0

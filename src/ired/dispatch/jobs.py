@@ -30,9 +30,9 @@ def node_name() -> str:
 
 
 def trainer_command(config_path: str, out_dir: str) -> list[str]:
-    """The command a person would type: ``ired train CONFIG --out DIR`` with this job's interpreter."""
-    return [sys.executable, "-c", "import sys; from ired.cli import main; sys.exit(main())",
-            "train", config_path, "--out", out_dir]
+    """The command a person would type: ``ired train CONFIG --out DIR``, as ``python -m ired`` with this job's
+    interpreter (the ``ired`` script may not be on a node's PATH; the interpreter is the one the job runs)."""
+    return [sys.executable, "-m", "ired", "train", config_path, "--out", out_dir]
 
 
 def outcome_path(folder: Path, job_id: str) -> Path:

@@ -4,12 +4,14 @@ Defaults (all configurable in :class:`RetryPolicy`):
 
 - ``node_failure``: resubmit with the failed node(s) added to an accumulating ``--exclude`` list, up to
   ``node_failure_retries`` times;
-- ``oom_host`` / ``oom_device``: walk the fallback ladder ``oom_ladder``, first rung that still applies wins:
-  ``micro_batch`` halves the micro-batch and so doubles gradient accumulation (effective batch, hence the
-  experiment, unchanged; repeated down to ``min_micro_batch``), ``negative_steps`` halves the negative-sampling
-  steps, ``replay_buffer`` halves the replay buffer (``replay`` negatives only), ``host_memory`` doubles the job's
-  memory (host OOM only, up to ``max_mem_gb``). The last two rungs change the experiment, which the attempt log
-  records;
+- ``oom_host`` / ``oom_device``: walk the fallback ladder of the cause, first rung that still applies wins. A host
+  OOM (the job's cgroup memory limit, Slurm ``OUT_OF_MEMORY``) walks ``host_oom_ladder``: ``host_memory`` doubles
+  the job's memory, up to ``max_mem_gb``, before anything about the run changes. A device OOM (CUDA's allocator)
+  walks ``device_oom_ladder``, which has no memory rung (more host memory buys no device memory): ``micro_batch``
+  halves the micro-batch and so doubles gradient accumulation (effective batch, hence the experiment, unchanged;
+  repeated down to ``min_micro_batch``), ``negative_steps`` halves the negative-sampling steps, ``replay_buffer``
+  halves the replay buffer (``replay`` negatives only). These last two change the experiment, which the attempt
+  log records. The runner keeps the ladder's position in the run folder (:mod:`ired.dispatch.ladder`);
 - ``timeout`` / ``preempted``: requeue unchanged (the trainer resumes from its checkpoint), ``requeue_retries``;
 - ``diverged`` / ``config_error`` / ``cancelled``: no retry: rerunning gives the same answer (or undoes a
   person's decision);
@@ -21,13 +23,14 @@ Every retry is bounded by ``max_attempts`` in total.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ired.dispatch.failures import FailureKind
 
 Rung = Literal["micro_batch", "negative_steps", "replay_buffer", "host_memory"]
+DeviceRung = Literal["micro_batch", "negative_steps", "replay_buffer"]
 
 #: Failure kinds that are never retried, with why (the give-up message says it).
 NO_RETRY: dict[FailureKind, str] = {
@@ -46,19 +49,34 @@ class RetryPolicy(BaseModel):
     node_failure_retries: int = Field(3, ge=0, description="Resubmissions after node failures (each excludes the node).")
     requeue_retries: int = Field(3, ge=0, description="Resubmissions after timeouts and preemptions.")
     unknown_retries: int = Field(2, ge=0, description="Resubmissions after failures of unknown cause.")
-    oom_ladder: list[Rung] = Field(
-        default_factory=lambda: ["micro_batch", "negative_steps", "replay_buffer", "host_memory"],
-        description="OOM fallbacks, tried in this order; a rung that no longer applies is skipped.",
+    host_oom_ladder: list[Rung] = Field(
+        default_factory=lambda: ["host_memory", "micro_batch", "negative_steps", "replay_buffer"],
+        description="Fallbacks after a host OOM (the job's memory limit), in this order; a rung that no longer "
+        "applies is skipped (host_memory once max_mem_gb is reached).",
+    )
+    device_oom_ladder: list[DeviceRung] = Field(
+        default_factory=lambda: ["micro_batch", "negative_steps", "replay_buffer"],
+        description="Fallbacks after a device (CUDA) OOM, in this order; never host memory.",
     )
     min_micro_batch: int = Field(8, ge=1, description="The micro_batch rung stops halving below this.")
     min_negative_steps: int = Field(1, ge=0, description="The negative_steps rung stops halving below this.")
     min_buffer_size: int = Field(256, ge=1, description="The replay_buffer rung stops halving below this.")
-    max_mem_gb: float = Field(256.0, gt=0, description="The host_memory rung stops doubling above this.")
+    max_mem_gb: float = Field(256.0, gt=0, description="The host_memory rung doubles the memory up to this cap (GB).")
     node_failure_exit_codes: list[int] = Field(
         default_factory=lambda: [120],
         description="Exit codes that mean 'this node is broken' (Python exits 120 when it cannot flush stdio, "
         "e.g. a failed log filesystem).",
     )
+
+
+    @model_validator(mode="before")
+    @classmethod
+    def _split_ladder(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "oom_ladder" in data:
+            raise ValueError("oom_ladder is split by cause: host_oom_ladder (default host_memory, micro_batch, "
+                             "negative_steps, replay_buffer) and device_oom_ladder (default micro_batch, "
+                             "negative_steps, replay_buffer)")
+        return data
 
 
 @dataclass(frozen=True)
@@ -87,7 +105,8 @@ class Decision:
 
 
 def _oom_rung(kind: FailureKind, plan: Plan, policy: RetryPolicy) -> Decision | None:
-    for rung in policy.oom_ladder:
+    ladder = policy.host_oom_ladder if kind is FailureKind.oom_host else policy.device_oom_ladder
+    for rung in ladder:
         if rung == "micro_batch" and plan.micro_batch is not None and plan.batch_size is not None:
             new = plan.micro_batch // 2
             if plan.micro_batch % 2 == 0 and new >= policy.min_micro_batch and plan.batch_size % new == 0:
@@ -115,9 +134,11 @@ def _oom_rung(kind: FailureKind, plan: Plan, policy: RetryPolicy) -> Decision | 
                     replace(plan, buffer_size=new),
                 )
         elif rung == "host_memory" and kind is FailureKind.oom_host:
-            new_mem = plan.mem_gb * 2
-            if new_mem <= policy.max_mem_gb:
-                return Decision(True, f"oom ladder host_memory: mem_gb {plan.mem_gb:g}->{new_mem:g}", replace(plan, mem_gb=new_mem))
+            new_mem = min(plan.mem_gb * 2, policy.max_mem_gb)
+            if new_mem > plan.mem_gb:
+                cap = " (the cap, retry.max_mem_gb)" if new_mem == policy.max_mem_gb else ""
+                return Decision(True, f"oom ladder host_memory: mem_gb {plan.mem_gb:g}->{new_mem:g}{cap}",
+                                replace(plan, mem_gb=new_mem))
     return None
 
 
@@ -149,7 +170,9 @@ def decide(
         return Decision(True, f"resubmit {what} (exclude={','.join(exclude) or '-'})", replace(plan, exclude=exclude))
     if kind in (FailureKind.oom_host, FailureKind.oom_device):
         rung = _oom_rung(kind, plan, policy)
-        return rung or replace(give_up, action=f"give up: {kind.value} and no rung of the oom ladder {policy.oom_ladder} applies any more")
+        ladder = policy.host_oom_ladder if kind is FailureKind.oom_host else policy.device_oom_ladder
+        return rung or replace(give_up, action=f"give up: {kind.value} and no rung of its oom ladder {ladder} applies "
+                               "any more")
     if kind in (FailureKind.timeout, FailureKind.preempted):
         n = sum(k in (FailureKind.timeout, FailureKind.preempted) for k in previous_kinds)
         if n >= policy.requeue_retries:

@@ -33,29 +33,27 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ired.dispatch.attempts import (
+    HEAD_LOCK,
+    INTERRUPTED,
     AttemptRow,
     JobRecord,
     append_attempts,
+    cancel_request,
+    clear_cancel_request,
+    interrupted_row,
     read_attempts,
     read_job_record,
     write_job_record,
 )
+from ired.dispatch import ladder
 from ired.dispatch.failures import FailureKind, classify
 from ired.dispatch.policy import Plan, decide
 from ired.dispatch.settings import DispatchSettings
-from ired.errors import IredError
+from ired.errors import DispatchError, IredError
 
 log = logging.getLogger("ired.dispatch")
 
 DISPATCH_DIR = "dispatch"  # submitit's folder inside the run folder: job scripts, pickles, logs, outcomes
-
-
-class DispatchError(IredError):
-    """An attempt failed and the policy does not retry (or retries are spent); the message names cause and logs."""
-
-    def __init__(self, message: str, kind: FailureKind | None = None) -> None:
-        super().__init__(message)
-        self.kind = kind
 
 
 @dataclass
@@ -94,9 +92,26 @@ class _Task:
         return []
 
 
-def _job_name(settings: DispatchSettings, task: _Task, run_dir: Path, attempt: int) -> str:
-    tag = hashlib.sha1(str(run_dir).encode()).hexdigest()[:6]
-    return f"{settings.job_name_prefix}-{task.name}-{tag}-a{attempt}"
+def job_label(run_dir: Path) -> str:
+    """``<scale>-<run>`` for a run folder ``results/<scale>/<run>``; ``<scale>-<run>.<job>`` for the record folder
+    of another job of the run (``results/<scale>/<run>/dispatch/eval-last`` -> ``tiny-q101-s0.eval-last``)."""
+    run_dir = Path(run_dir)
+    if run_dir.parent.name == DISPATCH_DIR:
+        owner = run_dir.parent.parent
+        return f"{owner.parent.name}-{owner.name}.{run_dir.name}"
+    return f"{run_dir.parent.name}-{run_dir.name}"
+
+
+def job_name(settings: DispatchSettings, run_dir: Path) -> str:
+    """The Slurm job name of every attempt of the run: ``ired-<scale>-<run>`` (``squeue -n``/``scancel -n`` select a
+    run's job, whatever its attempt; the attempt is in the job's comment, :func:`attempt_tag`)."""
+    return f"{settings.job_name_prefix}-{job_label(run_dir)}"
+
+
+def attempt_tag(run_dir: Path, attempt: int) -> str:
+    """The job's comment: ``ired:<hash of the record folder>:a<attempt>``. Unique per folder and attempt, it finds a
+    job whose id was never recorded (the head died right after sbatch) without taking another checkout's job."""
+    return f"ired:{hashlib.sha1(str(run_dir).encode()).hexdigest()[:10]}:a{attempt}"
 
 
 def _row(attempt: int, job_id: str, fin: Any, plan: Plan, settings: DispatchSettings, kind: str | None,
@@ -133,12 +148,22 @@ def _current_round(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def drive(task: _Task, settings: DispatchSettings, run_dir: Path) -> DispatchResult:
-    """Run ``task`` until it succeeds for good or the policy gives up (raises :class:`DispatchError`)."""
-    from ired.dispatch import executor
+    """Run ``task`` until it succeeds for good or the policy gives up (raises :class:`DispatchError`).
+
+    Holds the record folder's head lock throughout: a second head on the same run stops at once, in one line."""
+    from ired.runstate import RunLock
 
     run_dir = Path(run_dir).resolve()
     folder = run_dir / DISPATCH_DIR
     folder.mkdir(parents=True, exist_ok=True)
+    with RunLock(folder, name=HEAD_LOCK, doing="dispatched"):
+        return _drive(task, settings, run_dir, folder)
+
+
+def _drive(task: _Task, settings: DispatchSettings, run_dir: Path, folder: Path) -> DispatchResult:
+    from ired.dispatch.executor import backend
+
+    be = backend(settings, run_dir)
     record = read_job_record(run_dir)
     last_logged = max((r["attempt"] for r in read_attempts(run_dir)), default=0)
     reattached = False
@@ -146,42 +171,58 @@ def drive(task: _Task, settings: DispatchSettings, run_dir: Path) -> DispatchRes
         plan = Plan(**{**record.plan, "exclude": tuple(record.plan.get("exclude", ()))})
         attempt = record.attempt
     else:
-        plan = task.initial_plan(settings)
+        plan, moved = ladder.resume(task.initial_plan(settings), run_dir)
+        if moved:
+            log.info("%s: %s", task.name, moved)
         attempt = last_logged + 1
         record = None
+    name = job_name(settings, run_dir)
     while True:
-        job_name = _job_name(settings, task, run_dir, attempt)
-
-        def remember(job_id: str | None, submitted_at: float) -> None:
-            write_job_record(run_dir, JobRecord(attempt, job_id, job_name, settings.cluster, str(folder),
-                                                _plan_dict(plan), submitted_at))
-
+        tag = attempt_tag(run_dir, attempt)
+        stop = lambda: cancel_request(run_dir, attempt) is not None  # noqa: E731 - `ired cancel` asked to stop
         if record is not None and record.job_id is not None:
-            job_id, submitted_at = record.job_id, record.submitted_at
-            state = "still queued or running" if executor.is_active(settings, job_id) else "finished meanwhile"
-            log.info("%s: re-attaching to attempt %d, job %s (%s)", task.name, attempt, job_id, state)
+            current = record
+            state = "still queued or running" if be.is_active(record.job_id) else "finished meanwhile"
+            log.info("%s: re-attaching to attempt %d, job %s (%s)", task.name, attempt, record.job_id, state)
             reattached = True
         else:
             # a planned attempt whose id was never recorded: the head may have died right after sbatch
-            found = executor.find_job(settings, job_name) if record is not None else None
-            submitted_at = time.time()
+            found = (be.find_job(record.job_name, record.comment or tag, record.array_index)
+                     if record is not None else None)
             if found:
-                job_id, reattached = found, True
-                log.info("%s: attempt %d: adopting job %s found by its name %s", task.name, attempt, job_id, job_name)
+                current = replace(record, job_id=found)
+                write_job_record(run_dir, current)
+                reattached = True
+                log.info("%s: attempt %d: adopting job %s found by its name %s and comment %s", task.name, attempt,
+                         found, record.job_name, record.comment)
             else:
-                remember(None, submitted_at)  # the plan and the name are on disk before sbatch runs
+                current = JobRecord(attempt, None, name, settings.cluster, str(folder), _plan_dict(plan),
+                                    time.time(), tag)
+                write_job_record(run_dir, current)  # the plan and the name are on disk before sbatch runs
                 fn, args = task.job(plan, attempt)
-                job_id = executor.submit(settings, plan, folder, job_name, fn, *args)
+                try:
+                    sub = be.request(run_dir, current, plan, folder, name, tag, fn, args, stop=stop)
+                except KeyboardInterrupt:  # stopped while its request waited for an array
+                    _stop(task, be, run_dir, current)
+                    raise
+                if sub is None:  # `ired cancel` before the request was submitted
+                    _stopped(task, run_dir, current, None)
+                current = replace(current, job_id=sub.job_id, folder=str(sub.folder), job_name=sub.job_name,
+                                  comment=sub.comment, array_index=sub.array_index)
+                write_job_record(run_dir, current)
                 log.info("%s: attempt %d submitted as %s job %s (logs %s)", task.name, attempt, settings.cluster,
-                         job_id, folder)
-            remember(job_id, submitted_at)
+                         sub.job_id, sub.folder)
+        job_id, submitted_at, job_folder = str(current.job_id), current.submitted_at, Path(current.folder)
         try:
-            executor.wait(settings, job_id, folder)
+            be.wait(job_id, job_folder, stop=stop)
+            if stop():  # `ired cancel`: make sure the job is gone
+                be.cancel([job_id])
+                be.wait(job_id, job_folder)
         except KeyboardInterrupt:  # Ctrl-C, or SIGTERM through stop_on_signals()
-            _stop(task, settings, run_dir, attempt, job_id, plan, submitted_at)
+            _stop(task, be, run_dir, current)
             raise
-        fin = executor.gather(settings, folder, job_id, settings.retry.node_failure_exit_codes,
-                              task.run_status(submitted_at), submitted_at)
+        fin = be.gather(job_folder, job_id, settings.retry.node_failure_exit_codes, task.run_status(submitted_at),
+                        submitted_at)
         rows_round = _current_round(read_attempts(run_dir))
         # Slurm requeued the job by itself (same id): each earlier segment was a real attempt, logged with the last
         requeued = []
@@ -203,7 +244,11 @@ def drive(task: _Task, settings: DispatchSettings, run_dir: Path) -> DispatchRes
             task.on_success()  # before the "done" row: a head dying in between re-collects and repeats this
             append_attempts(run_dir, [*requeued,
                                       _row(attempt, job_id, fin, plan, settings, None, None, "done", final=True)])
+            clear_cancel_request(run_dir)  # the job had finished before it could be stopped
             return DispatchResult(run_dir, read_attempts(run_dir), fin.result, reattached)
+        request = cancel_request(run_dir, current.attempt)
+        if request is not None:
+            _stopped(task, run_dir, replace(current, attempt=attempt), fin, requeued, request)
         cls = classify(fin.evidence)
         previous = [FailureKind(r["failure_kind"]) for r in rows_round if r.get("failure_kind") in _KINDS]
         previous += [FailureKind(r.failure_kind) for r in requeued if r.failure_kind in _KINDS]
@@ -213,6 +258,8 @@ def drive(task: _Task, settings: DispatchSettings, run_dir: Path) -> DispatchRes
                                                   decision.action, final=not decision.retry)])
         log.warning("%s: attempt %d (job %s on %s) failed: %s (%s); %s", task.name, attempt, job_id, fin.node,
                     cls.kind.value, cls.reason, decision.action)
+        if decision.retry and decision.action.startswith("oom ladder"):
+            ladder.remember(run_dir, decision.plan, decision.action)  # the next invocation continues from here
         if not decision.retry:
             logs = ", ".join(str(p) for p in [fin.stderr_path, *task.logs()])
             raise DispatchError(
@@ -221,14 +268,32 @@ def drive(task: _Task, settings: DispatchSettings, run_dir: Path) -> DispatchRes
                 cls.kind,
             )
         plan, attempt = decision.plan, attempt + 1
-        record = JobRecord(attempt, None, _job_name(settings, task, run_dir, attempt), settings.cluster, str(folder),
-                           _plan_dict(plan), time.time())
+        record = JobRecord(attempt, None, name, settings.cluster, str(folder), _plan_dict(plan), time.time(),
+                           attempt_tag(run_dir, attempt))
         write_job_record(run_dir, record)  # a head dying before the next sbatch resumes with this plan
+
+
+STOPPED_ACTION = "stopped on purpose: job cancelled; the next command resumes the run"
+
+
+def _stopped(task: _Task, run_dir: Path, record: JobRecord, fin: Any, requeued: list[AttemptRow] = (),
+             request: dict[str, Any] | None = None) -> None:
+    """`ired cancel` stopped this attempt (``fin``: how its job ended; None: stopped before submission): log it
+    as interrupted, drop the request, raise the one-line stop."""
+    request = request or cancel_request(run_dir, record.attempt) or {}
+    by = request.get("by", "ired cancel")
+    row = interrupted_row(record, cancelled=True, reason=f"stopped by {by}", action=STOPPED_ACTION)
+    if fin is not None:
+        row.node, row.state, row.exit_code = fin.node, fin.state or row.state, fin.exit_code
+    append_attempts(run_dir, [*requeued, row])
+    clear_cancel_request(run_dir)
+    what = f"job {record.job_id}" if record.job_id else "its request (not submitted yet)"
+    raise DispatchError(f"{task.name}: stopped by {by}: {what} (attempt {record.attempt}) cancelled and marked "
+                        f"interrupted in {run_dir / 'attempts.jsonl'}; the next command resumes it", stopped=True)
 
 
 _KINDS = {k.value for k in FailureKind}
 REQUEUED = "requeued"  # failure_kind of a run of a job that Slurm requeued by itself without a failure of its own
-INTERRUPTED = "interrupted"  # failure_kind of an attempt whose head was stopped (its job cancelled by the head)
 
 
 def stop_on_signals() -> None:
@@ -266,24 +331,18 @@ def forward_sigterm(marker: bytes) -> None:
     signal.signal(signal.SIGTERM, stop)
 
 
-def _stop(task: _Task, settings: DispatchSettings, run_dir: Path, attempt: int, job_id: str, plan: Plan,
-          submitted_at: float) -> None:
+def _stop(task: _Task, be: Any, run_dir: Path, record: JobRecord) -> None:
     """The head was stopped while waiting: cancel the job it submitted, log the attempt as interrupted, say so."""
-    from ired.dispatch import executor
-
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the bookkeeping short
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    where = "Slurm job" if settings.cluster == "slurm" else "local job"
-    cancelled = executor.cancel(settings, job_id)
-    append_attempts(run_dir, [AttemptRow(
-        attempt=attempt, job_id=job_id, node=None, state="CANCELLED" if cancelled else None, exit_code=None,
-        failure_kind=INTERRUPTED, action="the head was stopped: job cancelled; the next command resumes the run",
-        micro_batch=plan.micro_batch, accumulation=plan.accumulation,
-        wall_time_s=round(time.time() - submitted_at, 3), reason="SIGINT/SIGTERM to the pipeline head",
-        exclude=list(plan.exclude), mem_gb=plan.mem_gb, negatives_steps=plan.negatives_steps,
-        buffer_size=plan.buffer_size, cluster=settings.cluster, final=False)])
-    message = (f"ired: {task.name}: stopped; cancelled {where} {job_id} (attempt {attempt}), marked interrupted in "
-               f"{run_dir / 'attempts.jsonl'}; the next command resumes it from its newest checkpoint")
+    where = be.where
+    cancelled = be.cancel([str(record.job_id)]) if record.job_id else False
+    append_attempts(run_dir, [interrupted_row(
+        record, cancelled, reason="SIGINT/SIGTERM to the pipeline head",
+        action="the head was stopped: job cancelled; the next command resumes the run")])
+    clear_cancel_request(run_dir)
+    message = (f"ired: {task.name}: stopped; cancelled {where} {record.job_id} (attempt {record.attempt}), marked "
+               f"interrupted in {run_dir / 'attempts.jsonl'}; the next command resumes it from its newest checkpoint")
     log.warning(message)
     print(message, file=sys.__stderr__, flush=True)  # the terminal, not only the rule's log
 
@@ -485,6 +544,8 @@ def run_training(config_path: str | Path, out_dir: str | Path, settings: Dispatc
         if force or (changed and retrain_changed):
             why = "forced" if force else f"its config changed ({', '.join(changed[:5])})"
             restarted = task.drop_result(why)
+            if changed:
+                ladder.forget(run_dir)  # another config, other memory needs; a forced retrain keeps its ladder
         elif task.finished() is not None and not changed:
             previous = task.finished()
             if previous == "completed" or keep_diverged:

@@ -149,6 +149,30 @@ def is_terminal(state: str) -> bool:
     return state in TERMINAL_STATES
 
 
+#: Fields requested from squeue (``-o``), in this order: job id (``123`` or an array task ``123_4``), state, nodes.
+SQUEUE_FORMAT = "%i|%T|%N"
+
+
+@dataclass(frozen=True)
+class QueueEntry:
+    """One line of ``squeue -h -r -o '%i|%T|%N'``: a job still known to the controller."""
+
+    job_id: str
+    state: str  # PENDING, RUNNING, COMPLETING, CONFIGURING, ...
+    nodes: tuple[str, ...]
+
+
+def parse_squeue(text: str) -> dict[str, QueueEntry]:
+    """``squeue -h -r -o '%i|%T|%N'`` output -> job id -> entry (lines that do not parse are skipped)."""
+    found: dict[str, QueueEntry] = {}
+    for line in text.splitlines():
+        parts = line.strip().split("|")
+        if len(parts) != 3 or not parts[0]:
+            continue
+        found[parts[0]] = QueueEntry(parts[0], parts[1].strip(), expand_nodelist(parts[2]))
+    return found
+
+
 # --------------------------------------------------------------------------------------------------
 # Queries (the only functions here that run commands)
 # --------------------------------------------------------------------------------------------------
@@ -180,15 +204,68 @@ def squeue_state(job_id: str) -> str | None:
     return out.split()[0] if out else None
 
 
-def find_by_name(name: str) -> str | None:
-    """Newest job id with this job name that is still queued or running (re-attach after a lost job id)."""
+def find_job(name: str, comment: str, days: int = 7, index: int | None = None) -> str | None:
+    """Newest job id with this name and comment (queued or running: ``squeue``; ended within ``days``: sacct's
+    SubmitLine, where the dispatcher puts ``--comment`` because sacct stores comments only on request). With
+    ``index``, the job is an array and the answer is its task ``<array id>_<index>``."""
     try:
-        out = subprocess.run(
-            ["squeue", "-h", "-n", name, "-o", "%i"], capture_output=True, text=True, timeout=60
-        ).stdout.split()
+        out = subprocess.run(["squeue", "-h", "-n", name, "-o", "%i|%k"], capture_output=True, text=True,
+                             timeout=60).stdout
     except (subprocess.SubprocessError, OSError):
+        out = ""
+    ids = [job for job, _, text in (line.partition("|") for line in out.splitlines()) if text.strip() == comment]
+    if not ids:
+        try:
+            out = subprocess.run(["sacct", "-n", "-X", "-P", "--name", name, "-S", f"now-{days}days",
+                                  "-o", "JobID,SubmitLine"], capture_output=True, text=True, timeout=60).stdout
+        except (subprocess.SubprocessError, OSError):
+            out = ""
+        ids = [job for job, _, line in (row.partition("|") for row in out.splitlines())
+               if f"--comment={comment}" in line.split()]
+    bases = [i.split("_")[0] for i in ids if i.split("_")[0].isdigit()]  # array tasks: 12_3, 12_[4-7]
+    if not bases:
         return None
-    return max(out, key=int) if out else None
+    newest = max(bases, key=int)
+    return newest if index is None else f"{newest}_{index}"
+
+
+def queue(job_ids: list[str], chunk: int = 2000) -> dict[str, QueueEntry] | None:
+    """The controller's view of these jobs, one ``squeue`` call per ``chunk`` ids (one for a sweep of 2,000 runs in flight);
+    a job that has left the queue is absent. None when squeue cannot be asked (not installed, no answer)."""
+    found: dict[str, QueueEntry] = {}
+    for start in range(0, len(job_ids), chunk):
+        ids = ",".join(job_ids[start:start + chunk])
+        try:
+            out = subprocess.run(["squeue", "-h", "-r", "-j", ids, "-o", SQUEUE_FORMAT], capture_output=True,
+                                 text=True, timeout=60)
+        except (subprocess.SubprocessError, OSError):
+            return None
+        if out.returncode != 0 and "Invalid job id" not in out.stderr:
+            return None  # squeue refuses a list whose jobs have all left the queue ("Invalid job id specified")
+        found.update(parse_squeue(out.stdout))
+    return found
+
+
+def final_rows(job_ids: list[str], chunk: int = 2000) -> list[SacctRow]:
+    """sacct's rows of these jobs (no steps), one call per ``chunk`` ids; ``[]`` when sacct cannot be asked."""
+    rows: list[SacctRow] = []
+    for start in range(0, len(job_ids), chunk):
+        cmd = ["sacct", "-X", "-P", "-n", "-j", ",".join(job_ids[start:start + chunk]), "-o", ",".join(SACCT_FIELDS)]
+        try:
+            rows += parse_sacct(subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=True).stdout)
+        except (subprocess.SubprocessError, OSError):
+            return []
+    return rows
+
+
+def scancel(job_ids: list[str]) -> bool:
+    """Cancel these jobs in one ``scancel`` call; True when Slurm accepted it (ids already gone are no error)."""
+    if not job_ids:
+        return True
+    try:
+        return subprocess.run(["scancel", *job_ids], capture_output=True, timeout=60).returncode == 0
+    except (subprocess.SubprocessError, OSError):
+        return False
 
 
 def read_final(
@@ -212,6 +289,42 @@ def read_final(
         previous = rows if main is not None and is_terminal(main.state) else None
         time.sleep(interval_s)
     return rows
+
+
+def read_final_many(job_ids: list[str], lingering: set[str] = frozenset(), interval_s: float = 1.0,
+                    max_reads: int = 10) -> dict[str, str]:
+    """:func:`read_final` for many jobs in one ``sacct -D`` call per read: job id -> its raw ``-P`` lines, once two
+    consecutive reads agree for every job that has left the queue (``lingering`` jobs, which wrote their result
+    but are still listed, are taken as first read)."""
+    def read() -> dict[str, str]:
+        cmd = ["sacct", "-P", "-n", "-D", "-j", ",".join(job_ids), "-o", ",".join(SACCT_FIELDS)]
+        try:
+            out = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=True).stdout
+        except (subprocess.SubprocessError, OSError):
+            return {}
+        found: dict[str, list[str]] = {j: [] for j in job_ids}
+        for line in out.splitlines():
+            owner = line.split("|", 1)[0].split(".")[0]
+            if owner in found:
+                found[owner].append(line)
+        return {j: "".join(f"{line}\n" for line in lines) for j, lines in found.items()}
+
+    previous: dict[str, str] = {}
+    texts: dict[str, str] = {}
+    for _ in range(max_reads):
+        texts = read()
+
+        def settled(job_id: str) -> bool:
+            if job_id in lingering:
+                return bool(texts.get(job_id))
+            main = job_row(parse_sacct(texts.get(job_id, "")), job_id)
+            return main is not None and is_terminal(main.state) and texts.get(job_id) == previous.get(job_id)
+
+        if texts and all(settled(j) for j in job_ids):
+            return texts
+        previous = texts
+        time.sleep(interval_s)
+    return texts
 
 
 def wait_until_left_queue(job_id: str, poll_s: float = 1.0, max_poll_s: float = 30.0,

@@ -1,0 +1,81 @@
+"""The runs of a results folder as ``ired status`` and ``ired cancel`` see them: which runs a selection names, and
+which of their dispatcher records (the training's, each cross-evaluation's) have a job in flight. Reads files only:
+never Snakemake's lock, never a run's own lock for longer than a probe, so it works while a pipeline runs."""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from ired.errors import ConfigError
+
+#: A folder of ``results/<scale>/`` is a run when it holds one of these (written by resolve, the trainer or the
+#: dispatcher); tables, plots and the report are files or other folders.
+RUN_MARKERS = ("config.yaml", "status.json", "job.json", "resolved_config.yaml")
+DEFAULT_SCALE = "laptop"
+_RUN_NAME = re.compile(r"(?P<experiment>.+)-s(?P<seed>\d+)")
+
+
+@dataclass(frozen=True)
+class Run:
+    name: str  # <experiment>-s<seed>
+    experiment: str
+    run_dir: Path
+
+    def record_dirs(self) -> list[Path]:
+        """The run's dispatcher record folders: the run folder (training), then each cross-evaluation's."""
+        found = [self.run_dir]
+        evals = self.run_dir / "dispatch"
+        if evals.is_dir():
+            found += sorted(p for p in evals.iterdir() if p.name.startswith("eval-") and (p / "job.json").exists())
+        return found
+
+
+def experiment_of(run: str) -> str:
+    """``q208-s1`` -> ``q208`` (a run is ``<experiment>-s<seed>``; any other name is its own experiment)."""
+    match = _RUN_NAME.fullmatch(run)
+    return match.group("experiment") if match else run
+
+
+def results_folder(results: str | None = None, scale: str | None = None, root: Path = Path("results")) -> Path:
+    """``results`` when given, else ``<root>/<scale>``, the scale defaulting as the pipeline's does: the scale last run
+    here (``results/.last_scale``), else ``laptop``. A folder that does not exist is a one-line error."""
+    if results is not None:
+        folder = Path(results)
+    else:
+        if scale is None:
+            try:
+                scale = (root / ".last_scale").read_text().strip() or DEFAULT_SCALE
+            except OSError:
+                scale = DEFAULT_SCALE
+        folder = root / scale
+    if not folder.is_dir():
+        here = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+        raise ConfigError(f"{folder}: no such results folder (scales with results here: {', '.join(here) or 'none'}; "
+                          "choose one with --scale or --results)")
+    return folder
+
+
+def find_runs(results: Path) -> list[Run]:
+    """Every run folder of ``results`` (one ``results/<scale>/``), by name."""
+    runs = []
+    with os.scandir(results) as entries:
+        for entry in entries:
+            if entry.is_dir() and not entry.name.startswith(".") and any(
+                    os.path.exists(os.path.join(entry.path, m)) for m in RUN_MARKERS):
+                runs.append(Run(entry.name, experiment_of(entry.name), Path(entry.path)))
+    return sorted(runs, key=lambda r: r.name)
+
+
+def select(runs: list[Run], patterns: list[str] | None = None, experiments: list[str] | None = None) -> list[Run]:
+    """The runs whose name matches one of ``patterns`` and whose experiment matches one of ``experiments`` (shell
+    globs: ``q208-*``, ``'lr_sweep*'``); a missing list selects everything."""
+    chosen = runs
+    if patterns:
+        chosen = [r for r in chosen if any(fnmatch.fnmatchcase(r.name, p) for p in patterns)]
+    if experiments:
+        chosen = [r for r in chosen if any(fnmatch.fnmatchcase(r.experiment, p) for p in experiments)]
+    return chosen

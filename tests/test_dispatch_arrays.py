@@ -1,0 +1,89 @@
+"""Job arrays on the real local Slurm (``.ci/slurm.sh``): the runs of one head share one sbatch, one process at a
+time asks squeue for all of them, and each run keeps its own retries (exit 120 -> the node excluded) inside it.
+
+The heads are ``ired dispatch-train`` processes (what the pipeline's train rule runs), started together as a
+Snakemake head starts its jobs. ``squeue`` and ``sbatch`` are counted through logging wrappers on PATH.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from _dispatch_util import attempts, slurm_nodes, status, tiny_config
+
+pytestmark = pytest.mark.slurm
+
+ARRAY_SETTINGS = ("cluster: slurm\nmem_gb: 1\ntimeout_min: 5\n"
+                  "array: {max_size: 16, window_s: 3, poll_s: 1}\n")
+
+
+def counting_path(folder: Path) -> dict[str, str]:
+    """An environment whose squeue/sbatch/sacct log each call (command and caller pid) to ``folder/calls``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in ("squeue", "sbatch", "sacct"):
+        real = subprocess.run(["which", name], capture_output=True, text=True, check=True).stdout.strip()
+        shim = folder / name
+        shim.write_text(f'#!/bin/sh\necho "{name} $PPID" >> {folder}/calls\nexec {real} "$@"\n')
+        shim.chmod(0o755)
+    return {**os.environ, "PATH": f"{folder}{os.pathsep}{os.environ['PATH']}"}
+
+
+def calls(folder: Path) -> list[tuple[str, int]]:
+    path = folder / "calls"
+    lines = path.read_text().split("\n") if path.exists() else []
+    return [(line.split()[0], int(line.split()[1])) for line in lines if line.strip()]
+
+
+def test_runs_share_one_array_and_retry_inside_it(tmp_path: Path) -> None:
+    nodes = slurm_nodes()
+    bad = nodes[0]
+    settings = tmp_path / "dispatch.yaml"
+    settings.write_text(ARRAY_SETTINGS)
+    env = counting_path(tmp_path / "bin")
+    results = tmp_path / "results" / "tiny"
+    names = [f"arr{i}-s0" for i in range(4)]
+    heads = []
+    started = time.time()
+    for name in names:
+        cfg = tiny_config(tmp_path, name, faults={"exit_on_node": bad}, train={"steps": 20})
+        heads.append(subprocess.Popen([sys.executable, "-m", "ired", "dispatch-train", str(cfg), "--out",
+                                       str(results / name), "--settings", str(settings)],
+                                      env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    try:
+        outputs = [head.communicate(timeout=600)[0] for head in heads]
+    finally:
+        for head in heads:
+            if head.poll() is None:
+                head.kill()
+    elapsed = time.time() - started
+    assert all(head.returncode == 0 for head in heads), "\n".join(o[-3000:] for o in outputs)
+    rows = {name: attempts(results / name) for name in names}
+    assert all(status(results / name)["status"] == "completed" for name in names)
+    first = [r[0]["job_id"] for r in rows.values()]
+    arrays = {job.split("_")[0] for job in first}
+    assert len(arrays) == 1 and all("_" in job for job in first), first  # one sbatch: tasks <array>_<i>
+    failed = [name for name, r in rows.items() if r[0]["failure_kind"] == "node_failure"]
+    assert failed, f"no task ran on {bad}: {rows}"  # the idle cluster's first node takes the first tasks
+    for name in failed:  # exit 120 inside the array: the run's own retry, its node excluded, in a later array
+        first_row, retry = rows[name]
+        assert (first_row["node"], first_row["exit_code"]) == (bad, "120:0")
+        assert retry["action"] == "done" and retry["exclude"] == [bad] and retry["node"] != bad
+        assert retry["job_id"].split("_")[0] not in arrays
+    made = calls(tmp_path / "bin")
+    sbatch = [c for c in made if c[0] == "sbatch"]
+    squeue = [c for c in made if c[0] == "squeue"]
+    # one sbatch for the first attempts, one per later group of retries (at most one per failed run)
+    assert 1 + (1 if failed else 0) <= len(sbatch) <= 1 + len(failed), made
+    # one squeue per poll interval for all the runs together (not one per run per poll), plus slack for the
+    # intervals in which two processes took the broker's turn back to back
+    assert len(squeue) <= elapsed / 1.0 + 5, (len(squeue), elapsed)
+    print(f"4 runs, {len(failed)} retried: {elapsed:.0f} s, {len(sbatch)} sbatch, {len(squeue)} squeue, "
+          f"{len([c for c in made if c[0] == 'sacct'])} sacct")
+    assert not list((tmp_path / "results" / "tiny" / ".dispatch" / "requests").glob("*"))  # nothing left behind

@@ -1,0 +1,123 @@
+"""`ired status` from run folders (no cluster): every state, the columns, the filters, and one queue call for a
+1,000-run sweep. The queue is a recorded squeue answer; the Slurm sweep test asks the real one."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from ired.dispatch import sacct
+from ired.dispatch.runs import find_runs
+from ired.dispatch.status import collect, table
+
+NOW = time.time()
+
+
+def _run(results: Path, name: str, status: dict | None = None, job: dict | None = None,
+         rows: list[dict] | None = None, steps: int = 40) -> None:
+    run = results / name
+    run.mkdir(parents=True)
+    (run / "config.yaml").write_text(f"name: {name}\nseed: 0\ntrain:\n  steps: {steps}\n  batch_size: 64\n")
+    if status is not None:
+        (run / "status.json").write_text(json.dumps(status))
+    if job is not None:
+        (run / "job.json").write_text(json.dumps({"job_name": f"ired-tiny-{name}", "folder": str(run / "dispatch"),
+                                                  "plan": {"mem_gb": 1.0}, "submitted_at": NOW - 60, **job}))
+    if rows:
+        (run / "attempts.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def _row(attempt: int, kind: str | None, action: str, final: bool, node: str = "node1", **extra) -> dict:
+    return {"attempt": attempt, "job_id": str(100 + attempt), "node": node, "failure_kind": kind, "action": action,
+            "final": final, **extra}
+
+
+def _running(step: int, steps: int = 40) -> dict:
+    """A trainer's status.json: 10 steps every 5 s since step 0 of its segment."""
+    now = time.time()
+    return {"status": "running", "step": step, "steps": steps, "updated": now,
+            "segments": [{"started": now - step / 2, "from_step": 0, "step": step}]}
+
+
+def test_every_state_with_its_columns(tmp_path: Path) -> None:
+    results = tmp_path / "tiny"
+    _run(results, "pend-s0")
+    _run(results, "queue-s0", job={"attempt": 1, "job_id": "201", "cluster": "slurm"})
+    _run(results, "run-s0", status=_running(20), job={"attempt": 2, "job_id": "202", "cluster": "slurm"},
+         rows=[_row(1, "node_failure", "resubmit excluding node1", False)])
+    _run(results, "done-s0", status={"status": "completed", "step": 40, "steps": 40},
+         rows=[_row(1, "oom_device", "oom ladder micro_batch", False), _row(2, None, "done", True, "node2")])
+    _run(results, "nan-s0", status={"status": "diverged", "step": 13, "steps": 40},
+         rows=[_row(1, "diverged", "no retry: diverged", True)])
+    _run(results, "bad-s0", status=_running(10), rows=[_row(1, "unknown", "retry", False),
+                                                       _row(2, "unknown", "give up: 3 failures", True)])
+    _run(results, "stop-s0", status=_running(30), rows=[_row(1, "interrupted", "stopped", False,
+                                                             reason="stopped by ired cancel")])
+    _run(results, "gone-s0", status=_running(10), job={"attempt": 1, "job_id": "208", "cluster": "slurm"})
+    calls = []
+
+    def queue(ids: list[str]) -> dict[str, sacct.QueueEntry]:
+        calls.append(ids)
+        return sacct.parse_squeue("201|PENDING|\n202|RUNNING|node2\n")
+
+    def ended(ids: list[str]) -> list[sacct.SacctRow]:
+        calls.append(ids)
+        return sacct.parse_sacct("208|ired-tiny-gone-s0|FAILED|1:0|node1|00:00:09|sbatch x\n")
+
+    found, note = collect(find_runs(results), queue, ended)
+    assert [sorted(c) for c in calls] == [["201", "202", "208"], ["208"]] and note.startswith("squeue at")
+    by = {s.run: s for s in found}
+    assert {name: s.state for name, s in by.items()} == {
+        "bad-s0": "failed", "done-s0": "completed", "gone-s0": "interrupted", "nan-s0": "diverged",
+        "pend-s0": "pending", "queue-s0": "queued", "run-s0": "running", "stop-s0": "interrupted"}
+    run = by["run-s0"]
+    assert (run.step, run.steps, run.attempts, run.node, run.failure, run.job_id) == (20, 40, 2, "node2",
+                                                                                     "node_failure", "202")
+    assert abs(run.eta_s - 10.0) < 1.0  # 20 steps left at 2 steps/s
+    assert (by["done-s0"].step, by["done-s0"].attempts, by["done-s0"].node, by["done-s0"].failure) == (
+        40, 2, "node2", "oom_device")
+    assert by["pend-s0"].steps == 40 and by["pend-s0"].attempts == 0  # steps read from config.yaml
+    assert "FAILED" in by["gone-s0"].detail and by["bad-s0"].failure == "unknown"
+    lines = table(found)
+    assert lines[0].split()[:4] == ["run", "state", "step", "ETA"]
+    assert any(line.split()[:6] == ["run-s0", "running", "20/40", "10s", "2", "node2"] for line in lines), lines
+
+
+def test_a_thousand_runs_ask_the_queue_once(tmp_path: Path) -> None:
+    results = tmp_path / "tiny"
+    for i in range(1000):
+        job = {"attempt": 1, "job_id": str(5000 + i), "cluster": "slurm"} if i % 2 else None
+        _run(results, f"sweep_{i:04d}-s0", status=_running(20) if i % 4 == 1 else None, job=job)
+    calls = []
+
+    def queue(ids: list[str]) -> dict[str, sacct.QueueEntry]:
+        calls.append(len(ids))
+        return {i: sacct.QueueEntry(i, "RUNNING" if int(i) % 4 == 1 else "PENDING", ("node1",)) for i in ids}
+
+    started = time.perf_counter()
+    found, _ = collect(find_runs(results), queue, lambda ids: [])
+    seconds = time.perf_counter() - started
+    assert calls == [500] and len(found) == 1000
+    states = [s.state for s in found]
+    assert (states.count("pending"), states.count("queued"), states.count("running")) == (500, 250, 250)
+    print(f"ired status of 1,000 runs: {seconds:.2f} s")
+    assert seconds < 30  # ~1 s here; a bound only against a per-run scheduler call
+
+
+def test_the_command_filters_and_reads_while_nothing_is_locked(tmp_path: Path) -> None:
+    results = tmp_path / "results" / "tiny"
+    _run(results, "a-s0", status={"status": "completed", "step": 40, "steps": 40}, rows=[_row(1, None, "done", True)])
+    _run(results, "b-s0")
+    _run(results, "b-s1", status=_running(30), rows=[_row(1, "interrupted", "stopped", False)])
+    ired = [sys.executable, "-m", "ired", "status", "--results", str(results)]
+    out = subprocess.run([*ired, "-e", "b", "-s", "pending,interrupted"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert [line.split()[:2] for line in lines[1:-1]] == [["b-s0", "pending"], ["b-s1", "interrupted"]]
+    assert lines[-1] == f"2 run(s) in {results}: 1 pending, 1 interrupted"
+    out = subprocess.run([*ired, "zzz*"], capture_output=True, text=True)
+    assert out.returncode == 2 and out.stderr.count("\n") == 1 and "no run of" in out.stderr
+    assert not (tmp_path / ".snakemake").exists() and not (results / "a-s0" / "cancel.json").exists()

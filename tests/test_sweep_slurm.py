@@ -1,0 +1,149 @@
+"""A sweep of 12 runs at the tiny scale through `snakemake --profile slurm` on the real local Slurm, with the
+profile's job arrays: the runs share sbatch calls, one process of the head polls the queue for all of them, an
+exit 120 inside an array is retried with its node excluded, and `ired status` / `ired cancel` act on live jobs.
+
+The sweep is 12 ordinary experiments in a temporary registry file (11 short points of a learning-rate sweep that
+exit 120 whenever they start on the first node, and one long run to watch and cancel). Its duration is reported by
+`--durations`; it is the project's one end-to-end sweep test on Slurm.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from _dispatch_util import slurm_nodes
+from workflow_helpers import copy_workflow, planned_jobs
+
+pytestmark = [pytest.mark.slurm, pytest.mark.slow]
+
+BIN = Path(sys.executable).parent
+LIMIT_S = 900
+POINTS = 11
+
+
+def registry(bad_node: str) -> str:
+    entries = [f"""sweep_lr_{i:02d}:
+  extends: q101
+  description: Learning-rate sweep point {i}, exits 120 whenever it starts on {bad_node}.
+  seeds: [0]
+  set: {{train: {{lr: {0.0005 + 0.0001 * i:.4f}}}, faults: {{exit_on_node: {bad_node}}}}}
+""" for i in range(POINTS)]
+    entries.append("""sweep_long:
+  extends: q101
+  description: A long run of the sweep, watched and cancelled while it trains.
+  seeds: [0]
+  at_scale:
+    tiny: {train: {steps: 20000, log_every: 500, eval_every: 20000, checkpoint_every: 500}}
+""")
+    return "\n".join(entries)
+
+
+def ired(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+    out = subprocess.run([sys.executable, "-m", "ired", *args], cwd=workdir, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    return out
+
+
+def table(out: subprocess.CompletedProcess) -> dict[str, list[str]]:
+    return {line.split()[0]: line.split() for line in out.stdout.splitlines()[1:-1]}
+
+
+@pytest.fixture
+def cluster(tmp_path: Path):
+    nodes = slurm_nodes()
+    yield nodes
+    out = subprocess.run(["squeue", "-h", "-o", "%i %Z"], capture_output=True, text=True).stdout
+    mine = [line.split()[0] for line in out.splitlines()
+            if len(line.split()) == 2 and line.split()[1].startswith(str(tmp_path))]
+    if mine:
+        subprocess.run(["scancel", *mine], check=False)
+
+
+def test_a_sweep_runs_as_arrays_with_retries_status_and_cancel(tmp_path: Path, cluster: list[str]) -> None:
+    bad = cluster[0]
+    workdir = copy_workflow(tmp_path / "wf")
+    (workdir / "config" / "experiments" / "zz_sweep.yaml").write_text(registry(bad))
+    dispatch = workdir / "profiles" / "slurm" / "dispatch.yaml"
+    dispatch.write_text(dispatch.read_text().replace("poll_s: 5}", "poll_s: 1}"))  # a faster test, same code
+    runs = [f"sweep_lr_{i:02d}-s0" for i in range(POINTS)] + ["sweep_long-s0"]
+    targets = [f"results/tiny/{run}/final.pt" for run in runs]
+    cmd = ["timeout", "-k", "10", str(LIMIT_S), str(BIN / "snakemake"), "--profile", "slurm", *targets,
+           "--config", "scale=tiny"]
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    results = workdir / "results" / "tiny"
+    long_run = results / "sweep_long-s0"
+    with open(tmp_path / "head.log", "w") as head_log:
+        head = subprocess.Popen(cmd, cwd=workdir, env=env, stdout=head_log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    try:
+        deadline = time.time() + LIMIT_S
+        job_id = None
+        while time.time() < deadline and head.poll() is None:
+            if (long_run / "job.json").exists() and (long_run / "status.json").exists():
+                job_id = json.loads((long_run / "job.json").read_text())["job_id"]
+                state = subprocess.run(["squeue", "-h", "-j", str(job_id), "-o", "%T"], capture_output=True,
+                                       text=True).stdout.strip()
+                if job_id and state == "RUNNING":
+                    break
+            time.sleep(0.5)
+        else:
+            pytest.fail(f"never saw sweep_long-s0 running (head exit {head.poll()}):\n"
+                        + (tmp_path / "head.log").read_text()[-4000:])
+
+        # watch: one line per run of the live sweep, read from the run folders and one squeue
+        live = ired(workdir, "status", "-e", "sweep_*")
+        print("ired status (live):\n" + live.stdout)
+        lines = table(live)
+        assert sorted(lines) == sorted(runs) and live.stdout.splitlines()[-1].startswith("12 run(s) in results/tiny")
+        row = lines["sweep_long-s0"]
+        assert row[1] == "running" and row[5] in cluster and row[7] == job_id, row
+        assert {r[1] for r in lines.values()} <= {"pending", "queued", "running", "completed", "interrupted"}
+
+        # stop one run of the sweep, and only that one
+        stopped = ired(workdir, "cancel", "sweep_long-s0")
+        print("ired cancel sweep_long-s0:\n" + stopped.stdout)
+        assert f"sweep_long-s0 training: cancelled Slurm job {job_id} (attempt 1); marked interrupted" in stopped.stdout
+        assert stopped.stdout.count("cancelled Slurm job") == 1, stopped.stdout
+        assert [r[:2] for r in table(ired(workdir, "status", "-s", "interrupted")).values()] == [
+            ["sweep_long-s0", "interrupted"]]
+
+        head.wait(timeout=LIMIT_S)
+    finally:
+        if head.poll() is None:
+            os.killpg(head.pid, signal.SIGINT)
+            head.wait(timeout=120)
+    log = (tmp_path / "head.log").read_text()
+    assert head.returncode != 0 and "sweep_long-s0: train stopped: interrupted" in log, log[-4000:]
+
+    # every other run finished; the first attempts shared arrays; exit 120 was retried per run, its node excluded
+    rows = {run: [json.loads(line) for line in (results / run / "attempts.jsonl").read_text().splitlines()]
+            for run in runs}
+    for run in runs[:-1]:
+        assert json.loads((results / run / "status.json").read_text())["status"] == "completed", run
+        assert rows[run][-1]["action"] == "done", rows[run]
+    first = [rows[run][0]["job_id"] for run in runs]
+    arrays = {job.split("_")[0] for job in first}
+    assert len(arrays) < len(first) and any("_" in job for job in first), first
+    retried = [run for run in runs if rows[run][0]["failure_kind"] == "node_failure"]
+    assert retried, f"no sweep point started on {bad}: {rows}"
+    for run in retried:
+        assert (rows[run][0]["node"], rows[run][0]["exit_code"]) == (bad, "120:0")
+        assert rows[run][-1]["exclude"] == [bad] and rows[run][-1]["node"] != bad
+    assert [(r["failure_kind"], r["reason"]) for r in rows["sweep_long-s0"]] == [
+        ("interrupted", "stopped by ired cancel")]
+
+    final = ired(workdir, "status")
+    print("ired status (after):\n" + final.stdout)
+    assert final.stdout.splitlines()[-1] == "12 run(s) in results/tiny: 11 completed, 1 interrupted"
+    print(f"{len(arrays)} submissions for the first attempts of {len(runs)} runs; {len(retried)} exit-120 retries")
+    # and the next command would train only the cancelled run (resuming it from its checkpoint)
+    assert planned_jobs(workdir, "--profile", "slurm", *targets, "--config", "scale=tiny") == {"train": 1}
