@@ -38,7 +38,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     # the dispatcher (the pipeline's head runs it: no torch)
     "dispatch": ("ired.dispatch",),
     # commands: may use everything
-    "entry": ("ired.cli", "ired.parity", "ired.bench", "ired.bench_reference", "ired.bench_release_driver"),
+    "entry": ("ired.cli", "ired.__main__", "ired.parity", "ired.bench", "ired.bench_reference", "ired.bench_release_driver"),
 }
 
 MAY_IMPORT: dict[str, set[str]] = {
