@@ -33,11 +33,23 @@ rule all_ablations:
         report=rules.report.output,
 
 
-# One target per experiment id (`snakemake q208`): its checkpoints, their cross-evaluations and its sweeps.
+# One target per experiment id (`snakemake q208`): its checkpoints, their cross-evaluations and its inference
+# sweeps. The points of a sweep have no target of their own (their names are not rule names): their sweep has one.
 for experiment in EXPERIMENTS:
+    if REGISTRY.experiments[experiment].sweep is None:
+
+        rule:
+            name:
+                experiment
+            input:
+                get_experiment_targets(experiment),
+
+
+# One target per sweep of the registry (`snakemake lr_temp`), selected or not: the same for all of its runs.
+for sweep in SWEEPS:
 
     rule:
         name:
-            experiment
+            sweep
         input:
-            get_experiment_targets(experiment),
+            get_sweep_targets(sweep),

@@ -274,6 +274,13 @@ class FaultsConfig(_Strict):
     )
 
 
+class SweepMembership(_Strict):
+    """Which sweep a run belongs to, and its point: set by the registry for the runs of a sweep, never by hand."""
+
+    name: str = Field(min_length=1, description="The sweep: the registry experiment that declares `sweep`.")
+    point: dict[str, Any] = Field(description="Dotted run-config key -> this run's value of it, e.g. {train.lr: 0.001}.")
+
+
 class RunConfig(_Strict):
     name: str = Field("run", min_length=1, description="Run name, used in logs and reports.")
     description: str = Field("", description="One line saying what this run tests.")
@@ -287,6 +294,9 @@ class RunConfig(_Strict):
     inference: InferenceConfig = Field(default_factory=InferenceConfig, description="Annealed energy optimisation.")
     train: TrainConfig = Field(default_factory=TrainConfig, description="Optimisation, logging and checkpoints.")
     faults: FaultsConfig = Field(default_factory=FaultsConfig, description="Fault injection (off by default).")
+    sweep: SweepMembership | None = Field(
+        None, description="The sweep and point of a run of a registry sweep (set by the registry; absent otherwise)."
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> "RunConfig":
@@ -300,7 +310,11 @@ class RunConfig(_Strict):
         return self
 
     def to_dict(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")
+        """Every key, except `sweep` when the run belongs to no sweep (so an ordinary run's dump is as it was)."""
+        data = self.model_dump(mode="json")
+        if data["sweep"] is None:
+            del data["sweep"]
+        return data
 
 
 # --------------------------------------------------------------------------------------------------
@@ -413,6 +427,14 @@ def _allowed(field: Any) -> str:
     return f"{text}, or null" if optional else text
 
 
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    """The model of a field annotated ``Model`` or ``Model | None``, else None."""
+    for candidate in (annotation, *typing.get_args(annotation)):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+    return None
+
+
 def _field_at(root: type[BaseModel], loc: tuple[Any, ...]) -> Any:
     """The pydantic FieldInfo a loc points at (list indices skipped), or None."""
     model: type[BaseModel] | None = root
@@ -425,17 +447,14 @@ def _field_at(root: type[BaseModel], loc: tuple[Any, ...]) -> Any:
         field = model.model_fields.get(str(part))
         if field is None:
             return None
-        ann = field.annotation
-        model = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
+        model = _model_of(field.annotation)
     return field
 
 
 def _model_at(root: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
     if not loc:
         return root
-    field = _field_at(root, loc)
-    ann = getattr(field, "annotation", None)
-    return ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
+    return _model_of(getattr(_field_at(root, loc), "annotation", None))
 
 
 def _key(loc: tuple[Any, ...], prefix: str = "") -> str:
@@ -495,9 +514,12 @@ def build_config(data: dict[str, Any], source: str = "config") -> RunConfig:
 
 @cache
 def _partial(model: type[BaseModel]) -> type[BaseModel]:
-    """``model`` with every field optional and no model validators; nested models partial too."""
+    """``model`` with every field optional and no model validators; nested models partial too. A run's `sweep`
+    is left out: the registry sets it, a fragment (base, scale, an experiment's `set`) cannot."""
     fields: dict[str, Any] = {}
     for name, field in model.model_fields.items():
+        if model is RunConfig and name == "sweep":
+            continue
         ann = field.annotation
         if isinstance(ann, type) and issubclass(ann, BaseModel):
             sub = _partial(ann)

@@ -76,7 +76,7 @@ REGISTRY = checked(load_registry, config["registry"], config["scales"])
 
 
 # --------------------------------------------------------------------------------------------------
-# Helpers of the rules (RUNS, EXTERNALS and EXPERIMENTS are built in resolve.smk)
+# Helpers of the rules (RUNS, KNOWN_RUNS, SWEEPS, EXTERNALS and EXPERIMENTS are built in resolve.smk)
 # --------------------------------------------------------------------------------------------------
 
 
@@ -104,7 +104,7 @@ def get_external_checkpoint(wildcards):
 
 def get_checkpoints(run):
     """The exported (or imported) checkpoint files of one run: results/<scale>/<run>/milestones/<milestone>.pt."""
-    milestones = RUNS[run]["milestones"] if run in RUNS else ["external"]
+    milestones = KNOWN_RUNS[run]["milestones"] if run in KNOWN_RUNS else ["external"]
     return [f"{OUT}/{run}/milestones/{m}.pt" for m in milestones]
 
 
@@ -154,7 +154,7 @@ def get_sweeps(wildcards=None):
 
 def get_sweep_run(wildcards):
     """What a sweep row says about its run: experiment, seed and run id."""
-    r = RUNS[wildcards.run]
+    r = KNOWN_RUNS[wildcards.run]
     return {"experiment": r["experiment"], "seed": r["seed"], "run": wildcards.run}
 
 
@@ -165,10 +165,19 @@ def get_sweep_plot_experiments():
     return chosen or list(EXPERIMENTS)
 
 
-def get_experiment_targets(experiment):
-    """Checkpoints, their cross-evaluations and the inference sweep of every run of one experiment."""
-    runs = [run for run, r in RUNS.items() if r["experiment"] == experiment]
+def get_run_targets(runs):
+    """Checkpoints, their cross-evaluations and the inference sweep of each of these runs."""
     return [path for run in runs for path in [*get_checkpoints(run), *get_evaluations(run), get_sweep(run)]]
+
+
+def get_experiment_targets(experiment):
+    """What `snakemake <experiment>` builds: get_run_targets of every run of the experiment."""
+    return get_run_targets([run for run, r in KNOWN_RUNS.items() if r["experiment"] == experiment])
+
+
+def get_sweep_targets(sweep):
+    """What `snakemake <sweep>` builds: get_run_targets of every run of every point of the sweep."""
+    return get_run_targets(SWEEPS[sweep])
 
 
 def is_forced(wildcards):

@@ -43,7 +43,8 @@ onstart:
 onerror:
     from ired.dispatch.outcomes import failed_runs, failure_report
 
-    failed = failed_runs({run: Path(OUT, run) for run in RUNS}, {run: r["experiment"] for run, r in RUNS.items()})
+    failed = failed_runs({run: Path(OUT, run) for run in KNOWN_RUNS},
+                         {run: r["experiment"] for run, r in KNOWN_RUNS.items()})
     print(failure_report(failed, rerun_command()), file=sys.stderr)
     if failed:
         try:

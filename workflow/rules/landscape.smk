@@ -16,7 +16,7 @@ rule inference_sweep:
         weights=config["inference_sweep"]["weights"],
         run=get_sweep_run,
     wildcard_constraints:
-        run=alternatives(RUNS),
+        run=alternatives(KNOWN_RUNS),
     threads: 1
     conda:
         "../envs/ired.yaml"

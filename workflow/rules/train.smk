@@ -18,9 +18,9 @@ rule resolve:
     log:
         f"{LOGS}/resolve/{{run}}.log",
     params:
-        text=lambda wildcards: RUNS[wildcards.run]["config"],  # the params trigger: reruns when the text changes
+        text=get_run_config_text,  # the params trigger: reruns when the text changes
     wildcard_constraints:
-        run=alternatives(RUNS),
+        run=alternatives(KNOWN_RUNS),
     localrule: True
     conda:
         "../envs/ired.yaml"
