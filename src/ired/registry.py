@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from ired.config import RunConfig, build_config, deep_merge, format_validation_error, validate_fragment
 from ired.errors import ConfigError
-from ired.sweeps import SweepEntry, expand_sweep, nested
+from ired.sweeps import SweepEntry, expand_sweep
 from ired.yamlio import read_mapping
 
 #: Experiment ids must be usable as Snakemake rule names and wildcard values.
@@ -272,6 +272,20 @@ def _check_scale_names(registry: Registry, scales: list[str]) -> None:
                 )
 
 
+def _with_values(merged: dict[str, Any], point: dict[str, Any]) -> dict[str, Any]:
+    """``merged`` with a sweep point's values (dotted key -> value): the mappings on each key's path are copied,
+    the rest is shared (never mutated), so a point costs its keys, not a copy of the whole config."""
+    out = dict(merged)
+    for key, value in point.items():
+        *parents, leaf = key.split(".")
+        cursor = out
+        for part in parents:
+            cursor[part] = dict(cursor.get(part) or {})
+            cursor = cursor[part]
+        cursor[leaf] = value
+    return out
+
+
 def resolve_runs(
     registry: Registry,
     base: str | Path | dict[str, Any],
@@ -317,14 +331,14 @@ def resolve_runs(
             if exp.sweep is not None:
                 shared[exp.sweep] = merged
         if exp.point:
-            merged = deep_merge(merged, nested(exp.point))
+            merged = _with_values(merged, exp.point)
         seeds = exp.seeds[:max_seeds] if exp.id in chosen else exp.seeds[:1]
         for seed in seeds:
             name = f"{exp.id}-s{seed}"
-            own: dict[str, Any] = {"name": name, "seed": seed}
+            own: dict[str, Any] = {"name": name, "seed": seed}  # top-level values: replaced, not merged
             if exp.sweep is not None:
                 own["sweep"] = {"name": exp.sweep, "point": exp.point}
-            cfg = build_config(deep_merge(merged, own), f"{exp.file}: experiment {exp.id} at scale {scale}")
+            cfg = build_config({**merged, **own}, f"{exp.file}: experiment {exp.id} at scale {scale}")
             if exp.id in chosen:
                 runs.setdefault(exp.id, []).append(ResolvedRun(
                     name, exp.id, seed, exp.family, exp.description, cfg, tuple(sorted(set(cfg.train.milestones))),

@@ -19,14 +19,9 @@ a description, or a library release that adds a key with its default, retrains n
 
 import itertools
 
-from ired.config import dump_config
+from ired.config import dump_config, dump_config_from
 from ired.inputs import check_checkpoint_file
 from ired.registry import resolve_runs
-
-
-def run_config_text(cfg):
-    """The text of a run's config.yaml: a header, then every effective key (ired.config.dump_config)."""
-    return f"# {cfg.name}: written by the pipeline from config/; edit config/, not this file.\n{dump_config(cfg)}"
 
 
 EXPERIMENTS = checked(REGISTRY.select, config["experiments"])
@@ -62,11 +57,19 @@ CROSS_EVAL = list(
 )
 
 
+_DUMPED = {}  # experiment -> (config, dump) of the first of its runs asked for; its other seeds derive from it
+
+
 def get_run_config_text(wildcards):
-    """The text of one run's config.yaml (the resolve rule's parameter, hence its rerun trigger)."""
-    return run_config_text(KNOWN_RUNS[wildcards.run]["resolved"])
+    """The text of one run's config.yaml (the resolve rule's parameter, hence its rerun trigger). Computed when
+    Snakemake plans the job; the seeds of one experiment share most of it (ired.config.dump_config_from)."""
+    r = known_run(wildcards.run)
+    cfg = r["resolved"]
+    like = _DUMPED.get(r["experiment"])
+    text = dump_config_from(cfg, *like) if like else dump_config(cfg)
+    _DUMPED.setdefault(r["experiment"], (cfg, text))
+    return f"# {cfg.name}: written by the pipeline from config/; edit config/, not this file.\n{text}"
 
 
 wildcard_constraints:
-    run=alternatives([*KNOWN_RUNS, *EXTERNALS]),
-    milestone=r"step_\d{7}|last|best|external",
+    run=RUN_NAME,
