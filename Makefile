@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # torch is pinned here (a CPU build); the package itself only asks for a range
 TORCH ?= torch==2.13.0
 
-.PHONY: install run test bench clean
+.PHONY: install run test bench bench-dag clean
 
 install: $(VENV)/.installed
 
@@ -24,3 +24,6 @@ test: install
 
 bench: install
 	$(BIN)/python -m ired.bench
+
+bench-dag: install  # planning a 1,000-run sweep: dag_plan_1000, dag_noop_1000 (ired.bench_dag)
+	$(BIN)/python -m ired.bench_dag
