@@ -223,7 +223,7 @@ def expand_sweep(sweep: str, entry: SweepEntry, source: str) -> list[SweepPoint]
                 raise ConfigError(f"{where}: points {points[name].values} and {values} have the same name {name!r} "
                                   "(allowed: values that print differently, or distinct sweep.labels)")
             if len(name) + len("-s0000") > MAX_RUN_NAME:
-                raise ConfigError(f"{where}: point name {name!r} is longer than {MAX_RUN_NAME - 5} characters "
+                raise ConfigError(f"{where}: point name {name!r} is longer than {MAX_RUN_NAME - 6} characters "
                                   "(allowed: shorter sweep.labels, e.g. labels: {objective.temperature: T})")
             points[name] = SweepPoint(name, values)
     return list(points.values())
