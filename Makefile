@@ -8,7 +8,7 @@ TORCH ?= torch==2.13.0
 # test workers (pytest-xdist): the Slurm and workflow tests mostly wait on jobs, so three workers share two cores well
 PYTEST_WORKERS ?= 3
 
-.PHONY: install run test bench clean
+.PHONY: install run test bench bench-dag clean
 
 install: $(VENV)/.installed
 
@@ -27,3 +27,6 @@ test: install
 
 bench: install
 	$(BIN)/python -m ired.bench
+
+bench-dag: install  # planning a 1,000-run sweep: dag_plan_1000, dag_noop_1000 (ired.bench_dag)
+	$(BIN)/python -m ired.bench_dag

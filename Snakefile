@@ -12,9 +12,9 @@ include: "workflow/rules/common.smk"  # validation of config/, the scale (result
 include: "workflow/rules/resolve.smk"  # experiments -> results/<scale>/<run>/config.yaml (a job; parsing writes nothing)
 include: "workflow/rules/train.smk"  # run config -> the run folder results/<scale>/<run>/ (final.pt declared)
 include: "workflow/rules/hooks.smk"  # remember the scale; at the end, list failed runs and how to rerun each
-include: "workflow/rules/checkpoints.smk"  # milestones and external checkpoints as declared files
-include: "workflow/rules/cross_eval.smk"  # checkpoint x protocol x split x weights -> JSON -> cross_eval.csv
-include: "workflow/rules/landscape.smk"  # last checkpoint -> inference-steps sweep JSON -> inference_sweep.csv
+include: "workflow/rules/evaluate.smk"  # one job per run: milestones, their cross-evaluation, the inference sweep
+include: "workflow/rules/cross_eval.smk"  # every evaluation JSON (checkpoint x protocol x split x weights) -> cross_eval.csv
+include: "workflow/rules/landscape.smk"  # every run's inference-steps sweep JSON -> inference_sweep.csv
 include: "workflow/rules/summary.smk"  # runs + cross-eval + sweep -> summary.csv / .md / runs.csv, findings.md
 include: "workflow/rules/plots.smk"  # every plot of ired.plots.PLOTS (one rule each), report.html
 
@@ -30,11 +30,23 @@ rule all_ablations:
         report=rules.report.output,
 
 
-# One target per experiment id (`snakemake q208`): its checkpoints, their cross-evaluations and its sweeps.
+# One target per experiment id (`snakemake q208`): the evaluation of each of its runs (evaluate.smk: milestones,
+# their cross-evaluations, the inference sweep). The points of a sweep have no target of their own (their names are not rule names): their sweep has one.
 for experiment in EXPERIMENTS:
+    if REGISTRY.experiments[experiment].sweep is None:
+
+        rule:
+            name:
+                experiment
+            input:
+                get_experiment_targets(experiment),
+
+
+# One target per sweep of the registry (`snakemake lr_temp`), selected or not: the same for all of its runs.
+for sweep in SWEEPS:
 
     rule:
         name:
-            experiment
+            sweep
         input:
-            get_experiment_targets(experiment),
+            get_sweep_targets(sweep),

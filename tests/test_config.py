@@ -82,3 +82,36 @@ def test_schema_describes_every_key_with_a_default():
                 assert "default" in prop, f"{path}{name} has no default"
 
     walk(schema, schema["$defs"])
+
+
+# ------------------------------------------------------------------------------------------------------
+# The text of a run config: the pipeline's params trigger compares it, so how it is made must never change it
+# ------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", ["plain words", "x: y # z", "'quoted' \"twice\"", "1e5", "yes", " padded ",
+                                  "long " * 40, "caf\u00e9 \u00d7 2", "line\nbreak", "tab\there", "back\\slash", ""])
+def test_yaml_text_is_pyyamls_whichever_emitter_writes_it(text):
+    import yaml
+
+    from ired.yamlio import Dumper, dump_yaml
+
+    data = {"name": text, "nested": {"description": text, "values": [text, 1.5e-4, None, True]}}
+    assert dump_yaml(data) == yaml.dump(data, Dumper=Dumper, sort_keys=False)
+
+
+def test_a_seed_s_config_text_derived_from_another_is_its_dump():
+    from pathlib import Path
+
+    from ired.config import dump_config_from
+    from ired.registry import load_registry, resolve_runs
+
+    config = Path(__file__).resolve().parents[1] / "config"
+    registry = load_registry(config / "experiments", config / "scales")
+    runs = resolve_runs(registry, config / "base.yaml", config / "scales", "laptop", [*registry.select("all"), "lr_temp"])
+    first = {}
+    for run in runs.values():
+        like = first.setdefault(run.experiment, (run.config, dump_config(run.config)))
+        assert dump_config_from(run.config, *like) == dump_config(run.config), run.run
+    q101, q207 = runs["q101-s1"].config, runs["q207-s0"].config  # other keys differ: dumped afresh
+    assert dump_config_from(q101, q207, dump_config(q207)) == dump_config(q101)

@@ -22,7 +22,8 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 LAYERS: dict[str, tuple[str, ...]] = {
     # torch-free foundations: config, errors, the run-folder files, the statistics
     "base": ("ired", "ired.errors", "ired.exit_codes", "ired.yamlio", "ired.atomic", "ired.jsonl", "ired.config",
-             "ired.metrics", "ired.checkpoint_format", "ired.runstate", "ired.host", "ired.registry", "ired.stats"),
+             "ired.metrics", "ired.checkpoint_format", "ired.runstate", "ired.host", "ired.registry", "ired.sweeps",
+             "ired.stats"),
     # the maths: problems, diffusion, the energy model, the sampler, negatives, losses, schedules
     "science": ("ired.data", "ired.diffusion", "ired.models", "ired.inference", "ired.negatives", "ired.losses",
                 "ired.schedules"),
@@ -30,7 +31,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "runtime": ("ired.checkpoint", "ired.device", "ired.inputs"),
     # the evaluation protocols: the one interface training and evaluation share
     "protocols": ("ired.protocols",),
-    "evaluate": ("ired.evaluate",),
+    "evaluate": ("ired.evaluate", "ired.run_evaluation"),
     "train": ("ired.train", "ired.run_folder", "ired.faults", "ired.ema"),
     # reads files (run folders, summary.csv, cross-eval rows); never trains or evaluates
     "reporting": ("ired.diagnostics", "ired.run_record", "ired.summary", "ired.report", "ired.landscape",
@@ -38,7 +39,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     # the dispatcher (the pipeline's head runs it: no torch)
     "dispatch": ("ired.dispatch",),
     # commands: may use everything
-    "entry": ("ired.cli", "ired.__main__", "ired.parity", "ired.bench", "ired.bench_reference", "ired.bench_release_driver"),
+    "entry": ("ired.cli", "ired.__main__", "ired.parity", "ired.bench", "ired.bench_dag", "ired.bench_reference", "ired.bench_release_driver"),
 }
 
 MAY_IMPORT: dict[str, set[str]] = {

@@ -171,6 +171,13 @@ CASES = [
     Case("yaml-syntax-error", "cli", train_cli("train: {steps: [1}\n"), ("my.yaml", "line 1, column", "not valid YAML")),
     Case("yaml-syntax-error-smk", "smk", registry(new_file("broken.yaml", "x1:\n  description: [a\n")),
          ("broken.yaml", "line 3, column", "not valid YAML")),
+    # sweeps (ired.sweeps): the same one line through the pipeline
+    Case("sweep-unknown-key", "smk",
+         registry(new_file("zz.yaml", "sw:\n  extends: q207\n  description: x\n  sweep: {grid: {train.lrr: [0.1]}}\n")),
+         ("zz.yaml", "experiment sw", "unknown key 'train.lrr'", "allowed under train")),
+    Case("sweep-unequal-zip", "smk",
+         registry(new_file("zz.yaml", "sw:\n  description: x\n  sweep: {zip: {train.lr: [0.1, 0.2], train.steps: [5]}}\n")),
+         ("zz.yaml", "experiment sw", "unequal lengths", "train.lr: 2, train.steps: 1")),
 ]
 
 

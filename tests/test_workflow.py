@@ -113,8 +113,7 @@ def test_summary_target_trains_nothing(wf):
 def test_forcing_one_training_reruns_it_and_its_downstream_only(wf):
     target = "results/tiny/q101-s0/final.pt"
     jobs = planned_jobs(wf, "--forcerun", target, *CONFIG)
-    assert jobs["train"] == 1 and jobs["export_checkpoint"] == 2 and jobs["cross_eval_checkpoint"] == 2
-    assert jobs["inference_sweep"] == 1
+    assert jobs["train"] == 1 and jobs["evaluate"] == 1  # one job: its exports, cross-evaluations, inference sweep
     assert {"cross_eval", "inference_sweep_table", "summary_table", "findings", "report"} <= set(jobs)
     q101, q209, _ = trained(wf)
     before = mtimes([q209, *(out(wf) / "q209-s0" / "milestones").glob("*.pt")])
@@ -144,7 +143,7 @@ def test_a_config_change_reruns_exactly_the_affected_run(wf):
     config_file = out(wf) / "q209-s0" / "config.yaml"
     before = mtimes([config_file])
     jobs = planned_jobs(wf, *CONFIG)
-    assert jobs["resolve"] == 1 and jobs["train"] == 1 and jobs["export_checkpoint"] == 3  # q209, its 3 milestones
+    assert jobs["resolve"] == 1 and jobs["train"] == 1 and jobs["evaluate"] == 1  # q209 only
     assert mtimes([config_file]) == before  # planning wrote nothing: the file still holds the trained config
     assert yaml.safe_load(config_file.read_text())["train"]["steps"] == 60
     q101 = mtimes([out(wf) / "q101-s0" / "final.pt", *(out(wf) / "q101-s0" / "checkpoints").glob("*.pt")])
@@ -164,7 +163,7 @@ def test_adding_an_external_checkpoint_trains_nothing(wf, tmp_path):
     extra = wf / "external.yaml"
     extra.write_text(yaml.safe_dump({"external_checkpoints": {"known_good": {"path": str(ckpt)}}}))
     jobs = planned_jobs(wf, "--configfile", str(extra), *CONFIG)
-    assert jobs["import_checkpoint"] == 1 and jobs["cross_eval_checkpoint"] == 1 and "train" not in jobs
+    assert jobs["evaluate_external"] == 1 and "train" not in jobs and "evaluate" not in jobs
     snakemake(wf, "--cores", "2", "--configfile", str(extra), *CONFIG)
     with open(out(wf) / "cross_eval.csv") as handle:
         rows = [r for r in csv.DictReader(handle) if r["run"] == "known_good"]
@@ -180,7 +179,7 @@ def test_one_target_per_experiment(wf, tmp_path):
     evaluations = out(wf) / "q209-s0" / "eval"
     shutil.move(evaluations, tmp_path / "eval")  # put back afterwards: the tests below expect a finished pipeline
     try:
-        assert planned_jobs(wf, "q209", *CONFIG) == {"cross_eval_checkpoint": 3, "q209": 1}
+        assert planned_jobs(wf, "q209", *CONFIG) == {"evaluate": 1, "q209": 1}
     finally:
         shutil.move(tmp_path / "eval", evaluations)
 
@@ -202,7 +201,7 @@ def test_an_early_divergence_is_a_result(wf):
     assert (status["status"], status["diverged_at"]) == ("diverged", 2)
     assert [(r["failure_kind"], r["final"]) for r in
             map(json.loads, (run / "attempts.jsonl").read_text().splitlines())] == [("diverged", True)]
-    assert "exporting its result" in (wf / "logs" / "tiny" / "export_checkpoint" / "blowup-s0" / "best.log").read_text()
+    assert "exporting its result" in (wf / "logs" / "tiny" / "evaluate" / "blowup-s0.log").read_text()
     with open(out(wf) / "runs.csv") as handle:
         row = next(r for r in csv.DictReader(handle) if r["run"] == "blowup-s0")
     assert row["status"] == "diverged"

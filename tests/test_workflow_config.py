@@ -168,6 +168,16 @@ def test_slurm_profile_resolves_from_the_repository_root(workdir):
     assert "dispatch=profiles/slurm/dispatch.yaml" in proc.stdout
 
 
+def test_the_dispatch_settings_come_from_the_config(workdir):
+    """The rules that run torch take their ired.dispatch settings file from the pipeline config (profiles/slurm
+    replaces it with set-resources, test above); no rule names a profile's file itself."""
+    proc = snakemake(workdir, "--dry-run", "results/tiny/q101-s0/milestones", "--config", "scale=tiny",
+                     "dispatch=elsewhere/dispatch.yaml")
+    resources = [line for line in proc.stdout.splitlines() if line.strip().startswith("resources:")]
+    assert sum("dispatch=elsewhere/dispatch.yaml" in line for line in resources) == 2, proc.stdout  # train, evaluate
+    assert "profiles/default/dispatch.yaml" not in "".join(p.read_text() for p in (workdir / "workflow").rglob("*.smk"))
+
+
 def test_lint_passes(workdir):
     proc = snakemake(workdir, "--lint", check=False)
     assert proc.returncode == 0 and "Congratulations" in proc.stdout + proc.stderr, proc.stdout + proc.stderr

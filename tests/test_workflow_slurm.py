@@ -75,7 +75,7 @@ def sacct_jobs(workdir: Path, since: str) -> list[dict[str, str]]:
 
 
 def dispatch_records(workdir: Path) -> dict[Path, tuple[dict, list[dict]]]:
-    """Every dispatcher record folder of the run (training: results/<run>/; cross-eval: .../dispatch/eval-<m>/):
+    """Every dispatcher record folder of the run (training: results/<run>/; evaluation: .../dispatch/eval-all/):
     folder -> (job.json, attempts.jsonl rows)."""
     found = {}
     for job_file in sorted((workdir / "results" / "tiny").glob("**/job.json")):
@@ -134,7 +134,7 @@ def test_all_ablations_runs_its_jobs_on_slurm(tmp_path: Path, cluster: list[str]
     records = dispatch_records(workdir)
     trainings = {p.name for p in records if (p / "final.pt").exists()}
     assert trainings == {"q101-s0", "q209-s0"}
-    assert len(records) == 2 + 5, sorted(records)  # 2 trainings, 5 cross-evaluations
+    assert len(records) == 2 + 2, sorted(records)  # 2 trainings, 2 evaluations (one job per run: 5 checkpoints)
     jobs = {r["job_id"]: r for r in sacct_jobs(workdir, since)}
     for folder, (job, rows) in records.items():
         assert len(rows) == 1, (folder, rows)
@@ -169,9 +169,9 @@ def test_killed_head_then_same_command_submits_no_duplicate_and_keeps_finished_r
         head = subprocess.Popen(cmd, cwd=workdir, env=environment(), stdout=head_log, stderr=subprocess.STDOUT,
                                 start_new_session=True)  # its own process group: Snakemake and its rule scripts
     drill = results / "slurm_drill-s0"
-    finished = [results / "q101-s0" / "final.pt", results / "q101-s0" / "milestones" / "last.pt"]
-    # Snakemake has accepted both files once the cross-evaluation of last.pt has started (its dispatcher record)
-    accepted = results / "q101-s0" / "dispatch" / "eval-last" / "job.json"
+    finished = [results / "q101-s0" / "final.pt"]  # (milestones/ is the evaluate job's: remade when it reruns)
+    # Snakemake has accepted q101's training once its evaluation has started (its dispatcher record)
+    accepted = results / "q101-s0" / "dispatch" / "eval-all" / "job.json"
     job_id = None
     try:
         deadline = time.time() + 240
@@ -206,7 +206,7 @@ def test_killed_head_then_same_command_submits_no_duplicate_and_keeps_finished_r
     # the jobs in flight were collected, not submitted again; the finished results were left alone
     log = (workdir / "logs" / "tiny" / "train" / "slurm_drill-s0.log").read_text()
     assert f"re-attaching to attempt 1, job {job_id} (still queued or running)" in log, log
-    log = (workdir / "logs" / "tiny" / "cross_eval" / "q101-s0" / "last.log").read_text()
+    log = (workdir / "logs" / "tiny" / "evaluate" / "q101-s0.log").read_text()
     assert f"re-attaching to attempt 1, job {eval_job} (finished meanwhile)" in log, log
     assert "written again from the job's result" in log  # Snakemake had deleted the incomplete job's JSONs
     assert mtimes(finished) == before
@@ -214,7 +214,7 @@ def test_killed_head_then_same_command_submits_no_duplicate_and_keeps_finished_r
     assert (drill / "final.pt").exists() and (results / "summary.md").exists()
     # every dispatcher record holds one attempt, and sacct holds exactly one job per attempt: no duplicate
     records = dispatch_records(workdir)
-    assert len(records) == 2 + 4, sorted(records)  # 2 trainings, 2 x (last, best) cross-evaluations
+    assert len(records) == 2 + 2, sorted(records)  # 2 trainings, 2 evaluations (last and best in one job each)
     attempt_jobs = {}
     for folder, (job, rows) in records.items():
         assert [(r["attempt"], r["action"]) for r in rows] == [(1, "done")], (folder, rows)

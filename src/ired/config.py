@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import math
+import re
 import types
 import typing
 from functools import cache
@@ -301,6 +302,13 @@ class FaultsConfig(_Strict):
     )
 
 
+class SweepMembership(_Strict):
+    """Which sweep a run belongs to, and its point: set by the registry for the runs of a sweep, never by hand."""
+
+    name: str = Field(min_length=1, description="The sweep: the registry experiment that declares `sweep`.")
+    point: dict[str, Any] = Field(description="Dotted run-config key -> this run's value of it, e.g. {train.lr: 0.001}.")
+
+
 class RunConfig(_Strict):
     name: str = Field("run", min_length=1, description="Run name, used in logs and reports.")
     description: str = Field("", description="One line saying what this run tests.")
@@ -314,6 +322,9 @@ class RunConfig(_Strict):
     inference: InferenceConfig = Field(default_factory=InferenceConfig, description="Annealed energy optimisation.")
     train: TrainConfig = Field(default_factory=TrainConfig, description="Optimisation, logging and checkpoints.")
     faults: FaultsConfig = Field(default_factory=FaultsConfig, description="Fault injection (off by default).")
+    sweep: SweepMembership | None = Field(
+        None, description="The sweep and point of a run of a registry sweep (set by the registry; absent otherwise)."
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> "RunConfig":
@@ -327,7 +338,11 @@ class RunConfig(_Strict):
         return self
 
     def to_dict(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")
+        """Every key, except `sweep` when the run belongs to no sweep (so an ordinary run's dump is as it was)."""
+        data = self.model_dump(mode="json")
+        if data["sweep"] is None:
+            del data["sweep"]
+        return data
 
 
 # --------------------------------------------------------------------------------------------------
@@ -440,6 +455,14 @@ def _allowed(field: Any) -> str:
     return f"{text}, or null" if optional else text
 
 
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    """The model of a field annotated ``Model`` or ``Model | None``, else None."""
+    for candidate in (annotation, *typing.get_args(annotation)):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+    return None
+
+
 def _field_at(root: type[BaseModel], loc: tuple[Any, ...]) -> Any:
     """The pydantic FieldInfo a loc points at (list indices skipped), or None."""
     model: type[BaseModel] | None = root
@@ -452,17 +475,14 @@ def _field_at(root: type[BaseModel], loc: tuple[Any, ...]) -> Any:
         field = model.model_fields.get(str(part))
         if field is None:
             return None
-        ann = field.annotation
-        model = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
+        model = _model_of(field.annotation)
     return field
 
 
 def _model_at(root: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
     if not loc:
         return root
-    field = _field_at(root, loc)
-    ann = getattr(field, "annotation", None)
-    return ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
+    return _model_of(getattr(_field_at(root, loc), "annotation", None))
 
 
 def _key(loc: tuple[Any, ...], prefix: str = "") -> str:
@@ -522,9 +542,12 @@ def build_config(data: dict[str, Any], source: str = "config") -> RunConfig:
 
 @cache
 def _partial(model: type[BaseModel]) -> type[BaseModel]:
-    """``model`` with every field optional and no model validators; nested models partial too."""
+    """``model`` with every field optional and no model validators; nested models partial too. A run's `sweep`
+    is left out: the registry sets it, a fragment (base, scale, an experiment's `set`) cannot."""
     fields: dict[str, Any] = {}
     for name, field in model.model_fields.items():
+        if model is RunConfig and name == "sweep":
+            continue
         ann = field.annotation
         if isinstance(ann, type) and issubclass(ann, BaseModel):
             sub = _partial(ann)
@@ -599,6 +622,27 @@ def config_differences(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
 
 def dump_config(cfg: RunConfig) -> str:
     return dump_yaml(cfg.to_dict())
+
+
+#: A run name `<experiment>-s<seed>` that YAML writes as it is (no quotes): no indicator, space or colon, and never
+#: read as a number, boolean, null or date (it ends with -s<digits>).
+_PLAIN_RUN_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.+-]*-s[0-9]+$")
+
+
+def dump_config_from(cfg: RunConfig, like: RunConfig, like_text: str) -> str:
+    """``dump_config(cfg)``, derived from ``like_text`` (``dump_config(like)``) when the two configs differ only by
+    their name and seed (another seed of the same experiment): the name and seed lines replaced, the same text
+    as a dump, several times faster. Dumped afresh whenever that is not certain."""
+    mine, theirs = cfg.to_dict(), like.to_dict()
+    if {**mine, "name": theirs["name"], "seed": theirs["seed"]} != theirs:
+        return dump_config(cfg)
+    old_name, old_seed = f"name: {theirs['name']}\n", f"\nseed: {theirs['seed']}\n"
+    new_name, new_seed = f"name: {mine['name']}\n", f"\nseed: {mine['seed']}\n"
+    plain = all(_PLAIN_RUN_NAME.match(n) or dump_yaml({"name": n}) == f"name: {n}\n"
+                for n in (mine["name"], theirs["name"]))
+    if not plain or not like_text.startswith(old_name) or like_text.count(old_seed) != 1:
+        return dump_config(cfg)
+    return new_name + like_text[len(old_name):].replace(old_seed, new_seed)
 
 
 def json_schema() -> dict[str, Any]:

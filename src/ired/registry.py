@@ -4,8 +4,11 @@ A registry is a folder of YAML files, one family per file (the file's stem), eac
 definition (:class:`ExperimentEntry`). :func:`load_registry` validates every experiment of every file, selected or
 not: its keys, its `set` / `at_scale` fragments (the rules of :class:`ired.config.RunConfig`), its seeds, ids
 unique within and across files, and its `extends` chain (resolved once; unknown parents and cycles are errors).
-:func:`resolve_runs` merges, for one scale, base + scale + the chain's fragments into one validated
-:class:`RunConfig` per run (an experiment at a seed, named ``<experiment>-s<seed>``).
+An experiment that declares a `sweep` (:mod:`ired.sweeps`) is a :class:`Sweep`: it expands into one experiment per
+point, named ``<sweep>-<label><value>-...``, each the sweep's own experiment plus the point's values
+(``Registry.sweeps`` holds the membership). :func:`resolve_runs` merges, for one scale, base + scale + the chain's
+fragments (+ the point) into one validated :class:`RunConfig` per run (an experiment at a seed, named
+``<experiment>-s<seed>``); a run of a sweep carries ``sweep: {name, point}``.
 
 Every error is a one-line :class:`ConfigError` naming the file, the key, the value and what is allowed.
 """
@@ -22,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from ired.config import RunConfig, build_config, deep_merge, format_validation_error, validate_fragment
 from ired.errors import ConfigError
+from ired.sweeps import SweepEntry, expand_sweep
 from ired.yamlio import read_mapping
 
 #: Experiment ids must be usable as Snakemake rule names and wildcard values.
@@ -30,7 +34,8 @@ ID_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 RESERVED_IDS = frozenset({
     "all_ablations", "summary", "summary_table", "plots", "cross_eval", "report", "train", "export_checkpoint",
     "import_checkpoint", "cross_eval_checkpoint", "plot_curves", "plot_ablation", "plot_cross_eval", "external",
-    "inference_sweep", "inference_sweep_table", "plot_inference_sweep", "findings", "all",
+    "inference_sweep", "inference_sweep_table", "plot_inference_sweep", "findings", "all", "resolve", "evaluate",
+    "evaluate_external",
 })
 
 
@@ -47,6 +52,10 @@ class ExperimentEntry(BaseModel):
     set: dict[str, Any] = Field(default_factory=dict, description="Differences from the parent (or the base), a partial run config.")
     at_scale: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="Further differences at one scale only: scale name -> partial run config."
+    )
+    sweep: SweepEntry | None = Field(
+        None, description="Makes this experiment a sweep: one experiment per point of `grid` (every combination) and "
+        "`zip` (values that go together), named <id>-<label><value>-... (ired.sweeps)."
     )
 
     @field_validator("seeds")
@@ -70,33 +79,56 @@ class Experiment:
     set: dict[str, Any]
     at_scale: dict[str, dict[str, Any]]
     chain: tuple[str, ...]  # the ids of the extends chain, oldest first, ending with this one
+    sweep: str | None = None  # the sweep this experiment is a point of
+    point: dict[str, Any] = field(default_factory=dict)  # its values: dotted key -> value (a sweep's point)
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """A registry experiment that declares `sweep`: it has no runs of its own, its points do."""
+
+    id: str
+    file: str
+    family: str
+    description: str
+    keys: tuple[str, ...]  # the swept dotted keys: grid keys, then zip keys
+    points: tuple[str, ...]  # the ids of its point experiments, in order
 
 
 @dataclass(frozen=True)
 class Registry:
     folder: str
-    experiments: dict[str, Experiment]  # files in name order, experiments in file order
+    experiments: dict[str, Experiment]  # files in name order, experiments in file order (a sweep: its points)
+    sweeps: dict[str, Sweep] = field(default_factory=dict)
 
     @property
     def families(self) -> list[str]:
         return list(dict.fromkeys(e.family for e in self.experiments.values()))
 
     def select(self, selection: str | Iterable[str], key: str = "experiments") -> list[str]:
-        """`all`, or experiment ids and family names in the order given (each experiment once)."""
+        """Experiment ids, each once: `all` (every experiment outside sweeps), or, in the order given, experiment
+        ids, sweep ids (their points) and family names (every experiment of the file, its sweeps' points too)."""
         if selection == "all":
-            return list(self.experiments)
+            return [e.id for e in self.experiments.values() if e.sweep is None]
         if isinstance(selection, str):
             selection = [selection]
-        chosen: list[str] = []
+        chosen: dict[str, None] = {}
         for name in selection:
-            ids = [name] if name in self.experiments else [e.id for e in self.experiments.values() if e.family == name]
+            if name in self.experiments:
+                ids = [name]
+            elif name in self.sweeps:
+                ids = list(self.sweeps[name].points)
+            else:
+                ids = [e.id for e in self.experiments.values() if e.family == name]
             if not ids:
+                sweeps = f"; sweeps: {', '.join(self.sweeps)}" if self.sweeps else ""
+                named = ", ".join(e.id for e in self.experiments.values() if e.sweep is None)
                 raise ConfigError(
-                    f"config key {key}: {name!r} is neither an experiment nor a family "
-                    f"(families: {', '.join(self.families)}; experiments: {', '.join(self.experiments)})"
+                    f"config key {key}: {name!r} is neither an experiment, a sweep nor a family "
+                    f"(families: {', '.join(self.families)}; experiments: {named}{sweeps})"
                 )
-            chosen += [i for i in ids if i not in chosen]
-        return chosen
+            chosen.update(dict.fromkeys(ids))
+        return list(chosen)
 
 
 @dataclass(frozen=True)
@@ -108,6 +140,8 @@ class ResolvedRun:
     description: str
     config: RunConfig
     milestones: tuple[int, ...] = field(default=())  # train.milestones: sorted, distinct, each in 1..train.steps
+    sweep: str | None = None  # the sweep of this run's experiment (None: not a sweep's)
+    point: dict[str, Any] = field(default_factory=dict)  # the sweep point: dotted key -> value
 
 
 def _entries(path: Path) -> dict[str, ExperimentEntry]:
@@ -131,6 +165,9 @@ def _entries(path: Path) -> dict[str, ExperimentEntry]:
             entry = ExperimentEntry.model_validate(raw)
         except ValidationError as exc:
             raise ConfigError(format_validation_error(str(path), exc, ExperimentEntry, prefix=exp_id)) from None
+        if "sweep" in entry.set:
+            raise ConfigError(f"{path}: unknown key '{exp_id}.set.sweep' (a run's sweep is set by the registry; "
+                              f"declare a sweep as the experiment's own key: {exp_id}.sweep)")
         validate_fragment(entry.set, str(path), f"{exp_id}.set")
         for scale, fragment in entry.at_scale.items():
             validate_fragment(fragment, str(path), f"{exp_id}.at_scale.{scale}")
@@ -139,10 +176,17 @@ def _entries(path: Path) -> dict[str, ExperimentEntry]:
 
 
 def _chain(exp_id: str, entries: dict[str, tuple[Path, ExperimentEntry]]) -> tuple[str, ...]:
-    """The extends chain of ``exp_id``, oldest first; unknown parents and cycles are one-line errors."""
+    """The extends chain of ``exp_id``, oldest first; unknown parents, sweeps as parents and cycles are one-line
+    errors."""
     chain = [exp_id]
     while (parent := entries[chain[-1]][1].extends) is not None:
         path = entries[chain[-1]][0]
+        if parent in entries and entries[parent][1].sweep is not None:
+            raise ConfigError(
+                f"{path}: key '{chain[-1]}.extends': {parent!r} is a sweep, which cannot be extended (allowed: an "
+                f"experiment without sweep, e.g. the sweep's parent {entries[parent][1].extends or '(none)'}; or "
+                f"add the values to the sweep)"
+            )
         if parent not in entries:
             shown = " -> ".join([*chain, parent])
             raise ConfigError(
@@ -177,15 +221,33 @@ def load_registry(folder: str | Path, scales_dir: str | Path | None = None) -> R
             if exp_id in families:
                 raise ConfigError(f"{path}: experiment id {exp_id!r} not allowed: it is the name of a family (a registry file)")
             entries[exp_id] = (path, entry)
-    experiments = {}
+    experiments: dict[str, Experiment] = {}
+    sweeps: dict[str, Sweep] = {}
     for exp_id, (path, entry) in entries.items():
         chain = _chain(exp_id, entries)
         own = [entries[e][1].seeds for e in chain if entries[e][1].seeds is not None]
-        experiments[exp_id] = Experiment(
-            id=exp_id, file=str(path), family=path.stem, description=entry.description, extends=entry.extends,
-            seeds=tuple(own[-1]) if own else (0,), set=entry.set, at_scale=entry.at_scale, chain=chain,
+        seeds = tuple(own[-1]) if own else (0,)
+        if entry.sweep is None:
+            experiments[exp_id] = Experiment(
+                id=exp_id, file=str(path), family=path.stem, description=entry.description, extends=entry.extends,
+                seeds=seeds, set=entry.set, at_scale=entry.at_scale, chain=chain,
+            )
+            continue
+        points = expand_sweep(exp_id, entry.sweep, str(path))
+        for point in points:  # the sweep's own experiment (set, at_scale, seeds) at one point
+            if point.name in entries or point.name in experiments:
+                raise ConfigError(f"{path}: experiment {exp_id}: point name {point.name!r} is already an experiment")
+            shown = ", ".join(f"{k}={v}" for k, v in point.values.items())
+            experiments[point.name] = Experiment(
+                id=point.name, file=str(path), family=path.stem, description=f"{entry.description} ({shown})",
+                extends=entry.extends, seeds=seeds, set=entry.set, at_scale=entry.at_scale,
+                chain=(*chain[:-1], point.name), sweep=exp_id, point=point.values,
+            )
+        sweeps[exp_id] = Sweep(
+            id=exp_id, file=str(path), family=path.stem, description=entry.description,
+            keys=(*entry.sweep.grid, *entry.sweep.zip), points=tuple(p.name for p in points),
         )
-    registry = Registry(str(folder), experiments)
+    registry = Registry(str(folder), experiments, sweeps)
     if scales_dir is not None:
         _check_scale_names(registry, _scale_names(scales_dir))
     return registry
@@ -199,12 +261,29 @@ def _scale_names(scales_dir: str | Path) -> list[str]:
 
 
 def _check_scale_names(registry: Registry, scales: list[str]) -> None:
-    for exp in registry.experiments.values():
+    for exp in [*registry.experiments.values()]:
+        if exp.sweep is not None and exp.id != registry.sweeps[exp.sweep].points[0]:
+            continue  # the points of a sweep share its at_scale: checked once
         for name in exp.at_scale:
             if name not in scales:
+                owner = exp.sweep or exp.id
                 raise ConfigError(
-                    f"{exp.file}: key '{exp.id}.at_scale.{name}': unknown scale {name!r} (scales: {', '.join(scales)})"
+                    f"{exp.file}: key '{owner}.at_scale.{name}': unknown scale {name!r} (scales: {', '.join(scales)})"
                 )
+
+
+def _with_values(merged: dict[str, Any], point: dict[str, Any]) -> dict[str, Any]:
+    """``merged`` with a sweep point's values (dotted key -> value): the mappings on each key's path are copied,
+    the rest is shared (never mutated), so a point costs its keys, not a copy of the whole config."""
+    out = dict(merged)
+    for key, value in point.items():
+        *parents, leaf = key.split(".")
+        cursor = out
+        for part in parents:
+            cursor[part] = dict(cursor.get(part) or {})
+            cursor = cursor[part]
+        cursor[leaf] = value
+    return out
 
 
 def resolve_runs(
@@ -218,8 +297,9 @@ def resolve_runs(
     """One validated run config per run of the selected experiments at ``scale``.
 
     A run's config is, merged in this order: the base file, the scale file ``<scales_dir>/<scale>.yaml``, then for
-    every experiment of its `extends` chain, oldest first, its `set` and its `at_scale.<scale>`; then the run's name
-    and seed. Every experiment (selected or not) is resolved, so a cross-key error anywhere fails here.
+    every experiment of its `extends` chain, oldest first, its `set` and its `at_scale.<scale>`; then, for a sweep's
+    point, the point's values; then the run's name and seed (and its `sweep`: name and point). Every experiment
+    (selected or not) is resolved, so a cross-key error anywhere fails here.
     """
     scales = _scale_names(scales_dir)
     if scale not in scales:
@@ -236,20 +316,32 @@ def resolve_runs(
     scale_file = Path(scales_dir) / f"{scale}.yaml"
     scale_fragment = validate_fragment(read_mapping(scale_file, "run config keys"), str(scale_file))
     selected = registry.select(selection)
+    chosen = set(selected)
+    start = deep_merge(base_fragment, scale_fragment)
+    shared: dict[str, dict[str, Any]] = {}  # a sweep's chain merged once for all its points
     runs: dict[str, list[ResolvedRun]] = {}
     for exp in registry.experiments.values():
-        merged = deep_merge(base_fragment, scale_fragment)
-        for ancestor in exp.chain:
-            layer = registry.experiments[ancestor]
-            merged = deep_merge(merged, layer.set)
-            merged = deep_merge(merged, layer.at_scale.get(scale) or {})
-        seeds = exp.seeds[:max_seeds] if exp.id in selected else exp.seeds[:1]
+        merged = shared.get(exp.sweep) if exp.sweep is not None else None
+        if merged is None:
+            merged = start
+            for ancestor in exp.chain:
+                layer = registry.experiments[ancestor]
+                merged = deep_merge(merged, layer.set)
+                merged = deep_merge(merged, layer.at_scale.get(scale) or {})
+            if exp.sweep is not None:
+                shared[exp.sweep] = merged
+        if exp.point:
+            merged = _with_values(merged, exp.point)
+        seeds = exp.seeds[:max_seeds] if exp.id in chosen else exp.seeds[:1]
         for seed in seeds:
             name = f"{exp.id}-s{seed}"
-            cfg = build_config(deep_merge(merged, {"name": name, "seed": seed}),
-                               f"{exp.file}: experiment {exp.id} at scale {scale}")
-            if exp.id in selected:
+            own: dict[str, Any] = {"name": name, "seed": seed}  # top-level values: replaced, not merged
+            if exp.sweep is not None:
+                own["sweep"] = {"name": exp.sweep, "point": exp.point}
+            cfg = build_config({**merged, **own}, f"{exp.file}: experiment {exp.id} at scale {scale}")
+            if exp.id in chosen:
                 runs.setdefault(exp.id, []).append(ResolvedRun(
-                    name, exp.id, seed, exp.family, exp.description, cfg, tuple(sorted(set(cfg.train.milestones)))
+                    name, exp.id, seed, exp.family, exp.description, cfg, tuple(sorted(set(cfg.train.milestones))),
+                    exp.sweep, exp.point,
                 ))
     return {r.run: r for exp_id in selected for r in runs[exp_id]}

@@ -11,6 +11,7 @@ Errors are :class:`ConfigError` in one line naming the file, and the line and co
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -85,13 +86,31 @@ class Dumper(yaml.SafeDumper):
     reads back the same with :class:`Loader` and with YAML 1.1 readers."""
 
 
+class _CDumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]
+    """:class:`Dumper` with libyaml's emitter, ~5x faster (a pipeline dumps every run's config). It writes the same
+    text as PyYAML's emitter when every string is printable ASCII; others can fold or escape differently."""
+
+
 for _tag, _rx, _first in (("tag:yaml.org,2002:int", _INT, "-+0123456789"),
                           ("tag:yaml.org,2002:float", _FLOAT, "-+0123456789.")):
     Dumper.add_implicit_resolver(_tag, _rx, list(_first))
+    _CDumper.add_implicit_resolver(_tag, _rx, list(_first))
+
+
+def _plain_ascii(data: Any) -> bool:
+    """Every string (keys too) of ``data`` is printable ASCII: no escapes, so both emitters write the same text.
+    (Its JSON text is printable ASCII without a backslash: JSON escapes every control character with one.)"""
+    try:
+        text = json.dumps(data, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return False
+    return text.isascii() and text.isprintable() and "\\" not in text
 
 
 def dump_yaml(data: Any) -> str:
-    return yaml.dump(data, Dumper=Dumper, sort_keys=False)
+    """YAML text of ``data`` (keys in their order) by :class:`Dumper`'s rules: always PyYAML's text, written by
+    libyaml's emitter when that gives the same text (printable-ASCII strings), else by PyYAML's own."""
+    return yaml.dump(data, Dumper=_CDumper if _plain_ascii(data) else Dumper, sort_keys=False)
 
 
 def _describe(exc: yaml.YAMLError) -> str:

@@ -76,49 +76,63 @@ REGISTRY = checked(load_registry, config["registry"], config["scales"])
 
 
 # --------------------------------------------------------------------------------------------------
-# Helpers of the rules (RUNS, EXTERNALS and EXPERIMENTS are built in resolve.smk)
+# Helpers of the rules (RUNS, KNOWN_RUNS, SWEEPS, EXTERNALS and EXPERIMENTS are built in resolve.smk)
 # --------------------------------------------------------------------------------------------------
 
 
 def alternatives(names):
-    """A wildcard constraint matching exactly these names (and nothing when there are none)."""
+    """A wildcard constraint matching exactly these names (and nothing when there are none). For a few names only:
+    Snakemake copies a rule's constraints into every path pattern of the rule and rescans them for each job."""
     return "|".join(re.escape(n) for n in sorted(names)) or "(?!)"
 
 
-def milestone_file(milestone):
-    """Where a milestone lives in the run folder; all but final.pt are undeclared (docs/ARCHITECTURE.md)."""
-    if milestone == "last":
-        return "final.pt"
-    if milestone == "best":
-        return "checkpoints/best.pt"
-    return f"checkpoints/{milestone}.pt"
+#: What a run (or external checkpoint) name is made of (ired.sweeps.NAME, then -s<seed>): the `run` wildcard's
+#: constraint. Short on purpose (not the list of the runs: 1,000 names would slow every job of the plan); which
+#: names are runs is checked by known_run when a job is planned (the parameters of the jobs resolve and evaluate,
+#: which Snakemake evaluates for every job of a plan).
+RUN_NAME = r"[A-Za-z][A-Za-z0-9_.+-]*"
 
 
-def get_milestone_source(wildcards):
-    return f"{OUT}/{wildcards.run}/{milestone_file(wildcards.milestone)}"
+def known_run(run):
+    """The KNOWN_RUNS entry of a run; a name that is no run of this command stops the plan, naming it."""
+    try:
+        return KNOWN_RUNS[run]
+    except KeyError:
+        raise WorkflowError(
+            f"{run!r} is not a run of this command: a run is <experiment>-s<seed>, for the experiments of config "
+            f"`experiments` and the points of every sweep, with their seeds (max_seeds: {config['max_seeds']}); "
+            f"scale {config['scale']}"
+        ) from None
 
 
 def get_external_checkpoint(wildcards):
     return EXTERNALS[wildcards.run]["path"]
 
 
-def get_checkpoints(run):
-    """The exported (or imported) checkpoint files of one run: results/<scale>/<run>/milestones/<milestone>.pt."""
-    milestones = RUNS[run]["milestones"] if run in RUNS else ["external"]
-    return [f"{OUT}/{run}/milestones/{m}.pt" for m in milestones]
+def get_evaluation_of_run(wildcards):
+    """What the evaluate job of one run needs to know of it: the milestones it exports and evaluates (its
+    train.milestones as step_NNNNNNN, then config `export`), and its experiment, seed and name."""
+    r = known_run(wildcards.run)
+    return {"milestones": r["milestones"], "experiment": r["experiment"], "seed": r["seed"], "run": wildcards.run}
 
 
 def get_evaluations(run):
-    """Every evaluation JSON of one run: checkpoint x protocol x split x weights."""
+    """Every evaluation JSON of one run (or external checkpoint): milestone x protocol x split x weights."""
+    milestones = KNOWN_RUNS[run]["milestones"] if run in KNOWN_RUNS else ["external"]
     return [
-        f"{OUT}/{run}/eval/{Path(ckpt).stem}/{protocol}.{split}.{weights}.json"
-        for ckpt in get_checkpoints(run)
+        f"{OUT}/{run}/eval/{milestone}/{protocol}.{split}.{weights}.json"
+        for milestone in milestones
         for protocol, split, weights in CROSS_EVAL
     ]
 
 
 def get_all_evaluations(wildcards=None):
     return [path for run in [*RUNS, *EXTERNALS] for path in get_evaluations(run)]
+
+
+def get_all_evaluation_folders(wildcards=None):
+    """The eval/ folder of every selected run and external checkpoint (outputs of evaluate / evaluate_external)."""
+    return [f"{OUT}/{run}/eval" for run in [*RUNS, *EXTERNALS]]
 
 
 def get_finals(wildcards=None):
@@ -143,19 +157,13 @@ def get_curves(wildcards=None):
     return [f"{OUT}/plots/curves/{run}.png" for run in RUNS]
 
 
-def get_sweep(run):
-    """The inference-steps sweep of one training run's last checkpoint (landscape.smk)."""
+def get_inference_sweep(run):
+    """The inference-steps sweep of one training run's last checkpoint (written by the rule evaluate)."""
     return f"{OUT}/{run}/inference_sweep.json"
 
 
-def get_sweeps(wildcards=None):
-    return [get_sweep(run) for run in RUNS]
-
-
-def get_sweep_run(wildcards):
-    """What a sweep row says about its run: experiment, seed and run id."""
-    r = RUNS[wildcards.run]
-    return {"experiment": r["experiment"], "seed": r["seed"], "run": wildcards.run}
+def get_inference_sweeps(wildcards=None):
+    return [get_inference_sweep(run) for run in RUNS]
 
 
 def get_sweep_plot_experiments():
@@ -165,10 +173,19 @@ def get_sweep_plot_experiments():
     return chosen or list(EXPERIMENTS)
 
 
+def get_run_targets(runs):
+    """The outputs of the evaluate job of each of these runs: milestones/, eval/ and inference_sweep.json."""
+    return [path for run in runs for path in (f"{OUT}/{run}/milestones", f"{OUT}/{run}/eval", get_inference_sweep(run))]
+
+
 def get_experiment_targets(experiment):
-    """Checkpoints, their cross-evaluations and the inference sweep of every run of one experiment."""
-    runs = [run for run, r in RUNS.items() if r["experiment"] == experiment]
-    return [path for run in runs for path in [*get_checkpoints(run), *get_evaluations(run), get_sweep(run)]]
+    """What `snakemake <experiment>` builds: get_run_targets of every run of the experiment."""
+    return get_run_targets([run for run, r in KNOWN_RUNS.items() if r["experiment"] == experiment])
+
+
+def get_sweep_targets(sweep):
+    """What `snakemake <sweep>` builds: get_run_targets of every run of every point of the sweep."""
+    return get_run_targets(SWEEPS[sweep])
 
 
 def is_forced(wildcards):

@@ -43,7 +43,9 @@ onstart:
 onerror:
     from ired.dispatch.outcomes import failed_runs, failure_report
 
-    failed = failed_runs({run: Path(OUT, run) for run in RUNS}, {run: r["experiment"] for run, r in RUNS.items()})
+    # a failed evaluation is rerun by its experiment's target, or, for a sweep's run, by its own eval/ folder
+    targets = {run: f"{OUT}/{run}/eval" if r["sweep"] else r["experiment"] for run, r in KNOWN_RUNS.items()}
+    failed = failed_runs({run: Path(OUT, run) for run in KNOWN_RUNS}, targets)
     print(failure_report(failed, rerun_command()), file=sys.stderr)
     if failed:
         try:

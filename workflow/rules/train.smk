@@ -11,6 +11,8 @@
 # config.yaml) trains afresh too; anything else collects the finished result (final.pt restored from the run's own
 # checkpoint, no job) or resumes the unfinished run from its newest checkpoint. A diverged run is a result.
 
+from ired.atomic import write_text_atomic
+
 
 rule resolve:
     output:
@@ -18,14 +20,11 @@ rule resolve:
     log:
         f"{LOGS}/resolve/{{run}}.log",
     params:
-        text=lambda wildcards: RUNS[wildcards.run]["config"],  # the params trigger: reruns when the text changes
-    wildcard_constraints:
-        run=alternatives(RUNS),
+        text=get_run_config_text,  # the params trigger: reruns when the text changes
     localrule: True
-    conda:
-        "../envs/ired.yaml"
-    script:
-        "../scripts/resolve.py"
+    run:  # in the Snakemake process itself (no interpreter started per run): the text, atomically
+        write_text_atomic(output.config, params.text)
+        Path(log[0]).write_text(f"wrote {output.config}\n")
 
 
 rule train:
@@ -39,7 +38,7 @@ rule train:
         run_dir=lambda wildcards, output: Path(output.final).parent,
     threads: 1
     resources:
-        dispatch="profiles/default/dispatch.yaml",  # ired.dispatch settings; profiles/slurm sets its own
+        dispatch=config["dispatch"],  # ired.dispatch settings (pipeline config); profiles/slurm sets its own
         fresh=is_forced,  # 1: this command forces the run, which retrains it from step 0
     conda:
         "../envs/ired.yaml"
