@@ -35,8 +35,9 @@ RESERVED_IDS = frozenset({
     "all_ablations", "summary", "summary_table", "plots", "cross_eval", "report", "train", "export_checkpoint",
     "import_checkpoint", "cross_eval_checkpoint", "plot_curves", "plot_ablation", "plot_cross_eval", "external",
     "inference_sweep", "inference_sweep_table", "plot_inference_sweep", "findings", "all", "resolve", "evaluate",
-    "evaluate_external",
+    "evaluate_external", "plot_sweeps",
 })
+RESERVED_PREFIX = "plot_"  # one rule per entry of ired.plots.PLOTS: plot_<name>
 
 
 class ExperimentEntry(BaseModel):
@@ -152,9 +153,10 @@ def _entries(path: Path) -> dict[str, ExperimentEntry]:
             raise ConfigError(
                 f"{path}: experiment id {exp_id!r} not allowed (allowed: a letter, then letters, digits and _)"
             )
-        if exp_id in RESERVED_IDS:
+        if exp_id in RESERVED_IDS or exp_id.startswith(RESERVED_PREFIX):
             raise ConfigError(
-                f"{path}: experiment id {exp_id!r} not allowed (the pipeline's target names: {', '.join(sorted(RESERVED_IDS))})"
+                f"{path}: experiment id {exp_id!r} not allowed (the pipeline's target names: "
+                f"{', '.join(sorted(RESERVED_IDS))}, and any {RESERVED_PREFIX}<name>)"
             )
         if not isinstance(raw, dict):
             raise ConfigError(
