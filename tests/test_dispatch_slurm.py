@@ -161,10 +161,13 @@ def test_killed_head_reattaches_and_submits_no_duplicate(tmp_path: Path, nodes: 
     assert f"re-attaching to attempt 1, job {job_id}" in again.stderr
     rows = attempts(run)
     assert [r["job_id"] for r in rows] == [job_id] and rows[0]["action"] == "done"
-    name = json.loads((run / "job.json").read_text())["job_name"]
-    same_name = subprocess.run(["sacct", "-n", "-X", "-P", "--name", name, "-S", "now-1hour", "-o", "JobID"],
-                               capture_output=True, text=True).stdout.split()
-    assert same_name == [job_id]
+    record = json.loads((run / "job.json").read_text())
+    # every job of this run folder's attempt 1: its name (shared by the runs of a folder of that name in other test
+    # sessions) and its comment, the attempt's tag, which sbatch's command line carries into sacct's SubmitLine
+    out = subprocess.run(["sacct", "-n", "-X", "-P", "--name", record["job_name"], "-S", "now-1hour", "-o",
+                          "JobID,SubmitLine"], capture_output=True, text=True).stdout
+    same_attempt = [line.split("|")[0] for line in out.splitlines() if f"--comment={record['comment']}" in line]
+    assert same_attempt == [job_id]
     assert status(run)["status"] == "completed"
     # and a third run finds the finished result: nothing is submitted
     third = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
