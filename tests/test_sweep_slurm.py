@@ -2,8 +2,8 @@
 profile's job arrays: the runs share sbatch calls, one process of the head polls the queue for all of them, an
 exit 120 inside an array is retried with its node excluded, and `ired status` / `ired cancel` act on live jobs.
 
-The sweep is 12 ordinary experiments in a temporary registry file (11 short points of a learning-rate sweep that
-exit 120 whenever they start on the first node, and one long run to watch and cancel). Its duration is reported by
+The sweep is declared as data in a temporary registry file: `sweep_lr`, a grid of 11 learning rates (points that
+exit 120 whenever they start on the first node), plus one long run to watch and cancel. Its duration is reported by
 `--durations`; it is the project's one end-to-end sweep test on Slurm.
 """
 
@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from _dispatch_util import slurm_nodes
+from ired.registry import load_registry
 from workflow_helpers import copy_workflow, planned_jobs
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
@@ -29,21 +30,25 @@ LIMIT_S = 900
 POINTS = 11
 
 
+LRS = [round(0.0005 + 0.0001 * i, 4) for i in range(POINTS)]
+
+
 def registry(bad_node: str) -> str:
-    entries = [f"""sweep_lr_{i:02d}:
+    return f"""sweep_lr:
   extends: q101
-  description: Learning-rate sweep point {i}, exits 120 whenever it starts on {bad_node}.
+  description: Learning-rate sweep, every point exits 120 whenever it starts on {bad_node}.
   seeds: [0]
-  set: {{train: {{lr: {0.0005 + 0.0001 * i:.4f}}}, faults: {{exit_on_node: {bad_node}}}}}
-""" for i in range(POINTS)]
-    entries.append("""sweep_long:
+  set: {{faults: {{exit_on_node: {bad_node}}}}}
+  sweep:
+    grid: {{train.lr: {LRS}}}
+
+sweep_long:
   extends: q101
   description: A long run of the sweep, watched and cancelled while it trains.
   seeds: [0]
   at_scale:
-    tiny: {train: {steps: 20000, log_every: 500, eval_every: 20000, checkpoint_every: 500}}
-""")
-    return "\n".join(entries)
+    tiny: {{train: {{steps: 20000, log_every: 500, eval_every: 20000, checkpoint_every: 500}}}}
+"""
 
 
 def ired(workdir: Path, *args: str) -> subprocess.CompletedProcess:
@@ -74,7 +79,9 @@ def test_a_sweep_runs_as_arrays_with_retries_status_and_cancel(tmp_path: Path, c
     (workdir / "config" / "experiments" / "zz_sweep.yaml").write_text(registry(bad))
     dispatch = workdir / "profiles" / "slurm" / "dispatch.yaml"
     dispatch.write_text(dispatch.read_text().replace("poll_s: 5}", "poll_s: 1}"))  # a faster test, same code
-    runs = [f"sweep_lr_{i:02d}-s0" for i in range(POINTS)] + ["sweep_long-s0"]
+    points = load_registry(workdir / "config" / "experiments").sweeps["sweep_lr"].points
+    assert len(points) == POINTS
+    runs = [f"{point}-s0" for point in points] + ["sweep_long-s0"]
     targets = [f"results/tiny/{run}/final.pt" for run in runs]
     cmd = ["timeout", "-k", "10", str(LIMIT_S), str(BIN / "snakemake"), "--profile", "slurm", *targets,
            "--config", "scale=tiny"]
