@@ -75,3 +75,12 @@ def slurm_nodes() -> list[str]:
         pytest.skip(why)
     os.environ.update(LOCAL_CLUSTER_ENV)
     return found
+
+
+def cancel_jobs_under(folder: Path) -> None:
+    """Cancel the queued or running Slurm jobs whose working directory is under ``folder`` (a test's leftovers)."""
+    out = subprocess.run(["squeue", "-h", "-o", "%i %Z"], capture_output=True, text=True).stdout
+    mine = [line.split()[0] for line in out.splitlines()
+            if len(line.split()) == 2 and line.split()[1].startswith(str(folder))]
+    if mine:
+        subprocess.run(["scancel", *mine], check=False)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from _dispatch_util import slurm_nodes
+from _dispatch_util import cancel_jobs_under, slurm_nodes
 from ired.registry import load_registry
 from workflow_helpers import copy_workflow, planned_jobs
 
@@ -64,13 +64,10 @@ def table(out: subprocess.CompletedProcess) -> dict[str, list[str]]:
 
 @pytest.fixture
 def cluster(tmp_path: Path):
+    """The cluster's nodes; afterwards, cancel whatever this test's workflow left in the queue."""
     nodes = slurm_nodes()
     yield nodes
-    out = subprocess.run(["squeue", "-h", "-o", "%i %Z"], capture_output=True, text=True).stdout
-    mine = [line.split()[0] for line in out.splitlines()
-            if len(line.split()) == 2 and line.split()[1].startswith(str(tmp_path))]
-    if mine:
-        subprocess.run(["scancel", *mine], check=False)
+    cancel_jobs_under(tmp_path)
 
 
 def test_a_sweep_runs_as_arrays_with_retries_status_and_cancel(tmp_path: Path, cluster: list[str]) -> None:
