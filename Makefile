@@ -5,7 +5,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 # torch is pinned here (a CPU build); the package itself only asks for a range
 TORCH ?= torch==2.13.0
-# test workers (pytest-xdist): the Slurm and workflow tests mostly wait on jobs, so three workers share two cores well
+# test workers (pytest-xdist): the Slurm and workflow tests mostly wait on jobs, so three workers share two cores well;
+# --dist loadfile keeps each file's tests on one worker, in order (the workflow tests share one pipeline run)
 PYTEST_WORKERS ?= 3
 
 .PHONY: install run test bench bench-dag clean
@@ -23,7 +24,7 @@ run: install
 	$(BIN)/snakemake all_ablations --config scale=laptop
 
 test: install
-	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 bench: install
 	$(BIN)/python -m ired.bench

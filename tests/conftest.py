@@ -43,30 +43,5 @@ def tiny():
     return tiny_config
 
 
-def _xdist_group(item: pytest.Item) -> str | None:
-    """The worker group of a test under pytest-xdist (`make test` runs `-n 2 --dist loadgroup`), else None (any worker).
-
-    - The Slurm-marked tests of one file run on one worker, in file order: each file's tests drive the shared 2-node
-      local cluster and read its accounting, and two files at once already fill both nodes.
-    - Tests that share a module- or session-scoped fixture run on one worker, in file order, so the fixture is built
-      once and the tests that read the state it leaves (the workflow tests) see it as a single worker would.
-    """
-    if item.get_closest_marker("slurm"):
-        return f"slurm:{item.path.name}"
-    info = getattr(item, "_fixtureinfo", None)
-    if info is not None:
-        scopes = {fixture.scope for fixtures in info.name2fixturedefs.values() for fixture in fixtures}
-        if scopes & {"module", "package", "session"}:
-            return f"shared:{item.path.name}"
-    return None
-
-
-def pytest_collection_modifyitems(config, items):  # noqa: ANN001
-    for item in items:
-        group = _xdist_group(item)
-        if group is not None:
-            item.add_marker(pytest.mark.xdist_group(group))
-
-
 def pytest_report_header(config):  # noqa: ANN001
     return f"torch {torch.__version__}, threads {torch.get_num_threads()}, cpus {os.cpu_count()}"

@@ -143,7 +143,8 @@ def test_all_ablations_runs_its_jobs_on_slurm(tmp_path: Path, cluster: list[str]
     assert "submitted as slurm job" in (workdir / "logs" / "tiny" / "train" / "q101-s0.log").read_text()
 
 
-# A run that trains long enough (~20 s of steps at the tiny scale) to kill the head while it is RUNNING.
+# A run that trains long enough (~20 s of steps at the tiny scale) to kill the head while it is RUNNING. The
+# killed-head test trains it 40,000 steps: it must outlast q101's whole evaluation job, which runs meanwhile.
 DRILL = """
 slurm_drill:
   extends: q101
@@ -157,7 +158,7 @@ def test_killed_head_then_same_command_submits_no_duplicate_and_keeps_finished_r
     tmp_path: Path, cluster: list[str]
 ) -> None:
     workdir = slurm_workflow(tmp_path / "wf")
-    (workdir / "config" / "experiments" / "zz_slurm_drill.yaml").write_text(DRILL)
+    (workdir / "config" / "experiments" / "zz_slurm_drill.yaml").write_text(DRILL.replace("steps: 9000,", "steps: 40000,"))
     cmd = command("experiments=[q101,slurm_drill]", "max_seeds=1")
     results = workdir / "results" / "tiny"
     since = since_now()
