@@ -4,26 +4,19 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+from ired import bench_dag
+
 REPO = Path(__file__).resolve().parents[1]
-WORKFLOW_PATHS = ("Snakefile", "slurm", "workflow", "config", "profiles")
 
 
 def copy_workflow(dest: Path) -> Path:
     """The workflow files (not results/, logs/, .snakemake/) copied into ``dest``, which becomes the run folder."""
     dest.mkdir(parents=True, exist_ok=True)
-    for name in WORKFLOW_PATHS:
-        src = REPO / name
-        if src.is_symlink():
-            os.symlink(os.readlink(src), dest / name)
-        elif src.is_dir():
-            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(src, dest / name)
+    bench_dag.copy_workflow(REPO, dest)
     return dest
 
 
