@@ -6,7 +6,8 @@ BIN := $(VENV)/bin
 # torch is pinned here (a CPU build); the package itself only asks for a range
 TORCH ?= torch==2.13.0
 # test workers (pytest-xdist): the Slurm and workflow tests mostly wait on jobs, so three workers share two cores well;
-# --dist loadfile keeps each file's tests on one worker, in order (the workflow tests share one pipeline run)
+# --dist loadfile keeps each file's tests on one worker, in order (the workflow tests share one pipeline run);
+# --no-loadscope-reorder hands the files out longest first (tests/conftest.py, LONGEST_FIRST)
 PYTEST_WORKERS ?= 3
 
 .PHONY: install run test bench bench-dag clean
@@ -24,7 +25,7 @@ run: install
 	$(BIN)/snakemake all_ablations --config scale=laptop
 
 test: install
-	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=25
 
 bench: install
 	$(BIN)/python -m ired.bench

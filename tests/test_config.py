@@ -3,7 +3,7 @@ import sys
 
 import pytest
 
-from ired.config import RunConfig, dump_config, json_schema, load_config
+from ired.config import OMITTED_AT_DEFAULT, RunConfig, dump_config, json_schema, load_config
 from ired.errors import ConfigError
 
 
@@ -115,3 +115,15 @@ def test_a_seed_s_config_text_derived_from_another_is_its_dump():
         assert dump_config_from(run.config, *like) == dump_config(run.config), run.run
     q101, q207 = runs["q101-s1"].config, runs["q207-s0"].config  # other keys differ: dumped afresh
     assert dump_config_from(q101, q207, dump_config(q207)) == dump_config(q101)
+
+
+def test_keys_added_later_stay_out_of_a_dump_at_their_default():
+    """A key added to the run config after results existed (config.OMITTED_AT_DEFAULT) leaves the dump of a run
+    that does not set it byte-identical, so the pipeline's config.yaml files and their rerun trigger do not change
+    on upgrade; a run that sets it says so."""
+    plain = dump_config(load_config(None, []))
+    for dotted in OMITTED_AT_DEFAULT:
+        assert f"{dotted.rsplit('.', 1)[-1]}:" not in plain
+    held = dump_config(load_config(None, ["faults.hold_at_step=7"]))
+    assert "hold_at_step: 7" in held and load_config(None, ["faults.hold_at_step=7"]).faults.hold_at_step == 7
+    assert held.replace("  hold_at_step: 7\n", "") == plain

@@ -174,6 +174,12 @@ def test_killed_head_reattaches_and_submits_no_duplicate(tmp_path: Path, nodes: 
     assert third.returncode == 0 and "nothing submitted" in third.stderr
 
 
+def _pending_reason(job_id: str) -> str:
+    """squeue's reason of a PENDING job ('' in any other state)."""
+    out = subprocess.run(["squeue", "-h", "-j", job_id, "-o", "%T %r"], capture_output=True, text=True).stdout.split()
+    return out[1] if out[:1] == ["PENDING"] and len(out) > 1 else ""
+
+
 def test_a_job_that_slurm_requeues_by_itself_is_one_attempt_per_run(tmp_path: Path, nodes: list[str]) -> None:
     """`scontrol requeue` (what Slurm does itself after a node failure with JobRequeue=1): the job keeps its id and
     runs twice. attempts.jsonl has one row per run of the job (read from `sacct -D`), their wall times add up to
@@ -190,10 +196,12 @@ def test_a_job_that_slurm_requeues_by_itself_is_one_attempt_per_run(tmp_path: Pa
     job_id = json.loads((run / "job.json").read_text())["job_id"]
     try:
         assert subprocess.run(["scontrol", "requeue", job_id], capture_output=True).returncode == 0
-        # Slurm holds a requeued job back for a while (BeginTime); let it start again now
-        while time.time() < deadline and subprocess.run(
-                ["scontrol", "update", f"jobid={job_id}", "StartTime=now"], capture_output=True).returncode != 0:
-            time.sleep(0.3)
+        # Slurm holds a requeued job back for ~2 min (BeginTime) once it is PENDING again (not while it is still
+        # COMPLETING: an update then is overwritten); let it start again now
+        while time.time() < deadline and _pending_reason(job_id) != "BeginTime":
+            time.sleep(0.2)
+        assert subprocess.run(["scontrol", "update", f"jobid={job_id}", "StartTime=now"],
+                              capture_output=True).returncode == 0
         _, err = head.communicate(timeout=240)
         ended = time.time()
     finally:

@@ -1,9 +1,10 @@
-"""A sweep of 12 runs at the tiny scale through `snakemake --profile slurm` on the real local Slurm, with the
+"""A sweep of 7 runs at the tiny scale through `snakemake --profile slurm` on the real local Slurm, with the
 profile's job arrays: the runs share sbatch calls, one process of the head polls the queue for all of them, an
 exit 120 inside an array is retried with its node excluded, and `ired status` / `ired cancel` act on live jobs.
 
-The sweep is declared as data in a temporary registry file: `sweep_lr`, a grid of 11 learning rates (points that
-exit 120 whenever they start on the first node), plus one long run to watch and cancel. Its duration is reported by
+The sweep is declared as data in a temporary registry file: `sweep_lr`, a grid of 6 learning rates (points that
+exit 120 whenever they start on the first node), plus one run held in flight (faults.hold_at_step) to watch and
+cancel. Its duration is reported by
 `--durations`; it is the project's one end-to-end sweep test on Slurm.
 """
 
@@ -27,7 +28,7 @@ pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
 BIN = Path(sys.executable).parent
 LIMIT_S = 900
-POINTS = 11
+POINTS = 6
 
 
 LRS = [round(0.0005 + 0.0001 * i, 4) for i in range(POINTS)]
@@ -44,10 +45,11 @@ def registry(bad_node: str) -> str:
 
 sweep_long:
   extends: q101
-  description: A long run of the sweep, watched and cancelled while it trains.
+  description: A run of the sweep held at step 500 (never released), watched and cancelled while it runs.
   seeds: [0]
+  set: {{faults: {{hold_at_step: 500}}}}
   at_scale:
-    tiny: {{train: {{steps: 20000, log_every: 500, eval_every: 20000, checkpoint_every: 500}}}}
+    tiny: {{train: {{steps: 1000, log_every: 500, eval_every: 1000, checkpoint_every: 500}}}}
 """
 
 
@@ -107,7 +109,7 @@ def test_a_sweep_runs_as_arrays_with_retries_status_and_cancel(tmp_path: Path, c
         live = ired(workdir, "status", "-e", "sweep_*")
         print("ired status (live):\n" + live.stdout)
         lines = table(live)
-        assert sorted(lines) == sorted(runs) and live.stdout.splitlines()[-1].startswith("12 run(s) in results/tiny")
+        assert sorted(lines) == sorted(runs) and live.stdout.splitlines()[-1].startswith("7 run(s) in results/tiny")
         row = lines["sweep_long-s0"]
         assert row[1] == "running" and row[5] in cluster and row[7] == job_id, row
         assert {r[1] for r in lines.values()} <= {"pending", "queued", "running", "completed", "interrupted"}
@@ -147,7 +149,7 @@ def test_a_sweep_runs_as_arrays_with_retries_status_and_cancel(tmp_path: Path, c
 
     final = ired(workdir, "status")
     print("ired status (after):\n" + final.stdout)
-    assert final.stdout.splitlines()[-1] == "12 run(s) in results/tiny: 11 completed, 1 interrupted"
+    assert final.stdout.splitlines()[-1] == "7 run(s) in results/tiny: 6 completed, 1 interrupted"
     print(f"{len(arrays)} submissions for the first attempts of {len(runs)} runs; {len(retried)} exit-120 retries")
     # and the next command would train only the cancelled run (resuming it from its checkpoint)
     assert planned_jobs(workdir, "--profile", "slurm", *targets, "--config", "scale=tiny") == {"train": 1}

@@ -1,6 +1,7 @@
 import json
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -97,6 +98,34 @@ def test_sigkill_mid_run_resumes_to_identical_numbers(tmp_path):
     assert _science(_rows(tmp_path / "killed")) == _science(_rows(tmp_path / "whole"))
     a, b = load_checkpoint(tmp_path / "whole" / "final.pt"), load_checkpoint(tmp_path / "killed" / "final.pt")
     assert all(torch.equal(a["ema"][k], b["ema"][k]) for k in a["ema"])
+
+
+def test_hold_at_step_waits_after_its_checkpoint_until_released_once(tmp_path):
+    """faults.hold_at_step: the trainer stops after that step's checkpoint, holds until `release` appears in the run
+    folder, then finishes with the numbers of an unheld run; a resumed run does not hold again."""
+    overrides = ("train.steps=40", "train.checkpoint_every=20", "train.log_every=10")
+    whole = train(tiny_config(*overrides), tmp_path / "whole", echo=False)
+    held_dir = tmp_path / "held"
+    seen: dict[str, object] = {}
+
+    def release_when_held() -> None:
+        deadline = time.time() + 60
+        while time.time() < deadline and not (held_dir / "faults_fired.json").exists():
+            time.sleep(0.05)
+        time.sleep(0.5)  # still holding half a second later: nothing past step 20 was written
+        seen["checkpoints"] = sorted(p.name for p in (held_dir / "checkpoints").glob("step_*.pt"))
+        seen["status"] = json.loads((held_dir / "status.json").read_text())["status"]
+        seen["rows"] = [r["step"] for r in _rows(held_dir)]
+        (held_dir / "release").touch()
+
+    releaser = threading.Thread(target=release_when_held)
+    releaser.start()
+    held = train(tiny_config(*overrides, "faults.hold_at_step=20"), held_dir, echo=False)
+    releaser.join()
+    assert seen == {"checkpoints": ["step_0000000.pt", "step_0000020.pt"], "status": "running", "rows": [10, 20]}
+    assert held.status == "completed" and _science(_rows(held_dir)) == _science(_rows(whole.out_dir))
+    log = (held_dir / "train.log").read_text()
+    assert "holding at step 20" in log and "released at step 20" in log
 
 
 def test_resume_refuses_a_different_experiment(tmp_path):

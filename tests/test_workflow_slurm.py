@@ -143,14 +143,16 @@ def test_all_ablations_runs_its_jobs_on_slurm(tmp_path: Path, cluster: list[str]
     assert "submitted as slurm job" in (workdir / "logs" / "tiny" / "train" / "q101-s0.log").read_text()
 
 
-# A run that trains long enough (~20 s of steps at the tiny scale) to kill the head while it is RUNNING. The
-# killed-head test trains it 40,000 steps: it must outlast q101's whole evaluation job, which runs meanwhile.
+# A run held in flight at a known step (faults.hold_at_step: after its checkpoint at step 1000 the trainer waits for
+# a `release` file in its run folder), so that a test can kill or interrupt the head while it is RUNNING, for as long
+# as the test needs and without burning CPU; released, it trains its last 1,000 steps in seconds.
 DRILL = """
 slurm_drill:
   extends: q101
-  description: q101 trained longer at the tiny scale, so that the head can be killed while it trains.
+  description: q101 held at step 1000 of 2000 at the tiny scale, so that the head can be stopped while it trains.
+  set: {faults: {hold_at_step: 1000}}
   at_scale:
-    tiny: {train: {steps: 9000, log_every: 1000, eval_every: 3000, checkpoint_every: 1000}}
+    tiny: {train: {steps: 2000, log_every: 500, eval_every: 2000, checkpoint_every: 1000}}
 """
 
 
@@ -158,7 +160,7 @@ def test_killed_head_then_same_command_submits_no_duplicate_and_keeps_finished_r
     tmp_path: Path, cluster: list[str]
 ) -> None:
     workdir = slurm_workflow(tmp_path / "wf")
-    (workdir / "config" / "experiments" / "zz_slurm_drill.yaml").write_text(DRILL.replace("steps: 9000,", "steps: 40000,"))
+    (workdir / "config" / "experiments" / "zz_slurm_drill.yaml").write_text(DRILL)
     cmd = command("experiments=[q101,slurm_drill]", "max_seeds=1")
     results = workdir / "results" / "tiny"
     since = since_now()
@@ -191,18 +193,32 @@ def test_killed_head_then_same_command_submits_no_duplicate_and_keeps_finished_r
         while time.time() < gone and _group_alive(head.pid):  # every member dead (their locks released)
             time.sleep(0.1)
     assert squeue_state(job_id) == "RUNNING", "the Slurm job must outlive its head"
-    # let q101's cross-evaluation finish with no head watching (slurm_drill trains on): the rerun meets both cases
+    # let q101's cross-evaluation finish with no head watching (slurm_drill is held): the rerun meets both cases
     eval_job = recorded_job(accepted)
     while squeue_state(eval_job) and time.time() < deadline:
         time.sleep(0.3)
-    assert squeue_state(job_id) == "RUNNING", "slurm_drill-s0 ended too early for this test: train it longer"
+    assert squeue_state(job_id) == "RUNNING", "slurm_drill-s0 ended before its release"
 
     run(workdir, [*cmd, "--unlock"])  # a SIGKILLed head leaves Snakemake's lock: the documented recovery
-    run(workdir, cmd)  # the same command again
+    train_log = workdir / "logs" / "tiny" / "train" / "slurm_drill-s0.log"
+    rerun = subprocess.Popen(cmd, cwd=workdir, env=environment(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             text=True, start_new_session=True)  # the same command again
+    try:
+        reattached = f"re-attaching to attempt 1, job {job_id} (still queued or running)"
+        while rerun.poll() is None and time.time() < deadline + LIMIT_S and not (
+                train_log.exists() and reattached in train_log.read_text()):
+            time.sleep(0.3)
+        (drill / "release").touch()  # the held training goes on, watched by the new head
+        output, _ = rerun.communicate(timeout=LIMIT_S)
+    finally:
+        if rerun.poll() is None:
+            os.killpg(rerun.pid, signal.SIGKILL)
+            rerun.wait()
+    assert rerun.returncode == 0, output[-6000:]
 
     # the jobs in flight were collected, not submitted again; the finished results were left alone
-    log = (workdir / "logs" / "tiny" / "train" / "slurm_drill-s0.log").read_text()
-    assert f"re-attaching to attempt 1, job {job_id} (still queued or running)" in log, log
+    log = train_log.read_text()
+    assert reattached in log, log
     log = (workdir / "logs" / "tiny" / "evaluate" / "q101-s0.log").read_text()
     assert f"re-attaching to attempt 1, job {eval_job} (finished meanwhile)" in log, log
     assert "written again from the job's result" in log  # Snakemake had deleted the incomplete job's JSONs
@@ -245,8 +261,8 @@ def test_ctrl_c_cancels_the_heads_jobs_and_the_next_command_resumes_them(tmp_pat
         while time.time() < deadline and head.poll() is None:
             if (results / "q101-s0" / "milestones" / "last.pt").exists() and (drill / "job.json").exists():
                 job_id = recorded_job(drill / "job.json")
-                if job_id and squeue_state(job_id) == "RUNNING" and list((drill / "checkpoints").glob("step_*[1-9]*.pt")):
-                    break
+                if job_id and squeue_state(job_id) == "RUNNING" and (drill / "faults_fired.json").exists():
+                    break  # held at step 1000, after its checkpoint
             time.sleep(0.3)
         else:
             pytest.fail(f"never saw slurm_drill training after q101 (head exit {head.poll()})")
@@ -273,7 +289,7 @@ def test_ctrl_c_cancels_the_heads_jobs_and_the_next_command_resumes_them(tmp_pat
 
     assert mtimes(finished) == before
     st = json.loads((drill / "status.json").read_text())
-    assert st["status"] == "completed" and 0 < st["resumed_from"] <= stopped_at, st
+    assert st["status"] == "completed" and st["resumed_from"] == stopped_at == 1000, st  # from the held checkpoint
     rows = [json.loads(line) for line in (drill / "attempts.jsonl").read_text().splitlines()]
     assert [(r["attempt"], r["failure_kind"], r["action"]) for r in rows][1:] == [(2, None, "done")]
     q101 = [json.loads(line)["job_id"] for line in (results / "q101-s0" / "attempts.jsonl").read_text().splitlines()]

@@ -300,6 +300,10 @@ class FaultsConfig(_Strict):
     kill_at_step: int | None = Field(
         None, ge=1, description="SIGKILL the training process when it reaches this step (once)."
     )
+    hold_at_step: int | None = Field(
+        None, ge=1, description="Pause the training process after this step (after its checkpoint) until a file "
+        "named `release` appears in the run folder (once): a run held in flight for a drill."
+    )
 
 
 class SweepMembership(_Strict):
@@ -307,6 +311,12 @@ class SweepMembership(_Strict):
 
     name: str = Field(min_length=1, description="The sweep: the registry experiment that declares `sweep`.")
     point: dict[str, Any] = Field(description="Dotted run-config key -> this run's value of it, e.g. {train.lr: 0.001}.")
+
+
+#: Keys left out of a config dump (config.yaml, resolved_config.yaml) while None: `sweep` for a run of no sweep,
+#: and keys added to the run config after results existed, so that a run's config.yaml stays byte-identical
+#: across the upgrade (the resolve job's text is its rerun trigger: a new line would re-evaluate every run).
+OMITTED_AT_DEFAULT = ("sweep", "faults.hold_at_step")
 
 
 class RunConfig(_Strict):
@@ -338,10 +348,15 @@ class RunConfig(_Strict):
         return self
 
     def to_dict(self) -> dict[str, Any]:
-        """Every key, except `sweep` when the run belongs to no sweep (so an ordinary run's dump is as it was)."""
+        """Every key, except those of :data:`OMITTED_AT_DEFAULT` while they hold their default (None)."""
         data = self.model_dump(mode="json")
-        if data["sweep"] is None:
-            del data["sweep"]
+        for dotted in OMITTED_AT_DEFAULT:
+            *parents, key = dotted.split(".")
+            section = data
+            for parent in parents:
+                section = section[parent]
+            if section[key] is None:
+                del section[key]
         return data
 
 

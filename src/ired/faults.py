@@ -5,7 +5,10 @@
 - ``oom_above_micro_batch``: raise a device out-of-memory error for every larger micro-batch (the dispatcher's
   fallbacks halve it);
 - ``kill_at_step``: SIGKILL the trainer when it reaches that step, once: ``faults_fired.json`` in the run folder
-  remembers what fired, so the rerun resumes instead of dying again.
+  remembers what fired, so the rerun resumes instead of dying again;
+- ``hold_at_step``: pause the trainer after that step (after its checkpoint, if the step has one) until a file
+  named ``release`` appears in the run folder, once: a run held in flight at a known step, for as long as a drill
+  needs it (a killed head, a Ctrl-C, a cancel), without burning CPU on extra steps.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ from ired.errors import StorageError
 from ired.host import node_name
 
 FIRED_FILE = "faults_fired.json"
+RELEASE_FILE = "release"  # hold_at_step: the file that lets a held trainer go on
+HOLD_POLL_S = 0.1
 
 
 class FaultInjector:
@@ -54,10 +59,17 @@ class FaultInjector:
             )
 
     def after_step(self, step: int) -> None:
-        """``kill_at_step``: SIGKILL this process at that step, the first time only."""
+        """``kill_at_step``: SIGKILL this process at that step; ``hold_at_step``: wait there until released. The
+        first time only."""
         if self.cfg.kill_at_step == step and self._fire_once("kill_at_step", step):
             self.log(f"fault injection: SIGKILL at step {step}")
             os.kill(os.getpid(), signal.SIGKILL)
+        if self.cfg.hold_at_step == step and self._fire_once("hold_at_step", step):
+            release = self.out_dir / RELEASE_FILE
+            self.log(f"fault injection: holding at step {step} until {release} exists")
+            while not release.exists():
+                time.sleep(HOLD_POLL_S)
+            self.log(f"fault injection: released at step {step}")
 
     def _fire_once(self, name: str, step: int) -> bool:
         path = self.out_dir / FIRED_FILE
