@@ -39,7 +39,8 @@ LAYERS: dict[str, tuple[str, ...]] = {
     # the dispatcher (the pipeline's head runs it: no torch)
     "dispatch": ("ired.dispatch",),
     # commands: may use everything
-    "entry": ("ired.cli", "ired.__main__", "ired.parity", "ired.bench", "ired.bench_dag", "ired.bench_reference", "ired.bench_release_driver"),
+    "entry": ("ired.cli", "ired.__main__", "ired.parity", "ired.bench", "ired.bench_dag", "ired.bench_reference", "ired.bench_release_driver",
+              "ired.parity_release"),
 }
 
 MAY_IMPORT: dict[str, set[str]] = {

@@ -120,8 +120,9 @@ def schedule(steps: int, block: int, implementations: Sequence[str] = IMPLEMENTA
     return out
 
 
-def parse_reply(line: str, steps: int) -> dict[str, list[float]]:
-    """The driver's answer to a request of ``steps`` steps: one JSON object with a list per series."""
+def parse_reply(line: str, steps: int) -> dict[str, list[Any]]:
+    """The driver's answer to a request of ``steps`` steps: one JSON object with a list per series (checked), and
+    any other list of one value per step (the training quantities; None where an objective has none)."""
     try:
         reply = json.loads(line)
     except json.JSONDecodeError:
@@ -136,6 +137,9 @@ def parse_reply(line: str, steps: int) -> dict[str, list[float]]:
                 f"release driver: {key!r} must hold {steps} non-negative numbers (one per step), got {values!r:.200}"
             )
         out[key] = [float(v) for v in values]
+    for key, values in reply.items():  # the step's training quantities (ired.parity_release), passed on as they are
+        if key not in SERIES and isinstance(values, list) and len(values) == steps:
+            out[key] = values
     return out
 
 
@@ -236,7 +240,7 @@ class _IredSteps:
         return {"wall": wall, "cpu": cpu, "data": self._data}
 
 
-class _ReleaseProcess:
+class ReleaseProcess:
     """The release's driver in the release's Python; one request (objective, steps) at a time."""
 
     def __init__(self, python: str, release: Path, threads: int, seed: int, log: IO[str]) -> None:
@@ -258,7 +262,7 @@ class _ReleaseProcess:
             raise BenchError(f"release driver exited (code {self.process.returncode}); its last output:\n{tail}")
         return line
 
-    def run(self, objective: str, steps: int) -> dict[str, list[float]]:
+    def run(self, objective: str, steps: int) -> dict[str, list[Any]]:
         assert self.process.stdin is not None
         self.process.stdin.write(json.dumps({"objective": objective, "steps": steps}) + "\n")
         self.process.stdin.flush()
@@ -287,7 +291,7 @@ def run(args: argparse.Namespace, echo: Callable[[str], None]) -> Results:
     results: Results = {}
     loads: list[float] = []
     with tempfile.TemporaryDirectory() as tmp, open(Path(tmp) / "release_driver.log", "w+") as log:
-        release_process = _ReleaseProcess(args.release_python, release, args.threads, args.seed, log)
+        release_process = ReleaseProcess(args.release_python, release, args.threads, args.seed, log)
         try:
             ired = {o: _IredSteps(root, o, args.threads, args.seed, Path(tmp) / o) for o in args.objectives}
             ready = release_process.ready

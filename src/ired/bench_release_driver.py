@@ -16,14 +16,19 @@ it for the steps asked. Only this file's glue differs from the release's command
 - checkpoints and evaluations are never due (``save_and_sample_every`` is beyond the run);
 - a step is timed between consecutive calls of the trainer's EMA update (the last statement of a step) by
   wrapping that method; the time ``next()`` spends in its data loader is timed the same way;
+- the training quantities of each step are read, not changed: the losses the release's ``p_losses`` returns
+  (``loss_denoise``, ``loss_energy``) and, for ``contrastive``, the mean margin ``E_neg - E_pos`` of the energies
+  it feeds to its contrastive loss (its one ``return_energy`` call on the 2 x batch concatenation of positives and
+  negatives), by wrapping the two forward methods;
 - if ``torchvision`` is not installed (the release's ``dataset`` module imports it for image data sets that
   matrix inversion does not use; PyPI has no CPU build of it for every torch), an empty stand-in is put in
   ``sys.modules``; any use of it fails.
 
 Protocol (one JSON object a line): on start the driver prints ``{"ready": true, ...versions...}`` on stdout; for
 each request ``{"objective": "denoise" | "contrastive", "steps": k}`` read on stdin it runs k more steps and prints
-``{"wall": [...], "cpu": [...], "data": [...]}``: per step, wall seconds, process CPU seconds (all threads) and
-wall seconds drawing the batch. Anything the release prints goes to stderr. End of input ends the driver.
+``{"wall": [...], "cpu": [...], "data": [...], "loss_denoise": [...], "loss_energy": [...], "margin": [...]}``: per
+step, wall seconds, process CPU seconds (all threads), wall seconds drawing the batch, and the step's training
+quantities (``loss_energy`` and ``margin`` are null for ``denoise``). Anything the release prints goes to stderr. End of input ends the driver.
 Uses only the standard library besides what the release imports.
 """
 
@@ -104,6 +109,36 @@ class _StepClock:
             yield batch
 
 
+class _StepQuantities:
+    """The losses the release's ``p_losses`` returns and the margin of its contrastive energies, per step."""
+
+    def __init__(self, batch_size: int) -> None:
+        self.batch_size = batch_size
+        self.rows: list[dict[str, float | None]] = []
+        self._margin: float | None = None
+
+    def wrap_losses(self, forward: Callable[..., Any]) -> Callable[..., Any]:
+        def recorded(*args: Any, **kwargs: Any) -> Any:
+            self._margin = None
+            loss, (loss_denoise, loss_energy, _loss_opt) = out = forward(*args, **kwargs)
+            contrastive = self._margin is not None
+            self.rows.append({"loss_denoise": float(loss_denoise), "margin": self._margin,
+                              "loss_energy": float(loss_energy) if contrastive else None})
+            return out
+
+        return recorded
+
+    def wrap_energy(self, forward: Callable[..., Any]) -> Callable[..., Any]:
+        def recorded(inp: Any, x: Any, t: Any, *args: Any, return_energy: bool = False, **kwargs: Any) -> Any:
+            out = forward(inp, x, t, *args, return_energy=return_energy, **kwargs)
+            if return_energy and x.shape[0] == 2 * self.batch_size:  # [positives; negatives], p_losses' last call
+                real, fake = out.detach().chunk(2, 0)
+                self._margin = float((fake - real).mean())
+            return out
+
+        return recorded
+
+
 class ReleaseTrainer:
     """The release's Trainer1D for one objective, stepped k steps at a time by its own train() loop."""
 
@@ -129,12 +164,18 @@ class ReleaseTrainer:
         self.clock = _StepClock()
         self.trainer.ema.update = self.clock.wrap_step_end(self.trainer.ema.update)
         self.trainer.dl = self.clock.wrap_batches(self.trainer.dl)
+        self.quantities = _StepQuantities(batch_size)
+        diffusion.forward = self.quantities.wrap_losses(diffusion.forward)
+        model.forward = self.quantities.wrap_energy(model.forward)
 
-    def run(self, steps: int) -> dict[str, list[float]]:
+    def run(self, steps: int) -> dict[str, list[Any]]:
         self.trainer.train_num_steps = self.trainer.step + steps
         self.clock.start()
+        self.quantities.rows = []
         self.trainer.train()
-        return {"wall": self.clock.wall, "cpu": self.clock.cpu, "data": self.clock.data}
+        rows = self.quantities.rows
+        return {"wall": self.clock.wall, "cpu": self.clock.cpu, "data": self.clock.data,
+                **{key: [r[key] for r in rows] for key in ("loss_denoise", "loss_energy", "margin")}}
 
 
 def main(argv: list[str] | None = None) -> int:
