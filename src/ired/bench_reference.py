@@ -274,6 +274,21 @@ class ReleaseProcess:
         self.process.wait(timeout=60)
 
 
+def add_release_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--release`` and ``--release-python``: where the release's code is, and the Python that runs it."""
+    parser.add_argument("--release", required=True, help="Checkout of the IRED release's code (github yilundu/ired_code_release).")
+    parser.add_argument("--release-python", required=True,
+                        help="Python of an environment where the release's imports work (torch, ema-pytorch, accelerate, einops, ...).")
+
+
+def check_release(path: str | Path) -> Path:
+    """``path`` as a Path, or BenchError when it does not hold the release's code."""
+    release = Path(path)
+    if not (release / "train.py").exists() or not (release / "diffusion_lib").is_dir():
+        raise BenchError(f"--release {release}: not the IRED release's code (expected train.py and diffusion_lib/)")
+    return release
+
+
 def _release_commit(release: Path) -> str:
     try:
         out = subprocess.run(["git", "-C", str(release), "rev-parse", "--short", "HEAD"], capture_output=True,
@@ -285,9 +300,7 @@ def _release_commit(release: Path) -> str:
 
 def run(args: argparse.Namespace, echo: Callable[[str], None]) -> Results:
     """Warm up and time both implementations, both objectives; returns the per-step series."""
-    root, release = Path(args.root), Path(args.release)
-    if not (release / "train.py").exists() or not (release / "diffusion_lib").is_dir():
-        raise BenchError(f"--release {release}: not the IRED release's code (expected train.py and diffusion_lib/)")
+    root, release = Path(args.root), check_release(args.release)
     results: Results = {}
     loads: list[float] = []
     with tempfile.TemporaryDirectory() as tmp, open(Path(tmp) / "release_driver.log", "w+") as log:
@@ -329,9 +342,7 @@ def run(args: argparse.Namespace, echo: Callable[[str], None]) -> Results:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ired.bench_reference", description=__doc__.splitlines()[0])
-    parser.add_argument("--release", required=True, help="Checkout of the IRED release's code (github yilundu/ired_code_release).")
-    parser.add_argument("--release-python", required=True,
-                        help="Python of an environment where the release's imports work (torch, ema-pytorch, accelerate, einops, ...).")
+    add_release_arguments(parser)
     parser.add_argument("--root", default=".", help="Repository root (holds config/base.yaml and config/scales/).")
     parser.add_argument("--steps", type=int, default=60, help="Timed steps per implementation and objective.")
     parser.add_argument("--warmup", type=int, default=10, help="Untimed steps of each first.")

@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ired.bench_reference import BenchError, ReleaseProcess
+from ired.bench_reference import BenchError, ReleaseProcess, add_release_arguments, check_release
 
 OBJECTIVES = ("denoise", "contrastive")
 QUANTITIES = ("train_denoise_mse", "loss_contrastive", "margin")
@@ -87,21 +87,15 @@ def train_release(python: str, release: Path, objective: str, seed: int, steps: 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ired.parity_release", description=__doc__.splitlines()[0])
-    parser.add_argument("--release", required=True, help="Checkout of the IRED release's code (github yilundu/ired_code_release).")
-    parser.add_argument("--release-python", required=True,
-                        help="Python of an environment where the release's imports work (torch, ema-pytorch, accelerate, einops).")
+    add_release_arguments(parser)
     parser.add_argument("--out", default="docs/results/parity", help=f"Folder of {FILE}.")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--objectives", nargs="+", default=list(OBJECTIVES), choices=list(OBJECTIVES))
     parser.add_argument("--threads", type=int, default=2, help="torch threads of the release (REFERENCE.md: 2).")
     args = parser.parse_args(argv)
-    release = Path(args.release)
-    if not (release / "train.py").exists() or not (release / "diffusion_lib").is_dir():
-        print(f"ired.parity_release: --release {release}: not the IRED release's code (expected train.py and "
-              "diffusion_lib/)", file=sys.stderr)
-        return 2
     rows = []
     try:
+        release = check_release(args.release)
         for objective in args.objectives:
             for seed in args.seeds:
                 per_step = train_release(args.release_python, release, objective, seed, WINDOW[1], args.threads)
