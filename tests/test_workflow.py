@@ -136,7 +136,7 @@ def test_rerunning_a_failed_job_resumes_it_and_runs_nothing_else(wf):
 
 
 def test_a_config_change_reruns_exactly_the_affected_run(wf):
-    snakemake(wf, "--cores", "2", *CONFIG)  # bring everything up to date after the previous test
+    # (the previous test left q209's evaluation and the tables out of date: q209's own jobs are planned either way)
     core = wf / "config" / "experiments" / "core.yaml"
     text = core.read_text()
     core.write_text(text.replace("tiny: {train: {steps: 60, milestones: [20]}}", "tiny: {train: {steps: 40, milestones: [20]}}"))
