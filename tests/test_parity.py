@@ -7,8 +7,8 @@ import math
 import pytest
 
 from ired.bench_reference import BenchError, parse_reply
-from ired.parity import table
-from ired.parity_release import read_release_window, window_means
+from ired.parity import read_release_window, table
+from ired.parity_release import window_means
 
 
 def test_window_means_cover_exactly_the_window_and_leave_absent_quantities_empty():

@@ -102,7 +102,8 @@ def test_sigkill_mid_run_resumes_to_identical_numbers(tmp_path):
 
 def test_hold_at_step_waits_after_its_checkpoint_until_released_once(tmp_path):
     """faults.hold_at_step: the trainer stops after that step's checkpoint, holds until `release` appears in the run
-    folder, then finishes with the numbers of an unheld run; a resumed run does not hold again."""
+    folder, then finishes with the numbers of an unheld run; faults_fired.json records the hold, so that a resumed
+    run does not hold again."""
     overrides = ("train.steps=40", "train.checkpoint_every=20", "train.log_every=10")
     whole = train(tiny_config(*overrides), tmp_path / "whole", echo=False)
     held_dir = tmp_path / "held"
@@ -126,6 +127,7 @@ def test_hold_at_step_waits_after_its_checkpoint_until_released_once(tmp_path):
     assert held.status == "completed" and _science(_rows(held_dir)) == _science(_rows(whole.out_dir))
     log = (held_dir / "train.log").read_text()
     assert "holding at step 20" in log and "released at step 20" in log
+    assert json.loads((held_dir / "faults_fired.json").read_text())["hold_at_step"]["step"] == 20
 
 
 def test_resume_refuses_a_different_experiment(tmp_path):

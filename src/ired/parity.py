@@ -37,8 +37,6 @@ import torch
 
 from ired.config import RunConfig, build_config, deep_merge, read_yaml
 from ired.evaluate import CheckpointEvaluator
-from ired.parity_release import FILE as RELEASE_FILE
-from ired.parity_release import read_release_window
 from ired.stats import welch_test
 
 OBJECTIVES: dict[str, dict[str, Any]] = {
@@ -47,6 +45,12 @@ OBJECTIVES: dict[str, dict[str, Any]] = {
 }
 SEEDS = (0, 1, 2)
 WINDOW = (1751, 2000)  # training-loss window, inclusive steps (the reference's "last 250 steps")
+RELEASE_FILE = "release_window.csv"  # the release's own window means on this machine (ired.parity_release)
+
+
+def windowed(column: str) -> str:
+    """The table's name of ``column``'s mean over WINDOW, e.g. ``margin[1751-2000]``."""
+    return f"{column}[{WINDOW[0]}-{WINDOW[1]}]"
 
 
 @dataclass(frozen=True)
@@ -122,7 +126,7 @@ def _measure(run_dir: Path, cfg: RunConfig) -> dict[str, Any]:
     rows = _rows(run_dir)
     out: dict[str, Any] = {"run": cfg.name, "seed": cfg.seed}
     for column in ("train_denoise_mse", "loss_total", "loss_contrastive", "margin", "E_pos", "E_neg", "frac_sat"):
-        out[f"{column}[1751-2000]"] = _window_mean(rows, column, cfg.train.log_every)
+        out[windowed(column)] = _window_mean(rows, column, cfg.train.log_every)
     last = rows[-1]
     out["val_mse_ema (current protocol)"] = last["val_task_mse"]
     out["val_mse_raw (current protocol)"] = last["val_task_mse_raw"]
@@ -135,6 +139,18 @@ def _measure(run_dir: Path, cfg: RunConfig) -> dict[str, Any]:
     status = json.loads((run_dir / "status.json").read_text())
     out["train_wall_s"] = status.get("wall_time_s")
     out["sec_per_step"] = statistics.fmean(r["sec_per_step"] for r in rows if r.get("sec_per_step") is not None)
+    return out
+
+
+def read_release_window(path: Path) -> dict[str, dict[str, list[float]]]:
+    """RELEASE_FILE (one row per objective and seed, a column per quantity) -> objective -> windowed quantity ->
+    the per-seed values (empty cells left out)."""
+    out: dict[str, dict[str, list[float]]] = {}
+    with open(path, newline="") as handle:
+        for row in csv.DictReader(handle):
+            for quantity, value in row.items():
+                if quantity not in ("objective", "seed") and value:
+                    out.setdefault(row["objective"], {}).setdefault(windowed(quantity), []).append(float(value))
     return out
 
 
@@ -232,10 +248,11 @@ def markdown(rows: list[dict[str, Any]], runs: dict[str, list[dict[str, Any]]], 
     for r in rows:
         line = (f"| {r['objective']} | {r['quantity']} | {_fmt(r['ired_mean'])} ± {_fmt(r['ired_std'])} | {r['seeds']} | "
                 f"{r['reference'] or '-'} | {r['range'] or '-'} | {r['result']} |")
-        if here:
-            mine = (f" {_fmt(r['release_here_mean'])} ± {_fmt(r['release_here_std'])} ({r['release_here_seeds']}) |"
-                    if r["release_here_seeds"] else " - |")
-            line += mine + f" {_fmt(r['welch_p']) if r['release_here_seeds'] else '-'} |"
+        if here and r["release_here_seeds"]:
+            line += (f" {_fmt(r['release_here_mean'])} ± {_fmt(r['release_here_std'])} ({r['release_here_seeds']}) |"
+                     f" {_fmt(r['welch_p'])} |")
+        elif here:
+            line += " - | - |"
         lines.append(line)
     lines += ["", "Per run (parity_runs.csv has every column):", "",
               "| run | train_denoise_mse[1751-2000] | val EMA (ref) | val raw (ref) | loss_contrastive | margin | "

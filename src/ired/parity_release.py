@@ -32,12 +32,11 @@ from pathlib import Path
 from typing import Any
 
 from ired.bench_reference import BenchError, ReleaseProcess, add_release_arguments, check_release
+from ired.parity import RELEASE_FILE, WINDOW
 
 OBJECTIVES = ("denoise", "contrastive")
 QUANTITIES = ("train_denoise_mse", "loss_contrastive", "margin")
 DRIVER_KEYS = {"train_denoise_mse": "loss_denoise", "loss_contrastive": "loss_energy", "margin": "margin"}
-WINDOW = (1751, 2000)
-FILE = "release_window.csv"
 
 
 def window_means(per_step: dict[str, list[Any]], window: tuple[int, int] = WINDOW) -> dict[str, float | None]:
@@ -49,17 +48,6 @@ def window_means(per_step: dict[str, list[Any]], window: tuple[int, int] = WINDO
         if len(values) != window[1] - window[0] + 1:
             raise BenchError(f"release driver: {len(per_step[DRIVER_KEYS[quantity]])} steps, the window needs {window[1]}")
         out[quantity] = None if any(v is None for v in values) else statistics.fmean(values)
-    return out
-
-
-def read_release_window(path: Path) -> dict[str, dict[str, list[float]]]:
-    """``release_window.csv`` -> objective -> quantity[1751-2000] -> the per-seed values (empty cells left out)."""
-    out: dict[str, dict[str, list[float]]] = {}
-    with open(path, newline="") as handle:
-        for row in csv.DictReader(handle):
-            for quantity in QUANTITIES:
-                if row.get(quantity):
-                    out.setdefault(row["objective"], {}).setdefault(f"{quantity}[1751-2000]", []).append(float(row[quantity]))
     return out
 
 
@@ -88,7 +76,7 @@ def train_release(python: str, release: Path, objective: str, seed: int, steps: 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ired.parity_release", description=__doc__.splitlines()[0])
     add_release_arguments(parser)
-    parser.add_argument("--out", default="docs/results/parity", help=f"Folder of {FILE}.")
+    parser.add_argument("--out", default="docs/results/parity", help=f"Folder of {RELEASE_FILE}.")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--objectives", nargs="+", default=list(OBJECTIVES), choices=list(OBJECTIVES))
     parser.add_argument("--threads", type=int, default=2, help="torch threads of the release (REFERENCE.md: 2).")
@@ -107,11 +95,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    with open(out / FILE, "w", newline="") as handle:
+    with open(out / RELEASE_FILE, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=["objective", "seed", *QUANTITIES], lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)
-    print(f"parity_release: wrote {out / FILE} ({len(rows)} runs of the release); "
+    print(f"parity_release: wrote {out / RELEASE_FILE} ({len(rows)} runs of the release); "
           "`python -m ired.parity --no-train` puts them beside ired's")
     return 0
 
