@@ -121,3 +121,26 @@ def test_the_command_filters_and_reads_while_nothing_is_locked(tmp_path: Path) -
     out = subprocess.run([*ired, "zzz*"], capture_output=True, text=True)
     assert out.returncode == 2 and out.stderr.count("\n") == 1 and "no run of" in out.stderr
     assert not (tmp_path / ".snakemake").exists() and not (results / "a-s0" / "cancel.json").exists()
+
+
+def test_between_two_attempts_a_run_with_a_live_head_is_queued_not_interrupted(tmp_path: Path) -> None:
+    """The moments a live head spends between attempts (the job has left the queue and is not logged yet; a failed
+    attempt is logged and its retry not submitted yet) read `queued`; with no head holding the lock, `interrupted`."""
+    from ired.dispatch.attempts import HEAD_LOCK
+    from ired.runstate import RunLock
+
+    results = tmp_path / "tiny"
+    _run(results, "ended-s0", status=_running(0), job={"attempt": 1, "job_id": "301", "cluster": "slurm"})
+    _run(results, "retry-s0", rows=[_row(1, "node_failure", "resubmit excluding node1", False)])
+
+    def states() -> dict[str, str]:
+        found, _ = collect(find_runs(results), lambda ids: {}, lambda ids: [])
+        return {s.run: s.state for s in found}
+
+    assert states() == {"ended-s0": "interrupted", "retry-s0": "interrupted"}
+    for name in ("ended-s0", "retry-s0"):
+        (results / name / "dispatch").mkdir(exist_ok=True)
+    with RunLock(results / "ended-s0" / "dispatch", name=HEAD_LOCK, doing="dispatched"), \
+            RunLock(results / "retry-s0" / "dispatch", name=HEAD_LOCK, doing="dispatched"):
+        assert states() == {"ended-s0": "queued", "retry-s0": "queued"}
+    assert states() == {"ended-s0": "interrupted", "retry-s0": "interrupted"}

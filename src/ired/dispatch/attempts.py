@@ -26,6 +26,13 @@ ATTEMPTS_FILE = "attempts.jsonl"
 JOB_FILE = "job.json"
 CANCEL_FILE = "cancel.json"
 HEAD_LOCK = "head.lock"  # in the record folder's dispatch/ (submitit's folder)
+
+
+def head_alive(record_dir: Path) -> bool:
+    """A live dispatcher head drives this record folder (it holds dispatch/HEAD_LOCK)."""
+    from ired.runstate import lock_holder
+
+    return lock_holder(record_dir / "dispatch", HEAD_LOCK) is not None
 INTERRUPTED = "interrupted"  # failure_kind of an attempt stopped on purpose (Ctrl-C of its head, ired cancel)
 
 

@@ -21,6 +21,7 @@ from ired.dispatch.attempts import (
     JobRecord,
     append_attempts,
     clear_cancel_request,
+    head_alive,
     in_flight,
     interrupted_row,
     read_attempts,
@@ -44,12 +45,6 @@ class Cancelled:
     def what(self) -> str:
         """``training`` or the cross-evaluation's name (``eval-last``)."""
         return "training" if self.record_dir.parent.name != "dispatch" else self.record_dir.name
-
-
-def _head_alive(record_dir: Path) -> bool:
-    from ired.runstate import lock_holder
-
-    return lock_holder(record_dir / "dispatch", HEAD_LOCK) is not None
 
 
 def _logged(target: Cancelled) -> str | None:
@@ -104,7 +99,7 @@ def cancel_runs(runs: list[Run], wait_s: float = 60.0) -> list[Cancelled]:
     waiting = targets
     while True:
         for target in waiting:
-            target.outcome = _logged(target) or (None if _head_alive(target.record_dir) else _mark_orphan(target))
+            target.outcome = _logged(target) or (None if head_alive(target.record_dir) else _mark_orphan(target))
         waiting = [t for t in waiting if t.outcome is None]
         if not waiting or time.monotonic() >= deadline:
             return targets

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ired.dispatch import sacct
-from ired.dispatch.attempts import INTERRUPTED, JobRecord, read_attempts, read_job_record
+from ired.dispatch.attempts import INTERRUPTED, JobRecord, head_alive, read_attempts, read_job_record
 from ired.dispatch.runs import Run
 from ired.errors import IredError
 
@@ -117,7 +117,9 @@ def _status_of(files: _Files, queue: dict[str, sacct.QueueEntry] | None, ended: 
         elif flight.cluster == "local" and _local_alive(flight.job_id):
             out.state = "running" if files.trainer or written == "running" else "queued"
             out.node = (files.trainer or {}).get("host") or out.node
-        else:  # the job has left the queue and no row says how it ended: its head is gone (or about to log it)
+        elif head_alive(run.run_dir):  # the job has left the queue; its live head is about to log how it ended
+            out.state, out.detail = "queued", "job ended; its head is logging it"
+        else:  # the job has left the queue and no row says how it ended: its head is gone
             final = ended.get(flight.job_id)
             out.state = written if written in ("completed", "diverged") else "interrupted"
             out.detail = (f"job ended ({final.state_text}) with no head logging it" if final is not None
@@ -133,6 +135,8 @@ def _status_of(files: _Files, queue: dict[str, sacct.QueueEntry] | None, ended: 
         elif last.get("final"):
             out.state = "diverged" if last.get("failure_kind") == "diverged" else "failed"
             out.detail = str(last.get("reason") or last.get("action") or "")
+        elif head_alive(run.run_dir):  # a failed attempt whose live head is submitting the retry
+            out.state, out.detail = "queued", f"retrying after {last.get('failure_kind')}"
         else:  # a failed attempt whose retry was never submitted: its head stopped between the two
             out.state, out.detail = "interrupted", f"after {last.get('failure_kind')}: {last.get('action')}"
     elif written in ("completed", "diverged", "failed"):
