@@ -12,12 +12,13 @@ from conftest import tiny_config
 def test_reference_rule_copies_for_100_steps_then_warms_up_to_the_cap():
     cfg = TrainConfig()  # defaults: reference rule, every 10, copy phase 100, power 2/3, cap 0.995
     actions = {step: ema_action(step, cfg) for step in range(1, 3001)}
-    assert [s for s, a in actions.items() if a == "copy"] == list(range(1, 102, 10))  # 1, 11, ..., 101
+    # 1, 11, ..., 101, and 111: ema-pytorch's first average begins by copying the raw weights (`initted`)
+    assert [s for s, a in actions.items() if a == "copy"] == list(range(1, 112, 10))
     averaged = {s: a for s, a in actions.items() if isinstance(a, float)}
-    assert min(averaged) == 111 and all((s - 1) % 10 == 0 for s in averaged)
+    assert min(averaged) == 121 and all((s - 1) % 10 == 0 for s in averaged)
     assert all(actions[s] is None for s in range(2, 11))
     # warm-up decay 1 - (1 + e)^(-2/3), e = steps since the copy phase ended (ema-pytorch's counters)
-    assert averaged[111] == 1 - 11 ** (-2 / 3)
+    assert averaged[121] == 1 - 21 ** (-2 / 3)
     assert averaged[1001] == 1 - 901 ** (-2 / 3)
     assert averaged[2991] == 0.995  # capped at ema_decay once 1 - (1 + e)^(-2/3) exceeds it (e > ~2,830)
 
@@ -31,21 +32,21 @@ def _snapshot(module):
     return [p.detach().clone() for p in module.parameters()]
 
 
-def test_trainer_ema_equals_raw_weights_through_step_101_then_averages(tmp_path):
-    cfg = tiny_config("train.batch_size=8", "train.steps=111", "model.width=8", "model.time_dim=4")
+def test_trainer_ema_equals_raw_weights_through_step_111_then_averages(tmp_path):
+    cfg = tiny_config("train.batch_size=8", "train.steps=121", "model.width=8", "model.time_dim=4")
     trainer = Trainer(cfg, tmp_path, echo=False)
-    ema_at_101 = None
-    for step in range(1, 112):
+    ema_at_111 = None
+    for step in range(1, 122):
         trainer.train_step()
         ema, raw = _snapshot(trainer.ema), _snapshot(trainer.model)
-        if (step - 1) % 10 == 0 and step <= 101:
+        if (step - 1) % 10 == 0 and step <= 111:
             assert all(torch.equal(e, r) for e, r in zip(ema, raw)), f"EMA is not the raw weights at step {step}"
-        if step == 101:
-            ema_at_101 = ema
-        if step == 105:  # between updates the EMA keeps step 101's weights
-            assert all(torch.equal(e, r) for e, r in zip(ema, ema_at_101))
-    decay = 1 - 11 ** (-2 / 3)
-    expected = [e0 + (1 - decay) * (r - e0) for e0, r in zip(ema_at_101, raw)]
+        if step == 111:
+            ema_at_111 = ema
+        if step == 115:  # between updates the EMA keeps step 111's weights
+            assert all(torch.equal(e, r) for e, r in zip(ema, ema_at_111))
+    decay = 1 - 21 ** (-2 / 3)
+    expected = [e0 + (1 - decay) * (r - e0) for e0, r in zip(ema_at_111, raw)]
     assert all(torch.allclose(e, x, atol=1e-6) for e, x in zip(ema, expected))
     assert not all(torch.equal(e, r) for e, r in zip(ema, raw))
 

@@ -262,9 +262,14 @@ class ReleaseProcess:
             raise BenchError(f"release driver exited (code {self.process.returncode}); its last output:\n{tail}")
         return line
 
-    def run(self, objective: str, steps: int) -> dict[str, list[Any]]:
+    def run(self, objective: str, steps: int, record: Path | None = None, step_seed: int = 0) -> dict[str, list[Any]]:
+        """``steps`` more steps of ``objective``; with ``record``, an objective's first steps reseeded per step and
+        saved to that file (bench_release_driver's recorded run)."""
         assert self.process.stdin is not None
-        self.process.stdin.write(json.dumps({"objective": objective, "steps": steps}) + "\n")
+        request: dict[str, Any] = {"objective": objective, "steps": steps}
+        if record is not None:
+            request.update(record=str(record), step_seed=step_seed)
+        self.process.stdin.write(json.dumps(request) + "\n")
         self.process.stdin.flush()
         return parse_reply(self._line(), steps)
 
@@ -289,7 +294,7 @@ def check_release(path: str | Path) -> Path:
     return release
 
 
-def _release_commit(release: Path) -> str:
+def release_commit(release: Path) -> str:
     try:
         out = subprocess.run(["git", "-C", str(release), "rev-parse", "--short", "HEAD"], capture_output=True,
                              text=True, check=True)
@@ -310,7 +315,7 @@ def run(args: argparse.Namespace, echo: Callable[[str], None]) -> Results:
             ready = release_process.ready
             packages = ", ".join(f"{k} {v}" for k, v in ready.get("packages", {}).items())
             echo(f"# ired: torch {torch.__version__}, {torch.get_num_threads()} threads, python {platform.python_version()}")
-            echo(f"# release: commit {_release_commit(release)}, torch {ready.get('torch')}, {ready['threads']} threads, "
+            echo(f"# release: commit {release_commit(release)}, torch {ready.get('torch')}, {ready['threads']} threads, "
                  f"python {ready.get('python')}, {packages}"
                  + ("; torchvision absent (empty stand-in, unused by matrix inversion)"
                     if ready.get("torchvision_stand_in") else ""))

@@ -28,7 +28,11 @@ Protocol (one JSON object a line): on start the driver prints ``{"ready": true, 
 each request ``{"objective": "denoise" | "contrastive", "steps": k}`` read on stdin it runs k more steps and prints
 ``{"wall": [...], "cpu": [...], "data": [...], "loss_denoise": [...], "loss_energy": [...], "margin": [...]}``: per
 step, wall seconds, process CPU seconds (all threads), wall seconds drawing the batch, and the step's training
-quantities (``loss_energy`` and ``margin`` are null for ``denoise``). Anything the release prints goes to stderr. End of input ends the driver.
+quantities (``loss_energy`` and ``margin`` are null for ``denoise``). A request with ``"record": FILE`` and
+``"step_seed": s`` (only as an objective's first request) runs the steps the same way but reseeds torch's generator
+to ``s + i`` right after step i's batch is drawn, and saves the weights before and after, the EMA weights after and
+every batch to FILE, for ``python -m ired.parity_lockstep`` to replay. Anything the release prints goes to stderr.
+End of input ends the driver.
 Uses only the standard library besides what the release imports.
 """
 
@@ -177,6 +181,43 @@ class ReleaseTrainer:
         return {"wall": self.clock.wall, "cpu": self.clock.cpu, "data": self.clock.data,
                 **{key: [r[key] for r in rows] for key in ("loss_denoise", "loss_energy", "margin")}}
 
+    def run_recorded(self, steps: int, step_seed: int, path: str) -> dict[str, list[Any]]:
+        """``run(steps)`` from a fresh trainer, with torch's generator reseeded to ``step_seed + i`` right after step
+        i's batch is drawn (so its t and noise can be drawn again elsewhere), saving to ``path`` (torch.save) the
+        energy network's weights before and after, the EMA's weights after, and every batch as the loop feeds it
+        to the model (float32)."""
+        import torch
+
+        if self.trainer.step != 0:
+            raise RuntimeError(f"a recorded run starts from a fresh trainer; this one is at step {self.trainer.step}")
+        ebm = self.trainer.model.model.ebm  # GaussianDiffusion1D -> DiffusionWrapper -> EBM
+        initial = {k: v.detach().clone() for k, v in ebm.state_dict().items()}
+        batches: list[tuple[Any, Any]] = []
+        source = self.trainer.dl
+
+        def reseeded() -> Iterator[Any]:
+            i = 0
+            while True:
+                inp, label = next(source)
+                batches.append((inp.float().clone(), label.float().clone()))
+                torch.manual_seed(step_seed + i)
+                i += 1
+                yield inp, label
+
+        self.trainer.dl = reseeded()
+        try:
+            reply = self.run(steps)
+        finally:
+            self.trainer.dl = source
+        torch.save({
+            "step_seed": step_seed, "initial": initial,
+            "final": {k: v.detach().clone() for k, v in ebm.state_dict().items()},
+            "final_ema": {k: v.detach().clone() for k, v in self.trainer.ema.ema_model.model.ebm.state_dict().items()},
+            "inputs": torch.stack([b[0] for b in batches]), "targets": torch.stack([b[1] for b in batches]),
+            **{key: reply[key] for key in ("loss_denoise", "loss_energy", "margin")},
+        }, path)
+        return reply
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -211,7 +252,11 @@ def main(argv: list[str] | None = None) -> int:
             if not line.strip():
                 continue
             request = json.loads(line)
-            reply = trainers[request["objective"]].run(int(request["steps"]))
+            trainer = trainers[request["objective"]]
+            if "record" in request:
+                reply = trainer.run_recorded(int(request["steps"]), int(request["step_seed"]), request["record"])
+            else:
+                reply = trainer.run(int(request["steps"]))
             print(json.dumps(reply), file=protocol, flush=True)
     return 0
 

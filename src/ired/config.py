@@ -230,8 +230,9 @@ class TrainConfig(_Strict):
     ema_rule: Literal["reference", "fixed"] = Field(
         "reference",
         description="How the EMA (evaluation) weights follow the raw weights. `reference` (the IRED release, "
-        "ema-pytorch): act on steps 1, 1+ema_every, ...; copy the raw weights while step-1 <= ema_start, then "
-        "average with the warm-up decay min(ema_decay, 1 - (1 + e)^(-ema_power)), e = step - ema_start - 1. "
+        "ema-pytorch): act on steps 1, 1+ema_every, ...; copy the raw weights while step-1 <= ema_start and once "
+        "more on the next acting step (ema-pytorch's first average starts with a copy), then average with the "
+        "warm-up decay min(ema_decay, 1 - (1 + e)^(-ema_power)), e = step - ema_start - 1. "
         "`fixed` (ired before it followed the release; a deviation): copy below ema_start, then the constant "
         "decay ema_decay on every step divisible by ema_every (with ema_start 0 the EMA starts from the random "
         "initialisation).",

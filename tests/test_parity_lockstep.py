@@ -1,0 +1,110 @@
+"""The step-by-step parity check's own machinery (ired.parity_lockstep), without the release's code.
+
+The release's side is played by ired's trainer recording itself the way bench_release_driver records the release
+(weights in the release's names, every batch, torch reseeded after each batch is drawn), so a replay must agree
+exactly, and a replay with a named deviation must not.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ired.models import EnergyMLP, build_model
+from ired.parity_lockstep import TOLERANCE, compare, ired_state_from_release, relative_difference, replay
+from ired.train import Trainer
+
+RELEASE_NAMES = {"hidden.0": "fc2", "hidden.1": "fc3", "time_mlp.0": "time_mlp.1", "time_mlp.2": "time_mlp.3",
+                 "film.0": "t_map_fc2", "film.1": "t_map_fc3", "head": "fc4"}
+
+
+def release_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """ired's weights under the release's EBM names (the inverse of ired_state_from_release)."""
+    out = {"fc1.weight": torch.cat([state["fc_x.weight"], state["fc_y.weight"]], dim=1),
+           "fc1.bias": state["fc_y.bias"].clone()}
+    for ired, release in RELEASE_NAMES.items():
+        for kind in ("weight", "bias"):
+            out[f"{release}.{kind}"] = state[f"{ired}.{kind}"].clone()
+    return out
+
+
+def release_energy(w: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor, t: torch.Tensor, time_dim: int) -> torch.Tensor:
+    """The release's EBM written out from its description: swish(fc1(concat)), two FiLM layers with the activation
+    after the modulation, E = ||fc4(h)||^2."""
+    def linear(name: str, h: torch.Tensor) -> torch.Tensor:
+        return h @ w[f"{name}.weight"].T + w[f"{name}.bias"]
+
+    def swish(h: torch.Tensor) -> torch.Tensor:
+        return h * torch.sigmoid(h)
+
+    half = time_dim // 2
+    freqs = torch.exp(torch.arange(half) * -(math.log(10000) / (half - 1)))
+    angles = t.float()[:, None] * freqs[None, :]
+    temb = linear("time_mlp.3", torch.nn.functional.gelu(linear("time_mlp.1", torch.cat([angles.sin(), angles.cos()], -1))))
+    h = swish(linear("fc1", torch.cat([x, y], -1)))
+    for layer, film in (("fc2", "t_map_fc2"), ("fc3", "t_map_fc3")):
+        gain, bias = linear(film, temb).chunk(2, -1)
+        h = swish(linear(layer, h) * (gain + 1) + bias)
+    return linear("fc4", h).pow(2).sum(-1)
+
+
+def test_the_release_weights_map_onto_energy_mlp_and_give_the_release_energy(tiny):
+    cfg = tiny()
+    torch.manual_seed(3)
+    weights = release_state(build_model(cfg).state_dict())
+    weights = {k: torch.randn_like(v) * 0.3 for k, v in weights.items()}  # not ired's init: any release weights
+    model = EnergyMLP(cfg.data.n ** 2, cfg.model)
+    model.load_state_dict(ired_state_from_release(weights))
+    x, y, t = torch.randn(7, 9), torch.randn(7, 9), torch.tensor([0, 9, 3, 3, 1, 5, 9])
+    assert torch.allclose(model(x, y, t), release_energy(weights, x, y, t, cfg.model.time_dim), rtol=1e-5, atol=1e-5)
+    back = release_state(ired_state_from_release(weights))
+    assert all(torch.equal(back[k], weights[k]) for k in weights)
+
+
+def record_itself(cfg, steps: int, step_seed: int, folder) -> dict:  # noqa: ANN001
+    """ired's trainer recorded the way bench_release_driver records the release."""
+    trainer = Trainer(cfg, folder, echo=False)
+    initial = release_state(trainer.model.state_dict())
+    source, inputs, targets, losses = trainer.stream, [], [], {"loss_denoise": [], "loss_energy": [], "margin": []}
+
+    class Reseeding:
+        def next(self, batch: int):  # noqa: ANN202
+            problems = source.next(batch)
+            inputs.append(problems.A)
+            targets.append(problems.A_inv)
+            torch.manual_seed(step_seed + len(inputs) - 1)
+            return problems
+
+    trainer.stream = Reseeding()
+    for _ in range(steps):
+        stats = trainer.train_step()
+        losses["loss_denoise"].append(stats["train_denoise_mse"])
+        losses["loss_energy"].append(stats.get("loss_contrastive"))
+        losses["margin"].append(stats.get("margin"))
+    trainer.files.close()
+    return {"step_seed": step_seed, "initial": initial, "final": release_state(trainer.model.state_dict()),
+            "final_ema": release_state(trainer.ema.state_dict()), "inputs": torch.stack(inputs),
+            "targets": torch.stack(targets), **losses}
+
+
+def test_a_replay_of_the_same_training_is_the_same_and_a_named_deviation_differs(tiny, tmp_path):
+    cfg = tiny("objective.name=softplus", "train.ema_every=2", "train.ema_start=4")
+    record = record_itself(cfg, 12, 500, tmp_path / "recorded")
+    torch.manual_seed(99)  # the replay must not depend on the generator's state before it
+    summary, steps = compare("contrastive", "reference", record, replay(cfg, record, tmp_path / "replay"))
+    assert summary["verdict"] == "same" and summary["steps"] == 12 == len(steps)
+    assert summary["train_denoise_mse"] == 0.0 and summary["loss_contrastive"] == 0.0
+    assert summary["weights"] == 0.0 and summary["ema_weights"] == 0.0
+    assert [r["ired_margin"] for r in steps] == record["margin"]
+
+    deviating = tiny("objective.name=softplus", "train.ema_every=2", "train.ema_start=4", "negatives.mining=fixed")
+    summary, _ = compare("contrastive", "mining", record, replay(deviating, record, tmp_path / "deviation"))
+    assert summary["verdict"] == "differs"
+    assert summary["loss_contrastive"] > TOLERANCE and summary["weights"] > TOLERANCE
+
+
+def test_relative_difference_handles_missing_and_zero():
+    assert relative_difference(None, 1.0) is None and relative_difference(1.0, None) is None
+    assert relative_difference(1.5, 1.0) == 0.5
+    assert relative_difference(0.0, 0.0) == 0.0 and relative_difference(1.0, 0.0) == math.inf
