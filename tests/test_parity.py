@@ -40,3 +40,22 @@ def test_the_table_puts_the_release_beside_ired_with_welchs_p(tmp_path):
     assert 0.5 < margin["welch_p"] <= 1.0  # same mean within the spread
     assert rows["frac_sat[1751-2000]"]["release_here_seeds"] == 0 and math.isnan(rows["frac_sat[1751-2000]"]["welch_p"])
     assert all(math.isnan(r["welch_p"]) for r in table({"contrastive": runs}))  # no release file: no comparison
+
+
+def test_the_seed_spread_verdict_uses_the_release_here_else_reference_md(tmp_path):
+    """Parity as the issue defines it: ired's mean within the reference's mean ± 2 std, whatever the stated range."""
+    csv_file = tmp_path / "release_window.csv"
+    csv_file.write_text("objective,seed,train_denoise_mse,loss_contrastive,margin\n"
+                        "denoise,0,0.0379,,\ndenoise,1,0.0363,,\ndenoise,2,0.0362,,\n")
+    release = read_release_window(csv_file)
+    close = [{"train_denoise_mse[1751-2000]": v} for v in (0.0356, 0.0360, 0.0363)]
+    row = {r["quantity"]: r for r in table({"denoise": close}, release)}["train_denoise_mse[1751-2000]"]
+    assert row["result"] == "FAIL" and row["within_spread"] == "pass" and row["spread_source"] == "release here"
+    far = [{"train_denoise_mse[1751-2000]": v} for v in (0.030, 0.031, 0.032)]
+    row = {r["quantity"]: r for r in table({"denoise": far}, release)}["train_denoise_mse[1751-2000]"]
+    assert row["within_spread"] == "FAIL"
+    row = {r["quantity"]: r for r in table({"denoise": close})}["train_denoise_mse[1751-2000]"]
+    assert row["spread_source"] == "REFERENCE.md" and math.isclose(row["spread_low"], 0.0368 - 2 * 0.0009)
+    assert row["within_spread"] == "pass"
+    extra = {r["quantity"]: r for r in table({"denoise": close})}["train_batch_task_mse_raw"]
+    assert extra["within_spread"] == "-" and extra["spread_source"] == ""

@@ -61,22 +61,25 @@ class Check:
     low: float | None
     high: float | None
     why: str
+    spread: tuple[float, float] | None = None  # REFERENCE.md's mean and sample std over its seeds, where it gives one
 
 
 RANGES: tuple[Check, ...] = (
     Check("denoise", "train_denoise_mse[1751-2000]", "0.0368 ± 0.0009", 0.036, 0.039,
-          "the release's denoising loss over steps 1751-2000, 3 seeds"),
+          "the release's denoising loss over steps 1751-2000, 3 seeds", (0.0368, 0.0009)),
     Check("denoise", "val_mse_ema (reference protocol)", "0.0174 ± 0.0005", None, 0.0185,
-          "the release's own evaluation of its EMA weights"),
+          "the release's own evaluation of its EMA weights", (0.0174, 0.0005)),
     Check("denoise", "val_mse_raw (reference protocol)", "0.0079 ± 0.0003", None, 0.0085,
-          "the release's raw weights, same checkpoints"),
+          "the release's raw weights, same checkpoints", (0.0079, 0.0003)),
     Check("contrastive", "val_mse_ema (reference protocol)", "0.0183 ± 0.0004", None, 0.0191,
-          "the release's own evaluation of its EMA weights"),
+          "the release's own evaluation of its EMA weights", (0.0183, 0.0004)),
     Check("contrastive", "loss_contrastive[1751-2000]", "0.84-0.85", 0.82, 0.87,
           "the release's logged loss_energy, softplus(E_pos - E_neg)"),
     Check("contrastive", "margin[1751-2000]", "< 0 (negatives below positives)", None, 0.0,
-          "loss_energy > log 2 = 0.693 in the release means E_neg < E_pos on average"),
+          "stated from the release's loss_energy > log 2; that does not imply it (softplus is convex)"),
 )
+SPREAD_STDS = 2.0
+"""The parity issue's definition of parity: within the reference's seed spread, its mean ± SPREAD_STDS sample stds."""
 # Quantities reported without a reference number.
 EXTRA: dict[str, tuple[str, ...]] = {
     "denoise": ("val_mse_ema (current protocol)", "val_mse_raw (current protocol)", "train_batch_task_mse_raw"),
@@ -194,11 +197,19 @@ def table(measured: dict[str, list[dict[str, Any]]],
             theirs = release.get(objective, {}).get(quantity, [])
             r_mean, r_std = _mean_std(theirs) if theirs else (float("nan"), float("nan"))
             welch = welch_test(mean, std, len(values), r_mean, r_std, len(theirs), level=None)
+            spread, source = ((r_mean, r_std), "release here") if len(theirs) > 1 else (
+                (check.spread, "REFERENCE.md") if check is not None and check.spread is not None else (None, ""))
+            low = high = float("nan")
+            in_spread = "-"
+            if spread is not None:
+                low, high = spread[0] - SPREAD_STDS * spread[1], spread[0] + SPREAD_STDS * spread[1]
+                in_spread = "pass" if values and low <= mean <= high else "FAIL"
             out.append({
                 "objective": objective, "quantity": quantity, "ired_mean": mean, "ired_std": std,
                 "seeds": len(values), "reference": check.reference if check else "", "range": _range_text(check) if check else "",
                 "result": verdict, "release_here_mean": r_mean, "release_here_std": r_std,
                 "release_here_seeds": len(theirs), "welch_p": welch.p,
+                "spread_source": source, "spread_low": low, "spread_high": high, "within_spread": in_spread,
             })
     return out
 
@@ -225,11 +236,18 @@ def markdown(rows: list[dict[str, Any]], runs: dict[str, list[dict[str, Any]]], 
         f"{_fmt(first['predict_mean_mse'])}); the reference evaluated 5,632 fresh problems. Training-window "
         "columns are means over steps 1751-2000. `contrastive` = softplus + mined negatives, weight 0.5.",
         "",
+        "This table compares seed means. Whether ired's training step is the release's is checked step by step, on "
+        "the same weights, batches and random draws, by `python -m ired.parity_lockstep` (lockstep.md).",
+        "",
         "Reference numbers: the release's own code, 3 seeds, on a 2-core CPU (REFERENCE.md). The ranges are the "
         "ones stated in the parity issue before these runs (the reference's mean ± about 2 sample stds; the "
         "denoise training loss's lower bound 0.036 is tighter than its mean - 2 std, 0.0350; the contrastive "
         "margin's `< 0` is inferred from the release's loss, which does not log it); `pass` compares ired's mean "
         "over seeds with the range.",
+        "",
+        f"`seed spread`: the parity issue's own definition of parity, \"within the reference's seed spread\": the "
+        f"reference's mean ± {SPREAD_STDS:g} sample stds over its seeds, taken from the release measured here when "
+        "it measured the quantity (`release here`), otherwise from REFERENCE.md; `pass` when ired's mean lies in it.",
         "",
     ]
     here = any(r["release_here_seeds"] for r in rows)
@@ -239,12 +257,12 @@ def markdown(rows: list[dict[str, Any]], runs: dict[str, list[dict[str, Any]]], 
             f"(`python -m ired.parity_release`, {RELEASE_FILE}); `Welch p`: Welch's t-test of ired's seeds against "
             "those, two-sided (a small p says the two differ beyond their seed spread).",
             "",
-            "| objective | quantity | ired (mean ± std) | seeds | reference | range | result | release here (mean ± std, seeds) | Welch p |",
-            "|---|---|---|---|---|---|---|---|---|",
+            "| objective | quantity | ired (mean ± std) | seeds | reference | range | result | release here (mean ± std, seeds) | Welch p | seed spread | within spread |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
         ]
     else:
-        lines += ["| objective | quantity | ired (mean ± std) | seeds | reference | range | result |",
-                  "|---|---|---|---|---|---|---|"]
+        lines += ["| objective | quantity | ired (mean ± std) | seeds | reference | range | result | seed spread | within spread |",
+                  "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         line = (f"| {r['objective']} | {r['quantity']} | {_fmt(r['ired_mean'])} ± {_fmt(r['ired_std'])} | {r['seeds']} | "
                 f"{r['reference'] or '-'} | {r['range'] or '-'} | {r['result']} |")
@@ -253,7 +271,8 @@ def markdown(rows: list[dict[str, Any]], runs: dict[str, list[dict[str, Any]]], 
                      f" {_fmt(r['welch_p'])} |")
         elif here:
             line += " - | - |"
-        lines.append(line)
+        spread = f"{_fmt(r['spread_low'])} to {_fmt(r['spread_high'])} ({r['spread_source']})" if r["spread_source"] else "-"
+        lines.append(line + f" {spread} | {r['within_spread']} |")
     lines += ["", "Per run (parity_runs.csv has every column):", "",
               "| run | train_denoise_mse[1751-2000] | val EMA (ref) | val raw (ref) | loss_contrastive | margin | "
               "frac_sat | train s | s/step |", "|---|---|---|---|---|---|---|---|---|"]
@@ -325,6 +344,12 @@ def main(argv: list[str] | None = None) -> int:
     release_file = out_dir / RELEASE_FILE
     rows = table(measured, read_release_window(release_file) if release_file.exists() else None)
     command = "python -m ired.parity" + "".join(f" --set {s}" for s in args.set)
+    if list(args.seeds) != list(SEEDS):
+        command += " --seeds " + " ".join(str(s) for s in args.seeds)
+    if list(args.objectives) != list(OBJECTIVES):
+        command += " --objectives " + " ".join(args.objectives)
+    if args.out != parser.get_default("out"):
+        command += f" --out {args.out}"
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "parity.csv").write_text(_csv(rows))
     (out_dir / "parity_runs.csv").write_text(_csv([r for runs in measured.values() for r in runs]))
@@ -333,7 +358,10 @@ def main(argv: list[str] | None = None) -> int:
         text += f"\nNot run (missing from this table): {', '.join(missing)}.\n"
     (out_dir / "parity.md").write_text(text)
     failed = [f"{r['objective']} {r['quantity']}" for r in rows if r["result"] == "FAIL"]
-    print(f"parity: wrote {out_dir / 'parity.md'}; " + (f"outside the range: {', '.join(failed)}" if failed else "all in range"))
+    spread = [f"{r['objective']} {r['quantity']}" for r in rows if r["within_spread"] == "FAIL"]
+    print(f"parity: wrote {out_dir / 'parity.md'}; "
+          + (f"outside the stated range: {', '.join(failed)}" if failed else "all in the stated ranges") + "; "
+          + (f"outside the seed spread: {', '.join(spread)}" if spread else "all within the seed spread"))
     return 0
 
 
