@@ -190,8 +190,10 @@ class ReleaseTrainer:
 
         if self.trainer.step != 0:
             raise RuntimeError(f"a recorded run starts from a fresh trainer; this one is at step {self.trainer.step}")
-        ebm = self.trainer.model.model.ebm  # GaussianDiffusion1D -> DiffusionWrapper -> EBM
-        initial = {k: v.detach().clone() for k, v in ebm.state_dict().items()}
+        def weights(diffusion: Any) -> dict[str, Any]:  # GaussianDiffusion1D -> DiffusionWrapper -> EBM
+            return {k: v.detach().clone() for k, v in diffusion.model.ebm.state_dict().items()}
+
+        initial = weights(self.trainer.model)
         batches: list[tuple[Any, Any]] = []
         source = self.trainer.dl
 
@@ -211,8 +213,7 @@ class ReleaseTrainer:
             self.trainer.dl = source
         torch.save({
             "step_seed": step_seed, "initial": initial,
-            "final": {k: v.detach().clone() for k, v in ebm.state_dict().items()},
-            "final_ema": {k: v.detach().clone() for k, v in self.trainer.ema.ema_model.model.ebm.state_dict().items()},
+            "final": weights(self.trainer.model), "final_ema": weights(self.trainer.ema.ema_model),
             "inputs": torch.stack([b[0] for b in batches]), "targets": torch.stack([b[1] for b in batches]),
             **{key: reply[key] for key in ("loss_denoise", "loss_energy", "margin")},
         }, path)

@@ -57,22 +57,30 @@ def windowed(column: str) -> str:
 class Check:
     objective: str
     quantity: str
-    reference: str  # the reference's number, as measured (REFERENCE.md)
+    reference: str | tuple[float, float]  # as measured (REFERENCE.md): its mean and sample std over seeds, or a text
     low: float | None
     high: float | None
     why: str
-    spread: tuple[float, float] | None = None  # REFERENCE.md's mean and sample std over its seeds, where it gives one
+
+    @property
+    def spread(self) -> tuple[float, float] | None:
+        """The reference's mean and sample std over its seeds, where REFERENCE.md gives them."""
+        return self.reference if isinstance(self.reference, tuple) else None
+
+    @property
+    def reference_text(self) -> str:
+        return f"{self.reference[0]:g} ± {self.reference[1]:g}" if isinstance(self.reference, tuple) else self.reference
 
 
 RANGES: tuple[Check, ...] = (
-    Check("denoise", "train_denoise_mse[1751-2000]", "0.0368 ± 0.0009", 0.036, 0.039,
-          "the release's denoising loss over steps 1751-2000, 3 seeds", (0.0368, 0.0009)),
-    Check("denoise", "val_mse_ema (reference protocol)", "0.0174 ± 0.0005", None, 0.0185,
-          "the release's own evaluation of its EMA weights", (0.0174, 0.0005)),
-    Check("denoise", "val_mse_raw (reference protocol)", "0.0079 ± 0.0003", None, 0.0085,
-          "the release's raw weights, same checkpoints", (0.0079, 0.0003)),
-    Check("contrastive", "val_mse_ema (reference protocol)", "0.0183 ± 0.0004", None, 0.0191,
-          "the release's own evaluation of its EMA weights", (0.0183, 0.0004)),
+    Check("denoise", "train_denoise_mse[1751-2000]", (0.0368, 0.0009), 0.036, 0.039,
+          "the release's denoising loss over steps 1751-2000, 3 seeds"),
+    Check("denoise", "val_mse_ema (reference protocol)", (0.0174, 0.0005), None, 0.0185,
+          "the release's own evaluation of its EMA weights"),
+    Check("denoise", "val_mse_raw (reference protocol)", (0.0079, 0.0003), None, 0.0085,
+          "the release's raw weights, same checkpoints"),
+    Check("contrastive", "val_mse_ema (reference protocol)", (0.0183, 0.0004), None, 0.0191,
+          "the release's own evaluation of its EMA weights"),
     Check("contrastive", "loss_contrastive[1751-2000]", "0.84-0.85", 0.82, 0.87,
           "the release's logged loss_energy, softplus(E_pos - E_neg)"),
     Check("contrastive", "margin[1751-2000]", "< 0 (negatives below positives)", None, 0.0,
@@ -198,7 +206,7 @@ def table(measured: dict[str, list[dict[str, Any]]],
             r_mean, r_std = _mean_std(theirs) if theirs else (float("nan"), float("nan"))
             welch = welch_test(mean, std, len(values), r_mean, r_std, len(theirs), level=None)
             spread, source = ((r_mean, r_std), "release here") if len(theirs) > 1 else (
-                (check.spread, "REFERENCE.md") if check is not None and check.spread is not None else (None, ""))
+                (check.spread, "REFERENCE.md") if check is not None and check.spread else (None, ""))
             low = high = float("nan")
             in_spread = "-"
             if spread is not None:
@@ -206,7 +214,7 @@ def table(measured: dict[str, list[dict[str, Any]]],
                 in_spread = "pass" if values and low <= mean <= high else "FAIL"
             out.append({
                 "objective": objective, "quantity": quantity, "ired_mean": mean, "ired_std": std,
-                "seeds": len(values), "reference": check.reference if check else "", "range": _range_text(check) if check else "",
+                "seeds": len(values), "reference": check.reference_text if check else "", "range": _range_text(check) if check else "",
                 "result": verdict, "release_here_mean": r_mean, "release_here_std": r_std,
                 "release_here_seeds": len(theirs), "welch_p": welch.p,
                 "spread_source": source, "spread_low": low, "spread_high": high, "within_spread": in_spread,

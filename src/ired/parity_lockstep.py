@@ -43,8 +43,8 @@ from ired.bench_reference import BenchError, ReleaseProcess, add_release_argumen
 from ired.config import RunConfig
 from ired.data import Problems
 from ired.parity import run_config
+from ired.parity_release import OBJECTIVES
 
-OBJECTIVES = ("denoise", "contrastive")
 STEP_SEED = 10_000  # torch's generator is set to STEP_SEED + i before step i, on both sides
 TOLERANCE = 1e-4  # largest relative difference still called "same" (float32 rounding gives ~1e-7 .. 1e-5)
 DEVIATIONS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -156,7 +156,7 @@ def compare(objective: str, variant: str, record: dict[str, Any], result: Replay
         "weights": weights_difference(result.final, record["final"]),
         "ema_weights": weights_difference(result.final_ema, record["final_ema"]),
     }
-    measured = [v for k, v in summary.items() if k in ("train_denoise_mse", "loss_contrastive", "weights", "ema_weights") and v is not None]
+    measured = [summary[k] for k in ("train_denoise_mse", "loss_contrastive", "weights", "ema_weights") if summary[k] is not None]
     summary["verdict"] = "same" if max(measured) <= TOLERANCE else "differs"
     return summary, steps
 

@@ -26,6 +26,7 @@ ATTEMPTS_FILE = "attempts.jsonl"
 JOB_FILE = "job.json"
 CANCEL_FILE = "cancel.json"
 HEAD_LOCK = "head.lock"  # in the record folder's dispatch/ (submitit's folder)
+INTERRUPTED = "interrupted"  # failure_kind of an attempt stopped on purpose (Ctrl-C of its head, ired cancel)
 
 
 def head_alive(record_dir: Path) -> bool:
@@ -33,7 +34,6 @@ def head_alive(record_dir: Path) -> bool:
     from ired.runstate import lock_holder
 
     return lock_holder(record_dir / "dispatch", HEAD_LOCK) is not None
-INTERRUPTED = "interrupted"  # failure_kind of an attempt stopped on purpose (Ctrl-C of its head, ired cancel)
 
 
 @dataclass
