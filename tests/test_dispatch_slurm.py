@@ -24,7 +24,7 @@ from ired.dispatch.sacct import job_row, query
 pytestmark = pytest.mark.slurm
 cloudpickle.register_pickle_by_value(sys.modules[__name__])  # jobs can run this file's functions
 
-SLURM = DispatchSettings(cluster="slurm", mem_gb=1.0, timeout_min=5, poll_s=0.5, poll_max_s=2.0)
+SLURM = DispatchSettings(cluster="slurm", mem_mb=1024, runtime=5, poll_s=0.5, poll_max_s=2.0)
 
 
 @pytest.fixture(scope="module")
@@ -107,10 +107,10 @@ def test_config_error_in_a_job_is_not_retried(tmp_path: Path, nodes: list[str]) 
 
 
 def test_flag_only_sbatch_option_is_accepted_by_sbatch(tmp_path: Path, nodes: list[str]) -> None:
-    """`sbatch_extra: {no-requeue: true}` is the bare flag `--no-requeue`, which sbatch accepts and applies."""
+    """`slurm_extra: --no-requeue` is the bare flag `--no-requeue`, which sbatch accepts and applies."""
     import operator
 
-    settings = SLURM.model_copy(update={"sbatch_extra": {"no-requeue": True, "mail-type": "NONE"}})
+    settings = SLURM.model_copy(update={"slurm_extra": {"no-requeue": True, "mail-type": "NONE"}})
     assert dispatch(operator.add, 2, 3, settings=settings, run_dir=tmp_path / "job") == 5
     job_id = attempts(tmp_path / "job")[0]["job_id"]
     script = (tmp_path / "job" / "dispatch" / f"{job_id}_submission.sh").read_text()
@@ -127,7 +127,7 @@ def _hog(mb: int) -> int:
 def test_host_oom_gets_more_memory_first_and_the_next_invocation_keeps_it(tmp_path: Path, nodes: list[str]) -> None:
     """The cgroup's OUT_OF_MEMORY raises the job's memory first (host ladder); the run folder keeps the position, so
     the same call again starts at 1 GB and meets no OOM."""
-    settings = SLURM.model_copy(update={"mem_gb": 0.5})
+    settings = SLURM.model_copy(update={"mem_mb": 512})
     assert dispatch(_hog, 700, settings=settings, run_dir=tmp_path / "job") == 700
     rows = attempts(tmp_path / "job")
     assert [(r["failure_kind"], r["mem_gb"]) for r in rows] == [("oom_host", 0.5), (None, 1.0)]
