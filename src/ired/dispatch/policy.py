@@ -176,9 +176,9 @@ def decide(
             return replace(give_up, action=f"give up: {stalled} slices in a row ended ({kind.value}) without a newer "
                            f"checkpoint (stalled_slices={policy.stalled_slices}): raise the runtime resource so that "
                            "a slice reaches the next checkpoint")
-        what = "without progress" if stalled else "after progress"
-        return Decision(True, f"next slice after {kind.value} {what}: resumes from the newest checkpoint (a slice, "
-                        "not a failure)", plan)
+        what = "no newer checkpoint" if stalled else "the run advanced"
+        return Decision(True, f"next slice ({kind.value}, {what}): resumes from the newest checkpoint; a slice is "
+                        "not a failure", plan)
     failures = [k for k in previous_kinds if k not in SLICE_KINDS]
     attempts_so_far = len(failures) + 1
     if attempts_so_far >= policy.max_attempts:

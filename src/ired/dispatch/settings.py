@@ -244,7 +244,7 @@ def load_settings(path: str | Path | None = None, resources: dict[str, Any] | No
 
 
 def signal_lead_s(runtime_min: int) -> int:
-    """Seconds of warning (SIGUSR2) before a job's time limit, scaled to the limit: a tenth of it, between 20 s and
-    5 min (a 1-minute limit warns 20 s before, so that the warning does not arrive at once; Slurm may send it up
-    to a minute early, so a slice of a few minutes still advances)."""
-    return int(min(300, max(20, runtime_min * 6)))
+    """Seconds of warning (SIGUSR2) before a job's time limit, scaled to the limit: a tenth of it, between 10 s and
+    5 min. A fixed 90 s would arrive at once on a 1-minute limit; Slurm checks its timers every ~30 s and may send the
+    warning that much early, so a short limit gets a short lead."""
+    return int(min(300, max(10, runtime_min * 6)))
