@@ -122,6 +122,10 @@ DISPATCH_FILE, _dispatch_source = choose_dispatch_file()
 DISPATCH = checked(load_settings, DISPATCH_FILE)  # one-line errors (e.g. a key that moved to the resources) at parse
 print(f"ired: jobs run {'on Slurm' if DISPATCH.cluster == 'slurm' else 'on this machine'} ({DISPATCH_FILE}, "
       f"{_dispatch_source})", file=sys.stderr)
+if DISPATCH.cluster == "slurm":  # jobs on several nodes: the results folder's locks must hold across them
+    from ired.shared_fs import check_shared_locks
+
+    checked(check_shared_locks, Path(OUT))
 
 
 # --------------------------------------------------------------------------------------------------
