@@ -11,10 +11,13 @@ that job declared. So the dispatcher (1) reads ``job.json`` before anything else
 one that finished while no head was watching, is collected, never submitted again; (2) collects a *finished* run
 (completed or diverged, nothing in flight) without any job, restoring ``final.pt`` from the run's own checkpoint
 when it is gone; (3) trains afresh only when asked to (``force``: the pipeline's ``--forcerun``) or when the run
-folder holds a run of another config (the config is the run's identity). A head stopped by SIGINT/SIGTERM
+folder holds a run of another config (the config is the run's identity). A head stopped by Ctrl-C
 (:func:`stop_on_signals`) cancels the job it waits on, logs an ``interrupted`` attempt and says so; the next
-command resumes the run from its newest checkpoint. A job that Slurm requeued by itself (same job id) is logged as
-one attempt per segment, read from ``sacct -D``.
+command resumes the run from its newest checkpoint. A head sent SIGHUP or SIGTERM (a logout) lets go instead: the
+job runs on and the next command re-attaches. A job that Slurm requeued by itself (same job id) is logged as one
+attempt per segment, read from ``sacct -D`` (``preempted``). A time limit or a preemption ends a *slice*: the
+trainer checkpointed, the attempt is logged ``timeout`` / ``preempted`` with its newest checkpoint ``step``, and the
+run is resubmitted while slices advance it (:mod:`ired.dispatch.policy`).
 """
 
 from __future__ import annotations
