@@ -232,13 +232,15 @@ def test_a_one_minute_time_limit_makes_slices_with_the_numbers_of_an_uninterrupt
         tmp_path: Path, nodes: list[str]) -> None:
     """`runtime: 1` (Slurm warns the job with SIGUSR2 before its limit): each slice checkpoints and ends with
     `failure_kind: timeout`, the next resumes there, spending no failure retry (max_attempts 2 < the slices), and the
-    run ends with exactly the metrics of the same config trained without interruption. The job also asks for a GPU
-    (`gpu: 1`: the local cluster's fake GPUs), which sacct counts."""
-    cfg = tiny_config(tmp_path, "slices", device="cpu",
-                      train={"steps": 40000, "log_every": 2000, "eval_every": 10000, "checkpoint_every": 10000})
+    run ends with exactly the metrics of the same config trained without interruption. The run lasts ~150 s on any
+    machine (faults.step_delay_s, which changes no number; the uninterrupted run goes without it). The job also asks
+    for a GPU (`gpu: 1`: the local cluster's fake GPUs), which sacct counts."""
+    cfg = tiny_config(tmp_path, "slices", device="cpu", faults={"step_delay_s": 0.25},
+                      train={"steps": 600, "log_every": 50, "eval_every": 200, "checkpoint_every": 300})
     run, alone = tmp_path / "run", tmp_path / "alone"
-    uninterrupted = subprocess.Popen([sys.executable, "-m", "ired", "train", str(cfg), "--out", str(alone)],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    uninterrupted = subprocess.Popen([sys.executable, "-m", "ired", "train", str(cfg), "--out", str(alone), "--set",
+                                      "faults.step_delay_s=0"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                     text=True)
     proc = subprocess.run([sys.executable, "-m", "ired", "dispatch-train", str(cfg), "--out", str(run), "--cluster",
                            "slurm", "--mem-mb", "1024", "--runtime", "1", "--gpu", "1", "--max-attempts", "2"],
                           capture_output=True, text=True, timeout=900)
