@@ -108,6 +108,19 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_plot(args: argparse.Namespace) -> int:
+    from ired.plots import live_curves_figure, save_png
+
+    run_dir = Path(args.run_dir)
+    if not (run_dir / "metrics.jsonl").is_file():
+        raise ConfigError(f"{run_dir}: no metrics.jsonl (allowed: a run folder, results/<scale>/<run>, once its "
+                          "trainer has logged a row)")
+    out = Path(args.out) if args.out else run_dir / "curves.png"
+    _check_out(str(out))
+    print(save_png(live_curves_figure(run_dir), out))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="ired", description=__doc__.splitlines()[0])
     parser.add_argument("--debug", action="store_true", help="show the traceback of any error, anywhere on the "
@@ -138,6 +151,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", choices=DEVICES)
     p.add_argument("--out", default=None, help="also write the JSON here")
     p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("plot", help="draw one run's training curves from its folder, while it trains or after "
+                       "(no summary table needed)")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="the run folder, results/<scale>/<run>")
+    p.add_argument("--out", default=None, help="the PNG to write (default RUN_DIR/curves.png)")
+    p.set_defaults(func=_cmd_plot)
 
     from ired.dispatch.cli import add_dispatch_commands, add_run_commands  # dispatch-train; cancel
     from ired.findings import add_findings_command  # `ired findings`: results/findings.md, README check
