@@ -63,7 +63,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     cfg = load_config(args.config, args.set)
     try:
-        train(cfg, Path(args.out))
+        train(cfg, Path(args.out), progress_bar=True)  # drawn only while stderr is a terminal
     except ConfigError as exc:  # found once the run starts (e.g. no CUDA on this node): name the config too
         raise ConfigError(f"{args.config}: {exc}") from None
     except DivergedError as exc:
@@ -93,13 +93,15 @@ def _cmd_schema(args: argparse.Namespace) -> int:
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from ired.evaluate import evaluate_checkpoint
+    from ired.progress import progress
 
     _check_out(args.out)
+    grid = [(p, s, w) for p in args.protocol for s in args.split for w in args.weights]
     rows = []
-    for protocol in args.protocol:
-        for split in args.split:
-            for weights in args.weights:
-                rows.append(evaluate_checkpoint(args.checkpoint, protocol, split, weights, args.size, args.device))
+    with progress(len(grid), f"evaluate {Path(args.checkpoint).name}", unit="evaluation") as bar:  # a terminal only
+        for protocol, split, weights in grid:
+            rows.append(evaluate_checkpoint(args.checkpoint, protocol, split, weights, args.size, args.device))
+            bar.update(1)
     text = json.dumps(rows if len(rows) > 1 else rows[0], indent=1, allow_nan=False)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
