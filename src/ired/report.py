@@ -223,7 +223,9 @@ def _rel(path: str | Path, base: Path) -> str:
 
 
 def _run_files(run_plots: Mapping[str, Mapping[str, str | Path]], base: Path) -> Any:
-    """The run table's last cell: each per-run plot (a lazy image in a closed ``<details>``) and the run's files."""
+    """The run table's last cell: each per-run plot (a lazy image in a closed ``<details>``) and the run's files:
+    config, metrics, status, its train.log and its job logs (the dispatcher's folder; ``ired logs RUN`` lists
+    every log of a run, the pipeline's included)."""
     def cell(r: Mapping[str, Any]) -> str:
         run = str(r.get("run"))
         links = []
@@ -238,7 +240,8 @@ def _run_files(run_plots: Mapping[str, Mapping[str, str | Path]], base: Path) ->
             links.append('<span class="links">' + " · ".join(
                 f'<a href="{_esc(d)}/{f}" title="{_esc(d)}/{f}">{label}</a>'
                 for f, label in (("resolved_config.yaml", "config"), ("metrics.jsonl", "metrics"),
-                                 ("status.json", "status"))) + "</span>")
+                                 ("status.json", "status"), ("train.log", "train log"),
+                                 ("dispatch/", "job logs"))) + "</span>")
         return f"<td>{''.join(links)}</td>"
 
     return cell
