@@ -204,10 +204,16 @@ def test_logs_lists_the_logs_of_one_run(tmp_path: Path) -> None:
     (results / "a-s0" / "train.log").write_text("")
     (results / "a-s0" / "dispatch").mkdir()
     (results / "a-s0" / "dispatch" / "301_0_log.err").write_text("")
+    evals = results / "a-s0" / "dispatch" / "eval-all"
+    (evals / "dispatch").mkdir(parents=True)
+    (evals / "dispatch" / "302_0_log.err").write_text("")
+    (evals / "attempts.jsonl").write_text(json.dumps(_row(1, None, "done", True, log=str(evals / "dispatch" /
+                                                                                         "302_0_log.err"))) + "\n")
     ired = [sys.executable, "-m", "ired", "logs", "--results", str(results)]
     out = subprocess.run([*ired, "a-s0"], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.splitlines() == [str(results / "a-s0" / "train.log"),
-                                       str(results / "a-s0" / "dispatch" / "301_0_log.err")]
+    assert out.stdout.splitlines() == [str(results / "a-s0" / "train.log"),  # the trainer's, the training job's
+                                       str(results / "a-s0" / "dispatch" / "301_0_log.err"),  # (in flight), then
+                                       str(evals / "dispatch" / "302_0_log.err")]  # the evaluation job's
     missing = subprocess.run([*ired, "z-s0"], capture_output=True, text=True)
     assert missing.returncode == 2 and "no run z-s0" in missing.stderr

@@ -7,7 +7,8 @@ found, in the order a reader wants them:
    ``train``, ``evaluate``): the dispatcher's own lines (submissions, failures, retries);
 3. each attempt's job log (submitit's ``<job>_0_log.err`` / ``.out``: the node's view, a traceback, Slurm's
    kill message), under the run's ``dispatch/`` for a job of its own, under ``results/<scale>/.dispatch/arrays/``
-   for a task of a job array; the job in flight (``job.json``) last.
+   for a task of a job array; the training's first, then the evaluation's (``dispatch/eval-*/``); each with its
+   job in flight (``job.json``) last.
 
 Reads paths only (no file is opened but ``attempts.jsonl`` and ``job.json``); torch-free.
 """
@@ -51,18 +52,31 @@ def run_logs(run_dir: str | Path, existing: bool = True) -> list[RunLog]:
     pipeline = pipeline_logs_folder(run_dir)
     found += [RunLog(f"pipeline {rule}", pipeline / rule / f"{run_dir.name}.log") for rule in RULES]
     seen: set[Path] = set()
-    for row in _rows(run_dir / "attempts.jsonl"):
+    records = [("training", run_dir)]
+    if (run_dir / "dispatch").is_dir():
+        records += [(f"evaluation {p.name.removeprefix('eval-')}", p)
+                    for p in sorted((run_dir / "dispatch").glob("eval-*")) if p.is_dir()]
+    for stage, folder in records:
+        found += _attempt_logs(stage, folder, seen)
+    return [log for log in found if not existing or log.path.is_file()]
+
+
+def _attempt_logs(stage: str, folder: Path, seen: set[Path]) -> list[RunLog]:
+    """The job logs of one dispatcher record folder (the run folder, or ``dispatch/eval-*``): each attempt's, then
+    the job in flight's (``job.json``)."""
+    found = []
+    for row in _rows(folder / "attempts.jsonl"):
         if isinstance(row.get("log"), str) and row["log"]:
             for path in _job_logs(Path(row["log"])):
                 if path not in seen:
                     seen.add(path)
-                    found.append(RunLog(f"job {row.get('job_id')} (attempt {row.get('attempt')})", path))
-    job = _object(run_dir / "job.json")
+                    found.append(RunLog(f"{stage} job {row.get('job_id')} (attempt {row.get('attempt')})", path))
+    job = _object(folder / "job.json")
     if job and job.get("job_id") and job.get("folder"):
         stderr = Path(job["folder"]) / f"{job['job_id']}_0_log.err"
-        found += [RunLog(f"job {job['job_id']} (attempt {job.get('attempt')}, in flight)", p)
+        found += [RunLog(f"{stage} job {job['job_id']} (attempt {job.get('attempt')}, in flight)", p)
                   for p in _job_logs(stderr) if p not in seen]
-    return [log for log in found if not existing or log.path.is_file()]
+    return found
 
 
 def _rows(path: Path) -> list[dict[str, Any]]:

@@ -135,7 +135,8 @@ def add_run_commands(subparsers: Any) -> None:
     p.set_defaults(func=_cmd_status)
 
     p = subparsers.add_parser("logs", help="the paths of a run's logs, one a line: its train.log, the pipeline's job "
-                              "logs, each attempt's job log (stderr, stdout), the job in flight last (tail -f \"$(ired logs RUN | tail -1)\")")
+                              "logs, then each job's log (stderr, stdout) of its training and its evaluation, "
+                              "oldest first")
     p.add_argument("run", metavar="RUN", help="a run name (q208-s1)")
     p.add_argument("--scale", default=None, help="the runs of results/SCALE (default: the scale last run here)")
     p.add_argument("--results", default=None, metavar="DIR", help="the runs of this folder instead of results/SCALE")
