@@ -173,9 +173,11 @@ def test_json_has_every_run_with_its_latest_metric_and_logs(tmp_path: Path) -> N
     data = json.loads(out.stdout)
     assert data["results"] == str(results) and data["counts"] == {"completed": 1, "interrupted": 1}
     by = {r["run"]: r for r in data["runs"]}
-    assert (by["a-s0"]["metric"], by["a-s0"]["metric_value"], by["a-s0"]["metric_step"]) == ("val_task_mse", 0.25, 40)
+    a = by["a-s0"]
+    assert (a["metric"], a["metric_value"], a["metric_step"]) == ("val_task_mse", 0.25, 40)
     assert (by["b-s0"]["metric_value"], by["b-s0"]["metric_step"], by["b-s0"]["step"]) == (0.75, 10, 20)
-    assert by["a-s0"]["logs"] == [str(results / "a-s0" / "train.log"), str(tmp_path / "logs" / "tiny" / "train" / "a-s0.log"),
+    assert by["a-s0"]["logs"] == [str(results / "a-s0" / "train.log"),
+                                  str(tmp_path / "logs" / "tiny" / "train" / "a-s0.log"),
                                   str(results / "a-s0" / "dispatch" / "101_0_log.err"),
                                   str(results / "a-s0" / "dispatch" / "101_0_log.out")]
     assert by["b-s0"]["logs"] == [] and by["a-s0"]["run_dir"] == str(results / "a-s0")

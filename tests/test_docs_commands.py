@@ -142,8 +142,9 @@ def test_documented_command(command, request):
         words = shlex.split(command.replace("<scale>", SCALE))
         build_parser().parse_args(words[1:])  # argparse exits 2 on anything it does not know
         if words[1] in RUN_AS_WRITTEN:
-            proc = subprocess.run([sys.executable, "-m", "ired", *words[1:]], cwd=request.getfixturevalue(
-                "watched_results"), capture_output=True, text=True, timeout=120)
+            where = request.getfixturevalue("watched_results")
+            proc = subprocess.run([sys.executable, "-m", "ired", *words[1:]], cwd=where, capture_output=True,
+                                  text=True, timeout=120)
             assert proc.returncode == 0, f"{command}:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}"
         return
     proc = request.getfixturevalue("dry_runs")[RUN_OF[command]]

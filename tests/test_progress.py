@@ -28,7 +28,7 @@ def _train_args(tmp_path: Path, out: Path) -> list[str]:
 
 
 def _on_terminal(args: list[str], stdout_path: Path) -> tuple[int, str]:
-    """Run ``args`` with stderr on a pseudo-terminal (stdout to a file); return its exit code and the terminal's text."""
+    """Run ``args`` with stderr on a pseudo-terminal (stdout to a file); its exit code and the terminal's text."""
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))  # a terminal 120 columns wide
     chunks: list[bytes] = []

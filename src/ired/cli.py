@@ -1,4 +1,4 @@
-"""The ired command line: train, evaluate, dispatch, cancel, findings, print configs and the schema.
+"""The ired command line: train, evaluate, plot, dispatch, status, logs, cancel, findings, print configs and the schema.
 
 User errors (bad config, bad argument, missing checkpoint, a file that cannot be read or written) print one line
 on stderr and exit 2, without a traceback; a diverged run exits 3; output into a closed pipe (``ired schema | head``)

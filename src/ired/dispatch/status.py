@@ -1,6 +1,7 @@
 """``ired status``: one line per run (state, step/steps, ETA, its latest metric, attempts, node, last failure
-class), or one JSON object per run (``--json``, with the paths of the run's logs), from the run folders' files and, when some of the selected runs have Slurm jobs in flight, one ``squeue`` call for all of them
-(and one ``sacct`` call for jobs that left the queue while no head logged them).
+class), or one JSON object for all (``--json``, with the paths of each run's logs), from the run folders' files
+and, when some of the selected runs have Slurm jobs in flight, one ``squeue`` call for all of them (and one
+``sacct`` call for jobs that left the queue while no head logged them).
 
 Reads only: no Snakemake lock, no record is written, a trainer's lock is only probed (``ired.runstate``); it works
 while a pipeline runs and costs a few small file reads per run (a 1,000-run sweep: about a second).
