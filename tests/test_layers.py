@@ -23,7 +23,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     # torch-free foundations: config, errors, the run-folder files, the progress bar
     "base": ("ired", "ired.errors", "ired.exit_codes", "ired.yamlio", "ired.atomic", "ired.jsonl", "ired.config",
              "ired.metrics", "ired.checkpoint_format", "ired.runstate", "ired.host", "ired.registry", "ired.sweeps",
-             "ired.run_logs", "ired.progress"),
+             "ired.code_version", "ired.shared_fs", "ired.run_logs", "ired.progress"),
     # the maths: problems, diffusion, the energy model, the sampler, negatives, losses, schedules
     "science": ("ired.data", "ired.diffusion", "ired.models", "ired.inference", "ired.negatives", "ired.losses",
                 "ired.schedules"),

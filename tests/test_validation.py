@@ -442,7 +442,7 @@ def test_cancelled_slurm_job_is_one_line(tmp_path):
                                                         "checkpoint_every": 100000})
     run = tmp_path / "run"
     cmd = [sys.executable, "-m", "ired.cli", "dispatch-train", str(cfg), "--out", str(run), "--cluster", "slurm",
-           "--partition", "debug", "--account", "root", "--mem-gb", "1", "--timeout-min", "5"]
+           "--slurm-partition", "debug", "--slurm-account", "root", "--mem-mb", "1024", "--runtime", "5"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
     job_id = None
     try:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from ired import exit_codes
-from ired.errors import ConfigError, DivergedError, IredError, StorageError
+from ired.errors import ConfigError, DivergedError, IredError, SliceEnd, StorageError
 
 DEVICES = ("auto", "cpu", "cuda")
 PROTOCOLS = ("current", "reference", "denoise")
@@ -69,6 +69,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
     except DivergedError as exc:
         print(f"ired train: {exc} (status.json in {args.out}; not retried)", file=sys.stderr)
         return exit_codes.DIVERGED
+    except SliceEnd as exc:
+        print(f"ired train: {exc}", file=sys.stderr)
+        return exit_codes.SLICE_END
     return 0
 
 

@@ -27,6 +27,7 @@ JOB_FILE = "job.json"
 CANCEL_FILE = "cancel.json"
 HEAD_LOCK = "head.lock"  # in the record folder's dispatch/ (submitit's folder)
 INTERRUPTED = "interrupted"  # failure_kind of an attempt stopped on purpose (Ctrl-C of its head, ired cancel)
+SUBMIT_REFUSED = "submit_refused"  # failure_kind of an attempt whose sbatch the scheduler refused (no job existed)
 
 
 def head_alive(record_dir: Path) -> bool:
@@ -58,6 +59,7 @@ class AttemptRow:
     cluster: str | None = None
     log: str | None = None  # the job's stderr log
     final: bool = False  # the dispatcher stopped here (done or gave up); a later invocation starts a new round
+    step: int | None = None  # the run's newest checkpoint step once the attempt ended (a slice's progress)
 
 
 @dataclass
@@ -73,6 +75,7 @@ class JobRecord:
     submitted_at: float
     comment: str | None = None  # the attempt's tag (sbatch --comment): finds a job whose id was never recorded
     array_index: int | None = None  # the run's task in the array named by ``comment`` (array submission)
+    start_step: int | None = None  # the run's newest checkpoint step when the attempt was planned
 
 
 def append_attempts(run_dir: Path, rows: list[AttemptRow]) -> None:

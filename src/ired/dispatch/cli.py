@@ -30,12 +30,12 @@ def add_dispatch_commands(subparsers: Any) -> None:
     p.add_argument("--out", required=True, help="run folder (results/<run>); holds job.json and attempts.jsonl")
     p.add_argument("--settings", default=None, help="dispatch settings YAML (from the profile)")
     p.add_argument("--cluster", choices=["slurm", "local"], default=None)
-    p.add_argument("--partition", default=None)
-    p.add_argument("--account", default=None)
-    p.add_argument("--mem-gb", dest="mem_gb", type=float, default=None)
-    p.add_argument("--cpus", type=int, default=None)
-    p.add_argument("--gpus", type=int, default=None)
-    p.add_argument("--timeout-min", dest="timeout_min", type=int, default=None)
+    p.add_argument("--slurm-partition", dest="slurm_partition", default=None)
+    p.add_argument("--slurm-account", dest="slurm_account", default=None)
+    p.add_argument("--mem-mb", dest="mem_mb", type=int, default=None)
+    p.add_argument("--cpus-per-task", dest="cpus_per_task", type=int, default=None)
+    p.add_argument("--gpu", type=int, default=None)
+    p.add_argument("--runtime", type=int, default=None, help="minutes per attempt (a slice)")
     p.add_argument("--max-attempts", dest="max_attempts", type=int, default=None)
     p.add_argument("--force", action="store_true",
                    help="DELETES the run folder's checkpoints/ and final.pt and trains from step 0 (a finished run is "
@@ -55,10 +55,10 @@ def _cmd_dispatch_train(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
     retry = {"max_attempts": args.max_attempts} if args.max_attempts is not None else None
     settings = load_settings(
-        args.settings, cluster=args.cluster, partition=args.partition, account=args.account, mem_gb=args.mem_gb,
-        cpus=args.cpus, gpus=args.gpus, timeout_min=args.timeout_min, retry=retry,
+        args.settings, cluster=args.cluster, slurm_partition=args.slurm_partition, slurm_account=args.slurm_account,
+        mem_mb=args.mem_mb, cpus_per_task=args.cpus_per_task, gpu=args.gpu, runtime=args.runtime, retry=retry,
     )
-    stop_on_signals()  # Ctrl-C / SIGTERM: cancel the job in flight, log it as interrupted, exit 130
+    stop_on_signals()  # Ctrl-C: cancel the job in flight, log it as interrupted; SIGHUP/SIGTERM: leave it running
     try:
         res = run_training(args.config, args.out, settings, force=args.force,
                            retrain_changed=args.retrain_changed, keep_diverged=args.keep_diverged)

@@ -8,7 +8,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from ired.dispatch.attempts import read_attempts
+from ired.dispatch.attempts import in_flight, read_attempts
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,8 @@ def failed_runs(run_dirs: dict[str, Path], experiments: dict[str, str] | None = 
     for run, run_dir in run_dirs.items():
         run_dir = Path(run_dir)
         if not (run_dir / "final.pt").exists():
+            if in_flight(run_dir) is not None:
+                continue  # its job runs on (the head let go of it): not a failure (:func:`running_runs`)
             failure = _last_failure(run_dir)
             if failure is None:
                 status = _status(run_dir)
@@ -76,6 +78,13 @@ def failed_runs(run_dirs: dict[str, Path], experiments: dict[str, str] | None = 
                 found.append(FailedRun(run, f"cross_eval {records.name.removeprefix('eval-')}", failure[0],
                                        _one_line(failure[1]), target, _log_of(run_dir, failure[2])))
     return found
+
+
+def running_runs(run_dirs: dict[str, Path]) -> list[str]:
+    """Runs whose training job is still in flight with no head watching it (the head let go: a logout, SIGTERM):
+    the same command re-attaches to them."""
+    return [run for run, run_dir in run_dirs.items()
+            if not (Path(run_dir) / "final.pt").exists() and in_flight(Path(run_dir)) is not None]
 
 
 def _one_line(text: str) -> str:
