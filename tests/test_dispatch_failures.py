@@ -118,13 +118,17 @@ def test_failed_runs_are_listed_with_their_class_and_rerun_command(tmp_path) -> 
     for folder in (ok, bad, stopped):
         folder.mkdir()
     (ok / "final.pt").write_bytes(b"x")
+    (bad / "dispatch").mkdir()
+    (bad / "dispatch" / "7_0_log.err").write_text("ired train: error: ...\n")
     (bad / "attempts.jsonl").write_text(json.dumps({"attempt": 1, "action": "no retry: config errors need a fix",
-                                                    "failure_kind": "config_error", "reason": "exit code 2"}) + "\n")
+                                                    "failure_kind": "config_error", "reason": "exit code 2",
+                                                    "log": str(bad / "dispatch" / "7_0_log.err")}) + "\n")
+    (stopped / "train.log").write_text("step 20/40\n")
     (stopped / "attempts.jsonl").write_text(json.dumps({"attempt": 1, "action": "the head was stopped",
                                                         "failure_kind": "interrupted", "reason": "SIGINT"}) + "\n")
     failed = failed_runs({"ok-s0": ok, "bad-s0": bad, "stopped-s0": stopped})
     assert [(f.run, f.failure) for f in failed] == [("bad-s0", "config_error"), ("stopped-s0", "interrupted")]
     text = failure_report(failed, "snakemake {target} --config scale=tiny")
     assert "bad-s0: train failed: config_error (exit code 2)" in text
-    assert f"rerun: snakemake {bad / 'final.pt'} --config scale=tiny" in text
-    assert "stopped-s0: train stopped: interrupted" in text
+    assert f"bad-s0: train failed: config_error (exit code 2)\n    log: {bad / 'dispatch' / '7_0_log.err'}\n    rerun: snakemake {bad / 'final.pt'} --config scale=tiny" in text
+    assert f"stopped-s0: train stopped: interrupted (SIGINT)\n    log: {stopped / 'train.log'}\n" in text

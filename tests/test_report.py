@@ -253,6 +253,7 @@ def test_html_report_reads_top_down_and_links_the_runs(study, tmp_path):
     lazy = re.findall(r'<img loading="lazy" src="([^"]+)"', text)
     assert len(lazy) == len(curves) == 7 and all((res / src).is_file() for src in lazy)
     assert 'href="runs/q101_s0/resolved_config.yaml"'.replace("runs/", "../runs/") in text
+    assert 'href="../runs/q101_s0/train.log"' in text and 'href="../runs/q101_s0/dispatch/"' in text  # its logs
     # the tables: status badges, numbers right-aligned with their spread, full text on hover
     summary = text.split('id="summary"')[1].split("</table>")[0]
     assert summary.count("<tr data-experiment=") == 4 and 'class="st" style="background:' in summary

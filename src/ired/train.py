@@ -39,6 +39,7 @@ from ired.metrics import ALL_COLUMNS, WEIGHTS_SUFFIX
 from ired.models import build_model, count_parameters
 from ired.negatives import make_sampler
 from ired.protocols import current_settings, denoise_mse, run_inference
+from ired.progress import Progress, progress
 from ired.run_folder import RunFolder, progress_line
 from ired.runstate import RunLock
 from ired.schedules import ContrastiveController
@@ -79,9 +80,10 @@ class _Interval:
 class Trainer:
     """One run: the model, its EMA copy, the optimiser, the data stream, the negative sampler and the schedules."""
 
-    def __init__(self, cfg: RunConfig, out_dir: Path, echo: bool = True) -> None:
+    def __init__(self, cfg: RunConfig, out_dir: Path, echo: bool = True, progress_bar: bool = False) -> None:
         self.cfg = cfg
         self.files = RunFolder(cfg, Path(out_dir), echo)
+        self.progress_bar = progress_bar  # a bar on stderr when it is a terminal (ired.progress)
         self.faults = FaultInjector(cfg.faults, self.files.out_dir, self.files.log)
         self.device = resolve_device(cfg.device)
         if cfg.train.threads:
@@ -239,10 +241,14 @@ class Trainer:
         protected = set(cfg.milestones)
         if self.resumed_from is None:  # the initial state: a run that diverges before its first checkpoint has one
             self.save(step_path(files.ckpt_dir, 0))
+        bar = (progress(cfg.steps, self.cfg.name, initial=self.step, unit="step") if self.progress_bar
+               else Progress())
+        files.say = bar.write
         try:
             while self.step < cfg.steps:
                 tick = time.perf_counter()
                 stats = self.train_step()
+                bar.update(1)
                 stats["sec_per_step"] = time.perf_counter() - tick
                 for key, value in stats.items():
                     self.interval.add(key, value)
@@ -259,6 +265,9 @@ class Trainer:
             files.log(f"DIVERGED at step {exc.step}: {exc}")
             files.write_status("diverged", self.step, diverged_at=exc.step, detail=str(exc))
             raise
+        finally:
+            bar.close()
+            files.say = Progress().write
         final = files.out_dir / "final.pt"
         self.save(final)
         files.write_status("completed", self.step, finished=time.time())
@@ -342,7 +351,8 @@ def _mean(values: list[float | None]) -> float | None:
     return sum(kept) / len(kept) if kept else None
 
 
-def train(cfg: RunConfig, out_dir: str | Path, echo: bool = True) -> TrainResult:
-    """Train (or resume) the run ``cfg`` in ``out_dir``; raises DivergedError on NaN/inf."""
-    trainer = Trainer(cfg, Path(out_dir), echo=echo)
+def train(cfg: RunConfig, out_dir: str | Path, echo: bool = True, progress_bar: bool = False) -> TrainResult:
+    """Train (or resume) the run ``cfg`` in ``out_dir``; raises DivergedError on NaN/inf. ``progress_bar``: a bar on
+    stderr while it is a terminal (the interactive ``ired train``)."""
+    trainer = Trainer(cfg, Path(out_dir), echo=echo, progress_bar=progress_bar)
     return trainer.run()
