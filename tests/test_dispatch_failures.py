@@ -70,6 +70,8 @@ def ev(sacct: str = "", **kw) -> Evidence:
         (ev(submitit_error="FailedJobError: RuntimeError: CUDA error: CUBLAS_STATUS_ALLOC_FAILED"), K.oom_device),
         (ev(stderr_tail="srun: error: Task launch for StepId=5.0 failed on node node2: Job launch failure"), K.node_failure),
         (ev(returncode=-9), K.unknown),
+        (ev(FAILED_EXIT.format(code=75), returncode=75, job_signal="SIGUSR2"), K.timeout),  # a slice's end, warned
+        (ev(FAILED_EXIT.format(code=75), returncode=75, run_detail="stopped by SIGTERM at step 40"), K.preempted),
         (ev(FAILED_EXIT.format(code=1), returncode=1, stderr_tail="ValueError: boom"), K.unknown),
         (ev(), K.unknown),
     ],
@@ -87,6 +89,11 @@ def test_reason_names_the_evidence() -> None:
     assert c.reason == "exit code 2: ired train: error: x.yaml: unknown key 'lrr'"
     c = classify(ev(returncode=3, run_status="diverged", run_detail="diverged at step 40: loss_total is nan"))
     assert c.reason == "status.json says diverged: diverged at step 40: loss_total is nan"
+    # srun's own echo of the exit code comes last in the job's stderr: the cause is the trainer's line before it
+    c = classify(ev(FAILED_EXIT.format(code=2), returncode=2, stderr_tail=(
+        "ired train: error: a.yaml: run q started under code 1 and would resume under 2: ...\n"
+        "srun: error: node1: task 0: Exited with exit code 2")))
+    assert c.reason.startswith("exit code 2: ired train: error: a.yaml: run q started under code 1"), c.reason
 
 
 def test_node_failure_exit_codes_are_configurable() -> None:

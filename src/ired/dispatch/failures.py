@@ -114,11 +114,13 @@ def _text(pattern: str, flags: int = 0) -> Callable[[Evidence], str | None]:
 
 
 _ERROR_LINE = re.compile(r"\berror\b|Error\b|Exception\b", re.IGNORECASE)
+_WRAPPER_LINE = re.compile(r"^\s*srun: error: .*Exited with exit code")  # srun's echo of the exit, not the cause
 
 
 def last_error_line(text: str) -> str | None:
     """The last line of the job's output that reports an error (the trainer prints its cause as one line)."""
-    lines = [ln.strip() for ln in text.splitlines() if _ERROR_LINE.search(ln) and "ired dispatch:" not in ln]
+    lines = [ln.strip() for ln in text.splitlines()
+             if _ERROR_LINE.search(ln) and "ired dispatch:" not in ln and not _WRAPPER_LINE.search(ln)]
     return lines[-1][:300] if lines else None
 
 
