@@ -119,6 +119,18 @@ def since_now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(time.time() - 2))
 
 
+def wait_for_held_drill(head: subprocess.Popen, drill: Path, ready=lambda: True) -> str:
+    """The Slurm job of the drill run once it is RUNNING and held at step 1000 (after its checkpoint), and
+    ``ready()``; fails the test when the head ends or 240 s pass first."""
+    deadline = time.time() + 240
+    while time.time() < deadline and head.poll() is None:
+        job_id = recorded_job(drill / "job.json") if ready() else None
+        if job_id and squeue_state(job_id) == "RUNNING" and (drill / "faults_fired.json").exists():
+            return job_id
+        time.sleep(0.3)
+    pytest.fail(f"never saw {drill.name} held in training (head exit {head.poll()})")
+
+
 def test_all_ablations_runs_its_jobs_on_slurm(tmp_path: Path, cluster: list[str]) -> None:
     workdir = slurm_workflow(tmp_path / "wf")
     since = since_now()
@@ -259,15 +271,7 @@ def test_ctrl_c_cancels_the_heads_jobs_and_the_next_command_resumes_them(tmp_pat
     finished = [results / "q101-s0" / "final.pt", *(results / "q101-s0" / "checkpoints").glob("*.pt")]
     job_id = None
     try:
-        deadline = time.time() + 240
-        while time.time() < deadline and head.poll() is None:
-            if (results / "q101-s0" / "milestones" / "last.pt").exists() and (drill / "job.json").exists():
-                job_id = recorded_job(drill / "job.json")
-                if job_id and squeue_state(job_id) == "RUNNING" and (drill / "faults_fired.json").exists():
-                    break  # held at step 1000, after its checkpoint
-            time.sleep(0.3)
-        else:
-            pytest.fail(f"never saw slurm_drill training after q101 (head exit {head.poll()})")
+        job_id = wait_for_held_drill(head, drill, lambda: (results / "q101-s0" / "milestones" / "last.pt").exists())
         finished = [results / "q101-s0" / "final.pt", *(results / "q101-s0" / "checkpoints").glob("*.pt")]
         before = mtimes(finished)
         os.killpg(head.pid, signal.SIGINT)  # Ctrl-C
@@ -314,14 +318,8 @@ def test_a_logout_leaves_the_job_running_and_the_same_command_collects_it(tmp_pa
                             text=True, start_new_session=True)
     job_id = None
     try:
+        job_id = wait_for_held_drill(head, drill)
         deadline = time.time() + 240
-        while time.time() < deadline and head.poll() is None:
-            job_id = recorded_job(drill / "job.json")
-            if job_id and squeue_state(job_id) == "RUNNING" and (drill / "faults_fired.json").exists():
-                break  # held at step 1000, after its checkpoint
-            time.sleep(0.3)
-        else:
-            pytest.fail(f"never saw slurm_drill training (head exit {head.poll()})")
         os.killpg(head.pid, signal.SIGHUP)  # the terminal hung up
         output, _ = head.communicate(timeout=60)
     finally:
