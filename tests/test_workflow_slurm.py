@@ -131,6 +131,29 @@ def wait_for_held_drill(head: subprocess.Popen, drill: Path, ready=lambda: True)
     pytest.fail(f"never saw {drill.name} held in training (head exit {head.poll()})")
 
 
+def rerun_releasing_the_drill(workdir: Path, cmd: list[str], drill: Path, job_id: str) -> tuple[str, str]:
+    """The same command again: once its train rule says it re-attached to ``job_id``, release the held drill and
+    let the command finish (exit 0 asserted). Returns the command's output and the re-attach line."""
+    train_log = workdir / "logs" / "tiny" / "train" / f"{drill.name}.log"
+    rerun = subprocess.Popen(cmd, cwd=workdir, env=environment(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             text=True, start_new_session=True)
+    reattached = f"re-attaching to attempt 1, job {job_id} (still queued or running)"
+    try:
+        deadline = time.time() + LIMIT_S
+        while rerun.poll() is None and time.time() < deadline and not (
+                train_log.exists() and reattached in train_log.read_text()):
+            time.sleep(0.3)
+        (drill / "release").touch()  # the held training goes on, watched by the new head
+        output, _ = rerun.communicate(timeout=LIMIT_S)
+    finally:
+        if rerun.poll() is None:
+            os.killpg(rerun.pid, signal.SIGKILL)
+            rerun.wait()
+    assert rerun.returncode == 0, output[-6000:]
+    assert reattached in train_log.read_text()
+    return output, reattached
+
+
 def test_all_ablations_runs_its_jobs_on_slurm(tmp_path: Path, cluster: list[str]) -> None:
     workdir = slurm_workflow(tmp_path / "wf")
     since = since_now()
@@ -215,20 +238,7 @@ def test_killed_head_then_same_command_submits_no_duplicate_and_keeps_finished_r
 
     run(workdir, [*cmd, "--unlock"])  # a SIGKILLed head leaves Snakemake's lock: the documented recovery
     train_log = workdir / "logs" / "tiny" / "train" / "slurm_drill-s0.log"
-    rerun = subprocess.Popen(cmd, cwd=workdir, env=environment(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                             text=True, start_new_session=True)  # the same command again
-    try:
-        reattached = f"re-attaching to attempt 1, job {job_id} (still queued or running)"
-        while rerun.poll() is None and time.time() < deadline + LIMIT_S and not (
-                train_log.exists() and reattached in train_log.read_text()):
-            time.sleep(0.3)
-        (drill / "release").touch()  # the held training goes on, watched by the new head
-        output, _ = rerun.communicate(timeout=LIMIT_S)
-    finally:
-        if rerun.poll() is None:
-            os.killpg(rerun.pid, signal.SIGKILL)
-            rerun.wait()
-    assert rerun.returncode == 0, output[-6000:]
+    _, reattached = rerun_releasing_the_drill(workdir, cmd, drill, job_id)  # the same command again
 
     # the jobs in flight were collected, not submitted again; the finished results were left alone
     log = train_log.read_text()
@@ -319,7 +329,6 @@ def test_a_logout_leaves_the_job_running_and_the_same_command_collects_it(tmp_pa
     job_id = None
     try:
         job_id = wait_for_held_drill(head, drill)
-        deadline = time.time() + 240
         os.killpg(head.pid, signal.SIGHUP)  # the terminal hung up
         output, _ = head.communicate(timeout=60)
     finally:
@@ -334,22 +343,7 @@ def test_a_logout_leaves_the_job_running_and_the_same_command_collects_it(tmp_pa
                            capture_output=True, text=True, check=True).stdout.strip()
     assert shown.startswith("00:07:00|") and "gres/gpu=1" in shown, shown
 
-    train_log = workdir / "logs" / "tiny" / "train" / "slurm_drill-s0.log"
-    rerun = subprocess.Popen(cmd, cwd=workdir, env=environment(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                             text=True, start_new_session=True)  # the same command, no --unlock
-    try:
-        reattached = f"re-attaching to attempt 1, job {job_id} (still queued or running)"
-        while rerun.poll() is None and time.time() < deadline + LIMIT_S and not (
-                train_log.exists() and reattached in train_log.read_text()):
-            time.sleep(0.3)
-        (drill / "release").touch()
-        output, _ = rerun.communicate(timeout=LIMIT_S)
-    finally:
-        if rerun.poll() is None:
-            os.killpg(rerun.pid, signal.SIGKILL)
-            rerun.wait()
-    assert rerun.returncode == 0, output[-6000:]
-    assert reattached in train_log.read_text()
+    rerun_releasing_the_drill(workdir, cmd, drill, job_id)  # the same command, no --unlock
     rows = [json.loads(line) for line in (drill / "attempts.jsonl").read_text().splitlines()]
     assert [(r["attempt"], r["job_id"], r["action"]) for r in rows] == [(1, job_id, "done")], rows
     attempt_jobs = {rows[0]["job_id"] for _, (_, rows) in dispatch_records(workdir).items()}

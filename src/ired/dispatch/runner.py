@@ -28,7 +28,6 @@ import logging
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass, replace
@@ -37,7 +36,6 @@ from typing import Any, Callable
 
 from ired.dispatch.attempts import (
     HEAD_LOCK,
-    INTERRUPTED,
     AttemptRow,
     JobRecord,
     append_attempts,
