@@ -258,3 +258,53 @@ def test_a_one_minute_time_limit_makes_slices_with_the_numbers_of_an_uninterrupt
     shown = subprocess.run(["sacct", "-j", first, "-X", "-n", "-P", "-o", "Timelimit,AllocTRES"], capture_output=True,
                            text=True, check=True).stdout.strip()
     assert shown.startswith("00:01:00|") and "gres/gpu=1" in shown, shown
+
+
+QOS = "iredsubmit1"  # a QOS of its own, so that its limit touches no other test's jobs
+
+
+@pytest.fixture
+def submit_limit(nodes: list[str]) -> str:
+    """A QOS allowing one queued or running job per user (real only with AccountingStorageEnforce=limits:
+    `.ci/slurm.sh` starts the cluster with SLURM_LOCAL_ENFORCE=limits)."""
+    enforce = subprocess.run(["scontrol", "show", "config"], capture_output=True, text=True).stdout
+    if "limits" not in next((ln for ln in enforce.splitlines() if ln.startswith("AccountingStorageEnforce")), ""):
+        pytest.fail("the cluster does not enforce QOS limits: start it with SLURM_LOCAL_ENFORCE=limits (.ci/slurm.sh)")
+    subprocess.run(["sacctmgr", "-i", "add", "qos", QOS], capture_output=True)  # exists already: fine
+    for change in (["qos", QOS, "set", "MaxSubmitJobsPerUser=1"], ["user", "root", "set", f"qos+={QOS}"]):
+        proc = subprocess.run(["sacctmgr", "-i", "modify", *change], capture_output=True, text=True)
+        assert proc.returncode == 0 or "Nothing modified" in proc.stdout + proc.stderr, proc.stderr
+    return QOS
+
+
+def test_a_queue_limit_refusal_is_retried_until_there_is_room(tmp_path: Path, submit_limit: str) -> None:
+    """With one job allowed by the QOS, a second run's sbatch is refused (QOSMaxSubmitJobPerUserLimit): its head
+    says so and retries with back-off, and submits once the first run's job has left the queue."""
+    settings = tmp_path / "dispatch.yaml"
+    settings.write_text("cluster: slurm\npoll_s: 0.5\npoll_max_s: 2\n")  # one sbatch per run (no array)
+    cmd = [sys.executable, "-m", "ired", "dispatch-train", "--settings", str(settings), "--mem-mb", "1024",
+           "--runtime", "5", "--qos", submit_limit]
+    first_cfg = tiny_config(tmp_path, "first", faults={"hold_at_step": 20})
+    first = subprocess.Popen([*cmd, str(first_cfg), "--out", str(tmp_path / "first")], stderr=subprocess.PIPE,
+                             text=True)
+    second = None
+    try:
+        deadline = time.time() + 180
+        while not (tmp_path / "first" / "faults_fired.json").exists():
+            assert first.poll() is None and time.time() < deadline, first.stderr.read()
+            time.sleep(0.2)
+        second = subprocess.Popen([*cmd, str(tiny_config(tmp_path, "second")), "--out", str(tmp_path / "second")],
+                                  stderr=subprocess.PIPE, text=True)
+        log = tmp_path / "second" / "job.json"
+        time.sleep(8)  # its first sbatch is refused meanwhile (the first run holds the QOS's one job)
+        assert not log.exists() or json.loads(log.read_text())["job_id"] is None
+        (tmp_path / "first" / "release").touch()
+        _, err = second.communicate(timeout=300)
+        assert first.wait(timeout=60) == 0
+    finally:
+        for head in (first, second):
+            if head is not None and head.poll() is None:
+                head.kill()
+    assert second.returncode == 0, err[-3000:]
+    assert "sbatch refused (" in err and "QOSMaxSubmitJobPerUserLimit" in err and "retrying in 5 s" in err, err[-3000:]
+    assert [r["action"] for r in attempts(tmp_path / "second")] == ["done"]

@@ -32,6 +32,7 @@ def add_dispatch_commands(subparsers: Any) -> None:
     p.add_argument("--cluster", choices=["slurm", "local"], default=None)
     p.add_argument("--slurm-partition", dest="slurm_partition", default=None)
     p.add_argument("--slurm-account", dest="slurm_account", default=None)
+    p.add_argument("--qos", default=None)
     p.add_argument("--mem-mb", dest="mem_mb", type=int, default=None)
     p.add_argument("--cpus-per-task", dest="cpus_per_task", type=int, default=None)
     p.add_argument("--gpu", type=int, default=None)
@@ -56,6 +57,7 @@ def _cmd_dispatch_train(args: argparse.Namespace) -> int:
     retry = {"max_attempts": args.max_attempts} if args.max_attempts is not None else None
     settings = load_settings(
         args.settings, cluster=args.cluster, slurm_partition=args.slurm_partition, slurm_account=args.slurm_account,
+        qos=args.qos,
         mem_mb=args.mem_mb, cpus_per_task=args.cpus_per_task, gpu=args.gpu, runtime=args.runtime, retry=retry,
     )
     stop_on_signals()  # Ctrl-C: cancel the job in flight, log it as interrupted; SIGHUP/SIGTERM: leave it running
