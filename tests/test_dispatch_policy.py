@@ -127,3 +127,10 @@ def test_unknown_is_bounded_and_everything_by_max_attempts() -> None:
     d = decide(K.node_failure, TRAIN, [K.unknown], ("node1",), small)
     assert not d.retry and "max_attempts=2" in d.action
     assert decide(K.node_failure, TRAIN, [K.timeout] * 5, ("node1",), small).retry  # slices are not failures
+
+
+@pytest.mark.parametrize("kind", list(K))
+def test_every_failure_kind_has_a_policy_of_its_own(kind: K) -> None:
+    """A new failure kind without a branch in decide would silently get the unknown cause's retries."""
+    action = decide(kind, TRAIN, [], ("node1",), POLICY, stalled=0).action
+    assert ("unknown cause" in action) == (kind is K.unknown), (kind, action)

@@ -27,7 +27,6 @@ JOB_FILE = "job.json"
 CANCEL_FILE = "cancel.json"
 HEAD_LOCK = "head.lock"  # in the record folder's dispatch/ (submitit's folder)
 INTERRUPTED = "interrupted"  # failure_kind of an attempt stopped on purpose (Ctrl-C of its head, ired cancel)
-SUBMIT_REFUSED = "submit_refused"  # failure_kind of an attempt whose sbatch the scheduler refused (no job existed)
 
 
 def head_alive(record_dir: Path) -> bool:
