@@ -106,7 +106,9 @@ def choose_dispatch_file():
             config_error(f"--profile {profile} ({found[0]}) has no dispatch.yaml, which says where training and "
                          "evaluation jobs go: copy profiles/slurm/dispatch.yaml (Slurm) or profiles/default/dispatch.yaml "
                          "(this machine) into it, or name one with --config dispatch=PATH")
-        return os.path.relpath(path), f"profile {profile}"
+        real = os.path.realpath(path)  # ./slurm links to profiles/slurm: name the file itself
+        inside = real.startswith(os.path.realpath(".") + os.sep)
+        return (os.path.relpath(real) if inside else real), f"profile {profile}"
     return "profiles/default/dispatch.yaml", "the default: this machine; --profile slurm for Slurm"
 
 

@@ -29,7 +29,7 @@ rule evaluate:
         sweep_weights=config["inference_sweep"]["weights"],
     threads: 1
     resources:
-        dispatch=DISPATCH_FILE,  # where jobs go: the profile's dispatch.yaml (common.smk), never --set-resources
+        dispatch=DISPATCH_FILE,  # where jobs go (common.smk: the profile's settings file), never --set-resources
         **job_resources("evaluate"),  # runtime, mem_mb, cpus_per_task, gpu ... per scale (config `resources`)
     conda:
         "../envs/ired.yaml"

@@ -38,7 +38,7 @@ rule train:
         run_dir=lambda wildcards, output: Path(output.final).parent,
     threads: 1
     resources:
-        dispatch=DISPATCH_FILE,  # where jobs go: the profile's dispatch.yaml (common.smk), never --set-resources
+        dispatch=DISPATCH_FILE,  # where jobs go (common.smk: the profile's settings file), never --set-resources
         **job_resources("train"),  # runtime, mem_mb, cpus_per_task, gpu ... per scale (config `resources`)
         fresh=is_forced,  # 1: this command forces the run, which retrains it from step 0
     conda:
