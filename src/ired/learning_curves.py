@@ -8,8 +8,9 @@ chosen from (docs/results/<scale>/calibration.md).
   ``val_task_mse_raw``, ``val_harder_task_mse`` and its ``_raw``, ``train_denoise_mse`` (the row's), ``lr``,
   ``batch_size``, ``width``, ``objective``, ``head``, and ``val_predict_mean_mse`` (the predict-mean baseline of the
   run's own ``val`` split, from its config);
-- the PNG: ``val_task_mse`` against the step, EMA solid and raw dashed, one colour per run, with the predict-mean
-  baseline and the line ``--target`` times it (0.85 by default: "at least 15% below the baseline");
+- the PNG: ``val_task_mse`` against the step, EMA solid and raw dotted, one colour per run, with the predict-mean
+  baseline and the line ``--target`` times it (0.85 by default: "at least 15% below the baseline"), the y axis
+  cut at :data:`ZOOM` x the baseline (the first rows of a run are far above it; the CSV has every row);
 - on stdout, one line per run: the steps done, the median ``sec_per_step`` of its log rows (training steps only,
   evaluations excluded), the lowest and the last EMA ``val_task_mse`` with their steps.
 
@@ -35,6 +36,8 @@ if TYPE_CHECKING:
 
 EVAL_COLUMNS = ("val_task_mse", "val_task_mse_raw", "val_harder_task_mse", "val_harder_task_mse_raw")
 DEFAULT_TARGET = 0.85
+ZOOM = 4.0
+"""The chart's y axis ends at ZOOM x the largest predict-mean baseline."""
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,11 @@ def curves_figure(curves: Sequence[RunCurve], target: float = DEFAULT_TARGET) ->
         ax.annotate(f"predict the mean {b:.4g}", (0, b), xycoords=("axes fraction", "data"), va="bottom", fontsize=8)
         ax.annotate(f"{target:g} x that", (0, target * b), xycoords=("axes fraction", "data"), va="top", fontsize=8)
     ax.set_yscale("log")
+    top = ZOOM * max(c.baseline for c in curves)
+    if ax.get_ylim()[1] > top:  # the early rows (far above the baseline) would squash the region that matters
+        ax.set_ylim(top=top)
+        ax.set_title(f"values above {ZOOM:g} x the predict-mean baseline are off the chart (all rows: the CSV)",
+                     fontsize=9)
     ax.set_xlabel("step")
     ax.set_ylabel("val_task_mse (EMA: solid, raw: dotted)")
     ax.grid(True, which="both", alpha=0.3)
