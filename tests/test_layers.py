@@ -40,7 +40,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "dispatch": ("ired.dispatch",),
     # commands: may use everything
     "entry": ("ired.cli", "ired.__main__", "ired.parity", "ired.bench", "ired.bench_dag", "ired.bench_reference", "ired.bench_release_driver",
-              "ired.parity_release", "ired.parity_lockstep"),
+              "ired.parity_release", "ired.parity_lockstep", "ired.learning_curves"),
 }
 
 MAY_IMPORT: dict[str, set[str]] = {

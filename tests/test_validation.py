@@ -128,7 +128,7 @@ CASES = [
     Case("duplicate-experiment-in-file", "smk", registry(append("core.yaml", "q101:\n  description: again\n")),
          ("core.yaml", "duplicate key 'q101'")),
     Case("unknown-at-scale", "smk", registry(replace("core.yaml", "tiny: {train: {steps: 60", "tinny: {train: {steps: 60")),
-         ("core.yaml", "q209.at_scale.tinny", "unknown scale 'tinny'", "laptop, paper, reference_laptop, tiny")),
+         ("core.yaml", "q209.at_scale.tinny", "unknown scale 'tinny'", "laptop, n20, paper, reference_laptop, tiny")),
     Case("typo-in-unselected-experiment", "smk",
          registry(replace("study.yaml", "energy_reg: 0.001", "energy_rge: 0.001"), "experiments=[q101]"),
          ("study.yaml", "study_energy_reg_mild.set.objective.energy_rge", "allowed here")),

@@ -108,7 +108,7 @@ def workdir(tmp_path):
     return copy_workflow(tmp_path / "wf")
 
 
-@pytest.mark.parametrize("scale", ["laptop", "paper", "tiny"])
+@pytest.mark.parametrize("scale", ["laptop", "n20", "paper", "tiny"])
 def test_every_experiment_resolves_at_every_scale(workdir, scale):
     """Every run resolves and validates when the workflow is parsed; planning writes nothing (the rule resolve
     writes each run's config.yaml, one job per training)."""
