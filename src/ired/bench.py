@@ -11,7 +11,8 @@ FlopCounterMode over one step, every gradient included, also the last ones of mi
 which ired no longer computes: skipped work counts as a gain) / this machine's matmul throughput on that work's own
 matrix products (each distinct shape and layout timed alone, ``ired.bench_floor``). Paths: ``default``
 (``train.kernel: autograd``, fp32: the reference's numbers) and ``fused`` (``train.kernel: fused``, compiled at this
-size); ``--paths`` adds ``bf16`` (fused + ``train.precision: bf16``). Inference is the same code on every path (the
+size); ``--paths`` adds ``fused_eager`` (fused, not compiled: a run of 1,000 steps is too short to compile, which
+shows what compiling gains) and ``bf16`` (fused + ``train.precision: bf16``). Inference is the same code on every path (the
 options concern the training step) and is timed once. ``--tiny`` runs the same at a toy size, to check the command.
 """
 
@@ -43,6 +44,7 @@ OBJECTIVES = {
 PATHS = {
     "default": ["train.kernel=autograd", "train.precision=fp32"],
     "fused": ["train.kernel=fused", "train.precision=fp32"],
+    "fused_eager": ["train.kernel=fused", "train.precision=fp32", "train.steps=1000"],  # too short to compile
     "bf16": ["train.kernel=fused", "train.precision=bf16"],
 }
 PAPER = ["data.n=20", "model.width=512", "model.head=vector", "train.batch_size=2048"]
