@@ -13,7 +13,7 @@ The denoiser is eps_hat = grad_y E(x, y_t, t). Without a graph to the weights (i
 is written out (:func:`explicit_energy_grad`): the backward pass of this MLP by hand, with the very operations
 autograd runs, so the numbers are autograd's bit for bit, without building a graph. Training takes it with
 autograd and double backprop (``train.kernel: autograd``) or through the written-out gradient, backpropagated
-once (``train.kernel: fused``, ``ired.kernels``).
+once (``train.kernel: fused``, ``ired.train_kernel``).
 """
 
 from __future__ import annotations
