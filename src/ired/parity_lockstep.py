@@ -231,8 +231,8 @@ def markdown(summaries: list[dict[str, Any]], command: str, release_info: str, r
                     "release's is,")
         weights, side = "the recorded weights (ired's, in the release's names)", "recorded"
         shows = ("the replayed options' training step (model, denoising loss, contrastive loss, negatives, clipping, "
-                 "Adam, EMA) is ired's default step to float rounding; lockstep.md ties the default step to the "
-                 "release's.")
+                 "Adam, EMA) is ired's default step to float rounding; docs/results/parity/lockstep.md ties the "
+                 "default step to the release's.")
     else:
         title = "# Step-by-step parity with the IRED release"
         recorded = f"The release's own `Trainer1D` loop ({release_info})"
