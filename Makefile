@@ -17,7 +17,7 @@ TORCH_INDEX ?= $(if $(TORCH_BUILD),https://download.pytorch.org/whl/$(TORCH_BUIL
 # --no-loadscope-reorder hands the files out longest first (tests/conftest.py, LONGEST_FIRST)
 PYTEST_WORKERS ?= 3
 
-.PHONY: install run test bench bench-dag clean
+.PHONY: install run test bench bench-gpu bench-dag clean
 
 install: $(VENV)/.installed
 
@@ -34,8 +34,11 @@ run: install
 test: install
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=25
 
-bench: install
+bench: install  # each figure beside its FLOP floor, default and fused paths (ired.bench; --device cuda on a GPU)
 	$(BIN)/python -m ired.bench
+
+bench-gpu: install  # on a GPU machine: steps, inference, peak memory, time to beat predict-mean -> docs/results/gpu/
+	$(BIN)/python -m ired.bench_gpu
 
 bench-dag: install  # planning a 1,000-run sweep: dag_plan_1000, dag_noop_1000 (ired.bench_dag)
 	$(BIN)/python -m ired.bench_dag

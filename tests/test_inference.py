@@ -59,3 +59,49 @@ def test_inference_is_deterministic_by_seed_and_chunking():
     c = torch.cat([annealed_inference(model, schedule, A[:16], s, g), annealed_inference(model, schedule, A[16:], s, g)])
     assert torch.equal(a, b)
     assert torch.allclose(a, c, atol=1e-6)
+
+
+def test_skipping_the_unused_last_gradient_changes_no_number():
+    """descend no longer computes its last step's gradient (never used) and builds no graph: inference and every
+    sampler give the numbers of the full computation (ired.inference.unused_gradients) bit for bit, with fewer
+    gradient evaluations."""
+    from ired.config import ModelConfig, NegativesConfig
+    from ired.inference import unused_gradients
+    from ired.models import EnergyMLP
+    from ired.negatives import make_sampler
+
+    schedule = Schedule(10)
+    torch.manual_seed(0)
+    model = EnergyMLP(9, ModelConfig(width=32, time_dim=16))  # weights that require grad, as in training
+    problems = make_split("val", 3, 32, 0)
+    for quirks in (False, True):
+        s = InferenceSettings(steps_per_level=3, reference_quirks=quirks)
+        fast = annealed_inference(model, schedule, problems.A, s, torch.Generator().manual_seed(5), InferenceStats())
+        with unused_gradients():
+            full = annealed_inference(model, schedule, problems.A, s, torch.Generator().manual_seed(5))
+        assert torch.equal(fast, full)
+    t, eps = torch.randint(0, 10, (32,)), torch.randn(32, 9)
+    cond = model.condition(problems.A, t).detach()
+    for name in ("mined", "langevin", "replay"):
+        cfg = NegativesConfig(name=name, steps=3)
+        torch.manual_seed(1)
+        fast = make_sampler(cfg).sample(model, schedule, cond, problems.A_inv, t, eps)
+        torch.manual_seed(1)
+        with unused_gradients():
+            full = make_sampler(cfg).sample(model, schedule, cond, problems.A_inv, t, eps)
+        assert torch.equal(fast, full), name
+        assert fast.grad_fn is None
+
+    calls = []
+    original = EnergyMLP.energy
+
+    def counting(self, cond, y):  # noqa: ANN001
+        calls.append(torch.is_grad_enabled())
+        return original(self, cond, y)
+
+    EnergyMLP.energy = counting
+    try:
+        make_sampler(NegativesConfig(name="mined", steps=3)).sample(model, schedule, cond, problems.A_inv, t, eps)
+    finally:
+        EnergyMLP.energy = original
+    assert calls == [False]  # 3 gradients written out (no energy() call), the last step's energy alone, no graph

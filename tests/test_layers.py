@@ -32,15 +32,16 @@ LAYERS: dict[str, tuple[str, ...]] = {
     # the evaluation protocols: the one interface training and evaluation share
     "protocols": ("ired.protocols",),
     "evaluate": ("ired.evaluate", "ired.run_evaluation"),
-    "train": ("ired.train", "ired.run_folder", "ired.faults", "ired.ema"),
+    "train": ("ired.train", "ired.run_folder", "ired.faults", "ired.ema", "ired.train_kernel"),
     # reads files (run folders, summary.csv, cross-eval rows); never trains or evaluates
     "reporting": ("ired.diagnostics", "ired.run_record", "ired.summary", "ired.report", "ired.landscape",
                   "ired.plots", "ired.findings", "ired.stats", "ired.formatting", "ired.columns", "ired.cross_eval"),
     # the dispatcher (the pipeline's head runs it: no torch)
     "dispatch": ("ired.dispatch",),
     # commands: may use everything
-    "entry": ("ired.cli", "ired.__main__", "ired.parity", "ired.bench", "ired.bench_dag", "ired.bench_reference", "ired.bench_release_driver",
-              "ired.parity_release", "ired.parity_lockstep", "ired.learning_curves"),
+    "entry": ("ired.cli", "ired.__main__", "ired.parity", "ired.bench", "ired.bench_floor", "ired.bench_gpu", "ired.bench_dag",
+              "ired.bench_reference", "ired.bench_release_driver", "ired.parity_release", "ired.parity_lockstep",
+              "ired.learning_curves"),
 }
 
 MAY_IMPORT: dict[str, set[str]] = {

@@ -12,21 +12,9 @@ import math
 import torch
 
 from ired.models import EnergyMLP, build_model
-from ired.parity_lockstep import TOLERANCE, compare, ired_state_from_release, relative_difference, replay
-from ired.train import Trainer
-
-RELEASE_NAMES = {"hidden.0": "fc2", "hidden.1": "fc3", "time_mlp.0": "time_mlp.1", "time_mlp.2": "time_mlp.3",
-                 "film.0": "t_map_fc2", "film.1": "t_map_fc3", "head": "fc4"}
-
-
-def release_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """ired's weights under the release's EBM names (the inverse of ired_state_from_release)."""
-    out = {"fc1.weight": torch.cat([state["fc_x.weight"], state["fc_y.weight"]], dim=1),
-           "fc1.bias": state["fc_y.bias"].clone()}
-    for ired, release in RELEASE_NAMES.items():
-        for kind in ("weight", "bias"):
-            out[f"{release}.{kind}"] = state[f"{ired}.{kind}"].clone()
-    return out
+from ired.parity_lockstep import (
+    TOLERANCE, compare, ired_state_from_release, record_ired, relative_difference, release_state, replay,
+)
 
 
 def release_energy(w: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor, t: torch.Tensor, time_dim: int) -> torch.Tensor:
@@ -62,35 +50,9 @@ def test_the_release_weights_map_onto_energy_mlp_and_give_the_release_energy(tin
     assert all(torch.equal(back[k], weights[k]) for k in weights)
 
 
-def record_itself(cfg, steps: int, step_seed: int, folder) -> dict:  # noqa: ANN001
-    """ired's trainer recorded the way bench_release_driver records the release."""
-    trainer = Trainer(cfg, folder, echo=False)
-    initial = release_state(trainer.model.state_dict())
-    source, inputs, targets, losses = trainer.stream, [], [], {"loss_denoise": [], "loss_energy": [], "margin": []}
-
-    class Reseeding:
-        def next(self, batch: int):  # noqa: ANN202
-            problems = source.next(batch)
-            inputs.append(problems.A)
-            targets.append(problems.A_inv)
-            torch.manual_seed(step_seed + len(inputs) - 1)
-            return problems
-
-    trainer.stream = Reseeding()
-    for _ in range(steps):
-        stats = trainer.train_step()
-        losses["loss_denoise"].append(stats["train_denoise_mse"])
-        losses["loss_energy"].append(stats.get("loss_contrastive"))
-        losses["margin"].append(stats.get("margin"))
-    trainer.files.close()
-    return {"step_seed": step_seed, "initial": initial, "final": release_state(trainer.model.state_dict()),
-            "final_ema": release_state(trainer.ema.state_dict()), "inputs": torch.stack(inputs),
-            "targets": torch.stack(targets), **losses}
-
-
 def test_a_replay_of_the_same_training_is_the_same_and_a_named_deviation_differs(tiny, tmp_path):
     cfg = tiny("objective.name=softplus", "train.ema_every=2", "train.ema_start=4")
-    record = record_itself(cfg, 12, 500, tmp_path / "recorded")
+    record = record_ired(cfg, 12, 500, tmp_path / "recorded")
     torch.manual_seed(99)  # the replay must not depend on the generator's state before it
     summary, steps = compare("contrastive", "reference", record, replay(cfg, record, tmp_path / "replay"))
     assert summary["verdict"] == "same" and summary["steps"] == 12 == len(steps)
@@ -108,3 +70,15 @@ def test_relative_difference_handles_missing_and_zero():
     assert relative_difference(None, 1.0) is None and relative_difference(1.0, None) is None
     assert relative_difference(1.5, 1.0) == 0.5
     assert relative_difference(0.0, 0.0) == 0.0 and relative_difference(1.0, 0.0) == math.inf
+
+
+def test_the_fused_kernel_replays_the_default_training_within_the_tolerance(tiny, tmp_path):
+    """train.kernel=fused in lockstep with the default step it replaces (parity_lockstep --record-ired --set
+    train.kernel=fused): the same steps to float32 rounding, not bit for bit."""
+    for objective in ("denoise", "softplus"):
+        cfg = tiny(f"objective.name={objective}", "train.ema_every=2", "train.ema_start=4")
+        record = record_ired(cfg, 12, 500, tmp_path / f"{objective}-recorded")
+        fused = tiny(f"objective.name={objective}", "train.ema_every=2", "train.ema_start=4", "train.kernel=fused")
+        summary, _ = compare(objective, "fused", record, replay(fused, record, tmp_path / f"{objective}-fused"))
+        assert summary["verdict"] == "same", summary
+        assert 0 < summary["weights"] <= TOLERANCE

@@ -279,10 +279,10 @@ class ReleaseProcess:
         self.process.wait(timeout=60)
 
 
-def add_release_arguments(parser: argparse.ArgumentParser) -> None:
+def add_release_arguments(parser: argparse.ArgumentParser, required: bool = True) -> None:
     """``--release`` and ``--release-python``: where the release's code is, and the Python that runs it."""
-    parser.add_argument("--release", required=True, help="Checkout of the IRED release's code (github yilundu/ired_code_release).")
-    parser.add_argument("--release-python", required=True,
+    parser.add_argument("--release", required=required, help="Checkout of the IRED release's code (github yilundu/ired_code_release).")
+    parser.add_argument("--release-python", required=required,
                         help="Python of an environment where the release's imports work (torch, ema-pytorch, accelerate, einops, ...).")
 
 

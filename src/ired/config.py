@@ -258,6 +258,20 @@ class TrainConfig(_Strict):
         [], description="Steps whose checkpoints are always kept (for the checkpoint stage), each in 1..steps."
     )
     threads: int | None = Field(None, ge=1, description="torch CPU threads (null: torch's default).")
+    kernel: Literal["autograd", "fused"] = Field(
+        "autograd",
+        description="How the training step computes grad_y E and updates the weights. `autograd` (the reference's "
+        "numbers bit for bit): autograd with a double backward, Adam's for-each update, the EMA per parameter. "
+        "`fused` (a deviation within float32 rounding): grad_y E written out and backpropagated once, compiled by "
+        "torch.compile for long runs at large batches (steps x batch_size >= 10,000,000; never tiny, test or laptop "
+        "runs), Adam's fused update, the EMA in one for-each call.",
+    )
+    precision: Literal["fp32", "bf16", "tf32"] = Field(
+        "fp32",
+        description="Numeric mode of the training step. `fp32` (the reference); `bf16` (a deviation): the loss "
+        "and its gradients under bfloat16 autocast, matmuls ~1e-2 relative; `tf32` (a deviation, CUDA only): "
+        "float32 matmuls on TensorFloat-32 tensor cores.",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> "TrainConfig":
@@ -318,10 +332,11 @@ class SweepMembership(_Strict):
     point: dict[str, Any] = Field(description="Dotted run-config key -> this run's value of it, e.g. {train.lr: 0.001}.")
 
 
-#: Keys left out of a config dump (config.yaml, resolved_config.yaml) while None: `sweep` for a run of no sweep,
-#: and keys added to the run config after results existed, so that a run's config.yaml stays byte-identical
-#: across the upgrade (the resolve job's text is its rerun trigger: a new line would re-evaluate every run).
-OMITTED_AT_DEFAULT = ("sweep", "faults.hold_at_step", "faults.step_delay_s")
+#: Keys left out of a config dump (config.yaml, resolved_config.yaml) while they hold their default: `sweep` for a
+#: run of no sweep, and keys added to the run config after results existed, so that a run's config.yaml stays
+#: byte-identical across the upgrade (the resolve job's text is its rerun trigger: a new line would re-evaluate
+#: every run).
+OMITTED_AT_DEFAULT = ("sweep", "faults.hold_at_step", "faults.step_delay_s", "train.kernel", "train.precision")
 
 
 class RunConfig(_Strict):
@@ -353,14 +368,15 @@ class RunConfig(_Strict):
         return self
 
     def to_dict(self) -> dict[str, Any]:
-        """Every key, except those of :data:`OMITTED_AT_DEFAULT` while they hold their default (None)."""
+        """Every key, except those of :data:`OMITTED_AT_DEFAULT` while they hold their default."""
         data = self.model_dump(mode="json")
         for dotted in OMITTED_AT_DEFAULT:
             *parents, key = dotted.split(".")
-            section = data
+            section, model = data, type(self)
             for parent in parents:
                 section = section[parent]
-            if section[key] is None:
+                model = model.model_fields[parent].annotation
+            if section[key] == model.model_fields[key].get_default(call_default_factory=True):
                 del section[key]
         return data
 

@@ -16,7 +16,9 @@ inner step the step size doubles, and the output is sqrt(ab_0) * x0 (about 0.986
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
+from typing import Iterator
 
 import torch
 
@@ -49,6 +51,20 @@ class InferenceStats:
         }
 
 
+_SKIP_UNUSED_GRADIENT = [True]
+
+
+@contextlib.contextmanager
+def unused_gradients() -> Iterator[None]:
+    """Within it, :func:`descend` also computes its last step's gradient, which it never uses (as ired did before
+    it skipped it): the same numbers, the work the FLOP floor of ``python -m ired.bench`` counts."""
+    _SKIP_UNUSED_GRADIENT[0] = False
+    try:
+        yield
+    finally:
+        _SKIP_UNUSED_GRADIENT[0] = True
+
+
 def descend(
     model: EnergyMLP,
     schedule: Schedule,
@@ -66,7 +82,8 @@ def descend(
 
     Returns the final iterate and the per-sample share of rejected steps (B,). Each step evaluates E and its
     gradient once at the candidate point; with rejection, a sample whose energy rose keeps its previous point,
-    energy and gradient, so no extra forward pass is needed for the check. ``release_quirks`` reproduces the
+    energy and gradient, so no extra forward pass is needed for the check; the last step computes only the
+    energy (its gradient is never used), and no step builds an autograd graph. ``release_quirks`` reproduces the
     IRED release's training-time mining: steps after the first are twice as long, and the clamp uses the first
     sample's level for every sample.
     """
@@ -82,16 +99,24 @@ def descend(
         if noise_scale > 0:
             candidate = candidate + noise_scale * torch.randn_like(candidate)
         candidate = torch.maximum(torch.minimum(candidate, bound), -bound)
-        new_energy, new_grad = energy_and_grad(model, cond, candidate)
+        last = i == steps - 1 and _SKIP_UNUSED_GRADIENT[0]  # the last gradient is never used: its energy is enough
+        if last:
+            with torch.no_grad():
+                new_energy = model.energy(cond, candidate)
+        else:
+            new_energy, new_grad = energy_and_grad(model, cond, candidate)
         if reject:
             bad = new_energy > energy  # (B,)
             rejected += bad.float()
             keep = bad.unsqueeze(-1)
             y = torch.where(keep, y, candidate)
-            grad = torch.where(keep, grad, new_grad)
+            if not last:
+                grad = torch.where(keep, grad, new_grad)
             energy = torch.where(bad, energy, new_energy)
         else:
-            y, grad, energy = candidate, new_grad, new_energy
+            y, energy = candidate, new_energy
+            if not last:
+                grad = new_grad
     return y, rejected / steps
 
 

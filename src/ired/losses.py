@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 from ired.config import ObjectiveConfig
 from ired.diffusion import Schedule
-from ired.models import EnergyMLP, energy_and_grad
+from ired.models import EnergyGrad, EnergyMLP, autograd_energy_grad
 from ired.negatives import NegativeSampler
 
 
@@ -154,16 +154,17 @@ def training_loss(
     shaping: Shaping,
     sampler: NegativeSampler | None = None,
     eps_contrastive: torch.Tensor | None = None,
+    energy_grad: EnergyGrad | None = None,
 ) -> TrainingLoss:
     """Denoising + contrastive + regulariser for problems ``x`` (B, d) with targets ``y0`` at levels ``t``.
 
     ``eps`` noises the denoising term's y_t. A contrastive objective draws negatives from ``sampler``; with
     ``objective.contrastive_noise=fresh`` its positives and negatives use their own noise ``eps_contrastive``,
-    with ``shared`` (``eps_contrastive`` None) the denoising term's y_t and energy.
+    with ``shared`` (``eps_contrastive`` None) the denoising term's y_t and energy. ``energy_grad`` computes E and
+    grad_y E with a graph to the weights (``ired.train_kernel``; default: autograd with a double backward).
     """
-    y_t = schedule.q_sample(y0, t, eps).requires_grad_(True)
     cond = model.condition(x, t)
-    e_pos, pred = energy_and_grad(model, cond, y_t, create_graph=True)  # (B,), (B, d)
+    e_pos, pred = (energy_grad or autograd_energy_grad)(model, cond, schedule.q_sample(y0, t, eps))  # (B,), (B, d)
     l_denoise = denoise_loss(pred, eps).mean()
     loss = l_denoise
     stats: dict[str, float | None] = {

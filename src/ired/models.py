@@ -9,13 +9,18 @@ h = swish(fc(h) * (gain + 1) + bias). Two heads:
 - ``scalar`` (IRED paper, Table 8): fc4: W -> 1, E = fc4(h), no sign constraint.
 
 With the defaults (d = 400, W = 512, depth 3, time_dim 128) the model has about 1.44M parameters.
-The denoiser is eps_hat = grad_y E(x, y_t, t), taken with autograd.
+The denoiser is eps_hat = grad_y E(x, y_t, t). Without a graph to the weights (inference, mining, evaluation) it
+is written out (:func:`explicit_energy_grad`): the backward pass of this MLP by hand, with the very operations
+autograd runs, so the numbers are autograd's bit for bit, without building a graph. Training takes it with
+autograd and double backprop (``train.kernel: autograd``) or through the written-out gradient, backpropagated
+once (``train.kernel: fused``, ``ired.train_kernel``).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -94,17 +99,84 @@ class EnergyMLP(nn.Module):
         return self.energy(self.condition(x, t), y)
 
 
+def energy_grad_terms(
+    x_features: torch.Tensor,
+    gains: list[torch.Tensor],
+    biases: list[torch.Tensor],
+    y: torch.Tensor,
+    weights: list[torch.Tensor],
+    vector_head: bool,
+    differentiable: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """E and grad_y E of the energy MLP from plain tensors (a function torch.compile can take whole).
+
+    ``weights`` = [fc_y.weight, fc_y.bias, hidden weights and biases in turn..., head.weight, head.bias]. The
+    backward pass is autograd's for :meth:`EnergyMLP.energy`, operation for operation: pow's 1 * (2 * out), the
+    head's ``grad @ W``, aten's ``silu_backward``, addcmul's ``grad * gain``: the same numbers bit for bit.
+    ``differentiable``: silu' written as s (1 + z (1 - s)), s = sigmoid(z) (aten's ``silu_backward`` has no
+    derivative), so that a loss on grad_y E can be backpropagated to the weights once, without a double backward;
+    the same function, within float32 rounding.
+    """
+    silu_grad = _silu_grad if differentiable else torch.ops.aten.silu_backward
+    pre = [x_features + F.linear(y, weights[0], weights[1])]  # pre-activations (B, W)
+    h = F.silu(pre[0])
+    for i, (gain, bias) in enumerate(zip(gains, biases)):
+        pre.append(torch.addcmul(bias, F.linear(h, weights[2 + 2 * i], weights[3 + 2 * i]), gain))
+        h = F.silu(pre[-1])
+    out = F.linear(h, weights[-2], weights[-1])
+    if vector_head:
+        energy, grad = out.pow(2).sum(-1), 2 * out
+    else:
+        energy, grad = out.squeeze(-1), torch.ones_like(out)
+    grad = grad.mm(weights[-2])
+    for i in reversed(range(len(gains))):
+        grad = (silu_grad(grad, pre[i + 1]) * gains[i]).mm(weights[2 + 2 * i])
+    return energy, silu_grad(grad, pre[0]).mm(weights[0])
+
+
+def _silu_grad(grad: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """grad * silu'(z) from differentiable operations."""
+    s = torch.sigmoid(z)
+    return grad * (s * (1 + z * (1 - s)))
+
+
+def energy_weights(model: EnergyMLP) -> list[torch.Tensor]:
+    """The weights :func:`energy_grad_terms` takes, in its order."""
+    weights = [model.fc_y.weight, model.fc_y.bias]
+    for layer in model.hidden:
+        weights += [layer.weight, layer.bias]
+    return [*weights, model.head.weight, model.head.bias]
+
+
+def explicit_energy_grad(
+    model: EnergyMLP, cond: Conditioning, y: torch.Tensor, differentiable: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Energies (B,) and grad_y E (B, d) written out (:func:`energy_grad_terms`)."""
+    gains = [gain for gain, _ in cond.film]
+    biases = [bias for _, bias in cond.film]
+    return energy_grad_terms(cond.x_features, gains, biases, y, energy_weights(model), model.head_kind == "vector",
+                             differentiable)
+
+
+EnergyGrad = Callable[[EnergyMLP, Conditioning, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+"""(model, cond, y) -> energies (B,) and grad_y E (B, d), with a graph to the weights: how training takes it."""
+
+
 def energy_and_grad(
     model: EnergyMLP, cond: Conditioning, y: torch.Tensor, create_graph: bool = False
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Energies (B,) and grad_y E (B, d) for the conditioning ``cond`` = model.condition(x, t).
 
     ``create_graph=True`` keeps the graph of the gradient so a loss on it can be backpropagated to the weights
-    (double backprop, as in training). Otherwise ``y`` is treated as a leaf and both outputs are detached; pass a
-    detached ``cond`` then, so no graph to the weights is built.
+    (double backprop, as in training). Otherwise both outputs are detached: for an :class:`EnergyMLP` computed
+    without a graph (:func:`explicit_energy_grad`, autograd's numbers bit for bit), for any other energy model (a
+    test's oracle) by autograd on a detached leaf.
     """
+    if not create_graph and isinstance(model, EnergyMLP):
+        with torch.no_grad():
+            return explicit_energy_grad(model, cond, y.detach())
     with torch.enable_grad():
-        if not create_graph:
+        if not create_graph:  # another energy model (a test's oracle): autograd on a leaf
             y = y.detach().requires_grad_(True)
         elif not y.requires_grad:
             y = y.requires_grad_(True)
@@ -113,6 +185,12 @@ def energy_and_grad(
     if not create_graph:
         return energy.detach(), grad.detach()
     return energy, grad
+
+
+def autograd_energy_grad(model: EnergyMLP, cond: Conditioning, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The training loss's grad_y E under ``train.kernel: autograd`` (the default): autograd keeping the gradient's
+    graph, for a double backward."""
+    return energy_and_grad(model, cond, y, create_graph=True)
 
 
 def build_model(cfg: RunConfig) -> EnergyMLP:

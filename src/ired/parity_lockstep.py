@@ -14,6 +14,11 @@ difference of order 1e-3 or more within a few steps.
 Each objective is also replayed with one named deviation (``train.ema_rule=fixed`` for ``denoise``,
 ``negatives.mining=fixed`` for ``contrastive``), to show what a difference looks like in the same table.
 
+``--set KEY=VALUE`` (repeatable) replays with those run-config keys changed, e.g. ``--set train.kernel=fused``: is
+the option's training step the release's to float32 rounding? ``--record-ired`` records ired's own default training
+the same way in place of the release's (no release needed): then the table compares the ``--set`` options against
+ired's default step, which the release comparison has tied to the release.
+
 Writes in ``--out`` (default docs/results/parity/):
 
 - ``lockstep.md``: per objective and replay, the largest relative difference of the per-step losses, of the final
@@ -40,7 +45,7 @@ from typing import Any
 import torch
 
 from ired.bench_reference import BenchError, ReleaseProcess, add_release_arguments, check_release, release_commit
-from ired.config import RunConfig
+from ired.config import RunConfig, deep_merge, parse_set
 from ired.data import Problems
 from ired.parity import run_config
 from ired.parity_release import OBJECTIVES
@@ -55,6 +60,21 @@ LOSSES = {"loss_denoise": "train_denoise_mse", "loss_energy": "loss_contrastive"
 """The release's per-step quantity -> ired's training column of the same quantity."""
 
 
+RELEASE_NAMES = {"hidden.0": "fc2", "hidden.1": "fc3", "time_mlp.0": "time_mlp.1", "time_mlp.2": "time_mlp.3",
+                 "film.0": "t_map_fc2", "film.1": "t_map_fc3", "head": "fc4"}
+"""ired's EnergyMLP module -> the release's EBM module of the same weights (besides fc1 = [fc_x | fc_y])."""
+
+
+def release_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """ired's weights under the release's EBM names (the inverse of :func:`ired_state_from_release`)."""
+    out = {"fc1.weight": torch.cat([state["fc_x.weight"], state["fc_y.weight"]], dim=1),
+           "fc1.bias": state["fc_y.bias"].clone()}
+    for ired, release in RELEASE_NAMES.items():
+        for kind in ("weight", "bias"):
+            out[f"{release}.{kind}"] = state[f"{ired}.{kind}"].clone()
+    return out
+
+
 def ired_state_from_release(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """The release's ``models.EBM`` weights as :class:`ired.models.EnergyMLP` weights (vector head, depth 3).
 
@@ -65,9 +85,7 @@ def ired_state_from_release(state: dict[str, torch.Tensor]) -> dict[str, torch.T
     fc1 = state["fc1.weight"]
     d = fc1.shape[1] // 2
     out = {"fc_x.weight": fc1[:, :d], "fc_y.weight": fc1[:, d:], "fc_y.bias": state["fc1.bias"]}
-    renamed = {"fc2": "hidden.0", "fc3": "hidden.1", "time_mlp.1": "time_mlp.0", "time_mlp.3": "time_mlp.2",
-               "t_map_fc2": "film.0", "t_map_fc3": "film.1", "fc4": "head"}
-    for release, ired in renamed.items():
+    for ired, release in RELEASE_NAMES.items():
         for kind in ("weight", "bias"):
             out[f"{ired}.{kind}"] = state[f"{release}.{kind}"]
     return {name: value.clone() for name, value in out.items()}
@@ -120,6 +138,35 @@ def replay(cfg: RunConfig, record: dict[str, Any], workdir: Path) -> Replay:
             per_step[column].append(stats.get(column))
     trainer.files.close()
     return Replay(per_step, trainer.model.state_dict(), trainer.ema.state_dict())
+
+
+def record_ired(cfg: RunConfig, steps: int, step_seed: int, folder: Path) -> dict[str, Any]:
+    """ired's own training of ``cfg`` recorded the way bench_release_driver records the release's: the initial and
+    final weights under the release's names, every batch, and torch reseeded to step_seed + i after batch i."""
+    from ired.train import Trainer
+
+    trainer = Trainer(cfg, folder, echo=False)
+    initial = release_state(trainer.model.state_dict())
+    source, inputs, targets = trainer.stream, [], []
+    losses: dict[str, list[float | None]] = {release_key: [] for release_key in LOSSES}
+
+    class Reseeding:
+        def next(self, batch: int) -> Problems:
+            problems = source.next(batch)
+            inputs.append(problems.A)
+            targets.append(problems.A_inv)
+            torch.manual_seed(step_seed + len(inputs) - 1)
+            return problems
+
+    trainer.stream = Reseeding()  # type: ignore[assignment]
+    for _ in range(steps):
+        stats = trainer.train_step()
+        for release_key, column in LOSSES.items():
+            losses[release_key].append(stats.get(column))
+    trainer.files.close()
+    return {"step_seed": step_seed, "initial": initial, "final": release_state(trainer.model.state_dict()),
+            "final_ema": release_state(trainer.ema.state_dict()), "inputs": torch.stack(inputs),
+            "targets": torch.stack(targets), **losses}
 
 
 def relative_difference(a: float | None, b: float | None) -> float | None:
@@ -177,23 +224,39 @@ def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.2e}"
 
 
-def markdown(summaries: list[dict[str, Any]], command: str, release_info: str) -> str:
+def markdown(summaries: list[dict[str, Any]], command: str, release_info: str, recorded_ired: bool = False) -> str:
+    if recorded_ired:
+        title = "# Step-by-step replay of ired's own recorded training"
+        recorded = ("ired's own default training (`--record-ired`: no release checkout here), recorded the way the "
+                    "release's is,")
+        weights, side = "the recorded weights (ired's, in the release's names)", "recorded"
+        shows = ("the replayed options' training step (model, denoising loss, contrastive loss, negatives, clipping, "
+                 "Adam, EMA) is ired's default step to float rounding; docs/results/parity/lockstep.md ties the "
+                 "default step to the release's.")
+    else:
+        title = "# Step-by-step parity with the IRED release"
+        recorded = f"The release's own `Trainer1D` loop ({release_info})"
+        weights, side = "the same weights (the release's EBM mapped onto `EnergyMLP`)", "release"
+        shows = ("ired's training step (model, denoising loss, contrastive loss, negatives, clipping, Adam, EMA) is "
+                 "the release's to float rounding. What it cannot show: that the two draw their data and random "
+                 "numbers from the same streams when run on their own (they do not: a seed gives different numbers "
+                 "in each), which is why parity.md compares seed means.")
     lines = [
-        "# Step-by-step parity with the IRED release",
+        title,
         "",
-        f"Generated by `{command}` (ired.parity_lockstep). The release's own `Trainer1D` loop ({release_info}) "
+        f"Generated by `{command}` (ired.parity_lockstep). {recorded} "
         "trains each objective at the reference's laptop configuration (n = 5, batch 256, width 512, Adam 1e-4, "
         "grad clip 1, EMA by ema-pytorch); its initial weights and every batch are recorded, and torch's generator "
         f"is set to {STEP_SEED} + i right after step i's batch is drawn. ired's `Trainer.train_step` then replays "
-        "the same steps at the `reference_laptop` scale from the same weights (the release's EBM mapped onto "
-        "`EnergyMLP`), on the same batches, with the same seed before each step: both draw the same levels t, the "
-        "same noise and the same noise for the contrastive positives and mined negatives.",
+        f"the same steps at the `reference_laptop` scale from {weights}, on the same batches, with the same seed "
+        "before each step: both draw the same levels t, the same noise and the same noise for the contrastive "
+        "positives and mined negatives.",
         "",
         "Columns: the largest relative difference over all steps of the per-step denoising loss and contrastive "
-        "loss, and of the weights at the end (max over tensors of ||ired - release|| / ||release||; raw and EMA). "
+        f"loss, and of the weights at the end (max over tensors of ||ired - {side}|| / ||{side}||; raw and EMA). "
         f"`same` means every one is at most {TOLERANCE:g}; float32 rounding alone gives 1e-7 to 1e-5 after a few "
-        "hundred steps. The `reference` replay uses ired's defaults; the other replay changes one named option to "
-        "show what a real difference looks like.",
+        "hundred steps. The `reference` replay uses ired's defaults (and the `--set` options its name lists); the "
+        "other replay changes one named option to show what a real difference looks like.",
         "",
         "| objective | replay | steps | denoising loss | contrastive loss | weights | EMA weights | verdict |",
         "|---|---|---|---|---|---|---|---|",
@@ -205,11 +268,7 @@ def markdown(summaries: list[dict[str, Any]], command: str, release_info: str) -
     lines += [
         "",
         "Every step of both sides is in lockstep.csv; lockstep.png plots the largest relative difference of the "
-        "denoising loss up to each step. What this shows: with the same weights, data and random draws, ired's training step "
-        "(model, denoising loss, contrastive loss, negatives, clipping, Adam, EMA) is the release's to float "
-        "rounding. What it cannot show: that the two draw their data and random numbers from the same streams when "
-        "run on their own (they do not: a seed gives different numbers in each), which is why parity.md compares "
-        "seed means.",
+        f"denoising loss up to each step. What this shows: with the same weights, data and random draws, {shows}",
         "",
         f"Machine: {platform.machine()}, torch {torch.__version__}.",
         "",
@@ -244,7 +303,7 @@ def figure(steps: list[dict[str, Any]], summaries: list[dict[str, Any]]) -> Any:
                 curve.append(max(largest, 1e-9))
             label = f"{s['replay']}: final weights {_fmt(s['weights'])}, EMA {_fmt(s['ema_weights'])}"
             ax.plot([r["step"] for r in rows], curve, label=label, linewidth=1.2,
-                    linestyle="-" if s["replay"] == "reference" else "--")
+                    linestyle="-" if s["replay"].startswith("reference") else "--")
         ax.axhline(TOLERANCE, color="grey", linestyle=":", linewidth=0.8, label=f"tolerance {TOLERANCE:g}")
         ax.set_yscale("log")
         ax.set_title(f"{objective}: ired replaying the release's steps")
@@ -256,29 +315,45 @@ def figure(steps: list[dict[str, Any]], summaries: list[dict[str, Any]]) -> Any:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ired.parity_lockstep", description=__doc__.splitlines()[0])
-    add_release_arguments(parser)
+    add_release_arguments(parser, required=False)
     parser.add_argument("--root", default=".", help="Repository root (holds config/base.yaml and config/scales/).")
     parser.add_argument("--out", default="docs/results/parity", help="Where lockstep.md/.csv/.png are written.")
     parser.add_argument("--steps", type=int, default=300, help="Steps per objective (the EMA's copy phase is 100).")
     parser.add_argument("--objectives", nargs="+", default=list(OBJECTIVES), choices=list(OBJECTIVES))
     parser.add_argument("--threads", type=int, default=2, help="torch threads of the release's side.")
     parser.add_argument("--seed", type=int, default=0, help="Seed of the release's initial weights and data.")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="Replay with this run-config key changed (repeatable), e.g. train.kernel=fused.")
+    parser.add_argument("--record-ired", action="store_true",
+                        help="Record ired's own default training in place of the release's (no release needed).")
     args = parser.parse_args(argv)
+    if not args.record_ired and not (args.release and args.release_python):
+        parser.error("--release and --release-python are required (or --record-ired)")
     from ired.plots import save_png
 
     summaries: list[dict[str, Any]] = []
     steps: list[dict[str, Any]] = []
     started = time.time()
     try:
-        release = check_release(args.release)
+        release = None if args.record_ired else check_release(args.release)
+        replayed = {}
+        for assignment in args.set:
+            replayed = deep_merge(replayed, parse_set(assignment))
+        label = " ".join(args.set)
         with tempfile.TemporaryDirectory() as tmp:
             for objective in args.objectives:
-                record = record_release(args.release_python, release, objective, args.steps, args.threads, args.seed,
-                                        Path(tmp) / f"{objective}.pt", Path(tmp) / f"{objective}.log")
-                print(f"parity_lockstep: recorded {args.steps} steps of the release's {objective} "
-                      f"({time.time() - started:.0f} s)", flush=True)
+                if release is None:
+                    cfg = run_config(Path(args.root), objective, args.seed, {"train": {"steps": args.steps}})
+                    record = record_ired(cfg, args.steps, STEP_SEED, Path(tmp) / f"{objective}-recorded")
+                else:
+                    record = record_release(args.release_python, release, objective, args.steps, args.threads,
+                                            args.seed, Path(tmp) / f"{objective}.pt", Path(tmp) / f"{objective}.log")
+                print(f"parity_lockstep: recorded {args.steps} steps of {'ired' if release is None else 'the release'}'s "
+                      f"{objective} ({time.time() - started:.0f} s)", flush=True)
                 deviation, changes = DEVIATIONS[objective]
                 for variant, overrides in (("reference", {}), (deviation, changes)):
+                    overrides = deep_merge(replayed, overrides)
+                    variant = f"{variant} + {label}" if label else variant
                     cfg = run_config(Path(args.root), objective, args.seed,
                                      {**overrides, "train": {**overrides.get("train", {}), "steps": args.steps}})
                     result = replay(cfg, record, Path(tmp) / f"{objective}-{variant}")
@@ -293,15 +368,20 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    command = "python -m ired.parity_lockstep --release <checkout> --release-python <python>"
+    command = "python -m ired.parity_lockstep " + (
+        "--record-ired" if release is None else "--release <checkout> --release-python <python>")
     if args.steps != 300:
         command += f" --steps {args.steps}"
-    (out / "lockstep.md").write_text(markdown(summaries, command, f"commit {release_commit(release)}"))
+    command += "".join(f" --set {assignment}" for assignment in args.set)
+    if args.out != parser.get_default("out"):
+        command += f" --out {args.out}"
+    info = "" if release is None else f"commit {release_commit(release)}"
+    (out / "lockstep.md").write_text(markdown(summaries, command, info, recorded_ired=release is None))
     (out / "lockstep.csv").write_text(_csv(steps))
     save_png(figure(steps, summaries), out / "lockstep.png")
     print(f"parity_lockstep: wrote {out / 'lockstep.md'}, lockstep.csv, lockstep.png "
           f"({time.time() - started:.0f} s)")
-    return 0 if all(s["verdict"] == "same" for s in summaries if s["replay"] == "reference") else 1
+    return 0 if all(s["verdict"] == "same" for s in summaries if s["replay"].startswith("reference")) else 1
 
 
 if __name__ == "__main__":

@@ -43,6 +43,7 @@ from ired.progress import Progress, progress
 from ired.run_folder import RunFolder, progress_line
 from ired.runstate import RunLock
 from ired.schedules import ContrastiveController
+from ired.train_kernel import check_precision, make_optimizer, precision, training_energy_grad, update_ema
 
 
 @dataclass
@@ -93,9 +94,10 @@ class Trainer:
         self.model = build_model(cfg).to(self.device)
         self.ema = copy.deepcopy(self.model).requires_grad_(False)
         self._parameters = list(self.model.parameters())
-        self.optimizer = torch.optim.Adam(
-            self._parameters, lr=cfg.train.lr, betas=(cfg.train.beta1, cfg.train.beta2)
-        )
+        self._ema_parameters = list(self.ema.parameters())
+        self.optimizer = make_optimizer(self._parameters, cfg.train)
+        self.energy_grad = training_energy_grad(cfg.train)  # train.kernel
+        check_precision(cfg.train.precision, self.device)
         self.stream = TrainStream(cfg.data.n, cfg.seed + 1_000_003)
         self.sampler = make_sampler(cfg.negatives)
         self.controller = ContrastiveController(cfg.objective, cfg.negatives)
@@ -161,8 +163,9 @@ class Trainer:
             sl = slice(i * mb, (i + 1) * mb)
             x = problems.A[sl]
             self.faults.check_micro_batch(x.shape[0])
-            out = training_loss(self.model, self.schedule, cfg.objective, x, problems.A_inv[sl], t[sl], eps[sl],
-                                shaping, self.sampler, None if eps_c is None else eps_c[sl])
+            with precision(cfg.train.precision, self.device):
+                out = training_loss(self.model, self.schedule, cfg.objective, x, problems.A_inv[sl], t[sl], eps[sl],
+                                    shaping, self.sampler, None if eps_c is None else eps_c[sl], self.energy_grad)
             # gradients for the weights only (not for the leaf y_t): one matrix product less per step
             (out.total / acc).backward(inputs=self._parameters)
             parts.append(out.stats)
@@ -181,13 +184,8 @@ class Trainer:
         if action == "copy":
             self.ema.load_state_dict(self.model.state_dict())
         elif action is not None:
-            self._update_ema(action)
+            update_ema(self._ema_parameters, self._parameters, action, cfg.train.kernel)
         return stats
-
-    @torch.no_grad()
-    def _update_ema(self, decay: float) -> None:
-        for e, p in zip(self.ema.parameters(), self.model.parameters()):
-            e.lerp_(p, 1 - decay)
 
     # ------------------------------------------------------------------ evaluation columns
     def evaluate(self) -> dict[str, float | None]:

@@ -1,0 +1,111 @@
+"""The FLOP floor of a piece of work: its matrix FLOPs counted, and this machine's matmul throughput on its own shapes.
+
+:func:`count_gemms` runs the work once under a dispatch mode that counts the FLOPs of every operation with
+torch's own FLOP formulas (``torch.utils.flop_counter``'s registry, what ``FlopCounterMode`` counts; that mode
+itself cannot watch ``autograd.grad`` over a leaf, which training does) and records every matrix product
+(``mm``, ``addmm``, ``bmm``: shapes, strides, dtype, how often).
+:func:`gemm_throughput` then times each distinct product alone, on fresh tensors of the same shapes and memory
+layout, and returns counted FLOPs / the time those products take at the counts the work makes them: the rate the
+work's matrix products reach on this machine. The floor of the work is its FLOPs divided by that rate.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.flop_counter import flop_registry
+
+_aten = torch.ops.aten
+_GEMMS = {_aten.mm.default: "mm", _aten.addmm.default: "addmm", _aten.bmm.default: "bmm"}
+
+
+@dataclass(frozen=True)
+class Gemm:
+    """One distinct matrix product of the work: the op, each tensor argument's (shape, stride), the dtype."""
+
+    op: str
+    operands: tuple[tuple[tuple[int, ...], tuple[int, ...]], ...]
+    dtype: torch.dtype
+
+    @property
+    def flops(self) -> int:
+        """2 m n k (bmm: times the batch), as FlopCounterMode counts it."""
+        a, b = self.operands[-2][0], self.operands[-1][0]
+        if self.op == "bmm":
+            return 2 * a[0] * a[1] * a[2] * b[2]
+        return 2 * a[0] * a[1] * b[1]
+
+
+@dataclass
+class GemmCount:
+    """The matrix products of a piece of work and its FLOPs as torch's FLOP formulas count them."""
+
+    flops: int
+    gemms: Counter = field(default_factory=Counter)  # Gemm -> calls
+
+
+class _GemmRecorder(TorchDispatchMode):
+    def __init__(self) -> None:
+        super().__init__()
+        self.gemms: Counter = Counter()
+        self.flops = 0
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        formula = flop_registry.get(func._overloadpacket)
+        if formula is not None:
+            self.flops += int(formula(*args, **kwargs, out_val=out))
+        name = _GEMMS.get(func)
+        if name is not None:
+            tensors = [a for a in args if isinstance(a, torch.Tensor)]
+            operands = tuple((tuple(t.shape), tuple(t.stride())) for t in tensors)
+            self.gemms[Gemm(name, operands, tensors[-1].dtype)] += 1
+        return out
+
+
+def count_gemms(work: Callable[[], object]) -> GemmCount:
+    """Run ``work`` once, counting its FLOPs and recording its matrix products."""
+    recorder = _GemmRecorder()
+    with recorder:
+        work()
+    return GemmCount(recorder.flops, recorder.gemms)
+
+
+def _operand(shape: tuple[int, ...], stride: tuple[int, ...], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    size = 1 + sum((n - 1) * s for n, s in zip(shape, stride)) if all(shape) else 0
+    return torch.randn(max(size, 1), dtype=dtype, device=device).as_strided(shape, stride)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def gemm_seconds(gemm: Gemm, device: torch.device, repeats: int, block: int = 4) -> float:
+    """Seconds of one call of ``gemm`` on fresh operands of its shapes and layout: the median over ``repeats``
+    blocks of ``block`` calls, after one warm-up block."""
+    tensors = [_operand(shape, stride, gemm.dtype, device) for shape, stride in gemm.operands]
+    op = getattr(torch, gemm.op)
+    times = []
+    for _ in range(repeats + 1):
+        _sync(device)
+        start = time.perf_counter()
+        for _ in range(block):
+            op(*tensors)
+        _sync(device)
+        times.append((time.perf_counter() - start) / block)
+    return statistics.median(times[1:])
+
+
+def gemm_throughput(count: GemmCount, device: torch.device, repeats: int) -> float:
+    """FLOP/s of the work's matrix products: their FLOPs over their time, each timed alone at its call count."""
+    seconds = sum(calls * gemm_seconds(gemm, device, repeats) for gemm, calls in count.gemms.items())
+    flops = sum(calls * gemm.flops for gemm, calls in count.gemms.items())
+    return flops / seconds

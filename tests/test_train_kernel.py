@@ -1,0 +1,64 @@
+"""train.kernel and train.precision: the fused step and bf16 compute the default step's maths within rounding; the
+fused step compiles only for long runs at large batches."""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from ired.config import load_config
+from ired.errors import ConfigError
+from ired.train import Trainer
+from ired.train_kernel import FusedEnergyGrad, compiles, update_ema
+
+from conftest import tiny_config
+
+SCALES = Path(__file__).resolve().parents[1] / "config" / "scales"
+
+
+def _steps(tmp_path, name, overrides, steps=6):
+    trainer = Trainer(tiny_config("train.ema_every=1", "train.ema_start=2", *overrides), tmp_path / name, echo=False)
+    losses = [trainer.train_step()["loss_total"] for _ in range(steps)]
+    return trainer, losses
+
+
+@pytest.mark.parametrize("objective", [["objective.name=denoise"],
+                                       ["objective.name=softplus", "negatives.name=mined", "model.head=scalar"]])
+def test_fused_kernel_trains_like_autograd_within_float32_rounding(tmp_path, objective):
+    reference, ref_losses = _steps(tmp_path, "autograd", objective)
+    fused, losses = _steps(tmp_path, "fused", [*objective, "train.kernel=fused"])
+    assert isinstance(fused.energy_grad, FusedEnergyGrad) and not fused.energy_grad.compiled
+    assert fused.optimizer.defaults["fused"] and not reference.optimizer.defaults["fused"]
+    assert losses == pytest.approx(ref_losses, rel=1e-5)
+    for model in ("model", "ema"):
+        for a, b in zip(getattr(fused, model).parameters(), getattr(reference, model).parameters()):
+            assert torch.allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_bf16_changes_the_numbers_by_its_rounding_only(tmp_path):
+    _, fp32 = _steps(tmp_path, "fp32", [], steps=3)
+    _, bf16 = _steps(tmp_path, "bf16", ["train.precision=bf16"], steps=3)
+    assert bf16 != fp32
+    assert bf16 == pytest.approx(fp32, rel=5e-2)
+
+
+def test_tf32_is_for_cuda_only(tmp_path):
+    with pytest.raises(ConfigError, match="train.precision=tf32 needs a CUDA device"):
+        Trainer(tiny_config("train.precision=tf32", "device=cpu"), tmp_path, echo=False)
+
+
+def test_only_long_runs_at_large_batches_compile():
+    for scale in ("tiny", "laptop", "reference_laptop"):
+        assert not compiles(load_config(f"{SCALES}/{scale}.yaml", ["train.kernel=fused"]).train), scale
+    assert compiles(load_config(f"{SCALES}/paper.yaml", ["train.kernel=fused"]).train)
+    assert not compiles(load_config(f"{SCALES}/paper.yaml", []).train)
+
+
+def test_the_for_each_ema_is_the_per_parameter_ema():
+    raw = [torch.randn(5, 3), torch.randn(7)]
+    ema = [torch.randn(5, 3), torch.randn(7)]
+    one_by_one = [e.clone() for e in ema]
+    update_ema(one_by_one, raw, 0.9, "autograd")
+    update_ema(ema, raw, 0.9, "fused")
+    assert all(torch.allclose(a, b, rtol=1e-6, atol=1e-7) for a, b in zip(ema, one_by_one))
+    assert not torch.allclose(one_by_one[0], raw[0])
