@@ -54,7 +54,7 @@ def pytest_report_header(config):  # noqa: ANN001
 #: follow in their usual order; the tests of one file keep theirs.
 LONGEST_FIRST = (
     "test_workflow.py", "test_dispatch_local.py", "test_workflow_slurm.py", "test_workflow_sweep.py",
-    "test_dispatch_slurm.py", "test_train.py", "test_integrity.py", "test_workflow_config.py",
+    "test_dispatch_slurm.py", "test_slices.py", "test_train.py", "test_integrity.py", "test_workflow_config.py",
     "test_collapse_scale.py", "test_validation.py", "test_sweep_slurm.py", "test_docs_commands.py",
     "test_dispatch_arrays.py", "test_plots.py",
 )

@@ -1,7 +1,9 @@
-"""The speed commands' own machinery at a toy size: the FLOP counter and matmul timer, the names ired.bench prints,
-and the GPU measurement's refusal without CUDA and its writer (a CPU dry run)."""
+"""The speed commands' own machinery at a toy size: the FLOP counter and matmul timer, the names ired.bench prints
+(--set changes the size of the timed steps after the bench's own keys; every timing is followed by its process CPU
+time and the load average), and the GPU measurement's refusal without CUDA and its writer (a CPU dry run)."""
 
 import csv
+import re
 
 import torch
 
@@ -23,8 +25,8 @@ def test_bench_prints_every_figure_beside_its_floor_for_both_paths(capsys):
     lines = capsys.readouterr().out.splitlines()
     sections = [i for i, line in enumerate(lines) if line.startswith("# path ")]
     assert [lines[i].split(":")[0] for i in sections] == ["# path default", "# path fused"]
-    for start in sections:
-        names = [line.split(":")[0] for line in lines[start + 1:start + 7]]
+    for start, end in zip(sections, [*sections[1:], len(lines)]):
+        names = [line.split(":")[0] for line in lines[start + 1:end] if not line.startswith("#")]
         assert names == [n for figure in bench.FIGURES for n in (figure, f"{figure}_floor_ratio")]
     for figure in bench.FIGURES:
         assert any(line.startswith(f"{figure}_gflop: ") for line in lines)
@@ -53,3 +55,18 @@ def test_bench_gpu_dry_run_writes_its_csv_and_table(tmp_path):
     table = (tmp_path / "gpu.md").read_text()
     assert "`python -m ired.bench_gpu --device cpu --tiny`" in table and "measure nothing" in table
     assert table.count("| step |") == 3 and table.count("| run |") == 2
+
+
+def test_set_and_cpu_lines(capsys):
+    bench.main(["--train-only", "--repeats", "1", "--device", "cpu", "--set", "data.n=3", "--set", "model.width=16",
+                "--set", "model.time_dim=8", "--set", "train.batch_size=8", "--set", "train.threads=1"])
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].endswith("--set data.n=3 model.width=16 model.time_dim=8 train.batch_size=8 train.threads=1")
+    start = out.index(next(line for line in out if line.startswith("# path default")))
+    names = [line.split(":")[0] for line in out[start + 1:] if not line.startswith("#")]
+    assert names[:4] == ["train_step_denoise", "train_step_denoise_floor_ratio", "train_step_contrastive",
+                         "train_step_contrastive_floor_ratio"]  # --train-only: no inference
+    assert not any(line.startswith("inference_2048") for line in out)
+    for name in ("train_step_denoise", "train_step_contrastive"):
+        assert any(re.fullmatch(rf"# {name}: cpu \d+\.\d{{3}} s; load average [\d. ]+ -> [\d. ]+", line) for line in out)
+    assert any(line.startswith("train_step_denoise_gflop: 0.00") for line in out)  # the size --set asked for

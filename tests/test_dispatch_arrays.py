@@ -20,7 +20,7 @@ from _dispatch_util import attempts, slurm_nodes, status, tiny_config
 
 pytestmark = pytest.mark.slurm
 
-ARRAY_SETTINGS = ("cluster: slurm\nmem_gb: 1\ntimeout_min: 5\n"
+ARRAY_SETTINGS = ("cluster: slurm\n"
                   "array: {max_size: 16, window_s: 3, poll_s: 1}\n")
 
 

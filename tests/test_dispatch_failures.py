@@ -70,6 +70,8 @@ def ev(sacct: str = "", **kw) -> Evidence:
         (ev(submitit_error="FailedJobError: RuntimeError: CUDA error: CUBLAS_STATUS_ALLOC_FAILED"), K.oom_device),
         (ev(stderr_tail="srun: error: Task launch for StepId=5.0 failed on node node2: Job launch failure"), K.node_failure),
         (ev(returncode=-9), K.unknown),
+        (ev(FAILED_EXIT.format(code=75), returncode=75, job_signal="SIGUSR2"), K.timeout),  # a slice's end, warned
+        (ev(FAILED_EXIT.format(code=75), returncode=75, run_detail="stopped by SIGTERM at step 40"), K.preempted),
         (ev(FAILED_EXIT.format(code=1), returncode=1, stderr_tail="ValueError: boom"), K.unknown),
         (ev(), K.unknown),
     ],
@@ -87,6 +89,11 @@ def test_reason_names_the_evidence() -> None:
     assert c.reason == "exit code 2: ired train: error: x.yaml: unknown key 'lrr'"
     c = classify(ev(returncode=3, run_status="diverged", run_detail="diverged at step 40: loss_total is nan"))
     assert c.reason == "status.json says diverged: diverged at step 40: loss_total is nan"
+    # srun's own echo of the exit code comes last in the job's stderr: the cause is the trainer's line before it
+    c = classify(ev(FAILED_EXIT.format(code=2), returncode=2, stderr_tail=(
+        "ired train: error: a.yaml: run q started under code 1 and would resume under 2: ...\n"
+        "srun: error: node1: task 0: Exited with exit code 2")))
+    assert c.reason.startswith("exit code 2: ired train: error: a.yaml: run q started under code 1"), c.reason
 
 
 def test_node_failure_exit_codes_are_configurable() -> None:
@@ -118,13 +125,17 @@ def test_failed_runs_are_listed_with_their_class_and_rerun_command(tmp_path) -> 
     for folder in (ok, bad, stopped):
         folder.mkdir()
     (ok / "final.pt").write_bytes(b"x")
+    (bad / "dispatch").mkdir()
+    (bad / "dispatch" / "7_0_log.err").write_text("ired train: error: ...\n")
     (bad / "attempts.jsonl").write_text(json.dumps({"attempt": 1, "action": "no retry: config errors need a fix",
-                                                    "failure_kind": "config_error", "reason": "exit code 2"}) + "\n")
+                                                    "failure_kind": "config_error", "reason": "exit code 2",
+                                                    "log": str(bad / "dispatch" / "7_0_log.err")}) + "\n")
+    (stopped / "train.log").write_text("step 20/40\n")
     (stopped / "attempts.jsonl").write_text(json.dumps({"attempt": 1, "action": "the head was stopped",
                                                         "failure_kind": "interrupted", "reason": "SIGINT"}) + "\n")
     failed = failed_runs({"ok-s0": ok, "bad-s0": bad, "stopped-s0": stopped})
     assert [(f.run, f.failure) for f in failed] == [("bad-s0", "config_error"), ("stopped-s0", "interrupted")]
     text = failure_report(failed, "snakemake {target} --config scale=tiny")
     assert "bad-s0: train failed: config_error (exit code 2)" in text
-    assert f"rerun: snakemake {bad / 'final.pt'} --config scale=tiny" in text
-    assert "stopped-s0: train stopped: interrupted" in text
+    assert f"bad-s0: train failed: config_error (exit code 2)\n    log: {bad / 'dispatch' / '7_0_log.err'}\n    rerun: snakemake {bad / 'final.pt'} --config scale=tiny" in text
+    assert f"stopped-s0: train stopped: interrupted (SIGINT)\n    log: {stopped / 'train.log'}\n" in text

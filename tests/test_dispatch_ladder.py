@@ -14,7 +14,7 @@ from ired.dispatch import DispatchSettings, dispatch, ladder, run_training
 from ired.dispatch.policy import Plan
 
 cloudpickle.register_pickle_by_value(sys.modules[__name__])  # jobs can run this file's functions
-LOCAL = DispatchSettings(cluster="local", timeout_min=5, poll_s=0.3, poll_max_s=1.0)
+LOCAL = DispatchSettings(cluster="local", runtime=5, poll_s=0.3, poll_max_s=1.0)
 TRAIN = Plan(mem_gb=4.0, micro_batch=64, batch_size=64, negatives_steps=4)
 
 
@@ -42,7 +42,7 @@ def _host_oom_once(marker: str) -> str:
 
 
 def test_a_host_oom_raises_memory_and_the_next_invocation_starts_there(tmp_path: Path) -> None:
-    settings = LOCAL.model_copy(update={"mem_gb": 1.0})
+    settings = LOCAL.model_copy(update={"mem_mb": 1024})
     assert dispatch(_host_oom_once, str(tmp_path / "flag"), settings=settings, run_dir=tmp_path / "job") == "ok"
     assert [(r["failure_kind"], r["mem_gb"]) for r in attempts(tmp_path / "job")] == [("oom_host", 1.0), (None, 2.0)]
     assert dispatch(_host_oom_once, str(tmp_path / "flag"), settings=settings, run_dir=tmp_path / "job") == "ok"

@@ -21,7 +21,7 @@ from ired.dispatch.executor import local_alive as _local_alive
 from ired.errors import ConfigError
 
 cloudpickle.register_pickle_by_value(sys.modules[__name__])  # jobs can run this file's functions
-LOCAL = DispatchSettings(cluster="local", timeout_min=5, poll_s=0.3, poll_max_s=1.0)
+LOCAL = DispatchSettings(cluster="local", runtime=5, poll_s=0.3, poll_max_s=1.0)
 DISPATCH_TRAIN = [sys.executable, "-m", "ired", "dispatch-train"]
 
 
@@ -78,7 +78,7 @@ def test_dispatch_a_function(tmp_path: Path) -> None:
 def test_killed_head_reattaches_without_a_duplicate(tmp_path: Path) -> None:
     cfg = tiny_config(tmp_path, "long", train={"steps": 1500, "log_every": 500, "eval_every": 1500, "checkpoint_every": 500})
     cmd = [sys.executable, "-m", "ired", "dispatch-train", str(cfg),
-           "--out", str(tmp_path / "run"), "--cluster", "local", "--timeout-min", "5"]
+           "--out", str(tmp_path / "run"), "--cluster", "local", "--runtime", "5"]
     head = subprocess.Popen(cmd, stderr=subprocess.DEVNULL)
     job_file = tmp_path / "run" / "job.json"
     deadline = time.time() + 60
@@ -100,9 +100,11 @@ def test_killed_head_reattaches_without_a_duplicate(tmp_path: Path) -> None:
 
 def test_settings_file_and_flags(tmp_path: Path) -> None:
     path = tmp_path / "dispatch.yaml"
-    path.write_text("cluster: slurm\npartition: debug\nmem_gb: 2\nretry: {max_attempts: 3, host_oom_ladder: [host_memory]}\n")
-    s = load_settings(path, mem_gb=1.5, retry={"max_attempts": 5})
-    assert (s.cluster, s.partition, s.mem_gb, s.retry.max_attempts, s.retry.host_oom_ladder) == ("slurm", "debug", 1.5, 5, ["host_memory"])
+    path.write_text("cluster: slurm\nretry: {max_attempts: 3, host_oom_ladder: [host_memory]}\n")
+    s = load_settings(path, resources={"slurm_partition": "debug", "mem_mb": 2048}, mem_mb=1536,
+                      retry={"max_attempts": 5})
+    assert (s.cluster, s.slurm_partition, s.mem_gb, s.retry.max_attempts, s.retry.host_oom_ladder) == (
+        "slurm", "debug", 1.5, 5, ["host_memory"])
     path.write_text("clustr: slurm\n")
     with pytest.raises(ConfigError, match="clustr"):
         load_settings(path)

@@ -93,10 +93,24 @@ def test_ladder_is_configurable() -> None:
 
 
 @pytest.mark.parametrize("kind", [K.timeout, K.preempted])
-def test_timeouts_and_preemptions_requeue_unchanged(kind: K) -> None:
+def test_a_slice_that_advanced_goes_on_unchanged_however_many_came_before(kind: K) -> None:
+    """Time limits and preemptions are slices: never counted against max_attempts or any retry budget."""
     d = decide(kind, TRAIN, [], ("node1",), POLICY)
-    assert d.retry and d.plan == TRAIN and "requeue" in d.action
-    assert not decide(kind, TRAIN, [K.timeout, K.preempted, K.timeout], (), POLICY).retry
+    assert d.retry and d.plan == TRAIN and "next slice" in d.action and "advanced" in d.action
+    assert decide(kind, TRAIN, [K.timeout] * 40 + [K.preempted] * 5, (), POLICY, stalled=0).retry
+    assert decide(kind, TRAIN, [K.timeout] * 40, (), POLICY, stalled=1).retry  # one slice without progress: again
+
+
+@pytest.mark.parametrize("kind", [K.timeout, K.preempted])
+def test_two_slices_in_a_row_without_progress_stop_in_one_line(kind: K) -> None:
+    d = decide(kind, TRAIN, [K.timeout], (), POLICY, stalled=2)
+    assert not d.retry and "2 slices in a row" in d.action and "runtime" in d.action and "\n" not in d.action
+    assert decide(kind, TRAIN, [K.timeout], (), RetryPolicy(stalled_slices=3), stalled=2).retry
+
+
+def test_the_old_requeue_budget_says_what_replaced_it() -> None:
+    with pytest.raises(ValueError, match="stalled_slices"):
+        RetryPolicy(requeue_retries=3)
 
 
 @pytest.mark.parametrize("kind, word", [(K.diverged, "diverged"), (K.config_error, "config"), (K.cancelled, "cancelled")])
@@ -110,5 +124,13 @@ def test_unknown_is_bounded_and_everything_by_max_attempts() -> None:
     assert decide(K.unknown, TRAIN, [K.unknown], (), POLICY).retry
     assert not decide(K.unknown, TRAIN, [K.unknown, K.unknown], (), POLICY).retry
     small = RetryPolicy(max_attempts=2)
-    d = decide(K.node_failure, TRAIN, [K.timeout], ("node1",), small)
+    d = decide(K.node_failure, TRAIN, [K.unknown], ("node1",), small)
     assert not d.retry and "max_attempts=2" in d.action
+    assert decide(K.node_failure, TRAIN, [K.timeout] * 5, ("node1",), small).retry  # slices are not failures
+
+
+@pytest.mark.parametrize("kind", list(K))
+def test_every_failure_kind_has_a_policy_of_its_own(kind: K) -> None:
+    """A new failure kind without a branch in decide would silently get the unknown cause's retries."""
+    action = decide(kind, TRAIN, [], ("node1",), POLICY, stalled=0).action
+    assert ("unknown cause" in action) == (kind is K.unknown), (kind, action)

@@ -24,7 +24,7 @@ from ired.dispatch.sacct import job_row, query
 pytestmark = pytest.mark.slurm
 cloudpickle.register_pickle_by_value(sys.modules[__name__])  # jobs can run this file's functions
 
-SLURM = DispatchSettings(cluster="slurm", mem_gb=1.0, timeout_min=5, poll_s=0.5, poll_max_s=2.0)
+SLURM = DispatchSettings(cluster="slurm", mem_mb=1024, runtime=5, poll_s=0.5, poll_max_s=2.0)
 
 
 @pytest.fixture(scope="module")
@@ -107,10 +107,10 @@ def test_config_error_in_a_job_is_not_retried(tmp_path: Path, nodes: list[str]) 
 
 
 def test_flag_only_sbatch_option_is_accepted_by_sbatch(tmp_path: Path, nodes: list[str]) -> None:
-    """`sbatch_extra: {no-requeue: true}` is the bare flag `--no-requeue`, which sbatch accepts and applies."""
+    """`slurm_extra: --no-requeue` is the bare flag `--no-requeue`, which sbatch accepts and applies."""
     import operator
 
-    settings = SLURM.model_copy(update={"sbatch_extra": {"no-requeue": True, "mail-type": "NONE"}})
+    settings = SLURM.model_copy(update={"slurm_extra": {"no-requeue": True, "mail-type": "NONE"}})
     assert dispatch(operator.add, 2, 3, settings=settings, run_dir=tmp_path / "job") == 5
     job_id = attempts(tmp_path / "job")[0]["job_id"]
     script = (tmp_path / "job" / "dispatch" / f"{job_id}_submission.sh").read_text()
@@ -127,7 +127,7 @@ def _hog(mb: int) -> int:
 def test_host_oom_gets_more_memory_first_and_the_next_invocation_keeps_it(tmp_path: Path, nodes: list[str]) -> None:
     """The cgroup's OUT_OF_MEMORY raises the job's memory first (host ladder); the run folder keeps the position, so
     the same call again starts at 1 GB and meets no OOM."""
-    settings = SLURM.model_copy(update={"mem_gb": 0.5})
+    settings = SLURM.model_copy(update={"mem_mb": 512})
     assert dispatch(_hog, 700, settings=settings, run_dir=tmp_path / "job") == 700
     rows = attempts(tmp_path / "job")
     assert [(r["failure_kind"], r["mem_gb"]) for r in rows] == [("oom_host", 0.5), (None, 1.0)]
@@ -141,7 +141,7 @@ def test_killed_head_reattaches_and_submits_no_duplicate(tmp_path: Path, nodes: 
                       train={"steps": 1500, "log_every": 500, "eval_every": 1500, "checkpoint_every": 500})
     run = tmp_path / "run"
     cmd = [sys.executable, "-m", "ired", "dispatch-train", str(cfg),
-           "--out", str(run), "--cluster", "slurm", "--mem-gb", "1", "--timeout-min", "5"]
+           "--out", str(run), "--cluster", "slurm", "--mem-mb", "1024", "--runtime", "5"]
     head = subprocess.Popen(cmd, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
     job_id = None
@@ -181,14 +181,15 @@ def _pending_reason(job_id: str) -> str:
 
 
 def test_a_job_that_slurm_requeues_by_itself_is_one_attempt_per_run(tmp_path: Path, nodes: list[str]) -> None:
-    """`scontrol requeue` (what Slurm does itself after a node failure with JobRequeue=1): the job keeps its id and
-    runs twice. attempts.jsonl has one row per run of the job (read from `sacct -D`), their wall times add up to
+    """`scontrol requeue` (a preemption's requeue, or Slurm's own after a node failure with JobRequeue=1): the job
+    keeps its id and runs twice; its first run is a `preempted` attempt (a slice: the trainer checkpointed on the
+    SIGTERM). attempts.jsonl has one row per run of the job (read from `sacct -D`), their wall times add up to
     sacct's, the trainer resumes from its checkpoint, and the head stops waiting as soon as the result exists."""
     cfg = tiny_config(tmp_path, "requeue",
                       train={"steps": 1500, "log_every": 500, "eval_every": 1500, "checkpoint_every": 100})
     run = tmp_path / "run"
-    head = subprocess.Popen([sys.executable, "-m", "ired", "dispatch-train", str(cfg), "--out", str(run), "--cluster", "slurm", "--mem-gb", "1",
-                             "--timeout-min", "5"], stderr=subprocess.PIPE, text=True)
+    head = subprocess.Popen([sys.executable, "-m", "ired", "dispatch-train", str(cfg), "--out", str(run), "--cluster", "slurm", "--mem-mb", "1024",
+                             "--runtime", "5"], stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
     job_id = None
     while time.time() < deadline and not (run / "checkpoints" / "step_0000100.pt").exists():
@@ -211,7 +212,7 @@ def test_a_job_that_slurm_requeues_by_itself_is_one_attempt_per_run(tmp_path: Pa
     assert head.returncode == 0, err
     rows = attempts(run)
     assert [(r["attempt"], r["job_id"], r["failure_kind"], r["action"]) for r in rows] == [
-        (1, job_id, "requeued", "requeued by Slurm itself (same job id)"), (2, job_id, None, "done")], rows
+        (1, job_id, "preempted", "requeued by Slurm itself (same job id)"), (2, job_id, None, "done")], rows
     assert rows[0]["state"].startswith("REQUEUED") and not rows[0]["final"] and rows[1]["final"]
     segments = [r for r in query(job_id) if not r.is_step]
     assert len(segments) == 2 and [r["wall_time_s"] for r in rows] == [float(s.elapsed_s) for s in segments]
@@ -219,3 +220,91 @@ def test_a_job_that_slurm_requeues_by_itself_is_one_attempt_per_run(tmp_path: Pa
     assert st["status"] == "completed" and st["resumed_from"] >= 100  # the second run resumed, not restarted
     result = next((run / "dispatch").glob(f"{job_id}_*result.pkl"))
     assert ended - result.stat().st_mtime < 20, "the head waited long after the job's result existed"
+
+
+def _metric_rows(run: Path) -> list[dict]:
+    """metrics.jsonl without its timing columns (seconds per step differ from run to run)."""
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    return [{k: v for k, v in row.items() if k != "sec_per_step"} for row in rows]
+
+
+def test_a_one_minute_time_limit_makes_slices_with_the_numbers_of_an_uninterrupted_run(
+        tmp_path: Path, nodes: list[str]) -> None:
+    """`runtime: 1` (Slurm warns the job with SIGUSR2 before its limit): each slice checkpoints and ends with
+    `failure_kind: timeout`, the next resumes there, spending no failure retry (max_attempts 2 < the slices), and the
+    run ends with exactly the metrics of the same config trained without interruption. The run lasts ~150 s on any
+    machine (faults.step_delay_s, which changes no number; the uninterrupted run goes without it). The job also asks
+    for a GPU (`gpu: 1`: the local cluster's fake GPUs), which sacct counts."""
+    cfg = tiny_config(tmp_path, "slices", device="cpu", faults={"step_delay_s": 0.25},
+                      train={"steps": 600, "log_every": 50, "eval_every": 200, "checkpoint_every": 300})
+    run, alone = tmp_path / "run", tmp_path / "alone"
+    uninterrupted = subprocess.Popen([sys.executable, "-m", "ired", "train", str(cfg), "--out", str(alone), "--set",
+                                      "faults.step_delay_s=0"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                     text=True)
+    proc = subprocess.run([sys.executable, "-m", "ired", "dispatch-train", str(cfg), "--out", str(run), "--cluster",
+                           "slurm", "--mem-mb", "1024", "--runtime", "1", "--gpu", "1", "--max-attempts", "2"],
+                          capture_output=True, text=True, timeout=900)
+    assert uninterrupted.wait(timeout=600) == 0, uninterrupted.stderr.read()
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    rows = attempts(run)
+    slices = [r for r in rows if r["failure_kind"] == "timeout"]
+    assert len(slices) >= 2 and rows[-1]["action"] == "done" and len(rows) == len(slices) + 1, rows
+    for row in slices:
+        assert row["exit_code"] == "75:0" and "SIGUSR2" in row["reason"] and "next slice" in row["action"], row
+    steps = [r["step"] for r in slices]
+    assert steps == sorted(steps) and len(set(steps)) == len(steps), steps  # every slice advanced the run
+    assert _metric_rows(run) == _metric_rows(alone)  # bit for bit, evaluation columns included
+    first = rows[0]["job_id"]
+    shown = subprocess.run(["sacct", "-j", first, "-X", "-n", "-P", "-o", "Timelimit,AllocTRES"], capture_output=True,
+                           text=True, check=True).stdout.strip()
+    assert shown.startswith("00:01:00|") and "gres/gpu=1" in shown, shown
+
+
+QOS = "iredsubmit1"  # a QOS of its own, so that its limit touches no other test's jobs
+
+
+@pytest.fixture
+def submit_limit(nodes: list[str]) -> str:
+    """A QOS allowing one queued or running job per user (real only with AccountingStorageEnforce=limits:
+    `.ci/slurm.sh` starts the cluster with SLURM_LOCAL_ENFORCE=limits)."""
+    enforce = subprocess.run(["scontrol", "show", "config"], capture_output=True, text=True).stdout
+    if "limits" not in next((ln for ln in enforce.splitlines() if ln.startswith("AccountingStorageEnforce")), ""):
+        pytest.fail("the cluster does not enforce QOS limits: start it with SLURM_LOCAL_ENFORCE=limits (.ci/slurm.sh)")
+    subprocess.run(["sacctmgr", "-i", "add", "qos", QOS], capture_output=True)  # exists already: fine
+    for change in (["qos", QOS, "set", "MaxSubmitJobsPerUser=1"], ["user", "root", "set", f"qos+={QOS}"]):
+        proc = subprocess.run(["sacctmgr", "-i", "modify", *change], capture_output=True, text=True)
+        assert proc.returncode == 0 or "Nothing modified" in proc.stdout + proc.stderr, proc.stderr
+    return QOS
+
+
+def test_a_queue_limit_refusal_is_retried_until_there_is_room(tmp_path: Path, submit_limit: str) -> None:
+    """With one job allowed by the QOS, a second run's sbatch is refused (QOSMaxSubmitJobPerUserLimit): its head
+    says so and retries with back-off, and submits once the first run's job has left the queue."""
+    settings = tmp_path / "dispatch.yaml"
+    settings.write_text("cluster: slurm\npoll_s: 0.5\npoll_max_s: 2\n")  # one sbatch per run (no array)
+    cmd = [sys.executable, "-m", "ired", "dispatch-train", "--settings", str(settings), "--mem-mb", "1024",
+           "--runtime", "5", "--qos", submit_limit]
+    first_cfg = tiny_config(tmp_path, "first", faults={"hold_at_step": 20})
+    first = subprocess.Popen([*cmd, str(first_cfg), "--out", str(tmp_path / "first")], stderr=subprocess.PIPE,
+                             text=True)
+    second = None
+    try:
+        deadline = time.time() + 180
+        while not (tmp_path / "first" / "faults_fired.json").exists():
+            assert first.poll() is None and time.time() < deadline, first.stderr.read()
+            time.sleep(0.2)
+        second = subprocess.Popen([*cmd, str(tiny_config(tmp_path, "second")), "--out", str(tmp_path / "second")],
+                                  stderr=subprocess.PIPE, text=True)
+        log = tmp_path / "second" / "job.json"
+        time.sleep(8)  # its first sbatch is refused meanwhile (the first run holds the QOS's one job)
+        assert not log.exists() or json.loads(log.read_text())["job_id"] is None
+        (tmp_path / "first" / "release").touch()
+        _, err = second.communicate(timeout=300)
+        assert first.wait(timeout=60) == 0
+    finally:
+        for head in (first, second):
+            if head is not None and head.poll() is None:
+                head.kill()
+    assert second.returncode == 0, err[-3000:]
+    assert "sbatch refused (" in err and "QOSMaxSubmitJobPerUserLimit" in err and "retrying in 5 s" in err, err[-3000:]
+    assert [r["action"] for r in attempts(tmp_path / "second")] == ["done"]

@@ -83,7 +83,7 @@ def test_every_state_with_its_columns(tmp_path: Path) -> None:
     assert "FAILED" in by["gone-s0"].detail and by["bad-s0"].failure == "unknown"
     lines = table(found)
     assert lines[0].split()[:4] == ["run", "state", "step", "ETA"]
-    assert any(line.split()[:6] == ["run-s0", "running", "20/40", "10s", "2", "node2"] for line in lines), lines
+    assert any(line.split()[:7] == ["run-s0", "running", "20/40", "10s", "-", "2", "node2"] for line in lines), lines
 
 
 def test_a_thousand_runs_ask_the_queue_once(tmp_path: Path) -> None:
@@ -144,3 +144,78 @@ def test_between_two_attempts_a_run_with_a_live_head_is_queued_not_interrupted(t
             RunLock(results / "retry-s0" / "dispatch", name=HEAD_LOCK, doing="dispatched"):
         assert states() == {"ended-s0": "queued", "retry-s0": "queued"}
     assert states() == {"ended-s0": "interrupted", "retry-s0": "interrupted"}
+
+
+def _metrics(run: Path, rows: list[dict], torn: str = "") -> None:
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows) + torn)
+
+
+def test_json_has_every_run_with_its_latest_metric_and_logs(tmp_path: Path) -> None:
+    """`ired status --json` parses; each run carries its latest val_task_mse (the last row that has one, a torn
+    last line skipped), its ETA and the paths of its logs (train.log, the job's log)."""
+    results = tmp_path / "results" / "tiny"
+    _run(results, "a-s0", status={"status": "completed", "step": 40, "steps": 40},
+         rows=[_row(1, None, "done", True, log=str(results / "a-s0" / "dispatch" / "101_0_log.err"))])
+    _metrics(results / "a-s0", [{"step": 20, "val_task_mse": 0.5}, {"step": 30, "val_task_mse": None},
+                                {"step": 40, "val_task_mse": 0.25}, {"step": 50, "val_task_mse": None}],
+             torn='{"step": 60, "val_task_m')
+    (results / "a-s0" / "train.log").write_text("step 40\n")
+    (results / "a-s0" / "dispatch").mkdir()
+    (results / "a-s0" / "dispatch" / "101_0_log.err").write_text("")
+    (results / "a-s0" / "dispatch" / "101_0_log.out").write_text("")
+    (tmp_path / "logs" / "tiny" / "train").mkdir(parents=True)
+    (tmp_path / "logs" / "tiny" / "train" / "a-s0.log").write_text("")
+    _run(results, "b-s0", status=_running(20))
+    _metrics(results / "b-s0", [{"step": 10, "val_task_mse": 0.75}, {"step": 20, "val_task_mse": None}])
+    out = subprocess.run([sys.executable, "-m", "ired", "status", "--results", str(results), "--json"],
+                         capture_output=True, text=True, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert data["results"] == str(results) and data["counts"] == {"completed": 1, "interrupted": 1}
+    by = {r["run"]: r for r in data["runs"]}
+    a = by["a-s0"]
+    assert (a["metric"], a["metric_value"], a["metric_step"]) == ("val_task_mse", 0.25, 40)
+    assert (by["b-s0"]["metric_value"], by["b-s0"]["metric_step"], by["b-s0"]["step"]) == (0.75, 10, 20)
+    assert by["a-s0"]["logs"] == [str(results / "a-s0" / "train.log"),
+                                  str(tmp_path / "logs" / "tiny" / "train" / "a-s0.log"),
+                                  str(results / "a-s0" / "dispatch" / "101_0_log.err"),
+                                  str(results / "a-s0" / "dispatch" / "101_0_log.out")]
+    assert by["b-s0"]["logs"] == [] and by["a-s0"]["run_dir"] == str(results / "a-s0")
+    table_out = subprocess.run([sys.executable, "-m", "ired", "status", "--results", str(results),
+                                "--metric", "val_task_mse"], capture_output=True, text=True)
+    assert table_out.stdout.splitlines()[0].split()[:5] == ["run", "state", "step", "ETA", "val_task_mse"]
+    assert table_out.stdout.splitlines()[1].split()[:5] == ["a-s0", "completed", "40/40", "-", "0.25@40"]
+
+
+def test_watch_refreshes_a_bounded_number_of_times(tmp_path: Path) -> None:
+    """`--watch --count 2` prints the table twice and ends (no terminal: one table after another, no escapes)."""
+    results = tmp_path / "tiny"
+    _run(results, "a-s0")
+    out = subprocess.run([sys.executable, "-m", "ired", "status", "--results", str(results), "--watch",
+                          "--count", "2", "--interval", "0.1"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.count("1 run(s) in") == 2 and "(2 of 2)" in out.stdout and "\x1b[" not in out.stdout
+    bad = subprocess.run([sys.executable, "-m", "ired", "status", "--results", str(results), "--count", "2"],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and "add --watch" in bad.stderr
+
+
+def test_logs_lists_the_logs_of_one_run(tmp_path: Path) -> None:
+    results = tmp_path / "results" / "tiny"
+    _run(results, "a-s0", job={"attempt": 1, "job_id": "301", "cluster": "local"})
+    (results / "a-s0" / "train.log").write_text("")
+    (results / "a-s0" / "dispatch").mkdir()
+    (results / "a-s0" / "dispatch" / "301_0_log.err").write_text("")
+    evals = results / "a-s0" / "dispatch" / "eval-all"
+    (evals / "dispatch").mkdir(parents=True)
+    (evals / "dispatch" / "302_0_log.err").write_text("")
+    (evals / "attempts.jsonl").write_text(json.dumps(_row(1, None, "done", True, log=str(evals / "dispatch" /
+                                                                                         "302_0_log.err"))) + "\n")
+    ired = [sys.executable, "-m", "ired", "logs", "--results", str(results)]
+    out = subprocess.run([*ired, "a-s0"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == [str(results / "a-s0" / "train.log"),  # the trainer's, the training job's
+                                       str(results / "a-s0" / "dispatch" / "301_0_log.err"),  # (in flight), then
+                                       str(evals / "dispatch" / "302_0_log.err")]  # the evaluation job's
+    missing = subprocess.run([*ired, "z-s0"], capture_output=True, text=True)
+    assert missing.returncode == 2 and "no run z-s0" in missing.stderr

@@ -1,8 +1,10 @@
 """`ired`, Snakemake and docs/PIPELINE.md agree: every command of its tables runs (dry run, `-n`) or is marked.
 
 Each `snakemake ...` of a table cell runs with `--dry-run` added in a copy of the workflow (a clean one: no
-results), and must exit 0; each `ired ...` must be accepted by ired's argument parser. A command that cannot run
-here is listed in MARKED with the reason. Commands that only name targets (`snakemake q208`, `snakemake summary`,
+results), and must exit 0; each `ired ...` must be accepted by ired's argument parser, and the commands that
+watch runs (`ired status`, `ired logs`, `ired plot`, `ired cancel`) run as written on a results folder with two
+runs, one of them training (exit 0). A command that cannot run here is listed in MARKED (by prefix) or INTERACTIVE
+(as written) with the reason. Commands that only name targets (`snakemake q208`, `snakemake summary`,
 ...) are checked together in one dry run naming all those targets (Snakemake refuses the run if any target is
 unknown); the others run one each. The dry runs go in parallel, one workflow copy per worker.
 """
@@ -29,6 +31,12 @@ MARKED = {
     "tail -f": "follows the log of a training in progress; nothing to follow in a test",
     "rm ": "deletes results; the snakemake command after it is run",
 }
+#: Commands (as written) that wait for a person; the same command with a bounded count is documented and run.
+INTERACTIVE = {
+    "ired status --watch": "refreshes until Ctrl-C (the bounded `--watch --count N` beside it is run)",
+}
+#: `ired` commands run as written on a results folder of two runs (the others are parsed only).
+RUN_AS_WRITTEN = ("status", "logs", "plot", "cancel")
 WORKERS = 3
 
 
@@ -103,15 +111,41 @@ def dry_runs(tmp_path_factory) -> dict[str, subprocess.CompletedProcess]:
         return dict(zip(runs, pool.map(run, runs)))
 
 
+@pytest.fixture(scope="module")
+def watched_results(tmp_path_factory) -> Path:
+    """A folder where the docs' `ired status / logs / plot / cancel` commands find what they name: results/<scale>/
+    with q208-s0 (completed) and q208-s1 (stopped at step 20 of 40), their train.log and metrics."""
+    import json
+
+    root = tmp_path_factory.mktemp("watched")
+    for run, status, rows in (("q208-s0", "completed", 4), ("q208-s1", "running", 2)):
+        folder = root / "results" / SCALE / run
+        folder.mkdir(parents=True)
+        (folder / "config.yaml").write_text("train:\n  steps: 40\n")
+        (folder / "status.json").write_text(json.dumps({"status": status, "step": 10 * rows, "steps": 40}))
+        (folder / "metrics.jsonl").write_text("".join(
+            json.dumps({"step": 10 * (i + 1), "train_denoise_mse": 1.0 / (i + 1), "val_task_mse": 0.5 / (i + 1)})
+            + "\n" for i in range(rows)))
+        (folder / "train.log").write_text(f"step {10 * rows}/40\n")
+    return root
+
+
 @pytest.mark.parametrize("command", COMMANDS)
 def test_documented_command(command, request):
     marked = next((reason for prefix, reason in MARKED.items() if command.startswith(prefix)), None)
+    marked = marked or INTERACTIVE.get(command)
     if marked:
         pytest.skip(f"marked: {marked}")
     if command.startswith("ired "):
         from ired.cli import build_parser
 
-        build_parser().parse_args(shlex.split(command)[1:])  # argparse exits 2 on anything it does not know
+        words = shlex.split(command.replace("<scale>", SCALE))
+        build_parser().parse_args(words[1:])  # argparse exits 2 on anything it does not know
+        if words[1] in RUN_AS_WRITTEN:
+            where = request.getfixturevalue("watched_results")
+            proc = subprocess.run([sys.executable, "-m", "ired", *words[1:]], cwd=where, capture_output=True,
+                                  text=True, timeout=120)
+            assert proc.returncode == 0, f"{command}:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}"
         return
     proc = request.getfixturevalue("dry_runs")[RUN_OF[command]]
     assert proc.returncode == 0, f"{command} (run as: snakemake {' '.join(RUN_OF[command])} -n):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"

@@ -6,22 +6,23 @@ from __future__ import annotations
 
 import argparse
 import math
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from ired.errors import IredError
 from ired.findings import (
-    BEGIN,
-    END,
     add_findings_command,
     check_readme,
     compare_family,
     findings_markdown,
+    markers,
+    scale_of,
     update_readme,
     write_findings,
 )
-from ired.stats import betainc, holm, t_quantile, t_two_sided_p, welch_test
+from ired.stats import holm, t_quantile, t_two_sided_p, welch_test
 from ired.landscape import sweep_column
 
 
@@ -38,8 +39,10 @@ def summary_row(exp: str, val: tuple[float, float], harder: tuple[float, float],
     return {**row, **extra}
 
 
-def write(tmp_path, rows) -> str:
-    path = tmp_path / "summary.csv"
+def write(tmp_path, rows, scale: str = "laptop") -> str:
+    """A summary table where the pipeline puts one: <folder>/<scale>/summary.csv."""
+    path = tmp_path / scale / "summary.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
     pd.DataFrame(rows).to_csv(path, index=False)
     return str(path)
 
@@ -57,8 +60,6 @@ def test_t_distribution_matches_published_values():
         assert t_two_sided_p(t, 2) == pytest.approx(1 - t / math.sqrt(2 + t * t), abs=1e-12)
     # non-integer df (Welch) lies between its integer neighbours
     assert t_two_sided_p(2.5, 3) > t_two_sided_p(2.5, 3.4) > t_two_sided_p(2.5, 4)
-    assert betainc(2.0, 3.0, 0.4) == pytest.approx(0.5248, abs=1e-12)  # 1 - sum_{k<2} C(4,k) .4^k .6^(4-k)
-    assert betainc(3.5, 3.5, 0.5) == pytest.approx(0.5, abs=1e-12)
     assert t_two_sided_p(0.0, 5) == pytest.approx(1.0) and t_two_sided_p(math.inf, 5) == 0.0
 
 
@@ -127,7 +128,7 @@ def test_best_variant_significant():
     text = findings_markdown(summary, "q207")
     assert "Holm-Bonferroni" in text and "family of all 4 comparisons (2 experiments x 2 splits)" in text
     assert "left out (other budgets): q209 (6000 steps)" in text
-    assert "- **val**: best is `good`, val_task_mse 0.012 ± 0.0001 (3 seeds), -0.002 (-14.3%; 95% CI [" in text
+    assert "- **val**: best is `good`, val_task_mse (EMA) 0.012 ± 0.0001 (3 seeds), -0.002 (-14.3%; 95% CI [" in text
     w = welch_test(0.0120, 0.0001, 3, 0.0140, 0.0002, 3)
     good = compare_family(summary, "q207", ["good", "bad"])["val"]["good"]
     ps = [c.p for comps in compare_family(summary, "q207", ["good", "bad"]).values() for c in comps.values()]
@@ -180,7 +181,10 @@ def test_readme_check_and_update(tmp_path):
                            summary_row("v", (0.013, 0.0002), (1.2, 0.01))])
     out = write_findings(csv, tmp_path / "findings.md")
     block = out.read_text()
-    assert block.startswith(BEGIN) and block.rstrip().endswith(END)
+    begin, end = markers("laptop")
+    assert block.startswith(begin) and block.rstrip().endswith(end)
+    assert "from `results/laptop/summary.csv`, the laptop scale (every task MSE below is of the EMA weights" in block
+    assert "`ired findings docs/results/laptop/summary.csv --check README.md`" in block
     readme = tmp_path / "README.md"
     readme.write_text(f"# title\n\n## Findings\n\n{block}\n## Next\n")
     assert check_readme(readme, csv) == []
@@ -190,8 +194,48 @@ def test_readme_check_and_update(tmp_path):
     assert update_readme(readme, csv) and check_readme(readme, csv) == []
     assert readme.read_text().startswith("# title\n") and readme.read_text().endswith("## Next\n")
     (tmp_path / "plain.md").write_text("no block here\n")
-    with pytest.raises(IredError, match="has no findings block"):
+    with pytest.raises(IredError, match="has no findings block for scale 'laptop'"):
         check_readme(tmp_path / "plain.md", csv)
+
+
+def test_each_scale_has_its_own_block(tmp_path):
+    laptop = write(tmp_path / "results", [summary_row("q207", (0.014, 0.0008), (1.21, 0.01)),
+                                          summary_row("v", (0.013, 0.0002), (1.2, 0.01))], scale="laptop")
+    n20 = write(tmp_path / "results", [summary_row("q207", (0.011, 0.0005), (0.2, 0.01)),
+                                       summary_row("w", (0.010, 0.0004), (0.19, 0.01))], scale="n20")
+    assert scale_of(laptop) == "laptop" and scale_of(n20) == "n20"
+    readme = tmp_path / "README.md"
+    readme.write_text("# title\n\n## Findings (laptop scale)\n\n" + write_findings(laptop, tmp_path / "l.md").read_text()
+                      + "\n## Findings (n = 20)\n\n" + write_findings(n20, tmp_path / "n.md").read_text())
+    assert check_readme(readme, laptop) == [] and check_readme(readme, n20) == []
+    # a change in one block fails the check of that scale only
+    text = readme.read_text()
+    cut = text.index(markers("n20")[0])
+    readme.write_text(text[:cut] + text[cut:].replace("**Verdict**", "**Verdikt**"))
+    assert check_readme(readme, laptop) == []
+    assert any("Verdikt" in line for line in check_readme(readme, n20))
+    # --update rewrites the block of its scale and leaves the other one as it was
+    assert update_readme(readme, n20) and readme.read_text() == text
+    # the scale's name is the whole marker: a block of laptop2 is not laptop's
+    (tmp_path / "other.md").write_text(text.replace("findings:laptop ", "findings:laptop2 "))
+    with pytest.raises(IredError, match=r"^\S+other.md has no findings block for scale 'laptop' \(a line "
+                                        r"'<!-- findings:laptop begin ...-->' \.\.\. a line '<!-- findings:laptop end -->'\)"):
+        check_readme(tmp_path / "other.md", laptop)
+    # a missing block is said in one line, naming the file and the scale
+    (tmp_path / "only_laptop.md").write_text(write_findings(laptop, tmp_path / "l.md").read_text())
+    with pytest.raises(IredError, match="only_laptop.md has no findings block for scale 'n20'") as info:
+        check_readme(tmp_path / "only_laptop.md", n20)
+    assert "\n" not in str(info.value)
+    # two blocks of one scale: which one is meant?
+    (tmp_path / "twice.md").write_text(text + text[cut:])
+    with pytest.raises(IredError, match="has 2 findings blocks for scale 'n20'; keep one"):
+        check_readme(tmp_path / "twice.md", n20)
+    # --scale names the block when the folder does not say it
+    loose = tmp_path / "copy of n20.csv"
+    loose.write_text(Path(n20).read_text())
+    assert check_readme(readme, loose, scale="n20") == []
+    with pytest.raises(IredError, match="is not a scale name"):
+        markers("n20 -->")
 
 
 def test_cli(tmp_path, capsys):
@@ -200,7 +244,8 @@ def test_cli(tmp_path, capsys):
     parser = argparse.ArgumentParser()
     add_findings_command(parser.add_subparsers(dest="command"))
     readme = tmp_path / "README.md"
-    readme.write_text(f"intro\n{BEGIN}\nold\n{END}\n")
+    begin, end = markers("laptop")
+    readme.write_text(f"intro\n{begin}\nold\n{end}\n")
 
     def run(*argv: str) -> int:
         args = parser.parse_args(["findings", *argv])
@@ -208,6 +253,10 @@ def test_cli(tmp_path, capsys):
 
     assert run(csv, "--check", str(readme)) == 1
     assert run(csv, "--update", str(readme)) == 0
-    assert run(csv, "--check", str(readme)) == 0
     capsys.readouterr()
-    assert run(csv) == 0 and capsys.readouterr().out.startswith(BEGIN)
+    assert run(csv, "--check", str(readme)) == 0
+    assert capsys.readouterr().out == f"{readme}: findings block of scale laptop matches {csv}\n"
+    assert run(csv) == 0 and capsys.readouterr().out.startswith(begin)
+    assert run(csv, "--scale", "n20") == 0 and capsys.readouterr().out.startswith(markers("n20")[0])
+    with pytest.raises(IredError, match="has no findings block for scale 'n20'"):
+        run(csv, "--scale", "n20", "--check", str(readme))

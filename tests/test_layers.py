@@ -20,10 +20,10 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src"
 
 LAYERS: dict[str, tuple[str, ...]] = {
-    # torch-free foundations: config, errors, the run-folder files, the statistics
+    # torch-free foundations: config, errors, the run-folder files, the progress bar
     "base": ("ired", "ired.errors", "ired.exit_codes", "ired.yamlio", "ired.atomic", "ired.jsonl", "ired.config",
              "ired.metrics", "ired.checkpoint_format", "ired.runstate", "ired.host", "ired.registry", "ired.sweeps",
-             "ired.stats"),
+             "ired.code_version", "ired.shared_fs", "ired.run_logs", "ired.progress"),
     # the maths: problems, diffusion, the energy model, the sampler, negatives, losses, schedules
     "science": ("ired.data", "ired.diffusion", "ired.models", "ired.inference", "ired.negatives", "ired.losses",
                 "ired.schedules"),
@@ -35,12 +35,12 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "train": ("ired.train", "ired.run_folder", "ired.faults", "ired.ema", "ired.train_kernel"),
     # reads files (run folders, summary.csv, cross-eval rows); never trains or evaluates
     "reporting": ("ired.diagnostics", "ired.run_record", "ired.summary", "ired.report", "ired.landscape",
-                  "ired.plots", "ired.findings", "ired.formatting", "ired.columns", "ired.cross_eval"),
+                  "ired.plots", "ired.findings", "ired.stats", "ired.formatting", "ired.columns", "ired.cross_eval"),
     # the dispatcher (the pipeline's head runs it: no torch)
     "dispatch": ("ired.dispatch",),
     # commands: may use everything
     "entry": ("ired.cli", "ired.__main__", "ired.parity", "ired.bench", "ired.bench_floor", "ired.bench_gpu", "ired.bench_dag", "ired.bench_reference", "ired.bench_release_driver",
-              "ired.parity_release", "ired.parity_lockstep"),
+              "ired.parity_release", "ired.parity_lockstep", "ired.learning_curves"),
 }
 
 MAY_IMPORT: dict[str, set[str]] = {

@@ -177,3 +177,40 @@ def test_sweep_plot_a_line_per_combination_with_seed_error_bars(tmp_path):
 def test_sweep_plot_without_sweeps_says_so():
     fig = plots.sweeps_figure(pd.DataFrame([{"experiment": "q207", "val_task_mse_mean": 0.01}]))
     assert "no parameter sweep" in _texts(fig)
+
+
+def test_ired_plot_draws_a_run_still_training(tmp_path):
+    """`ired plot RUN_DIR` on a trainer held in flight at step 20 (faults.hold_at_step): the PNG has the rows
+    logged so far and its title says the run is running at step 20 of 40; no table is read."""
+    import json
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    from conftest import tiny_config
+    from ired.train import train
+
+    run_dir = tmp_path / "results" / "tiny" / "held-s0"
+    trainer = threading.Thread(target=train, args=(tiny_config("train.steps=40", "train.log_every=10",
+                                                               "faults.hold_at_step=20"), run_dir),
+                               kwargs={"echo": False})
+    trainer.start()
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and not (run_dir / "faults_fired.json").exists():
+            time.sleep(0.05)
+        out = subprocess.run([sys.executable, "-m", "ired", "plot", str(run_dir)], capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.strip() == str(run_dir / "curves.png")
+        assert _read(run_dir / "curves.png").shape[:2] == (850, 1500)
+        title = plots.live_curves_figure(run_dir)._suptitle.get_text()
+        assert title == "held-s0: running at step 20 of 40 (2 metrics rows)", title
+        assert [json.loads(line)["step"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()] == [10, 20]
+    finally:
+        (run_dir / "release").touch()
+        trainer.join()
+    done = plots.live_curves_figure(run_dir)._suptitle.get_text()
+    assert done == "held-s0: completed at step 40 of 40 (4 metrics rows)", done
+    missing = subprocess.run([sys.executable, "-m", "ired", "plot", str(tmp_path)], capture_output=True, text=True)
+    assert missing.returncode == 2 and "no metrics.jsonl" in missing.stderr

@@ -243,7 +243,7 @@ def test_html_report_reads_top_down_and_links_the_runs(study, tmp_path):
     assert [text.index(o) for o in order] == sorted(text.index(o) for o in order)
     assert 'id="sweeps"' not in text  # no parameter sweep in this study: no section
     # the findings are rendered: no block marker, no Markdown table source
-    assert "findings:begin" not in text and "|---|" not in text and "<strong>Verdict</strong>" in text
+    assert "<!-- findings:" not in text and "|---|" not in text and "<strong>Verdict</strong>" in text
     assert "<table" in text.split('id="findings"')[1].split('id="ablation"')[0]
     # one embedded image (the ablation chart), with its caption from the plot registry; each run's curves are a
     # lazy, linked file
@@ -253,6 +253,7 @@ def test_html_report_reads_top_down_and_links_the_runs(study, tmp_path):
     lazy = re.findall(r'<img loading="lazy" src="([^"]+)"', text)
     assert len(lazy) == len(curves) == 7 and all((res / src).is_file() for src in lazy)
     assert 'href="runs/q101_s0/resolved_config.yaml"'.replace("runs/", "../runs/") in text
+    assert 'href="../runs/q101_s0/train.log"' in text and 'href="../runs/q101_s0/dispatch/"' in text  # its logs
     # the tables: status badges, numbers right-aligned with their spread, full text on hover
     summary = text.split('id="summary"')[1].split("</table>")[0]
     assert summary.count("<tr data-experiment=") == 4 and 'class="st" style="background:' in summary

@@ -12,7 +12,7 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "ired"
 REPORTING = ("columns", "cross_eval", "diagnostics", "findings", "formatting", "plots", "report", "run_record",
-             "summary")
+             "stats", "summary")
 FORBIDDEN = ("ired.train", "ired.evaluate")
 
 

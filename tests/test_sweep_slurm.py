@@ -111,7 +111,7 @@ def test_a_sweep_runs_as_arrays_with_retries_status_and_cancel(tmp_path: Path, c
         lines = table(live)
         assert sorted(lines) == sorted(runs) and live.stdout.splitlines()[-1].startswith("7 run(s) in results/tiny")
         row = lines["sweep_long-s0"]
-        assert row[1] == "running" and row[5] in cluster and row[7] == job_id, row
+        assert row[1] == "running" and row[6] in cluster and row[8] == job_id, row
         assert {r[1] for r in lines.values()} <= {"pending", "queued", "running", "completed", "interrupted"}
 
         # stop one run of the sweep, and only that one

@@ -128,7 +128,7 @@ CASES = [
     Case("duplicate-experiment-in-file", "smk", registry(append("core.yaml", "q101:\n  description: again\n")),
          ("core.yaml", "duplicate key 'q101'")),
     Case("unknown-at-scale", "smk", registry(replace("core.yaml", "tiny: {train: {steps: 60", "tinny: {train: {steps: 60")),
-         ("core.yaml", "q209.at_scale.tinny", "unknown scale 'tinny'", "laptop, paper, reference_laptop, tiny")),
+         ("core.yaml", "q209.at_scale.tinny", "unknown scale 'tinny'", "laptop, n20, paper, reference_laptop, tiny")),
     Case("typo-in-unselected-experiment", "smk",
          registry(replace("study.yaml", "energy_reg: 0.001", "energy_rge: 0.001"), "experiments=[q101]"),
          ("study.yaml", "study_energy_reg_mild.set.objective.energy_rge", "allowed here")),
@@ -442,7 +442,7 @@ def test_cancelled_slurm_job_is_one_line(tmp_path):
                                                         "checkpoint_every": 100000})
     run = tmp_path / "run"
     cmd = [sys.executable, "-m", "ired.cli", "dispatch-train", str(cfg), "--out", str(run), "--cluster", "slurm",
-           "--partition", "debug", "--account", "root", "--mem-gb", "1", "--timeout-min", "5"]
+           "--slurm-partition", "debug", "--slurm-account", "root", "--mem-mb", "1024", "--runtime", "5"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
     job_id = None
     try:

@@ -273,6 +273,8 @@ def test_one_failed_run_does_not_stop_the_others(wf):
     assert proc.returncode != 0
     assert "failing-s0: train failed: config_error" in text, text[-3000:]
     assert "rerun: snakemake results/tiny/failing-s0/final.pt --config scale=tiny" in text
+    log = text.split("failing-s0: train failed: config_error")[1].split("    log: ")[1].split("\n")[0]
+    assert "failing-s0" in log and Path(wf, log).is_file(), log  # the failed job's log, named in the report
     assert (out(wf) / "q101-s0" / "inference_sweep.json").exists()
     with open(out(wf) / "runs.csv") as handle:
         rows = {r["run"]: r["status"] for r in csv.DictReader(handle)}

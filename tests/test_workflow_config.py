@@ -95,7 +95,7 @@ def test_slurm_dispatch_settings_validate():
 
     settings = load_settings(REPO / "profiles" / "slurm" / "dispatch.yaml")
     # the cluster's own defaults: a user's profile names no test cluster's partition or account
-    assert (settings.cluster, settings.partition, settings.account, settings.qos) == ("slurm", None, None, None)
+    assert (settings.cluster, settings.slurm_partition, settings.slurm_account, settings.qos) == ("slurm", None, None, None)
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -108,7 +108,7 @@ def workdir(tmp_path):
     return copy_workflow(tmp_path / "wf")
 
 
-@pytest.mark.parametrize("scale", ["laptop", "paper", "tiny"])
+@pytest.mark.parametrize("scale", ["laptop", "n20", "paper", "tiny"])
 def test_every_experiment_resolves_at_every_scale(workdir, scale):
     """Every run resolves and validates when the workflow is parsed; planning writes nothing (the rule resolve
     writes each run's config.yaml, one job per training)."""
@@ -169,13 +169,43 @@ def test_slurm_profile_resolves_from_the_repository_root(workdir):
 
 
 def test_the_dispatch_settings_come_from_the_config(workdir):
-    """The rules that run torch take their ired.dispatch settings file from the pipeline config (profiles/slurm
-    replaces it with set-resources, test above); no rule names a profile's file itself."""
+    """Config `dispatch` names the ired.dispatch settings file of the rules that run torch, over the profile's;
+    only common.smk's choice of that file names a profile's file."""
+    (workdir / "elsewhere").mkdir()
+    (workdir / "elsewhere" / "dispatch.yaml").write_text("cluster: local\n")
     proc = snakemake(workdir, "--dry-run", "results/tiny/q101-s0/milestones", "--config", "scale=tiny",
                      "dispatch=elsewhere/dispatch.yaml")
     resources = [line for line in proc.stdout.splitlines() if line.strip().startswith("resources:")]
     assert sum("dispatch=elsewhere/dispatch.yaml" in line for line in resources) == 2, proc.stdout  # train, evaluate
-    assert "profiles/default/dispatch.yaml" not in "".join(p.read_text() for p in (workdir / "workflow").rglob("*.smk"))
+    rules = [p for p in (workdir / "workflow").rglob("*.smk") if p.name != "common.smk"]
+    assert "dispatch.yaml" not in "".join(p.read_text() for p in rules)
+
+
+def test_set_resources_cannot_send_the_jobs_elsewhere(workdir):
+    """`--set-resources` replaces the profile's set-resources whole: the train jobs still go to Slurm (the profile's
+    dispatch.yaml), and the paper scale's train jobs ask for a GPU and a runtime, which the command line overrides."""
+    proc = snakemake(workdir, "--profile", "slurm", "q101", "--dry-run", "--set-resources", "train:runtime=7",
+                     "--config", "scale=paper")
+    assert "ired: jobs run on Slurm (profiles/slurm/dispatch.yaml, profile slurm)" in proc.stderr
+    train = [line for line in proc.stdout.splitlines() if "fresh=" in line]  # the train jobs' resources lines
+    assert train and all("dispatch=profiles/slurm/dispatch.yaml" in line and "runtime=7" in line and "gpu=1" in line
+                         for line in train), train
+    proc = snakemake(workdir, "--profile", "slurm", "q101", "--dry-run", "--config", "scale=paper")
+    assert all("runtime=240" in line and "gpu=1" in line for line in proc.stdout.splitlines() if "fresh=" in line)
+
+
+def test_a_profile_without_dispatch_settings_stops_in_one_line(workdir):
+    (workdir / "site").mkdir()
+    (workdir / "site" / "config.yaml").write_text("jobs: 10\n")
+    proc = snakemake(workdir, "--profile", "site", "--dry-run", check=False)
+    assert proc.returncode == 2 and "--profile site" in proc.stderr and "has no dispatch.yaml" in proc.stderr, proc.stderr
+
+
+def test_a_resource_left_in_a_dispatch_file_stops_in_one_line(workdir):
+    settings = workdir / "profiles" / "slurm" / "dispatch.yaml"
+    settings.write_text(settings.read_text() + "timeout_min: 60\n")
+    proc = snakemake(workdir, "--profile", "slurm", "--dry-run", check=False)
+    assert proc.returncode == 2 and "key timeout_min: moved" in proc.stderr and "runtime" in proc.stderr, proc.stderr
 
 
 def test_lint_passes(workdir):

@@ -8,7 +8,9 @@ Two promises of the dispatch issue, end to end through the Snakemake CLI in a pr
   `snakemake --unlock` and the same command again, submits no job twice, leaves every finished result untouched
   and completes;
 - Ctrl-C on a head (SIGINT to its process group) cancels the Slurm jobs it submitted, says so and logs them as
-  interrupted; the same command again resumes them from their checkpoints and trains no finished run again.
+  interrupted; the same command again resumes them from their checkpoints and trains no finished run again;
+- a logout (SIGHUP to the head's process group) leaves its jobs running and no lock; the same command re-attaches;
+  a command-line --set-resources still sends the training to Slurm, with its time limit and GPU.
 
 Skipped with the reason when no cluster answers; ``IRED_REQUIRE_SLURM=1`` (CI) makes that a failure. Every
 Snakemake call runs under ``timeout -k 10`` (Snakemake ignores SIGTERM while jobs run); jobs left in the queue by
@@ -117,6 +119,41 @@ def since_now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(time.time() - 2))
 
 
+def wait_for_held_drill(head: subprocess.Popen, drill: Path, ready=lambda: True) -> str:
+    """The Slurm job of the drill run once it is RUNNING and held at step 1000 (after its checkpoint), and
+    ``ready()``; fails the test when the head ends or 240 s pass first."""
+    deadline = time.time() + 240
+    while time.time() < deadline and head.poll() is None:
+        job_id = recorded_job(drill / "job.json") if ready() else None
+        if job_id and squeue_state(job_id) == "RUNNING" and (drill / "faults_fired.json").exists():
+            return job_id
+        time.sleep(0.3)
+    pytest.fail(f"never saw {drill.name} held in training (head exit {head.poll()})")
+
+
+def rerun_releasing_the_drill(workdir: Path, cmd: list[str], drill: Path, job_id: str) -> tuple[str, str]:
+    """The same command again: once its train rule says it re-attached to ``job_id``, release the held drill and
+    let the command finish (exit 0 asserted). Returns the command's output and the re-attach line."""
+    train_log = workdir / "logs" / "tiny" / "train" / f"{drill.name}.log"
+    rerun = subprocess.Popen(cmd, cwd=workdir, env=environment(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             text=True, start_new_session=True)
+    reattached = f"re-attaching to attempt 1, job {job_id} (still queued or running)"
+    try:
+        deadline = time.time() + LIMIT_S
+        while rerun.poll() is None and time.time() < deadline and not (
+                train_log.exists() and reattached in train_log.read_text()):
+            time.sleep(0.3)
+        (drill / "release").touch()  # the held training goes on, watched by the new head
+        output, _ = rerun.communicate(timeout=LIMIT_S)
+    finally:
+        if rerun.poll() is None:
+            os.killpg(rerun.pid, signal.SIGKILL)
+            rerun.wait()
+    assert rerun.returncode == 0, output[-6000:]
+    assert reattached in train_log.read_text()
+    return output, reattached
+
+
 def test_all_ablations_runs_its_jobs_on_slurm(tmp_path: Path, cluster: list[str]) -> None:
     workdir = slurm_workflow(tmp_path / "wf")
     since = since_now()
@@ -201,20 +238,7 @@ def test_killed_head_then_same_command_submits_no_duplicate_and_keeps_finished_r
 
     run(workdir, [*cmd, "--unlock"])  # a SIGKILLed head leaves Snakemake's lock: the documented recovery
     train_log = workdir / "logs" / "tiny" / "train" / "slurm_drill-s0.log"
-    rerun = subprocess.Popen(cmd, cwd=workdir, env=environment(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                             text=True, start_new_session=True)  # the same command again
-    try:
-        reattached = f"re-attaching to attempt 1, job {job_id} (still queued or running)"
-        while rerun.poll() is None and time.time() < deadline + LIMIT_S and not (
-                train_log.exists() and reattached in train_log.read_text()):
-            time.sleep(0.3)
-        (drill / "release").touch()  # the held training goes on, watched by the new head
-        output, _ = rerun.communicate(timeout=LIMIT_S)
-    finally:
-        if rerun.poll() is None:
-            os.killpg(rerun.pid, signal.SIGKILL)
-            rerun.wait()
-    assert rerun.returncode == 0, output[-6000:]
+    _, reattached = rerun_releasing_the_drill(workdir, cmd, drill, job_id)  # the same command again
 
     # the jobs in flight were collected, not submitted again; the finished results were left alone
     log = train_log.read_text()
@@ -257,15 +281,7 @@ def test_ctrl_c_cancels_the_heads_jobs_and_the_next_command_resumes_them(tmp_pat
     finished = [results / "q101-s0" / "final.pt", *(results / "q101-s0" / "checkpoints").glob("*.pt")]
     job_id = None
     try:
-        deadline = time.time() + 240
-        while time.time() < deadline and head.poll() is None:
-            if (results / "q101-s0" / "milestones" / "last.pt").exists() and (drill / "job.json").exists():
-                job_id = recorded_job(drill / "job.json")
-                if job_id and squeue_state(job_id) == "RUNNING" and (drill / "faults_fired.json").exists():
-                    break  # held at step 1000, after its checkpoint
-            time.sleep(0.3)
-        else:
-            pytest.fail(f"never saw slurm_drill training after q101 (head exit {head.poll()})")
+        job_id = wait_for_held_drill(head, drill, lambda: (results / "q101-s0" / "milestones" / "last.pt").exists())
         finished = [results / "q101-s0" / "final.pt", *(results / "q101-s0" / "checkpoints").glob("*.pt")]
         before = mtimes(finished)
         os.killpg(head.pid, signal.SIGINT)  # Ctrl-C
@@ -295,3 +311,40 @@ def test_ctrl_c_cancels_the_heads_jobs_and_the_next_command_resumes_them(tmp_pat
     q101 = [json.loads(line)["job_id"] for line in (results / "q101-s0" / "attempts.jsonl").read_text().splitlines()]
     trained = [r for r in sacct_jobs(workdir, since) if r["job_id"] in q101]
     assert len(q101) == 1 and len(trained) == 1, (q101, trained)  # q101 was trained once
+
+
+def test_a_logout_leaves_the_job_running_and_the_same_command_collects_it(tmp_path: Path, cluster: list[str]) -> None:
+    """SIGHUP to the head's process group (a dropped ssh session): Snakemake and its rule scripts exit, the Slurm job
+    keeps running, no Snakemake lock is left; the same command (no --unlock) re-attaches to the job, submits nothing
+    new and collects it. The command's `--set-resources train:runtime=7 train:gpu=1` (which replaces the profile's
+    set-resources whole) still sends the training to Slurm, with sacct's Timelimit 00:07:00 and one GPU."""
+    workdir = slurm_workflow(tmp_path / "wf")
+    (workdir / "config" / "experiments" / "zz_slurm_drill.yaml").write_text(DRILL)
+    cmd = ["timeout", "-k", "10", str(LIMIT_S), str(BIN / "snakemake"), *PROFILE, "--set-resources",
+           "train:runtime=7", "train:gpu=1", "--config", "scale=tiny", "experiments=[slurm_drill]", "max_seeds=1"]
+    drill = workdir / "results" / "tiny" / "slurm_drill-s0"
+    since = since_now()
+    head = subprocess.Popen(cmd, cwd=workdir, env=environment(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True)
+    job_id = None
+    try:
+        job_id = wait_for_held_drill(head, drill)
+        os.killpg(head.pid, signal.SIGHUP)  # the terminal hung up
+        output, _ = head.communicate(timeout=60)
+    finally:
+        if head.poll() is None:
+            os.killpg(head.pid, signal.SIGKILL)
+            head.wait()
+    assert f"Slurm job {job_id} (attempt 1) keeps running" in output, output[-4000:]
+    assert "1 training job(s) still running with no head watching them (slurm_drill-s0)" in output, output[-4000:]
+    assert squeue_state(job_id) == "RUNNING", "the job must outlive a logout"
+    assert not list((workdir / ".snakemake" / "locks").glob("*")), "a logout must leave no Snakemake lock"
+    shown = subprocess.run(["sacct", "-j", job_id, "-X", "-n", "-P", "-o", "Timelimit,AllocTRES"],
+                           capture_output=True, text=True, check=True).stdout.strip()
+    assert shown.startswith("00:07:00|") and "gres/gpu=1" in shown, shown
+
+    rerun_releasing_the_drill(workdir, cmd, drill, job_id)  # the same command, no --unlock
+    rows = [json.loads(line) for line in (drill / "attempts.jsonl").read_text().splitlines()]
+    assert [(r["attempt"], r["job_id"], r["action"]) for r in rows] == [(1, job_id, "done")], rows
+    attempt_jobs = {rows[0]["job_id"] for _, (_, rows) in dispatch_records(workdir).items()}
+    assert {r["job_id"] for r in sacct_jobs(workdir, since)} == attempt_jobs  # nothing submitted twice

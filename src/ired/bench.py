@@ -14,6 +14,11 @@ matrix products (each distinct shape and layout timed alone, ``ired.bench_floor`
 size); ``--paths`` adds ``fused_eager`` (fused, not compiled: a run of 1,000 steps is too short to compile, which
 shows what compiling gains) and ``bf16`` (fused + ``train.precision: bf16``). Inference is the same code on every path (the
 options concern the training step) and is timed once. ``--tiny`` runs the same at a toy size, to check the command.
+
+``--set KEY=VALUE`` (repeatable) changes the configuration of every timing (after the bench's own keys, so
+``--set train.batch_size=256 --set train.threads=1`` times a smaller step on one thread) and ``--train-only`` skips
+the inference. Each timed line is followed by a comment line with the process CPU time per call (user + system),
+which a shared machine's load changes much less than the wall time, and the load average before and after.
 """
 
 from __future__ import annotations
@@ -71,30 +76,45 @@ def load_average() -> float:
 
 def median_seconds(fn: Callable[[], object], device: torch.device, repeats: int, warmup: int = 1) -> float:
     """Median wall seconds of ``fn`` over ``repeats`` calls after ``warmup`` calls (CUDA synchronised)."""
-    def timed() -> float:
-        start = time.perf_counter()
+    return median_wall_and_cpu(fn, device, repeats, warmup)[0]
+
+
+def median_wall_and_cpu(
+    fn: Callable[[], object], device: torch.device, repeats: int, warmup: int = 1
+) -> tuple[float, float]:
+    """(median wall seconds, median process CPU seconds) of one call of ``fn``."""
+    def timed() -> tuple[float, float]:
+        start, start_cpu = time.perf_counter(), time.process_time()
         fn()
         if device.type == "cuda":
             torch.cuda.synchronize()
-        return time.perf_counter() - start
+        return time.perf_counter() - start, time.process_time() - start_cpu
 
     for _ in range(warmup):
         timed()
-    return statistics.median(timed() for _ in range(repeats))
+    runs = [timed() for _ in range(repeats)]
+    return statistics.median(w for w, _ in runs), statistics.median(c for _, c in runs)
+
+
+def load_averages() -> str:
+    return " ".join(f"{v:.2f}" for v in os.getloadavg())
 
 
 class Bench:
     """The three figures of one size on one device: trainers per objective and path, inference, floors."""
 
-    def __init__(self, device: str, tiny: bool, workdir: Path, paths: dict[str, list[str]] = PATHS) -> None:
+    def __init__(self, device: str, tiny: bool, workdir: Path, paths: dict[str, list[str]] = PATHS,
+                 extra: list[str] | None = None) -> None:
         self.size = TINY if tiny else PAPER
         self.paths = paths
+        self.extra = extra or []  # --set: after the bench's own keys
         self.device_name = device
         self.workdir = workdir
         self.problems = 64 if tiny else 2048
 
     def trainer(self, figure: str, path: str) -> Trainer:
-        cfg = load_config(None, [*self.size, f"device={self.device_name}", *OBJECTIVES[figure], *self.paths[path]])
+        cfg = load_config(None, [*self.size, f"device={self.device_name}", *OBJECTIVES[figure], *self.paths[path],
+                                 *self.extra])
         return Trainer(cfg, self.workdir / f"{figure}-{path}", echo=False)
 
     def inference(self) -> tuple[Callable[[], object], torch.device]:
@@ -120,15 +140,16 @@ class Bench:
             count = count_gemms(fn)
         return Floor(count.flops, gemm_throughput(count, device, repeats), load_average())
 
-    def seconds(self, figure: str, path: str, repeats: int) -> tuple[float, float]:
-        """(median seconds, load average) of ``figure`` on ``path``; a compiled path warms up twice."""
+    def seconds(self, figure: str, path: str, repeats: int) -> tuple[float, float, float]:
+        """(median wall seconds, median CPU seconds, load average) of ``figure`` on ``path``; a compiled path warms
+        up twice."""
         if figure == "inference_2048":
             fn, device = self.inference()
         else:
             trainer = self.trainer(figure, path)
             fn, device = trainer.train_step, trainer.device
         warmup = 2 if path != "default" else 1
-        return median_seconds(fn, device, repeats, warmup), load_average()
+        return (*median_wall_and_cpu(fn, device, repeats, warmup), load_average())
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -138,6 +159,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--paths", default="default,fused", help=f"comma-separated, of: {', '.join(PATHS)}")
     parser.add_argument("--tiny", action="store_true", help="a toy size: checks the command, measures nothing")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a run config key for every timing, after the bench's own (repeatable)")
+    parser.add_argument("--train-only", action="store_true", help="time the training steps only")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -146,11 +170,13 @@ def main(argv: list[str] | None = None) -> None:
     if unknown:
         parser.error(f"--paths: {', '.join(unknown)} not allowed (allowed: {', '.join(PATHS)})")
     print(f"# torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}, "
-          f"repeats {args.repeats}{', TINY size' if args.tiny else ''}", flush=True)
+          f"repeats {args.repeats}{', TINY size' if args.tiny else ''}"
+          + (f", --set {' '.join(args.set)}" if args.set else ""), flush=True)
+    figures = STEPS if args.train_only else FIGURES
     with tempfile.TemporaryDirectory() as tmp:
-        bench = Bench(args.device, args.tiny, Path(tmp))
+        bench = Bench(args.device, args.tiny, Path(tmp), extra=args.set)
         floors = {}
-        for figure in FIGURES:
+        for figure in figures:
             floor = floors[figure] = bench.floor(figure, args.repeats)
             print(f"{figure}_gflop: {floor.flops / 1e9:.2f}  (counted, default path, every gradient)", flush=True)
             print(f"{figure}_matmul_gflops: {floor.throughput / 1e9:.1f}  (its own products; load {floor.load:.2f})",
@@ -159,17 +185,20 @@ def main(argv: list[str] | None = None) -> None:
         inference = None
         for path in paths:
             print(f"# path {path}: {' '.join(PATHS[path])}", flush=True)
-            for figure in FIGURES:
+            for figure in figures:
                 if figure == "inference_2048" and inference is not None:
-                    seconds, load = inference
+                    seconds, cpu, load = inference
                     note = "timed once: the same code on every path"
                 else:
+                    before = load_averages()
                     reps = max(2, args.repeats // 2) if figure == "inference_2048" else args.repeats
-                    seconds, load = bench.seconds(figure, path, reps)
+                    seconds, cpu, load = bench.seconds(figure, path, reps)
                     note = f"load {load:.2f}"
                     if figure == "inference_2048":
-                        inference = seconds, load
+                        inference = seconds, cpu, load
                 print(f"{figure}: {seconds:.3f}  ({note})", flush=True)
+                if note.startswith("load"):
+                    print(f"# {figure}: cpu {cpu:.3f} s; load average {before} -> {load_averages()}", flush=True)
                 print(f"{figure}_floor_ratio: {seconds / floors[figure].seconds:.2f}", flush=True)
 
 

@@ -22,17 +22,14 @@ import io
 import json
 import os
 import re
-import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import torch
 
-import ired
 from ired.checkpoint_format import (  # the torch-free half: file format, checks, discovery
     MAGIC,
     latest_checkpoint,
@@ -42,32 +39,16 @@ from ired.checkpoint_format import (  # the torch-free half: file format, checks
     step_path,
     verify_checkpoint,
 )
+from ired.code_version import git_version
 from ired.errors import CheckpointError, StorageError
 from ired.jsonl import fsync_dir
 
 FORMAT = 2  # 1: bare torch.save (no checksum; still loads); 2: header line with length and SHA-256
 
 
-@lru_cache(maxsize=1)
 def code_version() -> str:
-    """Package version plus the git commit of the source tree when there is one (``+dirty`` if modified)."""
-    here = Path(__file__).resolve().parent
-    try:
-        commit = subprocess.run(
-            ["git", "-C", str(here), "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True, timeout=5
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no", "--", "."],
-            capture_output=True, text=True, timeout=5,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        commit, dirty = "", ""
-    version = ired.__version__
-    if commit:
-        version += f"+g{commit}" + (".dirty" if dirty else "")
-    return version
-
-
+    """Package version plus the git commit of the source tree (:func:`ired.code_version.git_version`)."""
+    return git_version()
 
 
 def encode_checkpoint(obj: Any) -> bytes:

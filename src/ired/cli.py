@@ -1,4 +1,4 @@
-"""The ired command line: train, evaluate, dispatch, cancel, findings, print configs and the schema.
+"""The ired command line: train, evaluate, plot, dispatch, status, logs, cancel, findings, print configs and the schema.
 
 User errors (bad config, bad argument, missing checkpoint, a file that cannot be read or written) print one line
 on stderr and exit 2, without a traceback; a diverged run exits 3; output into a closed pipe (``ired schema | head``)
@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from ired import exit_codes
-from ired.errors import ConfigError, DivergedError, IredError, StorageError
+from ired.errors import ConfigError, DivergedError, IredError, SliceEnd, StorageError
 
 DEVICES = ("auto", "cpu", "cuda")
 PROTOCOLS = ("current", "reference", "denoise")
@@ -63,12 +63,15 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     cfg = load_config(args.config, args.set)
     try:
-        train(cfg, Path(args.out))
+        train(cfg, Path(args.out), progress_bar=True)  # drawn only while stderr is a terminal
     except ConfigError as exc:  # found once the run starts (e.g. no CUDA on this node): name the config too
         raise ConfigError(f"{args.config}: {exc}") from None
     except DivergedError as exc:
         print(f"ired train: {exc} (status.json in {args.out}; not retried)", file=sys.stderr)
         return exit_codes.DIVERGED
+    except SliceEnd as exc:
+        print(f"ired train: {exc}", file=sys.stderr)
+        return exit_codes.SLICE_END
     return 0
 
 
@@ -93,18 +96,33 @@ def _cmd_schema(args: argparse.Namespace) -> int:
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from ired.evaluate import evaluate_checkpoint
+    from ired.progress import progress
 
     _check_out(args.out)
+    grid = [(p, s, w) for p in args.protocol for s in args.split for w in args.weights]
     rows = []
-    for protocol in args.protocol:
-        for split in args.split:
-            for weights in args.weights:
-                rows.append(evaluate_checkpoint(args.checkpoint, protocol, split, weights, args.size, args.device))
+    with progress(len(grid), f"evaluate {Path(args.checkpoint).name}", unit="evaluation") as bar:  # a terminal only
+        for protocol, split, weights in grid:
+            rows.append(evaluate_checkpoint(args.checkpoint, protocol, split, weights, args.size, args.device))
+            bar.update(1)
     text = json.dumps(rows if len(rows) > 1 else rows[0], indent=1, allow_nan=False)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(text + "\n")
     print(text)
+    return 0
+
+
+def _cmd_plot(args: argparse.Namespace) -> int:
+    from ired.plots import live_curves_figure, save_png
+
+    run_dir = Path(args.run_dir)
+    if not (run_dir / "metrics.jsonl").is_file():
+        raise ConfigError(f"{run_dir}: no metrics.jsonl (allowed: a run folder, results/<scale>/<run>, once its "
+                          "trainer has logged a row)")
+    out = Path(args.out) if args.out else run_dir / "curves.png"
+    _check_out(str(out))
+    print(save_png(live_curves_figure(run_dir), out))
     return 0
 
 
@@ -138,6 +156,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", choices=DEVICES)
     p.add_argument("--out", default=None, help="also write the JSON here")
     p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("plot", help="draw one run's training curves from its folder, while it trains or after "
+                       "(no summary table needed)")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="the run folder, results/<scale>/<run>")
+    p.add_argument("--out", default=None, help="the PNG to write (default RUN_DIR/curves.png)")
+    p.set_defaults(func=_cmd_plot)
 
     from ired.dispatch.cli import add_dispatch_commands, add_run_commands  # dispatch-train; cancel
     from ired.findings import add_findings_command  # `ired findings`: results/findings.md, README check

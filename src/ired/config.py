@@ -319,6 +319,10 @@ class FaultsConfig(_Strict):
         None, ge=1, description="Pause the training process after this step (after its checkpoint) until a file "
         "named `release` appears in the run folder (once): a run held in flight for a drill."
     )
+    step_delay_s: float | None = Field(
+        None, ge=0, le=60, description="Sleep this long after every step: a run that lasts a known wall time "
+        "whatever the machine's speed (a time-limit drill); changes no number."
+    )
 
 
 class SweepMembership(_Strict):
@@ -332,7 +336,7 @@ class SweepMembership(_Strict):
 #: run of no sweep, and keys added to the run config after results existed, so that a run's config.yaml stays
 #: byte-identical across the upgrade (the resolve job's text is its rerun trigger: a new line would re-evaluate
 #: every run).
-OMITTED_AT_DEFAULT = ("sweep", "faults.hold_at_step", "train.kernel", "train.precision")
+OMITTED_AT_DEFAULT = ("sweep", "faults.hold_at_step", "faults.step_delay_s", "train.kernel", "train.precision")
 
 
 class RunConfig(_Strict):

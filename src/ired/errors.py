@@ -21,6 +21,15 @@ class DivergedError(IredError):
         self.step = step
 
 
+class SliceEnd(Exception):
+    """The trainer stopped on a signal after writing a checkpoint at ``step`` (``signal``: ``SIGUSR2`` for the
+    time-limit warning, ``SIGTERM`` for a preemption or requeue): not an error, the same command resumes there."""
+
+    def __init__(self, signal: str, step: int) -> None:
+        super().__init__(f"stopped by {signal} at step {step} after writing a checkpoint; the same command resumes")
+        self.signal, self.step = signal, step
+
+
 class DispatchError(IredError):
     """A dispatched job failed and the retry policy does not retry it (or its retries are spent), or a person stopped
     it (``stopped``: ``ired cancel``); the message names the cause, the logs and the attempt log.

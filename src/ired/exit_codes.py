@@ -11,5 +11,6 @@ INTERNAL_ERROR = 1  # an unexpected error (a bug): one line; --debug or IRED_DEB
 USER_ERROR = 2  # bad config or argument, unreadable file, corrupt checkpoint or metrics line, run folder held, no CUDA
 DIVERGED = 3  # NaN/inf in the loss or gradients
 STORAGE = 4  # a write failed (disk full, quota, read-only file system); the same command resumes
+SLICE_END = 75  # stopped on a signal (SIGUSR2: the time-limit warning; SIGTERM: preemption, requeue) after a checkpoint
 NODE_FAILURE = 120  # Python's exit when it cannot flush stdio; the default code of faults.exit_on_node
 INTERRUPTED = 130  # Ctrl-C (128 + SIGINT)

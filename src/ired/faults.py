@@ -8,7 +8,9 @@
   remembers what fired, so the rerun resumes instead of dying again;
 - ``hold_at_step``: pause the trainer after that step (after its checkpoint, if the step has one) until a file
   named ``release`` appears in the run folder, once: a run held in flight at a known step, for as long as a drill
-  needs it (a killed head, a Ctrl-C, a cancel), without burning CPU on extra steps.
+  needs it (a killed head, a Ctrl-C, a cancel), without burning CPU on extra steps;
+- ``step_delay_s``: a pause after every step, so that a drill lasts a known wall time on any machine (a time-limit
+  drill's slices); no number changes.
 """
 
 from __future__ import annotations
@@ -60,7 +62,9 @@ class FaultInjector:
 
     def after_step(self, step: int) -> None:
         """``kill_at_step``: SIGKILL this process at that step; ``hold_at_step``: wait there until released. The
-        first time only."""
+        first time only. ``step_delay_s``: a pause after every step."""
+        if self.cfg.step_delay_s:
+            time.sleep(self.cfg.step_delay_s)
         if self.cfg.kill_at_step == step and self._fire_once("kill_at_step", step):
             self.log(f"fault injection: SIGKILL at step {step}")
             os.kill(os.getpid(), signal.SIGKILL)

@@ -97,6 +97,40 @@ def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
     return content.rows
 
 
+def last_value(path: str | Path, key: str, chunk: int = 1 << 16) -> tuple[int | None, Any] | None:
+    """``(step, value)`` of the last row of a JSONL file whose ``key`` is not null, read from the end of the file
+    (a long log costs a few blocks, not its length); None when no row has it or there is no file. For views of a
+    run in progress (``ired status``): a line that is not a JSON object (a torn last line) is skipped, not raised."""
+    try:
+        handle = open(path, "rb")
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise RecordFileError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    with handle:
+        end = handle.seek(0, os.SEEK_END)
+        tail = b""
+        while end > 0:
+            start = max(0, end - chunk)
+            handle.seek(start)
+            tail = handle.read(end - start) + tail
+            end = start
+            lines = tail.split(b"\n")
+            if end > 0:  # the first piece may be the end of a line that started before this block
+                tail, lines = lines[0], lines[1:]
+            else:
+                tail = b""
+            for raw in reversed(lines):
+                try:
+                    row = json.loads(raw)
+                except (ValueError, UnicodeDecodeError):
+                    continue
+                if isinstance(row, dict) and row.get(key) is not None:
+                    step = row.get("step")
+                    return (step if isinstance(step, int) else None), row[key]
+    return None
+
+
 def read_json(path: str | Path) -> Any:
     """A JSON file, or None when it does not exist; a corrupt one is a :class:`RecordFileError` naming file:line."""
     path = Path(path)

@@ -188,6 +188,21 @@ def run_curves_figure(run_dir: str | Path, runs: "pd.DataFrame | None" = None) -
     return training_curves_figure(rows, f"{row['run']}: {row['status']}", finding_marks(row), baselines)
 
 
+def live_curves_figure(run_dir: str | Path) -> "Figure":
+    """Training curves of a run folder as it is now (``ired plot``): its ``metrics.jsonl`` so far (a torn last line,
+    a trainer mid-write, is dropped), titled with its state (``running at step 200 of 2000``). Needs no table: the
+    run may be training, and the summary that diagnoses it comes later."""
+    from ired.jsonl import load_jsonl
+    from ired.runstate import run_state
+
+    run_dir = Path(run_dir)
+    rows = load_jsonl(run_dir / "metrics.jsonl").rows
+    state = run_state(run_dir)
+    where = f" at step {state.step}" + (f" of {state.status['steps']}" if (state.status or {}).get("steps") else "")
+    return training_curves_figure(rows, f"{run_dir.name}: {state.state}{where if state.step is not None else ''} "
+                                  f"({len(rows)} metrics rows)")
+
+
 def run_row(runs: "pd.DataFrame | None", run_dir: str | Path) -> dict[str, Any] | None:
     """The row of ``runs.csv`` of a run folder: same ``run_dir``, else ``run`` equal to the folder's name."""
     if runs is None or not len(runs) or "run" not in runs.columns:

@@ -5,7 +5,9 @@ summary), ``cross_eval.csv`` and ``findings.md`` and the PNGs its rule declares,
 findings (Markdown rendered as HTML), then each registered plot (:data:`ired.plots.PLOTS`) in its section with its
 caption (the ablation chart, the parameter sweeps, the inference sweep), the cross-evaluation per experiment (an HTML
 table, one colour scale per column), and the experiment and run tables (columns from :mod:`ired.columns`,
-sortable and filterable with a few lines of inline JavaScript). The per-experiment plots are embedded (base64
+sortable and filterable with a few lines of inline JavaScript). The page is the jinja2 template
+``ired/templates/report.html.j2`` (its CSS and script, ``report.css`` and ``report.js``, included inline); this
+module builds the tables and hands them to it. The per-experiment plots are embedded (base64
 PNG); each run's plots (training curves) are linked as files (a lazy image in a closed ``<details>``), so the
 page grows with the number of experiments, not of runs, and needs nothing from the network. It diagnoses
 nothing and re-reads no run folder.
@@ -44,67 +46,8 @@ from ired.plots import PLOTS, REPORT_SECTIONS, STATUS_COLOURS, Plot
 if TYPE_CHECKING:
     import pandas as pd
 
-_CSS = """
-body{font-family:system-ui,sans-serif;margin:1.5em auto;max-width:1400px;padding:0 1em;color:#222;line-height:1.45}
-h1{margin-bottom:.2em} h2{margin-top:1.6em;border-bottom:1px solid #dee2e6;padding-bottom:.2em}
-table{border-collapse:collapse;font-size:13px;margin:.6em 0}
-th,td{border:1px solid #dee2e6;padding:3px 6px;vertical-align:top}
-th{background:#f1f3f5;position:sticky;top:0;z-index:1}
-table.sortable th{cursor:pointer;user-select:none}
-table.sortable th[data-dir=asc]::after{content:" \\25B2"} table.sortable th[data-dir=desc]::after{content:" \\25BC"}
-td.num{text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums}
-td.short{max-width:28em;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
-.wide{overflow-x:auto;max-width:100%}
-img{max-width:100%;border:1px solid #eee}
-.st{font-weight:600;padding:1px 6px;border-radius:9px;color:white;font-size:12px;white-space:nowrap}
-.verdict{background:#f8f9fa;border-left:5px solid #1c7ed6;padding:.5em 1em;font-size:1.05em}
-.findings table{display:block;overflow-x:auto;max-width:100%}
-.findings td{white-space:nowrap}
-.findings{font-size:14px}
-.muted{color:#666;font-size:13px}
-.filters{margin:.5em 0;font-size:14px} .filters input,.filters select{margin-right:1em}
-details summary{cursor:pointer;color:#1c7ed6}
-.nowrap,.links{white-space:nowrap} .links{font-size:12px}
-code{font-size:12px}
-"""
-
-_JS = """
-(function(){
-  function key(td){
-    var v = td.hasAttribute('data-v') ? td.getAttribute('data-v') : td.textContent.trim();
-    var n = parseFloat(v);
-    return (v !== '' && isFinite(n)) ? {n: n, s: ''} : {n: null, s: v.toLowerCase()};
-  }
-  document.querySelectorAll('table.sortable').forEach(function(table){
-    table.querySelectorAll('thead th').forEach(function(th, i){
-      th.addEventListener('click', function(){
-        var dir = th.getAttribute('data-dir') === 'asc' ? 'desc' : 'asc';
-        table.querySelectorAll('thead th').forEach(function(h){ h.removeAttribute('data-dir'); });
-        th.setAttribute('data-dir', dir);
-        var body = table.tBodies[0], rows = Array.prototype.slice.call(body.rows);
-        rows.sort(function(a, b){
-          var x = key(a.cells[i]), y = key(b.cells[i]), c;
-          if (x.n !== null && y.n !== null) c = x.n - y.n;
-          else if (x.n !== null) return -1;  /* numbers first, n/a last in both directions */
-          else if (y.n !== null) return 1;
-          else c = x.s.localeCompare(y.s);
-          return dir === 'asc' ? c : -c;
-        });
-        rows.forEach(function(r){ body.appendChild(r); });
-      });
-    });
-  });
-  var exp = document.getElementById('filter-experiment'), st = document.getElementById('filter-status');
-  function filter(){
-    var q = exp.value.trim().toLowerCase(), s = st.value;
-    document.querySelectorAll('tr[data-experiment]').forEach(function(r){
-      r.hidden = !((!q || r.getAttribute('data-experiment').toLowerCase().indexOf(q) >= 0) &&
-                   (!s || r.getAttribute('data-status') === s));
-    });
-  }
-  if (exp && st) { exp.addEventListener('input', filter); st.addEventListener('change', filter); }
-})();
-"""
+TEMPLATE = "report.html.j2"
+"""The page's template in ``ired/templates/`` (with ``report.css`` and ``report.js``, included inline)."""
 
 
 _SHORT = 70
@@ -114,13 +57,6 @@ hover."""
 
 def _esc(v: Any) -> str:
     return html.escape("" if v is None else str(v), quote=True)
-
-
-def _embed(path: str | Path, alt: str) -> str:
-    if not Path(path).is_file():
-        return f'<p class="muted">{_esc(alt)}: no image ({_esc(path)} missing).</p>'
-    data = base64.b64encode(Path(path).read_bytes()).decode()
-    return f'<img alt="{_esc(alt)}" src="data:image/png;base64,{data}">'
 
 
 def _rst_text(caption: str) -> str:
@@ -287,7 +223,9 @@ def _rel(path: str | Path, base: Path) -> str:
 
 
 def _run_files(run_plots: Mapping[str, Mapping[str, str | Path]], base: Path) -> Any:
-    """The run table's last cell: each per-run plot (a lazy image in a closed ``<details>``) and the run's files."""
+    """The run table's last cell: each per-run plot (a lazy image in a closed ``<details>``) and the run's files:
+    config, metrics, status, its train.log and its job logs (the dispatcher's folder; ``ired logs RUN`` lists
+    every log of a run, the pipeline's included)."""
     def cell(r: Mapping[str, Any]) -> str:
         run = str(r.get("run"))
         links = []
@@ -302,7 +240,8 @@ def _run_files(run_plots: Mapping[str, Mapping[str, str | Path]], base: Path) ->
             links.append('<span class="links">' + " · ".join(
                 f'<a href="{_esc(d)}/{f}" title="{_esc(d)}/{f}">{label}</a>'
                 for f, label in (("resolved_config.yaml", "config"), ("metrics.jsonl", "metrics"),
-                                 ("status.json", "status"))) + "</span>")
+                                 ("status.json", "status"), ("train.log", "train log"),
+                                 ("dispatch/", "job logs"))) + "</span>")
         return f"<td>{''.join(links)}</td>"
 
     return cell
@@ -363,10 +302,20 @@ def _run_plots(run_plots: Iterable[str | Path]) -> dict[str, dict[str, Path]]:
     return {name: pngs for name, pngs in out.items() if pngs}
 
 
-def _figures(section: str, by_section: Mapping[str, list[tuple[Plot, Path]]]) -> str:
-    return "".join(f'<figure id="plot-{_esc(plot.name)}">{_embed(path, plot.name)}'
-                   f'<figcaption class="muted">{_rst_text(plot.caption)}</figcaption></figure>'
-                   for plot, path in by_section.get(section, []))
+def _figures(section: str, by_section: Mapping[str, list[tuple[Plot, Path]]]) -> list[dict[str, str]]:
+    """The template's figures of a section: name, the PNG as base64 (empty when the file is missing), caption."""
+    return [{"name": plot.name, "path": str(path), "caption": _rst_text(plot.caption),
+             "data": base64.b64encode(path.read_bytes()).decode() if path.is_file() else ""}
+            for plot, path in by_section.get(section, [])]
+
+
+def _template() -> Any:
+    """The report's jinja2 template (package data of ``ired``); variables escaped unless marked ``|safe``."""
+    from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+    env = Environment(loader=PackageLoader("ired", "templates"), autoescape=select_autoescape(["j2", "html"]),
+                      undefined=StrictUndefined, keep_trailing_newline=True)
+    return env.get_template(TEMPLATE)
 
 
 def write_html_report(
@@ -401,55 +350,29 @@ def write_html_report(
                 or s in set(runs.get("status", pd.Series(dtype=str)))]
     has_sweeps = SWEEP in summary.columns and summary[SWEEP].notna().any()
     n_runs, n_exp = len(runs), len(summary)
-    sections = {
-        "ablation": ('<h2 id="ablation">Ablation</h2>',
-                     _figures("ablation", by_section) or "<p>No ablation plot.</p>",
-                     f'<p class="muted">{_esc(_baselines_line(summary))}</p>'),
-        "sweeps": ('<h2 id="sweeps">Parameter sweeps</h2>', _figures("sweeps", by_section)) if has_sweeps else (),
-        "cross-evaluation": (
-            '<h2 id="cross-evaluation">Cross-evaluation per experiment</h2>',
-            '<p class="muted">Each cell: mean ± std over the seeds of the experiment, each seed\'s '
-            f"{' / '.join(PREFERRED_MILESTONES)} checkpoint (hover for the count); task_mse, except the denoise "
-            "protocol's denoise_mse. Colour: log scale per column, green = lowest of the column, red = highest. "
-            "Every checkpoint and milestone is in cross_eval.csv.</p>",
-            _cross_eval_table(cross_eval_by_experiment(cross, runs)),
-            _figures("cross-evaluation", by_section)),
-        "inference-sweep": ('<h2 id="sweep">Inference-steps sweep</h2>',
-                            _figures("inference-sweep", by_section) or "<p>No inference sweep plot.</p>",
-                            _sweep_rows(summary)),
-    }
-    assert list(sections) == list(REPORT_SECTIONS)
     links = [("findings", "findings"), ("ablation", "ablation"), *([("sweeps", "sweeps")] if has_sweeps else []),
              ("cross-evaluation", "cross-evaluation"), ("sweep", "inference sweep"), ("experiments", "experiments"),
              ("runs", "runs")]
-    body = [
-        f"<h1>{_esc(title)}</h1>",
-        f'<p class="muted">Generated {_dt.datetime.now().isoformat(timespec="seconds")} by ired.report from '
-        + ", ".join(f"<code>{_esc(_rel(p, out.parent))}</code>" for p in (summary_csv, runs_csv, cross_eval_csv)
-                    if p is not None)
-        + f": {n_exp} experiment(s), {n_runs} run(s). "
-        "Unsuffixed evaluation columns are EMA weights, <code>_raw</code> the raw weights; mean ± std over seeds. "
-        "Sections: " + " · ".join(f'<a href="#{a}">{t}</a>' for a, t in links) + ".</p>",
-        f'<div class="verdict">{verdict}</div>' if verdict else "",
-        '<h2 id="findings">Findings</h2>',
-        f'<div class="findings">{findings}</div>' if findings else "<p>No findings file.</p>",
-        *(part for section in sections.values() for part in section),
-        '<h2 id="experiments">Experiments</h2>',
-        '<p class="filters">Filter: <label>experiment <input id="filter-experiment" type="search" '
-        'placeholder="e.g. q20"></label> <label>status <select id="filter-status"><option value="">any</option>'
-        + "".join(f'<option value="{_esc(s)}">{_esc(s)}</option>' for s in statuses)
-        + '</select></label> <span class="muted">(applies to every table; click a column header to sort; hover '
-        "a shortened cell for its full text)</span></p>",
-        _spec_table("summary", SUMMARY_COLUMNS, summary) if n_exp else "<p>No experiments.</p>",
-        '<h2 id="runs">Runs</h2>',
-        _runs_table(runs, per_run, out.parent) if n_runs else "<p>No runs.</p>",
-    ]
-    doc = (
-        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{_esc(title)}</title>'
-        f'<meta name="viewport" content="width=device-width, initial-scale=1"><style>{_CSS}</style></head><body>\n'
-        + "\n".join(b for b in body if b) + f"\n<script>{_JS}</script>\n</body></html>\n"
+    page = _template().render(
+        title=title,
+        generated=_dt.datetime.now().isoformat(timespec="seconds"),
+        sources=[_rel(p, out.parent) for p in (summary_csv, runs_csv, cross_eval_csv) if p is not None],
+        n_experiments=n_exp,
+        n_runs=n_runs,
+        links=links,
+        verdict=verdict,
+        findings=findings,
+        plots={section: _figures(section, by_section) for section in REPORT_SECTIONS},
+        baselines=_baselines_line(summary),
+        has_sweeps=has_sweeps,
+        milestones=" / ".join(PREFERRED_MILESTONES),
+        cross_eval_table=_cross_eval_table(cross_eval_by_experiment(cross, runs)),
+        sweep_table=_sweep_rows(summary),
+        statuses=statuses,
+        summary_table=_spec_table("summary", SUMMARY_COLUMNS, summary) if n_exp else "",
+        runs_table=_runs_table(runs, per_run, out.parent) if n_runs else "",
     )
-    out.write_text(doc)
+    out.write_text(page)
     return out
 
 

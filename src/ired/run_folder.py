@@ -16,6 +16,7 @@ import json
 import os
 import socket
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -27,16 +28,19 @@ from ired.config import RunConfig, config_differences, dump_config
 from ired.errors import CheckpointError, RecordFileError, StorageError
 from ired.jsonl import append_jsonl, load_jsonl, read_json_object, rewrite_jsonl
 from ired.metrics import DEFINITIONS, contract_text
+from ired.progress import Progress
 
 
 class RunFolder:
-    """The files of one run in ``out_dir``; ``echo`` also prints every train.log line."""
+    """The files of one run in ``out_dir``; ``echo`` also prints every train.log line (through ``say``: a progress
+    bar, while one is drawn, prints it above itself)."""
 
     def __init__(self, cfg: RunConfig, out_dir: Path, echo: bool = True) -> None:
         self.cfg = cfg
         self.out_dir = Path(out_dir)
         self.ckpt_dir = self.out_dir / "checkpoints"
         self.echo = echo
+        self.say: Callable[[str], None] = Progress().write
         self.resumed_from: int | None = None
         self.notices: list[str] = []  # integrity problems found on start (one line each; train.log and status.json)
         self.segments: list[dict[str, Any]] = []  # wall time of every segment of this run, the current one last
@@ -45,7 +49,7 @@ class RunFolder:
     # ------------------------------------------------------------------ writing
     def log(self, message: str) -> None:
         if self.echo:
-            print(message, flush=True)
+            self.say(message)
         path = self.out_dir / "train.log"
         try:
             if self._log_handle is None:

@@ -1,10 +1,9 @@
 """Two-sample statistics for comparing experiments over seeds: Welch's t-test, its confidence interval, and
 the Holm-Bonferroni correction of a family of p-values.
 
-Pure Python (no scipy in the dependencies): Student's t distribution is computed from the regularized
-incomplete beta function, ``P(|T| > t) = I_{df/(df + t^2)}(df/2, 1/2)``, evaluated with its continued fraction
-(modified Lentz method, accurate to ~1e-12 over the range used here); quantiles by bisection on it. The tests
-check it against published table values.
+Student's t distribution (tail probabilities, quantiles; non-integer degrees of freedom, as Welch's test gives)
+is ``scipy.stats.t``; the tests check it against published table values. Holm's correction is the few lines
+below. scipy is imported when a test is computed, not with the module (``ired``'s command line stays light).
 """
 
 from __future__ import annotations
@@ -13,83 +12,23 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-_EPS = 1e-15
-_TINY = 1e-300
-_MAX_ITER = 500
-
-
-def _beta_cf(a: float, b: float, x: float) -> float:
-    """Continued fraction of the incomplete beta function (modified Lentz)."""
-    qab, qap, qam = a + b, a + 1.0, a - 1.0
-    c, d = 1.0, 1.0 - qab * x / qap
-    d = 1.0 / (d if abs(d) > _TINY else _TINY)
-    h = d
-    for m in range(1, _MAX_ITER + 1):
-        m2 = 2 * m
-        aa = m * (b - m) * x / ((qam + m2) * (a + m2))
-        d = 1.0 + aa * d
-        d = 1.0 / (d if abs(d) > _TINY else _TINY)
-        c = 1.0 + aa / c
-        c = c if abs(c) > _TINY else _TINY
-        h *= d * c
-        aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))
-        d = 1.0 + aa * d
-        d = 1.0 / (d if abs(d) > _TINY else _TINY)
-        c = 1.0 + aa / c
-        c = c if abs(c) > _TINY else _TINY
-        delta = d * c
-        h *= delta
-        if abs(delta - 1.0) < _EPS:
-            break
-    return h
-
-
-def betainc(a: float, b: float, x: float) -> float:
-    """The regularized incomplete beta function I_x(a, b) for a, b > 0 and 0 <= x <= 1."""
-    if not (a > 0 and b > 0):
-        raise ValueError(f"betainc needs a > 0 and b > 0, got a={a}, b={b}")
-    if not 0.0 <= x <= 1.0:
-        raise ValueError(f"betainc needs 0 <= x <= 1, got x={x}")
-    if x == 0.0 or x == 1.0:
-        return x
-    log_front = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
-    front = math.exp(log_front)
-    if x < (a + 1.0) / (a + b + 2.0):
-        return front * _beta_cf(a, b, x) / a
-    return 1.0 - front * _beta_cf(b, a, 1.0 - x) / b
-
 
 def t_two_sided_p(t: float, df: float) -> float:
     """P(|T| >= |t|) for Student's t with ``df`` (> 0, not necessarily whole) degrees of freedom."""
     if not df > 0 or math.isnan(t):
         return math.nan
-    if math.isinf(t):
-        return 0.0
-    return betainc(df / 2.0, 0.5, df / (df + t * t))
+    from scipy.stats import t as student_t
+
+    return float(2.0 * student_t.sf(abs(t), df))
 
 
 def t_quantile(q: float, df: float) -> float:
-    """The ``q`` quantile of Student's t with ``df`` degrees of freedom (0 < q < 1), by bisection."""
+    """The ``q`` quantile of Student's t with ``df`` degrees of freedom (0 < q < 1)."""
     if not 0.0 < q < 1.0 or not df > 0:
         return math.nan
-    if q == 0.5:
-        return 0.0
-    target = 2.0 * min(q, 1.0 - q)  # two-sided tail mass beyond |t|
-    lo, hi = 0.0, 1.0
-    while t_two_sided_p(hi, df) > target:
-        hi *= 2.0
-        if hi > 1e12:
-            break
-    for _ in range(200):
-        mid = 0.5 * (lo + hi)
-        if t_two_sided_p(mid, df) > target:
-            lo = mid
-        else:
-            hi = mid
-        if hi - lo <= 1e-12 * max(1.0, hi):
-            break
-    t = 0.5 * (lo + hi)
-    return t if q > 0.5 else -t
+    from scipy.stats import t as student_t
+
+    return float(student_t.ppf(q, df))
 
 
 @dataclass(frozen=True)

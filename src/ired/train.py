@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import copy
 import math
+import signal
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,18 +26,20 @@ from typing import Any
 import torch
 
 from ired.checkpoint import prune_checkpoints, save_checkpoint, step_path
+from ired.code_version import check_resume, record_start
 from ired.config import RunConfig
 from ired.data import Problems, TrainStream, make_split
 from ired.device import resolve_device
 from ired.diffusion import Schedule
 from ired.ema import ema_action
-from ired.errors import DivergedError, StorageError
+from ired.errors import DivergedError, SliceEnd, StorageError
 from ired.faults import FaultInjector
 from ired.losses import training_loss, uses_temperature
 from ired.metrics import ALL_COLUMNS, WEIGHTS_SUFFIX
 from ired.models import build_model, count_parameters
 from ired.negatives import make_sampler
 from ired.protocols import current_settings, denoise_mse, run_inference
+from ired.progress import Progress, progress
 from ired.run_folder import RunFolder, progress_line
 from ired.runstate import RunLock
 from ired.schedules import ContrastiveController
@@ -76,9 +81,10 @@ class _Interval:
 class Trainer:
     """One run: the model, its EMA copy, the optimiser, the data stream, the negative sampler and the schedules."""
 
-    def __init__(self, cfg: RunConfig, out_dir: Path, echo: bool = True) -> None:
+    def __init__(self, cfg: RunConfig, out_dir: Path, echo: bool = True, progress_bar: bool = False) -> None:
         self.cfg = cfg
         self.files = RunFolder(cfg, Path(out_dir), echo)
+        self.progress_bar = progress_bar  # a bar on stderr when it is a terminal (ired.progress)
         self.faults = FaultInjector(cfg.faults, self.files.out_dir, self.files.log)
         self.device = resolve_device(cfg.device)
         if cfg.train.threads:
@@ -100,6 +106,7 @@ class Trainer:
         self.interval = _Interval()
         self.resumed_from: int | None = None
         self._last_batch: Problems | None = None  # problems of the latest step, for train_batch_task_mse
+        self.stop_signal: str | None = None  # set by a stop signal (STOP_SIGNALS); the loop checkpoints and ends
 
     # ------------------------------------------------------------------ state (what a checkpoint holds)
     def state_dict(self) -> dict[str, Any]:
@@ -209,9 +216,12 @@ class Trainer:
     # ------------------------------------------------------------------ the loop
     def run(self) -> TrainResult:
         """Train to the end under the run folder's lock (a second trainer gets RunFolderBusy)."""
-        with RunLock(self.files.out_dir):
+        with RunLock(self.files.out_dir), self._stop_on_signals():
             try:
                 return self._run()
+            except SliceEnd as exc:
+                self.files.stopped("interrupted", self.step, f"{exc} ({SLICE_CAUSE[exc.signal]})")
+                raise
             except StorageError as exc:
                 self.files.stopped("failed", self.step,
                                    f"{exc}; rerun the same command to resume from the last checkpoint")
@@ -229,10 +239,14 @@ class Trainer:
         protected = set(cfg.milestones)
         if self.resumed_from is None:  # the initial state: a run that diverges before its first checkpoint has one
             self.save(step_path(files.ckpt_dir, 0))
+        bar = (progress(cfg.steps, self.cfg.name, initial=self.step, unit="step") if self.progress_bar
+               else Progress())
+        files.say = bar.write
         try:
             while self.step < cfg.steps:
                 tick = time.perf_counter()
                 stats = self.train_step()
+                bar.update(1)
                 stats["sec_per_step"] = time.perf_counter() - tick
                 for key, value in stats.items():
                     self.interval.add(key, value)
@@ -243,22 +257,61 @@ class Trainer:
                     self.save(step_path(files.ckpt_dir, self.step))
                     prune_checkpoints(files.ckpt_dir, cfg.keep_checkpoints, protected | {cfg.steps}, self.step)
                 self.faults.after_step(self.step)
+                if self.stop_signal is not None and not last:
+                    self._end_slice(protected)
         except DivergedError as exc:
             files.log(f"DIVERGED at step {exc.step}: {exc}")
             files.write_status("diverged", self.step, diverged_at=exc.step, detail=str(exc))
             raise
+        finally:
+            bar.close()
+            files.say = Progress().write
         final = files.out_dir / "final.pt"
         self.save(final)
         files.write_status("completed", self.step, finished=time.time())
         files.log(f"run {self.cfg.name}: completed {self.step} steps; final checkpoint {final}")
         return TrainResult("completed", self.step, final, files.out_dir, self.resumed_from)
 
+    @contextmanager
+    def _stop_on_signals(self) -> Iterator[None]:
+        """While training: a stop signal (:data:`STOP_SIGNALS`) ends the current step, then the run checkpoints and
+        stops (:class:`SliceEnd`). Only in the main thread (a trainer in a test's thread keeps the defaults)."""
+        import threading
+
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def request(signum: int, frame: Any) -> None:
+            self.stop_signal = signal.Signals(signum).name
+
+        previous = {sig: signal.signal(sig, request) for sig in STOP_SIGNALS}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def _end_slice(self, protected: set[int]) -> None:
+        """Checkpoint the current step (unless the loop just did) and stop: the next attempt resumes here."""
+        path = step_path(self.files.ckpt_dir, self.step)
+        if not path.exists():
+            self.save(path)
+            prune_checkpoints(self.files.ckpt_dir, self.cfg.train.keep_checkpoints, protected | {self.cfg.train.steps},
+                              self.step)
+        raise SliceEnd(self.stop_signal or "a signal", self.step)
+
     def _start(self) -> None:
         """Fault drills, then resume from the newest intact checkpoint (or start afresh) and say so."""
         self.faults.at_start()
         latest, state, previous = self.files.start(self.device)
         if state is not None:
+            changed = check_resume(self.files.out_dir, self.cfg.name)  # a run never mixes two versions of the code
             self.load_state_dict(state)
+            if changed:
+                self.files.log(changed)
+        else:
+            record_start(self.files.out_dir)
         self.files.describe(self.resumed_from, f"device {self.device}, {count_parameters(self.model)} parameters",
                             latest)
         self.files.start_segment(previous, self.step)
@@ -284,12 +337,20 @@ class Trainer:
         self.files.log(progress_line(row, self.cfg.train.steps, eta, evaluate))
 
 
+#: Signals that end a slice of a run: the time-limit warning the dispatcher asks Slurm for, and the SIGTERM of a
+#: preemption, an `scontrol requeue` or a time limit reached. The trainer finishes its step, checkpoints, exits
+#: with :data:`ired.exit_codes.SLICE_END`. (SIGINT stays Ctrl-C: status ``interrupted``, no extra checkpoint.)
+STOP_SIGNALS = (signal.SIGUSR2, signal.SIGTERM)
+SLICE_CAUSE = {"SIGUSR2": "the time-limit warning", "SIGTERM": "terminated: a preemption, a requeue or a time limit"}
+
+
 def _mean(values: list[float | None]) -> float | None:
     kept = [v for v in values if v is not None]
     return sum(kept) / len(kept) if kept else None
 
 
-def train(cfg: RunConfig, out_dir: str | Path, echo: bool = True) -> TrainResult:
-    """Train (or resume) the run ``cfg`` in ``out_dir``; raises DivergedError on NaN/inf."""
-    trainer = Trainer(cfg, Path(out_dir), echo=echo)
+def train(cfg: RunConfig, out_dir: str | Path, echo: bool = True, progress_bar: bool = False) -> TrainResult:
+    """Train (or resume) the run ``cfg`` in ``out_dir``; raises DivergedError on NaN/inf. ``progress_bar``: a bar on
+    stderr while it is a terminal (the interactive ``ired train``)."""
+    trainer = Trainer(cfg, Path(out_dir), echo=echo, progress_bar=progress_bar)
     return trainer.run()

@@ -14,6 +14,7 @@ import jsonschema
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
+from ired.dispatch.settings import load_settings
 from ired.errors import IredError
 from ired.registry import load_registry
 
@@ -73,6 +74,60 @@ OUT = f"results/{config['scale']}"  # every output of the pipeline lives here: r
 LOGS = f"logs/{config['scale']}"  # one log per job, mirroring the outputs
 # every experiment of every registry file, selected or not, with its `extends` chain (ired.registry)
 REGISTRY = checked(load_registry, config["registry"], config["scales"])
+
+
+def profile_in_use():
+    """The --profile of this command (Snakemake keeps no record of it): the command line, else $SNAKEMAKE_PROFILE."""
+    argv = sys.argv[1:]
+    for i, arg in enumerate(argv):
+        if arg == "--profile" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--profile="):
+            return arg.split("=", 1)[1]
+    return os.environ.get("SNAKEMAKE_PROFILE") or None
+
+
+def choose_dispatch_file():
+    """Where the jobs that run torch go: config `dispatch` when set, else the dispatch.yaml of the profile in use
+    (found as Snakemake finds the profile), else the workflow profile's (local). A profile without one stops the
+    parse: a cluster profile that silently ran its trainings on this machine would be worse. Not a resource: a
+    command-line --set-resources replaces a profile's set-resources whole, and must not send jobs elsewhere."""
+    if config.get("dispatch"):
+        return config["dispatch"], "config `dispatch`"
+    profile = profile_in_use()
+    if profile:
+        from snakemake.cli import get_profile_dir
+
+        found = get_profile_dir(profile)
+        if found is None:
+            config_error(f"--profile {profile}: no such profile")
+        path = Path(found[0]) / "dispatch.yaml"
+        if not path.exists():
+            config_error(f"--profile {profile} ({found[0]}) has no dispatch.yaml, which says where training and "
+                         "evaluation jobs go: copy profiles/slurm/dispatch.yaml (Slurm) or profiles/default/dispatch.yaml "
+                         "(this machine) into it, or name one with --config dispatch=PATH")
+        real = os.path.realpath(path)  # ./slurm links to profiles/slurm: name the file itself
+        inside = real.startswith(os.path.realpath(".") + os.sep)
+        return (os.path.relpath(real) if inside else real), f"profile {profile}"
+    return "profiles/default/dispatch.yaml", "the default: this machine; --profile slurm for Slurm"
+
+
+def job_resources(rule_name):
+    """The Snakemake resources of a train / evaluate job at this scale (config `resources`: the scale's entry, else
+    `default`); a profile's set-resources and --set-resources override them key by key."""
+    per_scale = config.get("resources", {})
+    entry = per_scale.get(config["scale"], per_scale.get("default", {}))
+    return dict(entry.get(rule_name, {}))
+
+
+DISPATCH_FILE, _dispatch_source = choose_dispatch_file()
+DISPATCH = checked(load_settings, DISPATCH_FILE)  # one-line errors (e.g. a key that moved to the resources) at parse
+print(f"ired: jobs run {'on Slurm' if DISPATCH.cluster == 'slurm' else 'on this machine'} ({DISPATCH_FILE}, "
+      f"{_dispatch_source})", file=sys.stderr)
+if DISPATCH.cluster == "slurm":  # jobs on several nodes: the results folder's locks must hold across them
+    from ired.shared_fs import check_shared_locks
+
+    checked(check_shared_locks, Path(OUT))
 
 
 # --------------------------------------------------------------------------------------------------

@@ -29,7 +29,8 @@ rule evaluate:
         sweep_weights=config["inference_sweep"]["weights"],
     threads: 1
     resources:
-        dispatch=config["dispatch"],  # ired.dispatch settings (pipeline config); profiles/slurm sets its own
+        dispatch=DISPATCH_FILE,  # where jobs go (common.smk: the profile's settings file), never --set-resources
+        **job_resources("evaluate"),  # runtime, mem_mb, cpus_per_task, gpu ... per scale (config `resources`)
     conda:
         "../envs/ired.yaml"
     script:
@@ -50,7 +51,8 @@ rule evaluate_external:
         run=alternatives(EXTERNALS),
     threads: 1
     resources:
-        dispatch=config["dispatch"],
+        dispatch=DISPATCH_FILE,
+        **job_resources("evaluate"),
     conda:
         "../envs/ired.yaml"
     script:

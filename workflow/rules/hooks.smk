@@ -32,21 +32,31 @@ def provisional_summary():
 
 
 onstart:
-    from ired.dispatch.runner import forward_sigterm
+    from ired.dispatch.runner import detach_on_signals
 
     write_text_atomic(LAST_SCALE, f"{config['scale']}\n")
-    # Snakemake's own SIGTERM handler only stops scheduling and waits for the running jobs: pass the signal to the
-    # rule scripts first, so that a waiting training or cross-evaluation cancels its job (like Ctrl-C)
-    forward_sigterm(b".snakemake/scripts/")
+    # SIGTERM or SIGHUP (a logout, a head that is a Slurm job at its limit): the rule scripts let go of their jobs,
+    # which run on, then Snakemake stops as on SIGTERM (releasing its lock); the same command re-attaches. Ctrl-C
+    # (SIGINT) still cancels the jobs.
+    detach_on_signals(b".snakemake/scripts/")
 
 
 onerror:
-    from ired.dispatch.outcomes import failed_runs, failure_report
+    from ired.dispatch.outcomes import failed_runs, failure_report, running_runs
 
     # a failed evaluation is rerun by its experiment's target, or, for a sweep's run, by its own eval/ folder
     targets = {run: f"{OUT}/{run}/eval" if r["sweep"] else r["experiment"] for run, r in KNOWN_RUNS.items()}
     failed = failed_runs({run: Path(OUT, run) for run in KNOWN_RUNS}, targets)
-    print(failure_report(failed, rerun_command()), file=sys.stderr)
+    running = running_runs({run: Path(OUT, run) for run in KNOWN_RUNS})
+    try:  # the terminal may be gone (a logout): the rule logs and the run folders keep everything said here
+        if running:
+            print(f"ired: {len(running)} training job(s) still running with no head watching them "
+                  f"({', '.join(running[:5])}{' ...' if len(running) > 5 else ''}): the same command re-attaches "
+                  "to them; `ired status` shows them meanwhile", file=sys.stderr)
+        if failed or not running:
+            print(failure_report(failed, rerun_command()), file=sys.stderr)
+    except OSError:
+        pass
     if failed:
         try:
             print(f"ired: provisional summary with the failed runs as rows: {provisional_summary()}", file=sys.stderr)

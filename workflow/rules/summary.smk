@@ -41,6 +41,7 @@ rule findings:
         f"{LOGS}/findings.log",
     params:
         baseline=config["findings"]["baseline"],
+        scale=config["scale"],  # the README block's markers name the scale
     conda:
         "../envs/ired.yaml"
     script:

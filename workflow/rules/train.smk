@@ -38,7 +38,8 @@ rule train:
         run_dir=lambda wildcards, output: Path(output.final).parent,
     threads: 1
     resources:
-        dispatch=config["dispatch"],  # ired.dispatch settings (pipeline config); profiles/slurm sets its own
+        dispatch=DISPATCH_FILE,  # where jobs go (common.smk: the profile's settings file), never --set-resources
+        **job_resources("train"),  # runtime, mem_mb, cpus_per_task, gpu ... per scale (config `resources`)
         fresh=is_forced,  # 1: this command forces the run, which retrains it from step 0
     conda:
         "../envs/ired.yaml"

@@ -19,11 +19,14 @@ logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %
 
 from ired.dispatch import DispatchError, dispatch, load_settings
 from ired.dispatch.jobs import call_target
+from ired.dispatch.executor import HeadDetached
 from ired.dispatch.runner import stop_on_signals
+from ired.dispatch.settings import resources_from_snakemake
 from ired.errors import IredError
+from ired.exit_codes import INTERRUPTED
 from ired.run_evaluation import export_milestones, write_missing
 
-stop_on_signals()  # SIGTERM like Ctrl-C: cancel the job in flight, record it, exit
+stop_on_signals()  # Ctrl-C cancels the job in flight (recorded); SIGHUP/SIGTERM leave it running
 
 run = snakemake.wildcards.run
 milestones_dir = Path(snakemake.output.milestones).resolve()
@@ -57,10 +60,10 @@ else:
                   "checkpoint": str(Path(snakemake.output.milestones, "last.pt"))},
     }
 checkpoints = [(m, str(milestones_dir / f"{m}.pt")) for m in milestones]
-settings = load_settings(snakemake.resources.get("dispatch"))
+settings = load_settings(snakemake.resources.get("dispatch"), resources=resources_from_snakemake(snakemake.resources))
 records = run_dir / "dispatch" / "eval-all"
 # torch threads: the cores Snakemake reserved for the job locally, the CPUs the job asked for on Slurm
-threads = settings.cpus if settings.cluster == "slurm" else max(1, snakemake.threads)
+threads = settings.cpus_per_task if settings.cluster == "slurm" else max(1, snakemake.threads)
 logging.info("evaluating %s: %s (dispatch: %s; records in %s)", run, ", ".join(milestones), settings.cluster, records)
 try:
     result = dispatch(
@@ -68,9 +71,14 @@ try:
         checkpoints, [tuple(entry) for entry in snakemake.params.grid], str(eval_dir), run, sweep,
         settings=settings, run_dir=records, name=f"eval-{run}",
     )
+except HeadDetached:  # the job runs on; the runner said so
+    sys.exit(INTERRUPTED)
 except DispatchError as exc:  # the dispatcher's one line (cause, attempts, logs), not a traceback
     for stream in (sys.stderr, sys.__stderr__):
-        print(f"ired dispatch: error: {exc}", file=stream)
+        try:
+            print(f"ired dispatch: error: {exc}", file=stream)
+        except OSError:  # the terminal is gone
+            pass
     sys.exit(1)
 for path in write_missing(result):  # removed by Snakemake before this rerun, after the job had written it
     logging.info("%s: written again from the job's result", path)

@@ -6,4 +6,5 @@ sys.stdout = sys.stderr = open(snakemake.log[0], "w", buffering=1)
 
 from ired.findings import write_findings
 
-print(write_findings(snakemake.input.summary, snakemake.output.md, snakemake.params.baseline).read_text())
+print(write_findings(snakemake.input.summary, snakemake.output.md, snakemake.params.baseline,
+                     snakemake.params.scale).read_text())

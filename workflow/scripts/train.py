@@ -16,20 +16,28 @@ sys.stdout = sys.stderr = open(snakemake.log[0], "w", buffering=1)
 logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
 
 from ired.dispatch import DispatchError, load_settings, run_training  # imports no torch: this process only waits
+from ired.dispatch.executor import HeadDetached
 from ired.dispatch.runner import stop_on_signals
+from ired.dispatch.settings import resources_from_snakemake
+from ired.exit_codes import INTERRUPTED
 
-stop_on_signals()  # SIGTERM like Ctrl-C: cancel the job in flight, record it, exit
+stop_on_signals()  # Ctrl-C cancels the job in flight (recorded); SIGHUP/SIGTERM leave it running
 run_dir = Path(snakemake.params.run_dir)
-settings = load_settings(snakemake.resources.get("dispatch"))
+settings = load_settings(snakemake.resources.get("dispatch"), resources=resources_from_snakemake(snakemake.resources))
 fresh = bool(int(snakemake.resources.get("fresh", 0)))
 logging.info("training %s in %s (dispatch: %s%s); progress in %s", snakemake.input.config, run_dir,
              settings.cluster, ", forced: trains afresh" if fresh else "", run_dir / "train.log")
 try:
     result = run_training(snakemake.input.config, run_dir, settings, force=fresh, retrain_changed=True,
                           keep_diverged=True)
+except HeadDetached:  # the job runs on; the runner said so
+    sys.exit(INTERRUPTED)
 except DispatchError as exc:  # the dispatcher's one line (cause, attempts, logs), not a traceback
     for stream in (sys.stderr, sys.__stderr__):
-        print(f"ired dispatch: error: {exc}", file=stream)
+        try:
+            print(f"ired dispatch: error: {exc}", file=stream)
+        except OSError:  # the terminal is gone
+            pass
     sys.exit(1)
 state = "diverged (kept as a result)" if result.diverged else "completed"
 if result.skipped:

@@ -58,6 +58,7 @@ class AttemptRow:
     cluster: str | None = None
     log: str | None = None  # the job's stderr log
     final: bool = False  # the dispatcher stopped here (done or gave up); a later invocation starts a new round
+    step: int | None = None  # the run's newest checkpoint step once the attempt ended (a slice's progress)
 
 
 @dataclass
@@ -73,6 +74,7 @@ class JobRecord:
     submitted_at: float
     comment: str | None = None  # the attempt's tag (sbatch --comment): finds a job whose id was never recorded
     array_index: int | None = None  # the run's task in the array named by ``comment`` (array submission)
+    start_step: int | None = None  # the run's newest checkpoint step when the attempt was planned
 
 
 def append_attempts(run_dir: Path, rows: list[AttemptRow]) -> None:

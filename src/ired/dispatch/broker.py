@@ -47,6 +47,7 @@ from typing import Any
 from ired.atomic import write_text_atomic
 from ired.dispatch import sacct
 from ired.dispatch.attempts import JobRecord, write_job_record
+from ired.dispatch.submission import submit_patiently
 from ired.dispatch.executor import SlurmBackend, Submission
 from ired.dispatch.policy import Plan
 from ired.dispatch.settings import DispatchSettings
@@ -305,8 +306,12 @@ class Broker:
             calls = [cloudpickle.loads((self.requests / f"{r.rid}.pkl").read_bytes()) for r in chunk]
             with _no_interrupts():
                 ex = SlurmBackend(settings).executor(folder, plan, name, comment)
-                with ex.batch():
-                    jobs = [ex.submit(fn, *args) for fn, args in calls]
+
+                def submit() -> list[Any]:
+                    with ex.batch():
+                        return [ex.submit(fn, *args) for fn, args in calls]
+
+                jobs = submit_patiently(submit, settings, len(calls), name)
                 for i, (req, job) in enumerate(zip(chunk, jobs)):
                     job_id = str(job.job_id)
                     rec = JobRecord(**{**req.record, "job_id": job_id, "job_name": name, "folder": str(folder),

@@ -15,6 +15,7 @@ import sys
 from typing import Any
 
 from ired.dispatch.failures import FailureKind
+from ired.dispatch.status import DEFAULT_METRIC
 
 _EXIT = {FailureKind.diverged: 3, FailureKind.config_error: 2}
 
@@ -29,12 +30,13 @@ def add_dispatch_commands(subparsers: Any) -> None:
     p.add_argument("--out", required=True, help="run folder (results/<run>); holds job.json and attempts.jsonl")
     p.add_argument("--settings", default=None, help="dispatch settings YAML (from the profile)")
     p.add_argument("--cluster", choices=["slurm", "local"], default=None)
-    p.add_argument("--partition", default=None)
-    p.add_argument("--account", default=None)
-    p.add_argument("--mem-gb", dest="mem_gb", type=float, default=None)
-    p.add_argument("--cpus", type=int, default=None)
-    p.add_argument("--gpus", type=int, default=None)
-    p.add_argument("--timeout-min", dest="timeout_min", type=int, default=None)
+    p.add_argument("--slurm-partition", dest="slurm_partition", default=None)
+    p.add_argument("--slurm-account", dest="slurm_account", default=None)
+    p.add_argument("--qos", default=None)
+    p.add_argument("--mem-mb", dest="mem_mb", type=int, default=None)
+    p.add_argument("--cpus-per-task", dest="cpus_per_task", type=int, default=None)
+    p.add_argument("--gpu", type=int, default=None)
+    p.add_argument("--runtime", type=int, default=None, help="minutes per attempt (a slice)")
     p.add_argument("--max-attempts", dest="max_attempts", type=int, default=None)
     p.add_argument("--force", action="store_true",
                    help="DELETES the run folder's checkpoints/ and final.pt and trains from step 0 (a finished run is "
@@ -54,10 +56,11 @@ def _cmd_dispatch_train(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
     retry = {"max_attempts": args.max_attempts} if args.max_attempts is not None else None
     settings = load_settings(
-        args.settings, cluster=args.cluster, partition=args.partition, account=args.account, mem_gb=args.mem_gb,
-        cpus=args.cpus, gpus=args.gpus, timeout_min=args.timeout_min, retry=retry,
+        args.settings, cluster=args.cluster, slurm_partition=args.slurm_partition, slurm_account=args.slurm_account,
+        qos=args.qos,
+        mem_mb=args.mem_mb, cpus_per_task=args.cpus_per_task, gpu=args.gpu, runtime=args.runtime, retry=retry,
     )
-    stop_on_signals()  # Ctrl-C / SIGTERM: cancel the job in flight, log it as interrupted, exit 130
+    stop_on_signals()  # Ctrl-C: cancel the job in flight, log it as interrupted; SIGHUP/SIGTERM: leave it running
     try:
         res = run_training(args.config, args.out, settings, force=args.force,
                            retrain_changed=args.retrain_changed, keep_diverged=args.keep_diverged)
@@ -80,6 +83,22 @@ def _cmd_dispatch_train(args: argparse.Namespace) -> int:
               f"(last job {last['job_id']} on {last['node']}); attempts: {res.run_dir / 'attempts.jsonl'}",
               file=sys.stderr)
     return 0
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} not allowed (allowed: seconds > 0)")
+    return value
+
+
+def _count(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} not allowed (allowed: an integer >= 1)")
+    return int(text)
 
 
 def _states(text: str) -> list[str]:
@@ -106,10 +125,25 @@ def _add_selection(p: Any) -> None:
 
 def add_run_commands(subparsers: Any) -> None:
     """Add ``status`` and ``cancel`` to an ``argparse`` subparsers object."""
-    p = subparsers.add_parser("status", help="one line per run: state, step/steps, ETA, attempts, node, last "
-                              "failure class (reads files and one squeue; never Snakemake's lock)")
+    p = subparsers.add_parser("status", help="one line per run: state, step/steps, ETA, latest metric, attempts, "
+                              "node, last failure class (reads files and one squeue; never Snakemake's lock)")
     _add_selection(p)
+    p.add_argument("--metric", default=DEFAULT_METRIC, metavar="NAME",
+                   help=f"the metrics.jsonl column shown beside the step: its latest value (default {DEFAULT_METRIC})")
+    p.add_argument("--json", action="store_true", help="one JSON object: every run's fields and the paths of its logs")
+    p.add_argument("--watch", action="store_true", help="refresh in place until Ctrl-C (or --count refreshes)")
+    p.add_argument("--interval", type=_seconds, default=5.0, metavar="S", help="seconds between refreshes (default 5)")
+    p.add_argument("--count", type=_count, default=None, metavar="N", help="with --watch: stop after N refreshes")
     p.set_defaults(func=_cmd_status)
+
+    p = subparsers.add_parser("logs", help="the paths of a run's logs, one a line: its train.log, the pipeline's job "
+                              "logs, then each job's log (stderr, stdout) of its training and its evaluation, "
+                              "oldest first")
+    p.add_argument("run", metavar="RUN", help="a run name (q208-s1)")
+    p.add_argument("--scale", default=None, help="the runs of results/SCALE (default: the scale last run here)")
+    p.add_argument("--results", default=None, metavar="DIR", help="the runs of this folder instead of results/SCALE")
+    p.add_argument("--all", action="store_true", help="also the logs not written yet (where they will be)")
+    p.set_defaults(func=_cmd_logs)
 
     p = subparsers.add_parser("cancel", help="cancel the jobs of the selected runs (Slurm or local) and mark them "
                               "interrupted; the next pipeline command resumes them")
@@ -133,7 +167,7 @@ def _selected(args: argparse.Namespace) -> tuple[Any, list[Any], list[Any], str]
         wanted = " ".join([*args.runs, *(f"-e {e}" for e in args.experiment)])
         raise ConfigError(f"no run of {folder} matches {wanted} ({len(runs)} runs there, e.g. "
                           f"{', '.join(r.name for r in runs[:5]) or 'none'})")
-    found, note = collect(chosen)
+    found, note = collect(chosen, metric=getattr(args, "metric", DEFAULT_METRIC), logs=getattr(args, "json", False))
     states = {s for group in args.state for s in group}
     if states:
         found = [s for s in found if s.state in states]
@@ -143,12 +177,51 @@ def _selected(args: argparse.Namespace) -> tuple[Any, list[Any], list[Any], str]
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
-    from ired.dispatch.status import summary, table
+    import time
 
-    folder, _, found, note = _selected(args)
-    for line in table(found):
-        print(line)
-    print(summary(found, folder, note))
+    from ired.dispatch.status import as_json, summary, table
+    from ired.errors import ConfigError
+
+    if args.count is not None and not args.watch:
+        raise ConfigError("--count N counts the refreshes of --watch (add --watch)")
+    if args.watch and args.json:
+        raise ConfigError("--watch and --json do not go together (a script polls --json itself)")
+    in_place = args.watch and sys.stdout.isatty()
+    shown = 0
+    try:
+        while True:
+            folder, _, found, note = _selected(args)
+            if args.json:
+                print(as_json(found, folder, note))
+                return 0
+            lines = [*table(found, args.metric), summary(found, folder, note)]
+            if args.watch:
+                lines.append(f"every {args.interval:g} s, at {time.strftime('%H:%M:%S')}"
+                             + (f" ({shown + 1} of {args.count})" if args.count else "; Ctrl-C stops"))
+            # in place on a terminal: home, clear to the end, then the new table; elsewhere, one table after another
+            print(("\x1b[H\x1b[J" if in_place else "") + "\n".join(lines), flush=True)
+            shown += 1
+            if not args.watch or (args.count is not None and shown >= args.count):
+                return 0
+            if not in_place:
+                print(flush=True)
+            time.sleep(args.interval)
+    except KeyboardInterrupt:  # how a watch ends
+        return 0
+
+
+def _cmd_logs(args: argparse.Namespace) -> int:
+    from ired.dispatch.runs import find_runs, results_folder
+    from ired.errors import ConfigError
+    from ired.run_logs import run_logs
+
+    folder = results_folder(args.results, args.scale)
+    runs = {r.name: r for r in find_runs(folder)}
+    if args.run not in runs:
+        raise ConfigError(f"no run {args.run} in {folder} ({len(runs)} runs there, e.g. "
+                          f"{', '.join(list(runs)[:5]) or 'none'})")
+    for log in run_logs(runs[args.run].run_dir, existing=not args.all):
+        print(log.path)
     return 0
 
 

@@ -26,11 +26,18 @@ from typing import Any, Callable, ClassVar
 
 from ired.dispatch import sacct
 from ired.dispatch.failures import Evidence
+from ired.dispatch.gpu_slots import job_environment
 from ired.dispatch.jobs import node_name, outcome_path
 from ired.dispatch.policy import Plan
 from ired.dispatch.settings import DispatchSettings
 
 STDERR_TAIL_LINES = 80
+
+
+class HeadDetached(KeyboardInterrupt):
+    """The head was told to let go of its jobs (SIGHUP: a logout; SIGTERM: a head job at its limit, Snakemake
+    passing it on). While a job runs, the runner leaves it running for the next command to re-attach; before a job
+    exists (a request still waiting for its array), it is stopped like Ctrl-C."""
 
 
 @dataclass
@@ -146,6 +153,7 @@ class Backend(ABC):
             run_status=run_status[0],
             run_detail=run_status[1],
             node_failure_exit_codes=frozenset(node_failure_exit_codes),
+            job_signal=outcome.get("signal"),
         )
         if main is not None:
             state, exit_code = main.state_text, f"{main.exit_code}:{main.signal}"
@@ -180,23 +188,30 @@ def _slurm_executor_class() -> type:
 
 
 def slurm_parameters(settings: DispatchSettings, plan: Plan, job_name: str, comment: str | None = None) -> dict[str, Any]:
-    """submitit's Slurm parameters of one attempt: the settings' resources with the plan's memory and exclusions.
+    """submitit's Slurm parameters of one attempt: the job's resources with the plan's memory and exclusions.
 
-    Options left out of the settings are left out of the job (the cluster's own defaults apply); ``sbatch_extra``
-    goes through as submitit's ``additional_parameters`` (``True``: a bare flag)."""
+    Options left out of the resources are left out of the job (the cluster's own defaults apply); ``slurm_extra``
+    goes through as submitit's ``additional_parameters`` (``True``: a bare flag). A job with a time limit gets its
+    warning (SIGUSR2) ``signal_lead_s(runtime)`` seconds before it: the trainer checkpoints and exits, and the
+    dispatcher resubmits (a slice)."""
+    from ired.dispatch.settings import signal_lead_s
+
     params: dict[str, Any] = {
         "job_name": job_name,
-        "time": settings.timeout_min,
+        "time": settings.runtime,  # None: no --time (the partition's limit)
         "mem": f"{int(plan.mem_gb * 1024)}M",
-        "cpus_per_task": settings.cpus,
+        "cpus_per_task": settings.cpus_per_task,
         "nodes": 1,
         "ntasks_per_node": 1,
     }
-    if settings.gpus:
-        params["gpus_per_node"] = settings.gpus
-    for key in ("partition", "account", "qos", "constraint"):
+    if settings.runtime is not None:
+        params["signal_delay_s"] = signal_lead_s(settings.runtime)
+    if settings.gpu:
+        params["gpus_per_node"] = settings.gpu
+    for key, name in (("slurm_partition", "partition"), ("slurm_account", "account"), ("qos", "qos"),
+                      ("constraint", "constraint")):
         if getattr(settings, key):
-            params[key] = getattr(settings, key)
+            params[name] = getattr(settings, key)
     if plan.exclude:
         params["exclude"] = ",".join(plan.exclude)
     if comment:
@@ -221,7 +236,10 @@ class SlurmBackend(Backend):
 
     def submit(self, plan: Plan, folder: Path, job_name: str, comment: str, fn: Callable[..., Any],
                *args: Any) -> str:
-        return str(self.executor(folder, plan, job_name, comment).submit(fn, *args).job_id)
+        from ired.dispatch.submission import submit_patiently
+
+        ex = self.executor(folder, plan, job_name, comment)
+        return str(submit_patiently(lambda: ex.submit(fn, *args), self.settings, 1, job_name).job_id)
 
     def find_job(self, job_name: str, comment: str, array_index: int | None = None) -> str | None:
         return sacct.find_job(job_name, comment, index=array_index)
@@ -288,6 +306,10 @@ def _wait_child(job_id: str) -> bool:
     return True
 
 
+#: A local job's "no time limit" (submitit's local executor always applies one): a year.
+LOCAL_NO_LIMIT_MIN = 60 * 24 * 365
+
+
 class LocalBackend(Backend):
     """A subprocess on this machine (submitit's LocalExecutor); the job id is its controller's pid."""
 
@@ -300,8 +322,22 @@ class LocalBackend(Backend):
 
         folder.mkdir(parents=True, exist_ok=True)
         ex = submitit.LocalExecutor(folder=folder, max_num_timeout=0)
-        ex.update_parameters(timeout_min=self.settings.timeout_min, gpus_per_node=self.settings.gpus)
-        return str(ex.submit(fn, *args).job_id)
+        limited = self.settings.local_runtime and self.settings.runtime is not None
+        # submitit's local executor sets CUDA_VISIBLE_DEVICES to the first gpus_per_node devices (every job on device
+        # 0) and kills a job after timeout_min: no GPUs here (the job takes its own device, :mod:`ired.dispatch.gpu_slots`)
+        # and no time limit unless asked for (local_runtime)
+        ex.update_parameters(timeout_min=self.settings.runtime if limited else LOCAL_NO_LIMIT_MIN, gpus_per_node=0)
+        extra = job_environment(self.settings.gpu, self.settings.local_gpus)
+        saved = {key: os.environ.get(key) for key in extra}
+        os.environ.update(extra)  # submitit's local controller copies this process's environment
+        try:
+            return str(ex.submit(fn, *args).job_id)
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
 
     def is_active(self, job_id: str) -> bool:
         return local_alive(job_id)

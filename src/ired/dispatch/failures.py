@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from ired import exit_codes
 from ired.dispatch.sacct import SacctRow
 
 
@@ -24,17 +25,18 @@ class FailureKind(StrEnum):
     node_failure = "node_failure"  # the node, not the job: NODE_FAIL, exit 120, launch failures
     oom_host = "oom_host"  # the job exceeded its host memory (cgroup OUT_OF_MEMORY)
     oom_device = "oom_device"  # CUDA / allocator out-of-memory raised inside the job
-    timeout = "timeout"  # hit the time limit
-    preempted = "preempted"  # preempted by the scheduler
+    timeout = "timeout"  # a slice ended at its time limit (warned: the trainer checkpointed): resubmitted
+    preempted = "preempted"  # a slice ended by preemption or `scontrol requeue` (SIGTERM): resubmitted
     diverged = "diverged"  # NaN/inf in training: deterministic, never retried
     config_error = "config_error"  # the config is wrong: never retried
     cancelled = "cancelled"  # someone ran scancel: respected, never retried
     unknown = "unknown"  # anything else: bounded retries
 
 
-#: Exit code of ``ired train`` for a user/config error and for a diverged run (docs/ARCHITECTURE.md).
-EXIT_CONFIG_ERROR = 2
-EXIT_DIVERGED = 3
+#: Exit codes of ``ired train`` (:mod:`ired.exit_codes`): a user/config error, a diverged run, a slice's end.
+EXIT_CONFIG_ERROR = exit_codes.USER_ERROR
+EXIT_DIVERGED = exit_codes.DIVERGED
+EXIT_SLICE_END = exit_codes.SLICE_END
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,7 @@ class Evidence:
     run_status: str | None = None  # status.json "status" of the run folder
     run_detail: str | None = None  # status.json "detail"
     node_failure_exit_codes: frozenset[int] = field(default_factory=lambda: frozenset({120}))
+    job_signal: str | None = None  # the stop signal the job passed on to its trainer (its outcome file), if any
 
     @property
     def job(self) -> SacctRow | None:
@@ -111,11 +114,13 @@ def _text(pattern: str, flags: int = 0) -> Callable[[Evidence], str | None]:
 
 
 _ERROR_LINE = re.compile(r"\berror\b|Error\b|Exception\b", re.IGNORECASE)
+_WRAPPER_LINE = re.compile(r"^\s*srun: error: .*Exited with exit code")  # srun's echo of the exit, not the cause
 
 
 def last_error_line(text: str) -> str | None:
     """The last line of the job's output that reports an error (the trainer prints its cause as one line)."""
-    lines = [ln.strip() for ln in text.splitlines() if _ERROR_LINE.search(ln) and "ired dispatch:" not in ln]
+    lines = [ln.strip() for ln in text.splitlines()
+             if _ERROR_LINE.search(ln) and "ired dispatch:" not in ln and not _WRAPPER_LINE.search(ln)]
     return lines[-1][:300] if lines else None
 
 
@@ -136,6 +141,21 @@ def _status(value: str) -> Callable[[Evidence], str | None]:
         if ev.run_status != value:
             return None
         return f"status.json says {value}" + (f": {ev.run_detail}" if ev.run_detail else "")
+
+    return test
+
+
+def _slice_end(*signals: str) -> Callable[[Evidence], str | None]:
+    """The trainer checkpointed and exited with :data:`EXIT_SLICE_END` after one of ``signals`` (its outcome file
+    names the signal the job passed on; status.json's detail says it too)."""
+
+    def test(ev: Evidence) -> str | None:
+        if EXIT_SLICE_END not in ev.exit_codes:
+            return None
+        said = ev.job_signal or next((s for s in ("SIGUSR2", "SIGTERM") if s in (ev.run_detail or "")), None)
+        if said not in signals:
+            return None
+        return f"exit code {EXIT_SLICE_END}: the trainer checkpointed and stopped on {said}"
 
     return test
 
@@ -172,6 +192,8 @@ RULES: tuple[Rule, ...] = (
         _text(r"launch failed requeued held|Job launch failure|[Pp]rolog (error|failure|failed)|Node failure|"
               r"Unable to contact slurm controller|Communication connection failure"),
     ),
+    Rule(FailureKind.timeout, _slice_end("SIGUSR2")),  # the time-limit warning (--signal=USR2@lead)
+    Rule(FailureKind.preempted, _slice_end("SIGTERM")),  # a preemption, `scontrol requeue`, a limit without warning
     Rule(FailureKind.timeout, _job_state("TIMEOUT", "DEADLINE")),
     Rule(FailureKind.timeout, _text(r"DUE TO TIME LIMIT")),
     Rule(FailureKind.preempted, _job_state("PREEMPTED")),

@@ -39,21 +39,62 @@ def outcome_path(folder: Path, job_id: str) -> Path:
     return Path(folder) / f"{job_id}_outcome.json"
 
 
+#: Signals the wrapper passes on to the trainer (the time-limit warning, a preemption's or requeue's SIGTERM);
+#: the trainer checkpoints and exits with ``ired.exit_codes.SLICE_END`` (:mod:`ired.train`).
+FORWARDED = (signal.SIGUSR2, signal.SIGTERM)
+RESEND_S = 2.0  # a signal that came while the trainer was still starting (ignoring it) is sent again this often
+
+
+def _ignore_forwarded() -> None:
+    """In the trainer's process before it starts Python: ignore the forwarded signals until the trainer installs
+    its own handlers (a warning that arrives while torch imports must not kill it; the wrapper sends it again)."""
+    for sig in FORWARDED:
+        signal.signal(sig, signal.SIG_IGN)
+
+
 def run_trainer(config_path: str, out_dir: str) -> dict[str, Any]:
-    """Train in a child process; return its outcome on success, else exit as it did (see module docstring)."""
+    """Train in a child process; return its outcome on success, else exit as it did (see module docstring).
+
+    Replaces submitit's own handlers of SIGUSR2 (its checkpoint-and-requeue, which would kill the child) and
+    SIGTERM: both are passed on to the trainer, which finishes its step, checkpoints and exits; the dispatcher then
+    resubmits (a slice, :mod:`ired.dispatch.policy`)."""
     import submitit
+
+    from ired.dispatch.gpu_slots import claimed_device
 
     env = submitit.JobEnvironment()
     t0 = time.time()
     sys.stdout.flush()
     sys.stderr.flush()
-    proc = subprocess.run(trainer_command(config_path, out_dir), stdin=subprocess.DEVNULL, check=False)
+    received: list[int] = []
+    with claimed_device():
+        proc = subprocess.Popen(trainer_command(config_path, out_dir), stdin=subprocess.DEVNULL,
+                                preexec_fn=_ignore_forwarded)
+
+        def forward(signum: int, frame: Any) -> None:
+            received.append(signum)
+            try:
+                proc.send_signal(signum)
+            except OSError:
+                pass
+
+        for sig in FORWARDED:
+            signal.signal(sig, forward)
+        while True:
+            try:
+                proc.wait(timeout=RESEND_S)
+                break
+            except subprocess.TimeoutExpired:
+                if received:  # again: the trainer may have been starting (ignoring it) the first time
+                    forward(received[-1], None)
     outcome = {
         "returncode": proc.returncode,
         "node": node_name(),
         "job_id": str(env.job_id),
         "wall_time_s": round(time.time() - t0, 3),
     }
+    if received:
+        outcome["signal"] = signal.Signals(received[0]).name
     write_text_atomic(outcome_path(env.paths.folder, str(env.job_id)), json.dumps(outcome) + "\n")
     if proc.returncode == 0:
         return outcome
@@ -76,10 +117,13 @@ def call_target(target: str, threads: int, *args: Any) -> Any:
     """
     import importlib
 
+    from ired.dispatch.gpu_slots import claimed_device
+
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(threads)
-    module, _, name = target.partition(":")
-    fn = getattr(importlib.import_module(module), name)
-    if "torch" in sys.modules:
-        sys.modules["torch"].set_num_threads(threads)
-    return fn(*args)
+    with claimed_device():  # before torch is imported: CUDA_VISIBLE_DEVICES is read once
+        module, _, name = target.partition(":")
+        fn = getattr(importlib.import_module(module), name)
+        if "torch" in sys.modules:
+            sys.modules["torch"].set_num_threads(threads)
+        return fn(*args)

@@ -12,12 +12,15 @@ Defaults (all configurable in :class:`RetryPolicy`):
   repeated down to ``min_micro_batch``), ``negative_steps`` halves the negative-sampling steps, ``replay_buffer``
   halves the replay buffer (``replay`` negatives only). These last two change the experiment, which the attempt
   log records. The runner keeps the ladder's position in the run folder (:mod:`ired.dispatch.ladder`);
-- ``timeout`` / ``preempted``: requeue unchanged (the trainer resumes from its checkpoint), ``requeue_retries``;
+- ``timeout`` / ``preempted``: a *slice* of the run ended (the trainer checkpointed on the time-limit warning or on
+  SIGTERM): resubmit unchanged, and the next slice resumes from that checkpoint. Slices spend no failure retry and do
+  not count towards ``max_attempts``: a run goes on while each slice advances its step, and stops after
+  ``stalled_slices`` slices in a row without progress (a time limit too short for the run to move);
 - ``diverged`` / ``config_error`` / ``cancelled``: no retry: rerunning gives the same answer (or undoes a
   person's decision);
 - ``unknown``: ``unknown_retries`` plain retries.
 
-Every retry is bounded by ``max_attempts`` in total.
+Every retry of a failure is bounded by ``max_attempts`` (slices not counted).
 """
 
 from __future__ import annotations
@@ -47,7 +50,9 @@ class RetryPolicy(BaseModel):
 
     max_attempts: int = Field(8, ge=1, description="Attempts in total, first one included.")
     node_failure_retries: int = Field(3, ge=0, description="Resubmissions after node failures (each excludes the node).")
-    requeue_retries: int = Field(3, ge=0, description="Resubmissions after timeouts and preemptions.")
+    stalled_slices: int = Field(
+        2, ge=1, description="Slices (time limits, preemptions) in a row without progress (no newer checkpoint) "
+        "before the run stops. Slices that advance the run are never limited.")
     unknown_retries: int = Field(2, ge=0, description="Resubmissions after failures of unknown cause.")
     host_oom_ladder: list[Rung] = Field(
         default_factory=lambda: ["host_memory", "micro_batch", "negative_steps", "replay_buffer"],
@@ -72,6 +77,9 @@ class RetryPolicy(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _split_ladder(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "requeue_retries" in data:
+            raise ValueError("requeue_retries is gone: time limits and preemptions are slices, resubmitted while "
+                             "each advances the run; stalled_slices (default 2) stops a run that no longer moves")
         if isinstance(data, dict) and "oom_ladder" in data:
             raise ValueError("oom_ladder is split by cause: host_oom_ladder (default host_memory, micro_batch, "
                              "negative_steps, replay_buffer) and device_oom_ladder (default micro_batch, "
@@ -142,25 +150,40 @@ def _oom_rung(kind: FailureKind, plan: Plan, policy: RetryPolicy) -> Decision | 
     return None
 
 
+#: Failure kinds that end a slice of a run rather than fail it.
+SLICE_KINDS = frozenset({FailureKind.timeout, FailureKind.preempted})
+
+
 def decide(
     kind: FailureKind,
     plan: Plan,
     previous_kinds: list[FailureKind],
     failed_nodes: tuple[str, ...],
     policy: RetryPolicy,
+    stalled: int = 0,
 ) -> Decision:
     """The next step after an attempt that failed with ``kind``.
 
     ``previous_kinds`` are the kinds of all earlier failed attempts (not this one); ``failed_nodes`` the nodes
-    this attempt ran on (from sacct's NodeList).
+    this attempt ran on (from sacct's NodeList); ``stalled``, for a slice (:data:`SLICE_KINDS`), how many slices in a
+    row, this one included, ended without a newer checkpoint (0: this one advanced the run).
     """
-    attempts_so_far = len(previous_kinds) + 1
     give_up = Decision(False, "", plan)
     if kind in NO_RETRY:
         return replace(give_up, action=f"no retry: {kind.value}: {NO_RETRY[kind]}")
+    if kind in SLICE_KINDS:
+        if stalled >= policy.stalled_slices:
+            return replace(give_up, action=f"give up: {stalled} slices in a row ended ({kind.value}) without a newer "
+                           f"checkpoint (stalled_slices={policy.stalled_slices}): raise the runtime resource so that "
+                           "a slice reaches the next checkpoint")
+        what = "no newer checkpoint" if stalled else "the run advanced"
+        return Decision(True, f"next slice ({kind.value}, {what}): resumes from the newest checkpoint; a slice is "
+                        "not a failure", plan)
+    failures = [k for k in previous_kinds if k not in SLICE_KINDS]
+    attempts_so_far = len(failures) + 1
     if attempts_so_far >= policy.max_attempts:
-        return replace(give_up, action=f"give up: {attempts_so_far} attempts reached max_attempts={policy.max_attempts}")
-    same = sum(k is kind for k in previous_kinds)
+        return replace(give_up, action=f"give up: {attempts_so_far} failed attempts reached max_attempts={policy.max_attempts}")
+    same = sum(k is kind for k in failures)
     if kind is FailureKind.node_failure:
         if same >= policy.node_failure_retries:
             return replace(give_up, action=f"give up: {same + 1} node failures (node_failure_retries={policy.node_failure_retries})")
@@ -173,11 +196,6 @@ def decide(
         ladder = policy.host_oom_ladder if kind is FailureKind.oom_host else policy.device_oom_ladder
         return rung or replace(give_up, action=f"give up: {kind.value} and no rung of its oom ladder {ladder} applies "
                                "any more")
-    if kind in (FailureKind.timeout, FailureKind.preempted):
-        n = sum(k in (FailureKind.timeout, FailureKind.preempted) for k in previous_kinds)
-        if n >= policy.requeue_retries:
-            return replace(give_up, action=f"give up: {n + 1} timeouts/preemptions (requeue_retries={policy.requeue_retries})")
-        return Decision(True, f"requeue after {kind.value} (resumes from the latest checkpoint)", plan)
     if same >= policy.unknown_retries:
         return replace(give_up, action=f"give up: {same + 1} failures of unknown cause (unknown_retries={policy.unknown_retries})")
     return Decision(True, "retry (unknown cause; resumes from the latest checkpoint)", plan)

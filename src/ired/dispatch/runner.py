@@ -11,10 +11,13 @@ that job declared. So the dispatcher (1) reads ``job.json`` before anything else
 one that finished while no head was watching, is collected, never submitted again; (2) collects a *finished* run
 (completed or diverged, nothing in flight) without any job, restoring ``final.pt`` from the run's own checkpoint
 when it is gone; (3) trains afresh only when asked to (``force``: the pipeline's ``--forcerun``) or when the run
-folder holds a run of another config (the config is the run's identity). A head stopped by SIGINT/SIGTERM
+folder holds a run of another config (the config is the run's identity). A head stopped by Ctrl-C
 (:func:`stop_on_signals`) cancels the job it waits on, logs an ``interrupted`` attempt and says so; the next
-command resumes the run from its newest checkpoint. A job that Slurm requeued by itself (same job id) is logged as
-one attempt per segment, read from ``sacct -D``.
+command resumes the run from its newest checkpoint. A head sent SIGHUP or SIGTERM (a logout) lets go instead: the
+job runs on and the next command re-attaches. A job that Slurm requeued by itself (same job id) is logged as one
+attempt per segment, read from ``sacct -D`` (``preempted``). A time limit or a preemption ends a *slice*: the
+trainer checkpointed, the attempt is logged ``timeout`` / ``preempted`` with its newest checkpoint ``step``, and the
+run is resubmitted while slices advance it (:mod:`ired.dispatch.policy`).
 """
 
 from __future__ import annotations
@@ -25,7 +28,6 @@ import logging
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass, replace
@@ -34,7 +36,6 @@ from typing import Any, Callable
 
 from ired.dispatch.attempts import (
     HEAD_LOCK,
-    INTERRUPTED,
     AttemptRow,
     JobRecord,
     append_attempts,
@@ -46,8 +47,9 @@ from ired.dispatch.attempts import (
     write_job_record,
 )
 from ired.dispatch import ladder
+from ired.dispatch.executor import HeadDetached
 from ired.dispatch.failures import FailureKind, classify
-from ired.dispatch.policy import Plan, decide
+from ired.dispatch.policy import SLICE_KINDS, Plan, decide
 from ired.dispatch.settings import DispatchSettings
 from ired.errors import DispatchError, IredError
 
@@ -91,6 +93,10 @@ class _Task:
     def logs(self) -> list[Path]:
         return []
 
+    def checkpoint_step(self) -> int | None:
+        """The step the next attempt would resume from (None: the task keeps no checkpoints)."""
+        return None
+
 
 def job_label(run_dir: Path) -> str:
     """``<scale>-<run>`` for a run folder ``results/<scale>/<run>``; ``<scale>-<run>.<job>`` for the record folder
@@ -115,7 +121,7 @@ def attempt_tag(run_dir: Path, attempt: int) -> str:
 
 
 def _row(attempt: int, job_id: str, fin: Any, plan: Plan, settings: DispatchSettings, kind: str | None,
-         reason: str | None, action: str, final: bool) -> AttemptRow:
+         reason: str | None, action: str, final: bool, step: int | None = None) -> AttemptRow:
     return AttemptRow(
         attempt=attempt,
         job_id=job_id,
@@ -135,6 +141,7 @@ def _row(attempt: int, job_id: str, fin: Any, plan: Plan, settings: DispatchSett
         cluster=settings.cluster,
         log=str(fin.stderr_path),
         final=final,
+        step=step,
     )
 
 
@@ -197,7 +204,7 @@ def _drive(task: _Task, settings: DispatchSettings, run_dir: Path, folder: Path)
                          found, record.job_name, record.comment)
             else:
                 current = JobRecord(attempt, None, name, settings.cluster, str(folder), _plan_dict(plan),
-                                    time.time(), tag)
+                                    time.time(), tag, start_step=task.checkpoint_step())
                 write_job_record(run_dir, current)  # the plan and the name are on disk before sbatch runs
                 fn, args = task.job(plan, attempt)
                 try:
@@ -218,7 +225,10 @@ def _drive(task: _Task, settings: DispatchSettings, run_dir: Path, folder: Path)
             if stop():  # `ired cancel`: make sure the job is gone
                 be.cancel([job_id])
                 be.wait(job_id, job_folder)
-        except KeyboardInterrupt:  # Ctrl-C, or SIGTERM through stop_on_signals()
+        except HeadDetached:  # SIGHUP / SIGTERM: a logout, a head job at its limit: the job runs on
+            _detach(task, be, run_dir, current)
+            raise
+        except KeyboardInterrupt:  # Ctrl-C
             _stop(task, be, run_dir, current)
             raise
         fin = be.gather(job_folder, job_id, settings.retry.node_failure_exit_codes, task.run_status(submitted_at),
@@ -231,7 +241,7 @@ def _drive(task: _Task, settings: DispatchSettings, run_dir: Path, folder: Path)
             kind = seg_cls.kind
             # NODE_FAIL, TIMEOUT, PREEMPTED ... classify as usual; a plain REQUEUED (scontrol requeue, a lost batch
             # step) shows only the cancelled batch step, which is not a person's scancel: say what it was
-            label = REQUEUED if (seg.state or "").startswith("REQUEUED") else kind.value
+            label = FailureKind.preempted.value if (seg.state or "").startswith("REQUEUED") else kind.value
             requeued.append(_row(attempt, job_id, seg, plan, settings, label, seg_cls.reason,
                                  "requeued by Slurm itself (same job id)", final=False))
             if kind is FailureKind.node_failure and seg.node:
@@ -253,9 +263,11 @@ def _drive(task: _Task, settings: DispatchSettings, run_dir: Path, folder: Path)
         previous = [FailureKind(r["failure_kind"]) for r in rows_round if r.get("failure_kind") in _KINDS]
         previous += [FailureKind(r.failure_kind) for r in requeued if r.failure_kind in _KINDS]
         nodes = tuple(n for n in (fin.node or "").split(",") if n)
-        decision = decide(cls.kind, plan, previous, nodes, settings.retry)
+        step = task.checkpoint_step()
+        stalled = _stalled(rows_round, current.start_step, step) if cls.kind in SLICE_KINDS else 0
+        decision = decide(cls.kind, plan, previous, nodes, settings.retry, stalled)
         append_attempts(run_dir, [*requeued, _row(attempt, job_id, fin, plan, settings, cls.kind.value, cls.reason,
-                                                  decision.action, final=not decision.retry)])
+                                                  decision.action, final=not decision.retry, step=step)])
         log.warning("%s: attempt %d (job %s on %s) failed: %s (%s); %s", task.name, attempt, job_id, fin.node,
                     cls.kind.value, cls.reason, decision.action)
         if decision.retry and decision.action.startswith("oom ladder"):
@@ -269,7 +281,7 @@ def _drive(task: _Task, settings: DispatchSettings, run_dir: Path, folder: Path)
             )
         plan, attempt = decision.plan, attempt + 1
         record = JobRecord(attempt, None, name, settings.cluster, str(folder), _plan_dict(plan), time.time(),
-                           attempt_tag(run_dir, attempt))
+                           attempt_tag(run_dir, attempt), start_step=task.checkpoint_step())
         write_job_record(run_dir, record)  # a head dying before the next sbatch resumes with this plan
 
 
@@ -293,32 +305,51 @@ def _stopped(task: _Task, run_dir: Path, record: JobRecord, fin: Any, requeued: 
 
 
 _KINDS = {k.value for k in FailureKind}
-REQUEUED = "requeued"  # failure_kind of a run of a job that Slurm requeued by itself without a failure of its own
+
+
+def _stalled(rows: list[dict[str, Any]], start: int | None, end: int | None) -> int:
+    """How many slices in a row, the one that just ended included, left no newer checkpoint: 0 when it advanced
+    the run (``end`` past ``start``, the newest checkpoint when it was planned)."""
+    if end is not None and (start is None or end > start):
+        return 0
+    stalled = 1
+    for row in reversed(rows):
+        if row.get("failure_kind") not in {k.value for k in SLICE_KINDS} or row.get("step") != end:
+            break
+        stalled += 1
+    return stalled
 
 
 def stop_on_signals() -> None:
-    """Make Ctrl-C, SIGTERM and SIGHUP stop this head: the job in flight is cancelled and logged as interrupted.
+    """Ctrl-C (SIGINT) stops this head and cancels the job in flight (logged as interrupted); SIGHUP and SIGTERM (a
+    logout, a head that is itself a Slurm job at its limit, Snakemake passing SIGTERM on) make the head let go:
+    :class:`HeadDetached`, the job runs on, ``job.json`` keeps it, and the next command re-attaches.
 
     SIGINT is set explicitly too: a process started in the background of a non-interactive shell inherits it
     ignored, and a head must stop however it was started.
     """
 
-    def interrupt(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt(signal.Signals(signum).name)
+    def detach(signum: int, frame: Any) -> None:
+        for sig in (signal.SIGTERM, signal.SIGHUP):  # once: a second signal must not cut the letting go short
+            signal.signal(sig, signal.SIG_IGN)
+        raise HeadDetached(signal.Signals(signum).name)
 
     signal.signal(signal.SIGINT, signal.default_int_handler)
     for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, interrupt)
+        signal.signal(sig, detach)
 
 
-def forward_sigterm(marker: bytes) -> None:
-    """Pass SIGTERM, before this process's own handler runs, to every descendant whose command line contains
-    ``marker`` (a pipeline head's rule scripts, which run :func:`stop_on_signals`). Call from the main thread."""
+def detach_on_signals(marker: bytes) -> None:
+    """For the pipeline head (Snakemake's own process, from ``onstart``): on SIGTERM or SIGHUP, first pass SIGTERM
+    to every descendant whose command line contains ``marker`` (the rule scripts, which then let go of their jobs:
+    :func:`stop_on_signals`), then do what Snakemake does on SIGTERM (stop scheduling, wait for the running jobs,
+    release its lock). Snakemake has no handler of SIGHUP, whose default would kill it and leave its lock behind.
+    Call from the main thread."""
     from ired.dispatch.executor import descendants
 
     previous = signal.getsignal(signal.SIGTERM)
 
-    def stop(signum: int, frame: Any) -> None:
+    def let_go(signum: int, frame: Any) -> None:
         for pid in descendants(os.getpid()):
             try:
                 if marker in Path(f"/proc/{pid}/cmdline").read_bytes():
@@ -328,7 +359,25 @@ def forward_sigterm(marker: bytes) -> None:
         if callable(previous):
             previous(signum, frame)
 
-    signal.signal(signal.SIGTERM, stop)
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, let_go)
+
+
+def _detach(task: _Task, be: Any, run_dir: Path, record: JobRecord) -> None:
+    """The head was told to let go (SIGHUP/SIGTERM) while waiting: leave the job running and ``job.json`` in place;
+    no attempt row (the attempt is still in flight), so the next command re-attaches to it."""
+    message = (f"ired: {task.name}: the head let go ({'SIGHUP/SIGTERM'}): {be.where} {record.job_id} (attempt "
+               f"{record.attempt}) keeps running; the same command re-attaches to it")
+    log.warning(message)
+    _say(message)
+
+
+def _say(message: str) -> None:
+    """A line on the terminal (not only in the rule's log); nothing when the terminal is gone (a logout)."""
+    try:
+        print(message, file=sys.__stderr__, flush=True)
+    except (OSError, ValueError):
+        pass
 
 
 def _stop(task: _Task, be: Any, run_dir: Path, record: JobRecord) -> None:
@@ -344,7 +393,7 @@ def _stop(task: _Task, be: Any, run_dir: Path, record: JobRecord) -> None:
     message = (f"ired: {task.name}: stopped; cancelled {where} {record.job_id} (attempt {record.attempt}), marked "
                f"interrupted in {run_dir / 'attempts.jsonl'}; the next command resumes it from its newest checkpoint")
     log.warning(message)
-    print(message, file=sys.__stderr__, flush=True)  # the terminal, not only the rule's log
+    _say(message)  # the terminal, not only the rule's log
 
 
 def _plan_dict(plan: Plan) -> dict[str, Any]:
@@ -513,6 +562,12 @@ class _TrainTask(_Task):
 
     def logs(self) -> list[Path]:
         return [self.run_dir / "train.log"]
+
+    def checkpoint_step(self) -> int | None:
+        from ired.checkpoint_format import list_step_checkpoints  # no torch in the head
+
+        found = list_step_checkpoints(self.run_dir / "checkpoints")
+        return found[-1][0] if found else None
 
 
 def _copy_atomically(source: Path, dest: Path) -> None:

@@ -193,6 +193,19 @@ def query(job_id: str) -> list[SacctRow]:
     return [r for r in parse_sacct(out) if r.job_id.split(".")[0] == str(job_id)]
 
 
+def count_queued(prefix: str) -> int | None:
+    """This user's jobs in the queue (pending or running) whose name starts with ``<prefix>-``, array tasks counted
+    one by one (``squeue -r``), as Slurm counts them against a submit limit; None when squeue does not answer."""
+    import getpass
+
+    try:
+        out = subprocess.run(["squeue", "-h", "-r", "-u", getpass.getuser(), "-o", "%j"], capture_output=True,
+                             text=True, timeout=60, check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return sum(1 for name in out.split() if name.startswith(f"{prefix}-"))
+
+
 def squeue_state(job_id: str) -> str | None:
     """The controller's live state of a job (``PENDING``, ``RUNNING`` ...), ``None`` once it has left the queue."""
     try:

@@ -16,18 +16,30 @@ from ired.dispatch.policy import RetryPolicy
 from ired.errors import ConfigError
 
 
-#: sbatch options the dispatcher sets itself from its own keys (or needs for its bookkeeping): not allowed in
-#: ``sbatch_extra``, which names the key to use instead.
+#: sbatch options the dispatcher sets itself from the job's resources (or needs for its bookkeeping): not allowed in
+#: ``slurm_extra``, which names the resource to use instead.
 MANAGED_SBATCH_OPTIONS: dict[str, str] = {
     "job-name": "job_name_prefix", "J": "job_name_prefix", "exclude": "(the retry policy's node exclusion)",
-    "x": "(the retry policy's node exclusion)", "mem": "mem_gb", "time": "timeout_min", "t": "timeout_min",
-    "cpus-per-task": "cpus", "c": "cpus", "partition": "partition", "p": "partition", "account": "account",
-    "A": "account", "qos": "qos", "q": "qos", "constraint": "constraint", "C": "constraint",
-    "gpus-per-node": "gpus", "nodes": "(one node per job)", "N": "(one node per job)",
+    "x": "(the retry policy's node exclusion)", "mem": "mem_mb", "time": "runtime", "t": "runtime",
+    "cpus-per-task": "cpus_per_task", "c": "cpus_per_task", "partition": "slurm_partition",
+    "p": "slurm_partition", "account": "slurm_account", "A": "slurm_account", "qos": "qos", "q": "qos",
+    "constraint": "constraint", "C": "constraint", "gpus-per-node": "gpu", "gpus": "gpu", "G": "gpu",
+    "gres": "gpu", "nodes": "(one node per job)", "N": "(one node per job)",
     "ntasks-per-node": "(one task per job)", "output": "(the run folder's dispatch/ logs)",
     "o": "(the run folder's dispatch/ logs)", "error": "(the run folder's dispatch/ logs)",
     "e": "(the run folder's dispatch/ logs)", "array": "(the array settings)", "a": "(the array settings)",
-    "comment": "(the dispatcher's attempt tag)", "open-mode": "(submitit)", "signal": "(submitit)",
+    "comment": "(the dispatcher's attempt tag)", "open-mode": "(submitit)",
+    "signal": "(the dispatcher: a warning before the time limit, its lead scaled to runtime)",
+}
+
+#: The job resources, in Snakemake's names (the Slurm executor plugin's): they come from the rule's resources
+#: (per scale in config/config.yaml, a profile's default-resources / set-resources, --set-resources on the command
+#: line), never from the dispatch file. The old dispatch-file key of each, for the one-line error that says where
+#: it went.
+RESOURCE_KEYS: dict[str, str] = {
+    "runtime": "timeout_min", "mem_mb": "mem_gb", "cpus_per_task": "cpus", "gpu": "gpus",
+    "slurm_partition": "partition", "slurm_account": "account", "qos": "qos", "constraint": "constraint",
+    "slurm_extra": "sbatch_extra",
 }
 
 _SBATCH_OPTION = re.compile(r"[A-Za-z][A-Za-z0-9-]*")
@@ -57,26 +69,46 @@ class DispatchSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     cluster: Literal["slurm", "local"] = Field("local", description="submitit executor: `slurm` (sbatch) or `local` (a subprocess).")
-    partition: str | None = Field(None, description="Slurm partition (--partition; null: the cluster's default).")
-    account: str | None = Field(None, description="Slurm account (--account; null: the user's default account).")
+    # ---- job resources (Snakemake's names; set through resources, not the dispatch file: RESOURCE_KEYS)
+    slurm_partition: str | None = Field(None, description="Slurm partition (--partition; null: the cluster's default).")
+    slurm_account: str | None = Field(None, description="Slurm account (--account; null: the user's default account).")
     qos: str | None = Field(None, description="Slurm quality of service (--qos; null: the account's default).")
     constraint: str | None = Field(
         None, description="Node features a job needs (--constraint, e.g. `a100` or `a100|h100`; null: any node).")
-    mem_gb: float = Field(4.0, gt=0, description="Host memory per job (--mem). The job's own Python with torch needs ~0.3 GB.")
-    cpus: int = Field(1, ge=1, description="CPUs per job (--cpus-per-task).")
-    gpus: int = Field(0, ge=0, description="GPUs per job (--gpus-per-node; a job is one task on one node).")
-    timeout_min: int = Field(60, ge=1, description="Time limit per attempt, minutes.")
+    mem_mb: int = Field(4096, gt=0, description="Host memory per job, MB (--mem). The job's own Python with torch needs "
+                        "~300 MB.")
+    cpus_per_task: int = Field(1, ge=1, description="CPUs per job (--cpus-per-task, and the job's torch threads).")
+    gpu: int = Field(0, ge=0, description="GPUs per job (--gpus-per-node on Slurm; locally a device of the machine's "
+                     "own, one per job: local_gpus).")
+    runtime: int | None = Field(
+        None, ge=1, description="Time limit per attempt, minutes (--time; Slurm warns the job before it, the trainer "
+        "checkpoints and the dispatcher resubmits: a slice, not a failure). Null: the partition's limit. Local jobs "
+        "get no time limit unless local_runtime is true.")
+    slurm_extra: dict[str, StrictBool | StrictInt | StrictStr] = Field(
+        default_factory=dict,
+        description="Further sbatch options (the resource slurm_extra: `--mail-type=FAIL --no-requeue`), long name "
+        "without dashes -> value: a string or number gives `--name=value`, `true` the bare flag `--name`.",
+    )
+    # ---- what Snakemake has no name for (the dispatch file)
+    local_runtime: bool = Field(
+        False, description="Local jobs: apply the resource runtime as a time limit too (default: no limit; a local "
+        "job has no scheduler that would resubmit it).")
+    local_gpus: list[int] | None = Field(
+        None, description="Local jobs: the device numbers of this machine that jobs asking for a GPU share out, one "
+        "job per device at a time (null: CUDA_VISIBLE_DEVICES of the head if set, else every /dev/nvidiaN).")
+    submit_retry_s: float = Field(
+        1800.0, ge=0, description="Slurm: how long a refused sbatch (a QOS submit limit, a busy controller) is "
+        "retried, with back-off, before the run stops in one line naming the refusal.")
+    max_queued: int | None = Field(
+        None, ge=1, description="Slurm: most of this user's ired jobs (array tasks counted one by one, as Slurm "
+        "counts them) queued or running at once; a submission waits (at most submit_retry_s) below it. Set it "
+        "under your QOS MaxSubmitJobsPerUser. Null: no cap.")
     python: str | None = Field(
         None, min_length=1,
         description="The command that starts Python on the nodes (Slurm only), e.g. /shared/envs/ired/bin/python "
         "(null: the head's own interpreter, sys.executable, which must exist at the same path on every node).",
     )
     job_name_prefix: str = Field("ired", min_length=1, description="Jobs are named <prefix>-<scale>-<run>.")
-    sbatch_extra: dict[str, StrictBool | StrictInt | StrictStr] = Field(
-        default_factory=dict,
-        description="Further sbatch options, long name without dashes -> value: a string or number gives "
-        "`--name=value`, `true` the bare flag `--name` (e.g. `no-requeue: true`), `false` leaves it out.",
-    )
     poll_s: float | None = Field(
         None, gt=0,
         description="First interval between queue polls, seconds; grows to poll_max_s (null: 0.2 local, 1 on Slurm). "
@@ -92,9 +124,13 @@ class DispatchSettings(BaseModel):
         "(e.g. {max_size: 16, window_s: 5}; null: one sbatch and one waiting poll per run).")
     retry: RetryPolicy = Field(default_factory=RetryPolicy, description="Retry policy per failure kind.")
 
-    @field_validator("sbatch_extra")
+    @field_validator("slurm_extra", mode="before")
     @classmethod
-    def _check_sbatch_extra(cls, extra: dict[str, bool | int | str]) -> dict[str, bool | int | str]:
+    def _check_slurm_extra(cls, extra: Any) -> Any:
+        if isinstance(extra, str):
+            extra = parse_sbatch_flags(extra)
+        if not isinstance(extra, dict):
+            return extra
         for name, value in extra.items():
             if name.startswith("-"):
                 raise ValueError(f"option {name!r}: write the long option name without its dashes "
@@ -111,10 +147,15 @@ class DispatchSettings(BaseModel):
         return extra
 
     def sbatch_options(self) -> dict[str, str | bool]:
-        """``sbatch_extra`` as submitit's ``additional_parameters``: ``True`` (a bare flag) kept, ``False`` left out,
+        """``slurm_extra`` as submitit's ``additional_parameters``: ``True`` (a bare flag) kept, ``False`` left out,
         numbers as text."""
         return {name: value if value is True else str(value)
-                for name, value in self.sbatch_extra.items() if value is not False}
+                for name, value in self.slurm_extra.items() if value is not False}
+
+    @property
+    def mem_gb(self) -> float:
+        """The memory of a first attempt in GB (the OOM ladder's unit, :class:`ired.dispatch.policy.Plan`)."""
+        return self.mem_mb / 1024
 
     @property
     def first_poll_s(self) -> float:
@@ -128,11 +169,71 @@ class DispatchSettings(BaseModel):
         return max(longest, self.first_poll_s)
 
 
-def load_settings(path: str | Path | None = None, **overrides: Any) -> DispatchSettings:
-    """Settings from a YAML file (or the defaults), then keyword overrides whose value is not None."""
+def parse_sbatch_flags(text: str) -> dict[str, bool | str]:
+    """``--mail-type=FAIL --no-requeue`` (the resource ``slurm_extra``, as Snakemake's Slurm plugin writes it) ->
+    ``{"mail-type": "FAIL", "no-requeue": True}``; ``--name value`` is accepted too."""
+    import shlex
+
+    words = shlex.split(text)
+    options: dict[str, bool | str] = {}
+    i = 0
+    while i < len(words):
+        word = words[i]
+        if not word.startswith("-"):
+            raise ValueError(f"{word!r} in {text!r} is not an sbatch option (write --name=value or --flag)")
+        name, eq, value = word.lstrip("-").partition("=")
+        if eq:
+            options[name] = value
+        elif i + 1 < len(words) and not words[i + 1].startswith("-"):
+            options[name] = words[i + 1]
+            i += 1
+        else:
+            options[name] = True
+        i += 1
+    return options
+
+
+def resources_from_snakemake(resources: Any) -> dict[str, Any]:
+    """The job resources of a Snakemake job (``snakemake.resources`` of a rule script, or a mapping) that the
+    dispatcher uses (:data:`RESOURCE_KEYS`); a resource that is not set is left out (the settings' default)."""
+    found: dict[str, Any] = {}
+    for key in RESOURCE_KEYS:
+        value = resources.get(key) if hasattr(resources, "get") else getattr(resources, key, None)
+        if value is None or (isinstance(value, str) and not value.strip() and key != "slurm_extra"):
+            continue
+        if key in ("runtime", "mem_mb", "cpus_per_task", "gpu") and isinstance(value, (int, float, str)):
+            try:
+                value = int(float(value))
+            except ValueError:
+                raise ConfigError(f"resource {key}: {value!r} is not a number ({_WHERE_RESOURCES})") from None
+        found[key] = value
+    if not found.get("slurm_extra"):
+        found.pop("slurm_extra", None)
+    return found
+
+
+_WHERE_RESOURCES = ("a Snakemake resource: per scale in config/config.yaml `resources`, in a profile's "
+                    "default-resources / set-resources, or --set-resources train:NAME=VALUE")
+
+
+def load_settings(path: str | Path | None = None, resources: dict[str, Any] | None = None,
+                  **overrides: Any) -> DispatchSettings:
+    """Settings from a dispatch YAML file (or the defaults), then the job's resources (:data:`RESOURCE_KEYS`,
+    Snakemake's names), then keyword overrides whose value is not None.
+
+    A resource key in the file (or its old name, e.g. ``timeout_min``) is a one-line error saying where it went."""
     from ired.config import deep_merge, read_yaml
 
     data: dict[str, Any] = read_yaml(path) if path is not None else {}
+    old_names = {old: new for new, old in RESOURCE_KEYS.items()} | {"partition": "slurm_partition",
+                                                                    "account": "slurm_account"}
+    for key in data:
+        if key in RESOURCE_KEYS or key in old_names:
+            new = key if key in RESOURCE_KEYS else old_names[key]
+            unit = {"runtime": " (minutes)", "mem_mb": " (MB)"}.get(new, "")
+            raise ConfigError(f"{path or 'dispatch settings'}: key {key}: moved: the job's {new}{unit} is "
+                              f"{_WHERE_RESOURCES.replace('NAME', new)}")
+    data = deep_merge(data, dict(resources or {}))
     data = deep_merge(data, {k: v for k, v in overrides.items() if v is not None})
     try:
         return DispatchSettings.model_validate(data)
@@ -140,3 +241,10 @@ def load_settings(path: str | Path | None = None, **overrides: Any) -> DispatchS
         errs = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg'].removeprefix('Value error, ')}"
                          for e in exc.errors())
         raise ConfigError(f"{path or 'dispatch settings'}: {errs}") from None
+
+
+def signal_lead_s(runtime_min: int) -> int:
+    """Seconds of warning (SIGUSR2) before a job's time limit, scaled to the limit: a tenth of it, between 10 s and
+    5 min. A fixed 90 s would arrive at once on a 1-minute limit; Slurm checks its timers every ~30 s and may send the
+    warning that much early, so a short limit gets a short lead."""
+    return int(min(300, max(10, runtime_min * 6)))

@@ -1,6 +1,7 @@
-"""``ired status``: one line per run (state, step/steps, ETA, attempts, node, last failure class), from the run
-folders' files and, when some of the selected runs have Slurm jobs in flight, one ``squeue`` call for all of them
-(and one ``sacct`` call for jobs that left the queue while no head logged them).
+"""``ired status``: one line per run (state, step/steps, ETA, its latest metric, attempts, node, last failure
+class), or one JSON object for all (``--json``, with the paths of each run's logs), from the run folders' files
+and, when some of the selected runs have Slurm jobs in flight, one ``squeue`` call for all of them (and one
+``sacct`` call for jobs that left the queue while no head logged them).
 
 Reads only: no Snakemake lock, no record is written, a trainer's lock is only probed (``ired.runstate``); it works
 while a pipeline runs and costs a few small file reads per run (a 1,000-run sweep: about a second).
@@ -8,11 +9,13 @@ while a pipeline runs and costs a few small file reads per run (a 1,000-run swee
 
 from __future__ import annotations
 
+import json
+import math
 import re
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +27,7 @@ from ired.errors import IredError
 #: The states a run is shown in, in the order of a workflow.
 STATES = ("pending", "queued", "running", "completed", "diverged", "failed", "interrupted")
 QUEUED_STATES = frozenset({"PENDING", "CONFIGURING", "REQUEUED", "REQUEUE_HOLD", "RESIZING", "SUSPENDED"})
+DEFAULT_METRIC = "val_task_mse"
 _STEPS = re.compile(r"^train:\n(?:[ \t]+.*\n)*?[ \t]+steps:[ \t]*(\d+)[ \t]*$", re.MULTILINE)
 
 
@@ -41,6 +45,11 @@ class RunStatus:
     job_id: str | None = None  # the job in flight
     cluster: str | None = None
     detail: str = ""
+    metric: str | None = None  # the metric shown (``val_task_mse`` by default)
+    metric_value: float | None = None  # its last non-null value in metrics.jsonl
+    metric_step: int | None = None  # the step of that row
+    run_dir: str = ""
+    logs: list[str] = field(default_factory=list)  # every log of the run (ired.run_logs), the job in flight last
 
 
 @dataclass
@@ -156,12 +165,27 @@ def _local_alive(job_id: str) -> bool:
     return local_alive(job_id)
 
 
+def _add_metric(out: RunStatus, run_dir: Path, metric: str) -> None:
+    """The run's latest value of ``metric`` (the last row of metrics.jsonl that has it, read from the file's end)."""
+    from ired.jsonl import last_value
+
+    out.metric = metric
+    try:
+        found = last_value(run_dir / "metrics.jsonl", metric)
+    except IredError:
+        return
+    if found is not None and isinstance(found[1], (int, float)) and math.isfinite(found[1]):
+        out.metric_step, out.metric_value = found[0], float(found[1])
+
+
 def collect(runs: list[Run], queue_reader: Callable[[list[str]], dict[str, sacct.QueueEntry] | None] = sacct.queue,
-            ended_reader: Callable[[list[str]], list[sacct.SacctRow]] = sacct.final_rows) -> tuple[list[RunStatus], str]:
+            ended_reader: Callable[[list[str]], list[sacct.SacctRow]] = sacct.final_rows,
+            metric: str = DEFAULT_METRIC, logs: bool = False) -> tuple[list[RunStatus], str]:
     """The status of each run, and a note on where the queue's view came from (empty when no Slurm job is in flight).
 
     Asks the scheduler at most once for all runs (``queue_reader`` with every Slurm job id in flight; then
-    ``ended_reader`` with the ids that have left the queue without a row), however many runs there are.
+    ``ended_reader`` with the ids that have left the queue without a row), however many runs there are. Each run
+    gets its latest ``metric``; ``logs`` also lists the paths of its logs (:func:`ired.run_logs.run_logs`).
     """
     now = time.time()
     files = []
@@ -186,6 +210,15 @@ def collect(runs: list[Run], queue_reader: Callable[[list[str]], dict[str, sacct
                 ended = {r.job_id: r for r in ended_reader(gone) if not r.is_step}
             note = f"squeue at {time.strftime('%H:%M:%S', time.localtime(now))}"
     found = [_status_of(f, queue, ended, now) for f in files] + unreadable
+    by_name = {r.name: r for r in runs}
+    for out in found:
+        run_dir = by_name[out.run].run_dir
+        out.run_dir = str(run_dir)
+        _add_metric(out, run_dir, metric)
+        if logs:
+            from ired.run_logs import run_logs
+
+            out.logs = [str(log.path) for log in run_logs(run_dir)]
     return sorted(found, key=lambda s: s.run), note
 
 
@@ -200,18 +233,35 @@ def _duration(seconds: float | None) -> str:
     return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
 
-COLUMNS = ("run", "state", "step", "ETA", "attempts", "node", "last failure", "job")
+COLUMNS = ("run", "state", "step", "ETA", "metric", "attempts", "node", "last failure", "job")
 
 
-def table(found: list[RunStatus]) -> list[str]:
-    """The aligned lines of ``ired status``: a header, then one line per run."""
-    cells = [COLUMNS]
+def _metric_cell(s: RunStatus) -> str:
+    if s.metric_value is None:
+        return "-"
+    return f"{s.metric_value:.4g}" + (f"@{s.metric_step}" if s.metric_step is not None else "")
+
+
+def table(found: list[RunStatus], metric: str = DEFAULT_METRIC) -> list[str]:
+    """The aligned lines of ``ired status``: a header, then one line per run. The metric's column is headed by
+    its name; a cell is its latest value and the step it was logged at (``0.0123@400``)."""
+    header = tuple(metric if c == "metric" else c for c in COLUMNS)
+    cells = [header]
     for s in found:
         step = f"{s.step if s.step is not None else '-'}/{s.steps if s.steps is not None else '-'}"
-        cells.append((s.run, s.state, step, _duration(s.eta_s), str(s.attempts), s.node or "-", s.failure or "-",
-                      s.job_id or "-"))
-    widths = [max(len(row[i]) for row in cells) for i in range(len(COLUMNS))]
+        cells.append((s.run, s.state, step, _duration(s.eta_s), _metric_cell(s), str(s.attempts), s.node or "-",
+                      s.failure or "-", s.job_id or "-"))
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
     return ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
+
+
+def as_json(found: list[RunStatus], folder: Path, note: str) -> str:
+    """``ired status --json``: ``{"results", "note", "counts", "runs": [one object per run]}``, each run with every
+    field of :class:`RunStatus` (``eta_s`` in seconds, ``metric_value`` and ``metric_step``, ``logs``)."""
+    counts = Counter(s.state for s in found)
+    return json.dumps({"results": str(folder), "note": note,
+                       "counts": {state: counts[state] for state in STATES if counts[state]},
+                       "runs": [asdict(s) for s in found]}, indent=1, allow_nan=False)
 
 
 def summary(found: list[RunStatus], folder: Path, note: str) -> str:
