@@ -49,6 +49,7 @@ class _Bar(Progress):
         self._bar.write(line, file=self._out or sys.stdout)
 
     def close(self) -> None:
+        self._bar.refresh()  # the final count once: tqdm skips redraws closer than mininterval (fast last units)
         self._bar.close()
 
 
