@@ -84,3 +84,17 @@ def cancel_jobs_under(folder: Path) -> None:
             if len(line.split()) == 2 and line.split()[1].startswith(str(folder))]
     if mine:
         subprocess.run(["scancel", *mine], check=False)
+
+
+def wait_until_idle(*nodes: str, timeout_s: float = 300) -> None:
+    """Until these Slurm nodes run nothing: the other tests' jobs share the cluster, and a test whose first job must
+    land on the first node (an idle cluster's choice) waits for it."""
+    import time
+
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        out = subprocess.run(["sinfo", "-h", "-N", "-n", ",".join(nodes), "-o", "%T"], capture_output=True,
+                             text=True).stdout.split()
+        if out and all(state.rstrip("*~#") == "idle" for state in out):
+            return
+        time.sleep(1)

@@ -7,7 +7,6 @@ Snakemake head starts its jobs. ``squeue`` and ``sbatch`` are counted through lo
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from _dispatch_util import attempts, slurm_nodes, status, tiny_config
+from _dispatch_util import attempts, slurm_nodes, status, tiny_config, wait_until_idle
 
 pytestmark = pytest.mark.slurm
 
@@ -50,6 +49,7 @@ def test_runs_share_one_array_and_retry_inside_it(tmp_path: Path) -> None:
     results = tmp_path / "results" / "tiny"
     names = [f"arr{i}-s0" for i in range(4)]
     heads = []
+    wait_until_idle(*nodes)  # the other tests' jobs share the cluster: the array's first tasks must find node1 free
     started = time.time()
     for name in names:
         cfg = tiny_config(tmp_path, name, faults={"exit_on_node": bad}, train={"steps": 20})

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from _dispatch_util import cancel_jobs_under, slurm_nodes
+from _dispatch_util import cancel_jobs_under, slurm_nodes, wait_until_idle
 from ired.registry import load_registry
 from workflow_helpers import copy_workflow, planned_jobs
 
@@ -87,6 +87,7 @@ def test_a_sweep_runs_as_arrays_with_retries_status_and_cancel(tmp_path: Path, c
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
     results = workdir / "results" / "tiny"
     long_run = results / "sweep_long-s0"
+    wait_until_idle(*cluster)  # the other tests' jobs share the cluster: the first tasks must find node1 free
     with open(tmp_path / "head.log", "w") as head_log:
         head = subprocess.Popen(cmd, cwd=workdir, env=env, stdout=head_log, stderr=subprocess.STDOUT,
                                 start_new_session=True)
