@@ -17,7 +17,7 @@ logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %
 
 from ired.dispatch import DispatchError, load_settings, run_training  # imports no torch: this process only waits
 from ired.dispatch.executor import HeadDetached
-from ired.dispatch.runner import stop_on_signals
+from ired.dispatch.runner import say, stop_on_signals
 from ired.dispatch.settings import resources_from_snakemake
 from ired.exit_codes import INTERRUPTED
 
@@ -33,11 +33,8 @@ try:
 except HeadDetached:  # the job runs on; the runner said so
     sys.exit(INTERRUPTED)
 except DispatchError as exc:  # the dispatcher's one line (cause, attempts, logs), not a traceback
-    for stream in (sys.stderr, sys.__stderr__):
-        try:
-            print(f"ired dispatch: error: {exc}", file=stream)
-        except OSError:  # the terminal is gone
-            pass
+    print(f"ired dispatch: error: {exc}", file=sys.stderr)  # the rule's log
+    say(f"ired dispatch: error: {exc}")  # the terminal, if it is still there
     sys.exit(1)
 state = "diverged (kept as a result)" if result.diverged else "completed"
 if result.skipped:

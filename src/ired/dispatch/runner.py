@@ -226,7 +226,7 @@ def _drive(task: _Task, settings: DispatchSettings, run_dir: Path, folder: Path)
                 be.cancel([job_id])
                 be.wait(job_id, job_folder)
         except HeadDetached:  # SIGHUP / SIGTERM: a logout, a head job at its limit: the job runs on
-            _detach(task, be, run_dir, current)
+            _detach(task, be, current)
             raise
         except KeyboardInterrupt:  # Ctrl-C
             _stop(task, be, run_dir, current)
@@ -314,7 +314,7 @@ def _stalled(rows: list[dict[str, Any]], start: int | None, end: int | None) -> 
         return 0
     stalled = 1
     for row in reversed(rows):
-        if row.get("failure_kind") not in {k.value for k in SLICE_KINDS} or row.get("step") != end:
+        if row.get("failure_kind") not in SLICE_KINDS or row.get("step") != end:  # StrEnum: the logged text
             break
         stalled += 1
     return stalled
@@ -363,16 +363,16 @@ def detach_on_signals(marker: bytes) -> None:
         signal.signal(sig, let_go)
 
 
-def _detach(task: _Task, be: Any, run_dir: Path, record: JobRecord) -> None:
+def _detach(task: _Task, be: Any, record: JobRecord) -> None:
     """The head was told to let go (SIGHUP/SIGTERM) while waiting: leave the job running and ``job.json`` in place;
     no attempt row (the attempt is still in flight), so the next command re-attaches to it."""
-    message = (f"ired: {task.name}: the head let go ({'SIGHUP/SIGTERM'}): {be.where} {record.job_id} (attempt "
+    message = (f"ired: {task.name}: the head let go (SIGHUP/SIGTERM): {be.where} {record.job_id} (attempt "
                f"{record.attempt}) keeps running; the same command re-attaches to it")
     log.warning(message)
-    _say(message)
+    say(message)
 
 
-def _say(message: str) -> None:
+def say(message: str) -> None:
     """A line on the terminal (not only in the rule's log); nothing when the terminal is gone (a logout)."""
     try:
         print(message, file=sys.__stderr__, flush=True)
@@ -393,7 +393,7 @@ def _stop(task: _Task, be: Any, run_dir: Path, record: JobRecord) -> None:
     message = (f"ired: {task.name}: stopped; cancelled {where} {record.job_id} (attempt {record.attempt}), marked "
                f"interrupted in {run_dir / 'attempts.jsonl'}; the next command resumes it from its newest checkpoint")
     log.warning(message)
-    _say(message)  # the terminal, not only the rule's log
+    say(message)  # the terminal, not only the rule's log
 
 
 def _plan_dict(plan: Plan) -> dict[str, Any]:

@@ -199,7 +199,7 @@ def resources_from_snakemake(resources: Any) -> dict[str, Any]:
     found: dict[str, Any] = {}
     for key in RESOURCE_KEYS:
         value = resources.get(key) if hasattr(resources, "get") else getattr(resources, key, None)
-        if value is None or (isinstance(value, str) and not value.strip() and key != "slurm_extra"):
+        if value is None or (isinstance(value, str) and not value.strip()):
             continue
         if key in ("runtime", "mem_mb", "cpus_per_task", "gpu") and isinstance(value, (int, float, str)):
             try:
@@ -207,8 +207,6 @@ def resources_from_snakemake(resources: Any) -> dict[str, Any]:
             except ValueError:
                 raise ConfigError(f"resource {key}: {value!r} is not a number ({_WHERE_RESOURCES})") from None
         found[key] = value
-    if not found.get("slurm_extra"):
-        found.pop("slurm_extra", None)
     return found
 
 
