@@ -34,7 +34,7 @@ run: install
 test: install
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=25
 
-bench: install  # each figure beside its FLOP floor, default and fused paths (ired.bench; --device cuda on a GPU)
+bench: install  # each figure beside its FLOP floor, default and fused paths (ired.bench.speed; --device cuda on a GPU)
 	$(BIN)/python -m ired.bench
 
 bench-gpu: install  # on a GPU machine: steps, inference, peak memory, time to beat predict-mean -> docs/results/gpu/

@@ -16,7 +16,7 @@ include: "workflow/rules/evaluate.smk"  # one job per run: milestones, their cro
 include: "workflow/rules/cross_eval.smk"  # every evaluation JSON (checkpoint x protocol x split x weights) -> cross_eval.csv
 include: "workflow/rules/landscape.smk"  # every run's inference-steps sweep JSON -> inference_sweep.csv
 include: "workflow/rules/summary.smk"  # runs + cross-eval + sweep -> summary.csv / .md / runs.csv, findings.md
-include: "workflow/rules/plots.smk"  # every plot of ired.plots.PLOTS (one rule each), report.html
+include: "workflow/rules/plots.smk"  # every plot of ired.reporting.plots.PLOTS (one rule each), report.html
 
 
 rule all_ablations:

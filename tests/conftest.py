@@ -7,7 +7,7 @@ import os
 import pytest
 import torch
 
-from ired.config import RunConfig, load_config
+from ired.core.config import RunConfig, load_config
 
 TINY = [
     "name=tiny",

@@ -64,7 +64,7 @@ def _tensor_digest(value: Any) -> Any:
 
 
 def _checkpoint(path: Path) -> dict[str, Any]:
-    from ired.checkpoint import load_checkpoint
+    from ired.runs.checkpoint import load_checkpoint
 
     state = load_checkpoint(path)
     state = {k: v for k, v in state.items() if k not in ("code_version", "created")}
@@ -76,7 +76,7 @@ def _checkpoint(path: Path) -> dict[str, Any]:
 
 
 def _run_fingerprint(run_dir: Path) -> dict[str, Any]:
-    from ired.evaluate import evaluate_grid, inference_sweep
+    from ired.evaluation.evaluate import evaluate_grid, inference_sweep
 
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     final = run_dir / "final.pt"
@@ -105,8 +105,8 @@ def _cli(args: list[str], env: dict[str, str]) -> int:
 def record(out: Path, work: Path) -> None:
     import torch
 
-    from ired.config import load_config
-    from ired.train import train
+    from ired.core.config import load_config
+    from ired.training.trainer import train
 
     torch.set_num_threads(1)
     result: dict[str, Any] = {"torch": torch.__version__}

@@ -13,7 +13,7 @@ import random
 from pathlib import Path
 from typing import Any
 
-from ired.metrics import DEFINITIONS, EVAL_COLUMNS, TRAIN_COLUMNS
+from ired.core.metrics import DEFINITIONS, EVAL_COLUMNS, TRAIN_COLUMNS
 
 BASELINES = {
     "val": {"predict_zero_mse": 0.0207, "predict_mean_mse": 0.0141},

@@ -1,12 +1,13 @@
-"""The speed commands' own machinery at a toy size: the FLOP counter and matmul timer, the names ired.bench prints,
+"""The speed commands' own machinery at a toy size: the FLOP counter and matmul timer, the names ired.bench.speed prints,
 and the GPU measurement's refusal without CUDA and its writer (a CPU dry run)."""
 
 import csv
 
 import torch
 
-from ired import bench, bench_gpu
-from ired.bench_floor import count_gemms, gemm_throughput
+from ired import bench_gpu
+from ired.bench import speed as bench
+from ired.bench.floor import count_gemms, gemm_throughput
 
 
 def test_count_gemms_counts_flops_and_records_each_product():

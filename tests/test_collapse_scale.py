@@ -20,8 +20,8 @@ import json
 
 import pytest
 
-from ired.diagnostics import detect_collapse, diagnose
-from ired.train import train
+from ired.reporting.diagnostics import detect_collapse, diagnose
+from ired.training.trainer import train
 
 from conftest import tiny_config
 

@@ -3,8 +3,8 @@ import sys
 
 import pytest
 
-from ired.config import OMITTED_AT_DEFAULT, RunConfig, dump_config, json_schema, load_config
-from ired.errors import ConfigError
+from ired.core.config import OMITTED_AT_DEFAULT, RunConfig, dump_config, json_schema, load_config
+from ired.core.errors import ConfigError
 
 
 def test_defaults_are_the_reference():
@@ -94,7 +94,7 @@ def test_schema_describes_every_key_with_a_default():
 def test_yaml_text_is_pyyamls_whichever_emitter_writes_it(text):
     import yaml
 
-    from ired.yamlio import Dumper, dump_yaml
+    from ired.core.yamlio import Dumper, dump_yaml
 
     data = {"name": text, "nested": {"description": text, "values": [text, 1.5e-4, None, True]}}
     assert dump_yaml(data) == yaml.dump(data, Dumper=Dumper, sort_keys=False)
@@ -103,8 +103,8 @@ def test_yaml_text_is_pyyamls_whichever_emitter_writes_it(text):
 def test_a_seed_s_config_text_derived_from_another_is_its_dump():
     from pathlib import Path
 
-    from ired.config import dump_config_from
-    from ired.registry import load_registry, resolve_runs
+    from ired.core.config import dump_config_from
+    from ired.registry.experiments import load_registry, resolve_runs
 
     config = Path(__file__).resolve().parents[1] / "config"
     registry = load_registry(config / "experiments", config / "scales")

@@ -1,6 +1,6 @@
 import torch
 
-from ired.data import TrainStream, make_split, sample_problems, trivial_baselines
+from ired.science.data import TrainStream, make_split, sample_problems, trivial_baselines
 
 
 def test_problems_are_spd_and_targets_are_inverses():

@@ -7,9 +7,9 @@ import math
 import pandas as pd
 import pytest
 
-from ired.cross_eval import baselines_from_cross_eval
-from ired.diagnostics import Thresholds, detect_divergence, diagnose
-from ired.run_record import derive_status
+from ired.reporting.cross_eval import baselines_from_cross_eval
+from ired.reporting.diagnostics import Thresholds, detect_divergence, diagnose
+from ired.reporting.run_record import derive_status
 from synthetic_runs import BASELINES, CONTRACT, make_log
 
 

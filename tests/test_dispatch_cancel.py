@@ -18,7 +18,7 @@ from ired.dispatch.executor import local_alive as _local_alive
 from ired.dispatch.runner import attempt_tag, job_label, job_name
 from ired.dispatch.runs import experiment_of, find_runs, results_folder, select
 from ired.dispatch.settings import DispatchSettings
-from ired.errors import ConfigError
+from ired.core.errors import ConfigError
 
 IRED = [sys.executable, "-m", "ired"]
 LONG = {"steps": 100000, "log_every": 100, "eval_every": 100000, "checkpoint_every": 100}

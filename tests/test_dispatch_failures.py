@@ -38,7 +38,7 @@ FAILED_EXIT = "50|x|FAILED|{code}:0|node1|00:00:06|sbatch s.sh\n50.0|python3|FAI
 DEVICE_OOM_TRACE = """\
 FailedJobError: job 60 raised:
 Traceback (most recent call last):
-  File "/venv/lib/python3.11/site-packages/ired/train.py", line 250, in _micro_step
+  File "/venv/lib/python3.11/site-packages/ired/training/trainer.py", line 250, in _micro_step
 torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 79.1 GiB total capacity)
 """
 

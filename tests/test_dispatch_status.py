@@ -127,7 +127,7 @@ def test_between_two_attempts_a_run_with_a_live_head_is_queued_not_interrupted(t
     """The moments a live head spends between attempts (the job has left the queue and is not logged yet; a failed
     attempt is logged and its retry not submitted yet) read `queued`; with no head holding the lock, `interrupted`."""
     from ired.dispatch.attempts import HEAD_LOCK
-    from ired.runstate import RunLock
+    from ired.runs.state import RunLock
 
     results = tmp_path / "tiny"
     _run(results, "ended-s0", status=_running(0), job={"attempt": 1, "job_id": "301", "cluster": "slurm"})

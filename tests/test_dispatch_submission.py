@@ -8,7 +8,7 @@ from submitit.core.utils import FailedJobError
 
 from ired.dispatch import sacct, submission
 from ired.dispatch.settings import DispatchSettings
-from ired.errors import DispatchError
+from ired.core.errors import DispatchError
 
 REFUSED = ("sbatch: error: QOSMaxSubmitJobPerUserLimit\nsbatch: error: Batch job submission failed: Job violates "
            "accounting/QOS policy (job submit limit, user's size and/or time limits)")

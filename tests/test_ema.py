@@ -2,9 +2,9 @@
 
 import torch
 
-from ired.config import TrainConfig
-from ired.ema import ema_action
-from ired.train import Trainer
+from ired.core.config import TrainConfig
+from ired.science.ema import ema_action
+from ired.training.trainer import Trainer
 
 from conftest import tiny_config
 

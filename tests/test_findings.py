@@ -1,4 +1,4 @@
-"""ired.findings and ired.stats: the t distribution against published values, Welch's test and Holm's correction
+"""ired.reporting.findings and ired.reporting.stats: the t distribution against published values, Welch's test and Holm's correction
 (family-wise error rate by simulation, power on a true effect), the best variant, honest negatives, the seed-set
 check, the README block check, and the command line."""
 
@@ -11,8 +11,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from ired.errors import IredError
-from ired.findings import (
+from ired.core.errors import IredError
+from ired.reporting.findings import (
     add_findings_command,
     check_readme,
     compare_family,
@@ -22,8 +22,8 @@ from ired.findings import (
     update_readme,
     write_findings,
 )
-from ired.stats import holm, t_quantile, t_two_sided_p, welch_test
-from ired.landscape import sweep_column
+from ired.reporting.stats import holm, t_quantile, t_two_sided_p, welch_test
+from ired.reporting.inference_sweep import sweep_column
 
 
 def summary_row(exp: str, val: tuple[float, float], harder: tuple[float, float], n: int = 3, steps: int = 2000,

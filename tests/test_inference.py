@@ -3,10 +3,10 @@
 import torch
 from torch import nn
 
-from ired.data import make_split
-from ired.diffusion import Schedule
-from ired.inference import InferenceSettings, InferenceStats, annealed_inference
-from ired.models import Conditioning
+from ired.science.data import make_split
+from ired.science.diffusion import Schedule
+from ired.science.inference import InferenceSettings, InferenceStats, annealed_inference
+from ired.science.models import Conditioning
 
 
 class OracleEnergy(nn.Module):
@@ -47,8 +47,8 @@ def test_oracle_energy_is_solved_exactly_and_quirks_scale_the_output():
 def test_inference_is_deterministic_by_seed_and_chunking():
     schedule = Schedule(10)
     torch.manual_seed(0)
-    from ired.config import ModelConfig
-    from ired.models import EnergyMLP
+    from ired.core.config import ModelConfig
+    from ired.science.models import EnergyMLP
 
     model = EnergyMLP(9, ModelConfig(width=32, time_dim=16)).requires_grad_(False)
     A = make_split("val", 3, 32, 0).A
@@ -63,12 +63,12 @@ def test_inference_is_deterministic_by_seed_and_chunking():
 
 def test_skipping_the_unused_last_gradient_changes_no_number():
     """descend no longer computes its last step's gradient (never used) and builds no graph: inference and every
-    sampler give the numbers of the full computation (ired.inference.unused_gradients) bit for bit, with fewer
+    sampler give the numbers of the full computation (ired.science.inference.unused_gradients) bit for bit, with fewer
     gradient evaluations."""
-    from ired.config import ModelConfig, NegativesConfig
-    from ired.inference import unused_gradients
-    from ired.models import EnergyMLP
-    from ired.negatives import make_sampler
+    from ired.core.config import ModelConfig, NegativesConfig
+    from ired.science.inference import unused_gradients
+    from ired.science.models import EnergyMLP
+    from ired.science.negatives import make_sampler
 
     schedule = Schedule(10)
     torch.manual_seed(0)

@@ -18,13 +18,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from ired.checkpoint import load_checkpoint, verify_checkpoint
-from ired.errors import CheckpointError, RecordFileError
-from ired.jsonl import load_jsonl, read_jsonl
-from ired.run_record import load_run
-from ired.runstate import lock_holder, run_state
+from ired.runs.checkpoint import load_checkpoint, verify_checkpoint
+from ired.core.errors import CheckpointError, RecordFileError
+from ired.runs.jsonl import load_jsonl, read_jsonl
+from ired.reporting.run_record import load_run
+from ired.runs.state import lock_holder, run_state
 
-from ired.train import train
+from ired.training.trainer import train
 
 from conftest import TINY, tiny_config
 
@@ -280,7 +280,7 @@ def test_disk_full_is_one_line_and_the_run_resumes_afterwards(tmp_path, whole, k
 
 
 def test_storage_error_is_also_an_oserror():
-    from ired.errors import StorageError
+    from ired.core.errors import StorageError
 
     err = StorageError.from_os_error(OSError(errno.ENOSPC, "No space left on device"), "x/step_0000200.pt")
     assert isinstance(err, OSError) and err.errno == errno.ENOSPC
@@ -289,8 +289,8 @@ def test_storage_error_is_also_an_oserror():
 
 def test_the_dispatcher_head_restores_only_a_verified_checkpoint(tmp_path):
     """The head (no torch) picks the newest checkpoint whose checksum holds when it keeps a diverged run's result."""
-    from ired.checkpoint import save_checkpoint, step_path
-    from ired.checkpoint_format import newest_verified_checkpoint
+    from ired.runs.checkpoint import save_checkpoint, step_path
+    from ired.runs.checkpoint_format import newest_verified_checkpoint
 
     folder = tmp_path / "checkpoints"
     for step in (1, 2):

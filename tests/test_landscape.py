@@ -1,4 +1,4 @@
-"""ired.landscape: the inference-steps sweep of a real tiny checkpoint, the aggregation over runs and seeds, the
+"""ired.reporting.inference_sweep: the inference-steps sweep of a real tiny checkpoint, the aggregation over runs and seeds, the
 summary columns, the summary table's landscape section, and the sweep plot."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 
 from conftest import tiny_config
-from ired import plots
-from ired.evaluate import write_run_sweep
-from ired.landscape import (
+from ired.reporting import plots
+from ired.evaluation.evaluate import write_run_sweep
+from ired.reporting.inference_sweep import (
     SWEEP_COLUMNS,
     aggregate_sweeps,
     headline_columns,
@@ -22,8 +22,8 @@ from ired.landscape import (
     sweep_column,
     sweep_summary_columns,
 )
-from ired.summary import write_summary
-from ired.train import train
+from ired.reporting.summary import write_summary
+from ired.training.trainer import train
 from synthetic_runs import write_run
 
 STEPS = (1, 5, 10, 20)
@@ -123,7 +123,7 @@ def test_sweep_plot(sweep_files, tmp_path):
 
 
 def test_html_report_shows_findings_and_sweep(sweep_files, tmp_path):
-    from ired.report import write_html_report
+    from ired.reporting.html_report import write_html_report
 
     specs = [{"experiment": e, "seed": 0, "run_dir": write_run(tmp_path / "runs", f"{e}-s0", "healthy")}
              for e in ("q207", "study_x")]

@@ -20,50 +20,53 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src"
 
 LAYERS: dict[str, tuple[str, ...]] = {
-    # torch-free foundations: config, errors, the run-folder files, the progress bar
-    "base": ("ired", "ired.errors", "ired.exit_codes", "ired.yamlio", "ired.atomic", "ired.jsonl", "ired.config",
-             "ired.metrics", "ired.checkpoint_format", "ired.runstate", "ired.host", "ired.registry", "ired.sweeps",
-             "ired.code_version", "ired.shared_fs", "ired.run_logs", "ired.progress"),
-    # the maths: problems, diffusion, the energy model, the sampler, negatives, losses, schedules
-    "science": ("ired.data", "ired.diffusion", "ired.models", "ired.inference", "ired.negatives", "ired.losses",
-                "ired.schedules"),
-    # torch infrastructure shared by training and evaluation
-    "runtime": ("ired.checkpoint", "ired.device", "ired.inputs"),
-    # the evaluation protocols: the one interface training and evaluation share
-    "protocols": ("ired.protocols",),
-    "evaluate": ("ired.evaluate", "ired.run_evaluation"),
-    "train": ("ired.train", "ired.run_folder", "ired.faults", "ired.ema", "ired.train_kernel"),
+    # torch-free foundations: the run config, YAML, errors, exit codes, the metrics contract, the progress bar
+    "core": ("ired", "ired.core"),
+    # the run folder as storage: atomic files, JSONL records, checkpoints, the run lock and state (below training
+    # and evaluation: evaluate loads checkpoints, train evaluates)
+    "runs": ("ired.runs",),
+    # experiments and parameter sweeps as data
+    "registry": ("ired.registry",),
+    # the maths: problems, diffusion, the energy model, the sampler, negatives, losses, schedules, EMA, the device
+    "science": ("ired.science",),
+    # the evaluation protocols (the one interface training and evaluation share), checkpoint and run evaluation
+    "evaluation": ("ired.evaluation",),
+    "training": ("ired.training",),
     # reads files (run folders, summary.csv, cross-eval rows); never trains or evaluates
-    "reporting": ("ired.diagnostics", "ired.run_record", "ired.summary", "ired.report", "ired.landscape",
-                  "ired.plots", "ired.findings", "ired.stats", "ired.formatting", "ired.columns", "ired.cross_eval"),
+    "reporting": ("ired.reporting",),
     # the dispatcher (the pipeline's head runs it: no torch)
     "dispatch": ("ired.dispatch",),
     # commands: may use everything
-    "entry": ("ired.cli", "ired.__main__", "ired.parity", "ired.bench", "ired.bench_floor", "ired.bench_gpu", "ired.bench_dag",
-              "ired.bench_reference", "ired.bench_release_driver", "ired.parity_release", "ired.parity_lockstep",
-              "ired.learning_curves"),
+    "commands": ("ired.cli", "ired.__main__", "ired.bench", "ired.parity", "ired.bench_gpu", "ired.bench_dag",
+                 "ired.bench_reference", "ired.bench_release_driver", "ired.parity_release", "ired.parity_lockstep"),
 }
 
 MAY_IMPORT: dict[str, set[str]] = {
-    "base": {"base"},
-    "science": {"base", "science"},
-    "runtime": {"base", "runtime"},
-    "protocols": {"base", "science", "protocols"},
-    "evaluate": {"base", "science", "runtime", "protocols", "evaluate"},
-    "train": {"base", "science", "runtime", "protocols", "train"},
-    "reporting": {"base", "reporting"},
-    "dispatch": {"base", "dispatch"},
-    "entry": set(LAYERS),
+    "core": {"core"},
+    "runs": {"core", "runs"},
+    "registry": {"core", "registry"},
+    "science": {"core", "science"},
+    "evaluation": {"core", "runs", "science", "evaluation"},
+    "training": {"core", "runs", "science", "evaluation", "training"},
+    "reporting": {"core", "runs", "registry", "reporting"},
+    "dispatch": {"core", "runs", "registry", "dispatch"},
+    "commands": set(LAYERS),
 }
 
-SCIENCE_ORDER = LAYERS["science"]
+# inside the science a module imports only modules before it (the sampler needs nothing from training)
+SCIENCE_ORDER = ("ired.science.device", "ired.science.data", "ired.science.diffusion", "ired.science.models",
+                 "ired.science.inference", "ired.science.negatives", "ired.science.losses",
+                 "ired.science.schedules", "ired.science.ema")
 
 EXCEPTIONS: dict[tuple[str, str], str] = {
     # the summary computes the trivial baselines of a run from its resolved config when no cross-eval row has them
-    ("ired.run_record", "ired.data"): "trivial baselines from a resolved config (ired.data.trivial_baselines)",
+    ("ired.reporting.run_record", "ired.science.data"): "trivial baselines from a resolved config "
+                                                        "(ired.science.data.trivial_baselines)",
+    ("ired.reporting.learning_curves", "ired.science.data"): "the trivial baselines a scale's curves are drawn against",
 }
 
-TORCH_FREE_LAYERS = ("base", "dispatch")
+TORCH_FREE_LAYERS = ("core", "runs", "registry", "dispatch")
+TORCH_MODULES = ("ired.runs.checkpoint",)  # the one torch module of a torch-free layer (the head never imports it)
 TORCH = ("torch", "numpy", "pandas", "matplotlib")  # heavy imports the head must not pay for
 
 
@@ -109,7 +112,7 @@ def layering_violations() -> list[str]:
         for line, target in _imports(path):
             where = f"src/{path.relative_to(SRC)}:{line}"
             top = target.split(".")[0]
-            if top in TORCH and layer in TORCH_FREE_LAYERS:
+            if top in TORCH and layer in TORCH_FREE_LAYERS and module not in TORCH_MODULES:
                 problems.append(f"{where}: {module} ({layer}, torch-free) imports {target}")
             if top != "ired" or target == module:
                 continue
@@ -119,7 +122,8 @@ def layering_violations() -> list[str]:
             if target_layer not in MAY_IMPORT[layer]:
                 problems.append(f"{where}: {module} ({layer}) imports {target} ({target_layer}); "
                                 f"{layer} may import: {', '.join(sorted(MAY_IMPORT[layer]))}")
-            elif layer == target_layer == "science" and SCIENCE_ORDER.index(target) > SCIENCE_ORDER.index(module):
+            elif (layer == target_layer == "science" and module in SCIENCE_ORDER
+                  and SCIENCE_ORDER.index(target) > SCIENCE_ORDER.index(module)):
                 problems.append(f"{where}: {module} imports {target}, which comes after it in the science "
                                 f"({' < '.join(SCIENCE_ORDER)})")
     return problems
@@ -135,13 +139,16 @@ def test_the_layer_check_names_an_offending_import(tmp_path, monkeypatch):
     fake = tmp_path / "ired"
     fake.mkdir()
     (fake / "__init__.py").write_text("")
-    (fake / "models.py").write_text("import torch\n\n\ndef f():\n    from ired.train import Trainer\n")
-    (fake / "train.py").write_text("")
+    for package in ("science", "training"):
+        (fake / package).mkdir()
+        (fake / package / "__init__.py").write_text("")
+    (fake / "science" / "models.py").write_text("import torch\n\n\ndef f():\n    from ired.training.trainer import Trainer\n")
+    (fake / "training" / "trainer.py").write_text("")
     (fake / "brand_new.py").write_text("")
     monkeypatch.setattr(sys.modules[__name__], "SRC", tmp_path)
     monkeypatch.setattr(sys.modules[__name__], "MODULES", {_module_name(p): p for p in sorted(fake.rglob("*.py"))})
     problems = layering_violations()
-    assert any(p.startswith("src/ired/models.py:5: ired.models (science) imports ired.train (train)") for p in problems)
+    assert any(p.startswith("src/ired/science/models.py:5: ired.science.models (science) imports ired.training.trainer (training)") for p in problems)
     assert any("module ired.brand_new is in no layer" in p for p in problems)
 
 
@@ -151,7 +158,7 @@ def test_exceptions_are_real_imports():
         assert target in {t for _, t in _imports(MODULES[module])}, (module, target)
 
 
-HEAD_MODULES = [m for m in MODULES if layer_of(m) in TORCH_FREE_LAYERS]
+HEAD_MODULES = [m for m in MODULES if layer_of(m) in TORCH_FREE_LAYERS and m not in TORCH_MODULES]
 
 
 @pytest.mark.parametrize("modules", [HEAD_MODULES], ids=["dispatcher-head"])
@@ -161,13 +168,13 @@ def test_the_dispatcher_head_never_loads_torch(modules):
         "import importlib, sys\n"
         f"for name in {modules!r}:\n"
         "    importlib.import_module(name)\n"
-        "from ired.config import RunConfig, config_differences\n"
+        "from ired.core.config import RunConfig, config_differences\n"
         "assert config_differences(RunConfig().to_dict(), RunConfig(seed=1).to_dict()) == ['seed']\n"
         f"heavy = sorted(m for m in sys.modules if m.split('.')[0] in {TORCH!r})\n"
         "print(heavy)\n"
         "sys.exit(1 if heavy else 0)\n"
     )
-    assert "ired.dispatch.runner" in modules and "ired.config" in modules
+    assert "ired.dispatch.runner" in modules and "ired.core.config" in modules
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(SRC)})
     assert proc.returncode == 0, f"the head imported {proc.stdout.strip()}\n{proc.stderr}"
 
@@ -175,18 +182,15 @@ def test_the_dispatcher_head_never_loads_torch(modules):
 def test_every_module_and_part_is_in_the_architecture_doc():
     """docs/ARCHITECTURE.md lists every module (the dispatcher as one) and states the layer map of this file."""
     doc = (SRC.parent / "docs" / "ARCHITECTURE.md").read_text()
-    named = {m if layer_of(m) != "dispatch" else "ired.dispatch" for m in MODULES if m != "ired"}
+    named = {m if layer_of(m) != "dispatch" else "ired.dispatch" for m, path in MODULES.items()
+             if path.name != "__init__.py" or layer_of(m) == "dispatch"}
     missing = sorted(m for m in named if f"`{m}`" not in doc)
     assert not missing, f"docs/ARCHITECTURE.md, module table: add {', '.join(missing)}"
     section = doc[doc.index("## Dependencies"):doc.index("## Worked example: adding a loss")]
     rows = {line.split("|")[1].strip().split(" (")[0]: line for line in section.splitlines()
             if line.startswith("| ") and not line.startswith("| part") and not line.startswith("|---")}
-    parts = {"base": "base", "science": "science", "runtime": "runtime", "protocols": "protocols",
-             "evaluate": "evaluate", "train": "train", "reporting": "reporting", "dispatch": "dispatch",
-             "entry": "commands"}
     for layer, members in LAYERS.items():
-        row = rows[parts[layer]]
+        row = rows[layer]
         for member in members:
             if member != "ired":
-                short = member.removeprefix("ired.")
-                assert f"`{short}`" in row or f"`{member}" in row, f"Dependencies table, {parts[layer]}: {member}"
+                assert f"`{member}" in row, f"Dependencies table, {layer}: {member}"

@@ -1,4 +1,4 @@
-"""ired.learning_curves: the evaluation rows of several run folders, their speed, the predict-mean baseline from
+"""ired.reporting.learning_curves: the evaluation rows of several run folders, their speed, the predict-mean baseline from
 each run's own config, a CSV, a PNG and one line per run; a folder that is not a run folder is one line."""
 
 from __future__ import annotations
@@ -8,9 +8,9 @@ import json
 import pandas as pd
 import pytest
 
-from ired.config import dump_config, load_config
-from ired.data import trivial_baselines
-from ired.learning_curves import main, read_curve
+from ired.core.config import dump_config, load_config
+from ired.science.data import trivial_baselines
+from ired.reporting.learning_curves import main, read_curve
 
 
 def _run(folder, lr: float, val: list[float], every: int = 10):

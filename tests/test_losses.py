@@ -2,9 +2,9 @@ import math
 
 import torch
 
-from ired.config import NegativesConfig, ObjectiveConfig
-from ired.losses import contrastive_loss, denoise_loss, energy_scale_penalty
-from ired.schedules import ContrastiveController
+from ired.core.config import NegativesConfig, ObjectiveConfig
+from ired.science.losses import contrastive_loss, denoise_loss, energy_scale_penalty
+from ired.science.schedules import ContrastiveController
 
 T = torch.zeros(4, dtype=torch.long)
 
@@ -53,8 +53,8 @@ def test_weight_warmup_and_start():
 
 def test_every_contrastive_objective_has_its_term_in_the_registry():
     """The config validates objective names without torch; each contrastive one has its term in the registry."""
-    from ired.config import CONTRASTIVE_OBJECTIVES, OBJECTIVES
-    from ired.losses import CONTRASTIVE_TERMS
+    from ired.core.config import CONTRASTIVE_OBJECTIVES, OBJECTIVES
+    from ired.science.losses import CONTRASTIVE_TERMS
 
     assert set(CONTRASTIVE_TERMS) == set(CONTRASTIVE_OBJECTIVES)
     assert [n for n in OBJECTIVES if ObjectiveConfig(name=n).contrastive] == list(CONTRASTIVE_OBJECTIVES)
@@ -62,7 +62,7 @@ def test_every_contrastive_objective_has_its_term_in_the_registry():
 
 
 def test_contrastive_loss_uses_the_registry_entry(monkeypatch):
-    from ired.losses import CONTRASTIVE_TERMS, ContrastiveTerm
+    from ired.science.losses import CONTRASTIVE_TERMS, ContrastiveTerm
 
     monkeypatch.setitem(CONTRASTIVE_TERMS, "cd", ContrastiveTerm(lambda d, T, m: (3 * d, torch.zeros_like(d))))
     out = contrastive_loss(ObjectiveConfig(name="cd"), torch.zeros(4), torch.ones(4), T)
@@ -70,10 +70,10 @@ def test_contrastive_loss_uses_the_registry_entry(monkeypatch):
 
 
 def test_training_loss_is_denoising_plus_weighted_contrastive_plus_regulariser():
-    from ired.config import ModelConfig
-    from ired.diffusion import Schedule
-    from ired.losses import Shaping, training_loss
-    from ired.models import EnergyMLP, energy_and_grad
+    from ired.core.config import ModelConfig
+    from ired.science.diffusion import Schedule
+    from ired.science.losses import Shaping, training_loss
+    from ired.science.models import EnergyMLP, energy_and_grad
 
     torch.manual_seed(0)
     d, B = 4, 8

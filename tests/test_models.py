@@ -1,8 +1,8 @@
 import torch
 
-from ired.config import ModelConfig
-from ired.diffusion import Schedule
-from ired.models import EnergyMLP, autograd_energy_grad, count_parameters, energy_and_grad, explicit_energy_grad
+from ired.core.config import ModelConfig
+from ired.science.diffusion import Schedule
+from ired.science.models import EnergyMLP, autograd_energy_grad, count_parameters, energy_and_grad, explicit_energy_grad
 
 
 def test_reference_size_and_parameter_count():
@@ -38,7 +38,7 @@ def test_split_first_layer_and_shared_film_equal_the_plain_mlp():
     x, y, t = torch.randn(6, 9), torch.randn(6, 9), torch.tensor([3, 0, 3, 7, 0, 1])
     W = torch.cat([m.fc_x.weight, m.fc_y.weight], dim=1)
     h = torch.nn.functional.silu(torch.cat([x, y], -1) @ W.T + m.fc_y.bias)
-    from ired.models import sinusoidal_embedding
+    from ired.science.models import sinusoidal_embedding
 
     temb = m.time_mlp(sinusoidal_embedding(t, 16))
     for layer, film in zip(m.hidden, m.film):

@@ -1,10 +1,10 @@
 import torch
 
-from ired.config import ModelConfig, NegativesConfig
-from ired.diffusion import Schedule
-from ired.models import EnergyMLP, energy_and_grad
-from ired.inference import descend
-from ired.negatives import ReplayNegatives, make_sampler
+from ired.core.config import ModelConfig, NegativesConfig
+from ired.science.diffusion import Schedule
+from ired.science.models import EnergyMLP, energy_and_grad
+from ired.science.inference import descend
+from ired.science.negatives import ReplayNegatives, make_sampler
 
 
 def _setup(head="scalar", B=32, d=9):

@@ -11,7 +11,7 @@ import math
 
 import torch
 
-from ired.models import EnergyMLP, build_model
+from ired.science.models import EnergyMLP, build_model
 from ired.parity_lockstep import (
     TOLERANCE, compare, ired_state_from_release, record_ired, relative_difference, release_state, replay,
 )

@@ -9,11 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ired import plots
-from ired.columns import ABLATION_COLUMNS
-from ired.diagnostics import diagnose
-from ired.cross_eval import aggregate_cross_eval
-from ired.summary import write_summary
+from ired.reporting import plots
+from ired.reporting.columns import ABLATION_COLUMNS
+from ired.reporting.diagnostics import diagnose
+from ired.reporting.cross_eval import aggregate_cross_eval
+from ired.reporting.summary import write_summary
 from synthetic_runs import BASELINES, make_log, write_eval_jsons, write_run
 
 
@@ -159,7 +159,7 @@ def test_sweep_plot_a_line_per_combination_with_seed_error_bars(tmp_path):
     png = plots.render("sweeps", tmp_path / "plots" / "sweeps.png", {"summary": tmp_path / "summary.csv"})
     assert _read(png).shape[1] == 1200
     # the report shows it in its own section, and the experiment table has the sweep's columns
-    from ired.report import write_html_report
+    from ired.reporting.html_report import write_html_report
 
     text = write_html_report(tmp_path / "report.html", tmp_path / "summary.csv", tmp_path / "runs.csv",
                              plots=[png]).read_text()
@@ -189,7 +189,7 @@ def test_ired_plot_draws_a_run_still_training(tmp_path):
     import time
 
     from conftest import tiny_config
-    from ired.train import train
+    from ired.training.trainer import train
 
     run_dir = tmp_path / "results" / "tiny" / "held-s0"
     trainer = threading.Thread(target=train, args=(tiny_config("train.steps=40", "train.log_every=10",

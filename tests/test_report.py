@@ -11,12 +11,12 @@ import statistics
 import pandas as pd
 import pytest
 
-from ired.columns import RUN_COLUMNS, SUMMARY_COLUMNS, csv_columns, markdown_columns
-from ired.cross_eval import aggregate_cross_eval, read_cross_eval
-from ired.errors import IredError
-from ired.report import write_html_report
-from ired.run_record import RunSpec, load_run
-from ired.summary import write_summary
+from ired.reporting.columns import RUN_COLUMNS, SUMMARY_COLUMNS, csv_columns, markdown_columns
+from ired.reporting.cross_eval import aggregate_cross_eval, read_cross_eval
+from ired.core.errors import IredError
+from ired.reporting.html_report import write_html_report
+from ired.reporting.run_record import RunSpec, load_run
+from ired.reporting.summary import write_summary
 from synthetic_runs import BASELINES, write_eval_jsons, write_run
 
 FINAL_VALS = {0: 0.010, 1: 0.012, 2: 0.011}
@@ -128,7 +128,7 @@ def test_mixed_seed_statuses(tmp_path):
     assert row["status_detail"] == "plateau-saturated x1, stable x1"
     assert row["key_finding"].startswith("1/2 seeds plateau-saturated; seed 1: saturation")
     # no cross-eval: the baselines are computed from the runs' data config (the same code as evaluation)
-    from ired.data import trivial_baselines
+    from ired.science.data import trivial_baselines
 
     assert row["val_predict_mean_mse"] == pytest.approx(trivial_baselines("val", 20, 1024, 20240701)["predict_mean_mse"])
 
@@ -209,8 +209,8 @@ def test_sweeps_are_grouped_in_the_summary(tmp_path):
 
 def _report_inputs(study, tmp_path):
     """The pipeline's files for the study: cross_eval.csv, summary/runs tables, findings, plots, curves."""
-    from ired import plots
-    from ired.findings import write_findings
+    from ired.reporting import plots
+    from ired.reporting.findings import write_findings
 
     _, specs, jsons = study
     res = tmp_path / "results"
@@ -282,10 +282,10 @@ def test_report_size_grows_with_experiments_not_runs(study, tmp_path):
 
 
 def test_every_registered_plot_renders_and_the_report_places_it(study, tmp_path):
-    """The pipeline's way: every entry of ired.plots.PLOTS drawn by render() from its declared tables, then the
+    """The pipeline's way: every entry of ired.reporting.plots.PLOTS drawn by render() from its declared tables, then the
     report from the tables and those PNGs: each plot with a section is embedded there, once."""
-    from ired import plots
-    from ired.landscape import aggregate_sweeps
+    from ired.reporting import plots
+    from ired.reporting.inference_sweep import aggregate_sweeps
 
     _, specs, jsons = study
     res = tmp_path / "results"

@@ -19,10 +19,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from ired.findings import write_findings
-from ired.cross_eval import aggregate_cross_eval
-from ired.report import write_html_report
-from ired.summary import write_summary
+from ired.reporting.findings import write_findings
+from ired.reporting.cross_eval import aggregate_cross_eval
+from ired.reporting.html_report import write_html_report
+from ired.reporting.summary import write_summary
 from synthetic_runs import write_eval_jsons, write_run
 
 pytestmark = pytest.mark.browser
@@ -91,7 +91,7 @@ def _run(browser: str, *args: str, timeout: float = 60) -> subprocess.CompletedP
 @pytest.fixture
 def report(tmp_path) -> Path:
     """A report of four synthetic experiments (9 runs): stable, collapsed, diverged, and the baseline."""
-    from ired import plots
+    from ired.reporting import plots
 
     res, evals = tmp_path / "results", tmp_path / "evals"
     specs, jsons = [], []

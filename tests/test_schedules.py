@@ -2,9 +2,9 @@
 
 import json
 
-from ired.config import NegativesConfig, ObjectiveConfig
-from ired.schedules import ContrastiveController
-from ired.train import train
+from ired.core.config import NegativesConfig, ObjectiveConfig
+from ired.science.schedules import ContrastiveController
+from ired.training.trainer import train
 
 from conftest import tiny_config
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from ired.errors import ConfigError
-from ired.shared_fs import check_shared_locks, lock_problem, mount_of
+from ired.core.errors import ConfigError
+from ired.runs.shared_fs import check_shared_locks, lock_problem, mount_of
 
 
 def mounts(tmp_path: Path, line: str) -> Path:
@@ -39,7 +39,7 @@ def test_this_machines_results_folder_passes(tmp_path: Path) -> None:
 
 
 def test_the_check_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import ired.shared_fs as shared_fs
+    import ired.runs.shared_fs as shared_fs
 
     monkeypatch.setattr(shared_fs, "lock_problem", lambda path: "/scratch is Lustre mounted localflock")
     with pytest.raises(ConfigError) as err:

@@ -1,5 +1,5 @@
 """A slice of a run (no cluster needed): the trainer on the time-limit warning (SIGUSR2) or a SIGTERM finishes its
-step, checkpoints, exits with ired.exit_codes.SLICE_END, and the same command resumes with the numbers of an
+step, checkpoints, exits with ired.core.exit_codes.SLICE_END, and the same command resumes with the numbers of an
 uninterrupted run; a resume under other code stops in one line unless IRED_ALLOW_CODE_CHANGE=1; local GPUs are
 shared out one job per device."""
 
@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from _dispatch_util import tiny_config
-from ired import exit_codes
+from ired.core import exit_codes
 from ired.dispatch import gpu_slots
-from ired.errors import ConfigError
+from ired.core.errors import ConfigError
 
 STEPS = 200
 

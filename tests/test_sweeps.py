@@ -1,4 +1,4 @@
-"""Sweeps as data (ired.sweeps, ired.registry): expansion, names, the resolved config's `sweep`, and mistakes.
+"""Sweeps as data (ired.registry.sweeps, ired.registry.experiments): expansion, names, the resolved config's `sweep`, and mistakes.
 
 Library-level and fast (no Snakemake): the sweep's end-to-end run through the Snakemake CLI is in
 tests/test_workflow_sweep.py.
@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ired.config import build_config, dump_config, load_config
-from ired.errors import ConfigError
-from ired.registry import load_registry, resolve_runs
-from ired.sweeps import format_value
+from ired.core.config import build_config, dump_config, load_config
+from ired.core.errors import ConfigError
+from ired.registry.experiments import load_registry, resolve_runs
+from ired.registry.sweeps import format_value
 
 CONFIG = Path(__file__).resolve().parents[1] / "config"
 LR_SWEEP = """

@@ -7,10 +7,10 @@ import time
 import pytest
 import torch
 
-from ired.checkpoint import load_checkpoint
-from ired.errors import CheckpointError, DivergedError
-from ired.metrics import ALL_COLUMNS
-from ired.train import train
+from ired.runs.checkpoint import load_checkpoint
+from ired.core.errors import CheckpointError, DivergedError
+from ired.core.metrics import ALL_COLUMNS
+from ired.training.trainer import train
 
 from conftest import TINY, tiny_config
 

@@ -6,10 +6,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from ired.config import load_config
-from ired.errors import ConfigError
-from ired.train import Trainer
-from ired.train_kernel import FusedEnergyGrad, compiles, update_ema
+from ired.core.config import load_config
+from ired.core.errors import ConfigError
+from ired.training.trainer import Trainer
+from ired.training.kernel import FusedEnergyGrad, compiles, update_ema
 
 from conftest import tiny_config
 

@@ -2,9 +2,9 @@
 
 import torch
 
-from ired.data import TrainStream
-from ired.protocols import current_settings, run_inference
-from ired.train import Trainer
+from ired.science.data import TrainStream
+from ired.evaluation.protocols import current_settings, run_inference
+from ired.training.trainer import Trainer
 
 from conftest import tiny_config
 

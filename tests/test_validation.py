@@ -22,9 +22,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from ired.config import load_config
-from ired.errors import ConfigError
-from ired.registry import load_registry, resolve_runs
+from ired.core.config import load_config
+from ired.core.errors import ConfigError
+from ired.registry.experiments import load_registry, resolve_runs
 from workflow_helpers import REPO, copy_workflow
 
 CONFIG = REPO / "config"
@@ -171,7 +171,7 @@ CASES = [
     Case("yaml-syntax-error", "cli", train_cli("train: {steps: [1}\n"), ("my.yaml", "line 1, column", "not valid YAML")),
     Case("yaml-syntax-error-smk", "smk", registry(new_file("broken.yaml", "x1:\n  description: [a\n")),
          ("broken.yaml", "line 3, column", "not valid YAML")),
-    # sweeps (ired.sweeps): the same one line through the pipeline
+    # sweeps (ired.registry.sweeps): the same one line through the pipeline
     Case("sweep-unknown-key", "smk",
          registry(new_file("zz.yaml", "sw:\n  extends: q207\n  description: x\n  sweep: {grid: {train.lrr: [0.1]}}\n")),
          ("zz.yaml", "experiment sw", "unknown key 'train.lrr'", "allowed under train")),
@@ -196,8 +196,8 @@ def _env() -> dict[str, str]:
 def checkpoint(tmp_path_factory) -> Path:
     """A tiny trained checkpoint (a few seconds), and a copy of it whose EMA weights are NaN."""
     from conftest import tiny_config
-    from ired.checkpoint import load_checkpoint, save_checkpoint
-    from ired.train import train
+    from ired.runs.checkpoint import load_checkpoint, save_checkpoint
+    from ired.training.trainer import train
 
     out = tmp_path_factory.mktemp("ckpt")
     train(tiny_config("train.steps=10", "train.eval_every=10", "train.log_every=5", "train.checkpoint_every=10"),
@@ -410,8 +410,8 @@ def test_registry_errors(tmp_path, files, fragments):
 
 
 def test_external_checkpoint_checks(tmp_path, checkpoint):
-    from ired.checkpoint import load_checkpoint, save_checkpoint
-    from ired.inputs import check_checkpoint, check_checkpoint_file
+    from ired.runs.checkpoint import load_checkpoint, save_checkpoint
+    from ired.runs.inputs import check_checkpoint, check_checkpoint_file
 
     with pytest.raises(ConfigError, match=r"external_checkpoints\.a\.path.*no such file"):
         check_checkpoint_file(tmp_path / "missing.pt", "external_checkpoints.a.path")

@@ -11,7 +11,7 @@ import jsonschema
 import pytest
 import yaml
 
-from ired.config import RunConfig, build_config, json_schema
+from ired.core.config import RunConfig, build_config, json_schema
 from workflow_helpers import REPO, copy_workflow, planned_jobs, snakemake
 
 CONFIG = REPO / "config"
@@ -75,8 +75,8 @@ def test_scale_files_validate(scale):
 
 
 def test_experiment_files_validate():
-    """Every experiment of every registry file, with its fragments and extends chain (ired.registry)."""
-    from ired.registry import load_registry
+    """Every experiment of every registry file, with its fragments and extends chain (ired.registry.experiments)."""
+    from ired.registry.experiments import load_registry
 
     registry = load_registry(CONFIG / "experiments", CONFIG / "scales")
     assert {p.stem for p in (CONFIG / "experiments").glob("*.yaml")} == set(registry.families)

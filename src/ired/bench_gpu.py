@@ -4,7 +4,7 @@ It measures, at the paper size (config/scales/paper.yaml: n = 20, width 512, bat
 
 - the training step of both objectives (``denoise``; ``contrastive`` = softplus + 2-step mined negatives) on each
   path (``default`` = train.kernel autograd, fp32; ``fused``; ``tf32``; ``bf16``), and inference of 2,048
-  problems: median seconds, ``*_floor_ratio`` (ired.bench's FLOP floor, measured on the same GPU) and the peak
+  problems: median seconds, ``*_floor_ratio`` (ired.bench.speed's FLOP floor, measured on the same GPU) and the peak
   memory of each (``torch.cuda.max_memory_allocated``);
 - a short paper-scale run per objective (default path): wall seconds and steps until the EMA weights' task MSE
   on the validation split (``--eval-size`` problems, evaluated every ``--eval-every`` steps) is below the
@@ -29,11 +29,11 @@ from typing import Any, Callable
 
 import torch
 
-from ired.bench import FIGURES, OBJECTIVES, PATHS, STEPS, Bench, load_average, median_seconds
-from ired.config import load_config
-from ired.data import baseline_mses, make_split
-from ired.protocols import current_settings, run_inference
-from ired.train import Trainer
+from ired.bench.speed import FIGURES, OBJECTIVES, PATHS, STEPS, Bench, load_average, median_seconds
+from ired.core.config import load_config
+from ired.science.data import baseline_mses, make_split
+from ired.evaluation.protocols import current_settings, run_inference
+from ired.training.trainer import Trainer
 
 GPU_PATHS = {**PATHS, "tf32": ["train.kernel=autograd", "train.precision=tf32"]}
 COLUMNS = ("kind", "name", "path", "seconds", "floor_ratio", "steps", "peak_memory_mib", "load", "note")
@@ -132,7 +132,7 @@ def write_markdown(rows: list[dict[str, Any]], path: Path, command: str, device:
         *(["**A dry run at a toy size on the CPU: these rows check the command, they measure nothing.**"]
           if "--tiny" in command else []),
         "Steps: median seconds of one training step (batch 2048, n = 20, width 512) or of inference of 2,048 "
-        "problems, its ratio to the FLOP floor measured on the same device (ired.bench), peak memory "
+        "problems, its ratio to the FLOP floor measured on the same device (ired.bench.speed), peak memory "
         "(torch.cuda.max_memory_allocated). Runs: wall seconds of a paper-scale run from scratch until its EMA "
         "weights beat the predict-mean baseline (evaluations included).",
         "",
@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
               "or `--device cpu --tiny` for a dry run", file=sys.stderr)
         return 2
     if args.device == "cpu" and not args.tiny:
-        print("ired.bench_gpu: --device cpu only with --tiny (a dry run); CPU speed: python -m ired.bench",
+        print("ired.bench_gpu: --device cpu only with --tiny (a dry run); CPU speed: python -m ired.bench.speed",
               file=sys.stderr)
         return 2
     paths = [p for p in args.paths.split(",") if p]

@@ -36,7 +36,7 @@ from typing import IO, Any, Callable, Sequence
 
 import torch
 
-from ired.errors import IredError
+from ired.core.errors import IredError
 
 IMPLEMENTATIONS = ("ired", "release")
 OBJECTIVES = ("denoise", "contrastive")
@@ -212,7 +212,7 @@ class _IredSteps:
 
     def __init__(self, root: Path, objective: str, threads: int, seed: int, out: Path) -> None:
         from ired.parity import run_config
-        from ired.train import Trainer
+        from ired.training.trainer import Trainer
 
         cfg = run_config(root, objective, seed, {"device": "cpu", "train": {"threads": threads}})
         self.cfg = cfg

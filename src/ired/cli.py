@@ -16,8 +16,8 @@ import sys
 from pathlib import Path
 from typing import NoReturn
 
-from ired import exit_codes
-from ired.errors import ConfigError, DivergedError, IredError, SliceEnd, StorageError
+from ired.core import exit_codes
+from ired.core.errors import ConfigError, DivergedError, IredError, SliceEnd, StorageError
 
 DEVICES = ("auto", "cpu", "cuda")
 PROTOCOLS = ("current", "reference", "denoise")
@@ -58,8 +58,8 @@ def _check_out(path: str | None) -> None:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from ired.config import load_config
-    from ired.train import train
+    from ired.core.config import load_config
+    from ired.training.trainer import train
 
     cfg = load_config(args.config, args.set)
     try:
@@ -76,7 +76,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_config(args: argparse.Namespace) -> int:
-    from ired.config import dump_config, load_config
+    from ired.core.config import dump_config, load_config
 
     print(dump_config(load_config(args.config, args.set)), end="")
     return 0
@@ -84,19 +84,19 @@ def _cmd_config(args: argparse.Namespace) -> int:
 
 def _cmd_schema(args: argparse.Namespace) -> int:
     if args.experiment:
-        from ired.registry import ExperimentEntry
+        from ired.registry.experiments import ExperimentEntry
 
         print(json.dumps(ExperimentEntry.model_json_schema(), indent=1))
         return 0
-    from ired.config import json_schema
+    from ired.core.config import json_schema
 
     print(json.dumps(json_schema(), indent=1))
     return 0
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from ired.evaluate import evaluate_checkpoint
-    from ired.progress import progress
+    from ired.evaluation.evaluate import evaluate_checkpoint
+    from ired.core.progress import progress
 
     _check_out(args.out)
     grid = [(p, s, w) for p in args.protocol for s in args.split for w in args.weights]
@@ -114,7 +114,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_plot(args: argparse.Namespace) -> int:
-    from ired.plots import live_curves_figure, save_png
+    from ired.reporting.plots import live_curves_figure, save_png
 
     run_dir = Path(args.run_dir)
     if not (run_dir / "metrics.jsonl").is_file():
@@ -164,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_plot)
 
     from ired.dispatch.cli import add_dispatch_commands, add_run_commands  # dispatch-train; cancel
-    from ired.findings import add_findings_command  # `ired findings`: results/findings.md, README check
+    from ired.reporting.findings import add_findings_command  # `ired findings`: results/findings.md, README check
 
     add_dispatch_commands(sub)
     add_run_commands(sub)

@@ -35,9 +35,9 @@ from typing import Any
 
 import torch
 
-from ired.config import RunConfig, build_config, deep_merge, read_yaml
-from ired.evaluate import CheckpointEvaluator
-from ired.stats import welch_test
+from ired.core.config import RunConfig, build_config, deep_merge, read_yaml
+from ired.evaluation.evaluate import CheckpointEvaluator
+from ired.reporting.stats import welch_test
 
 OBJECTIVES: dict[str, dict[str, Any]] = {
     "denoise": {"objective": {"name": "denoise"}},
@@ -314,9 +314,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="Override a run-config key for every run (e.g. train.steps=200 for a smoke test).")
     args = parser.parse_args(argv)
-    from ired.config import parse_set
-    from ired.errors import IredError
-    from ired.train import train
+    from ired.core.config import parse_set
+    from ired.core.errors import IredError
+    from ired.training.trainer import train
 
     root, runs_dir, out_dir = Path(args.root), Path(args.runs), Path(args.out)
     overrides: dict[str, Any] = {}

@@ -4,8 +4,8 @@
 checkout of github yilundu/ired_code_release at PATH, in its own Python, through ``bench_release_driver.py``) for
 ``--steps`` steps of each objective at the reference's laptop configuration, recording its initial weights and
 every batch it trains on, and reseeding torch's generator to ``step_seed + i`` right after step i's batch is drawn.
-It then replays the same steps with ired's :class:`ired.train.Trainer` at the ``reference_laptop`` scale: the same
-initial weights (the release's EBM mapped onto :class:`ired.models.EnergyMLP`), the same batches, and the same
+It then replays the same steps with ired's :class:`ired.training.trainer.Trainer` at the ``reference_laptop`` scale: the same
+initial weights (the release's EBM mapped onto :class:`ired.science.models.EnergyMLP`), the same batches, and the same
 seed before each step, so that both draw the same levels t, the same noise and (for ``contrastive``) the same
 negatives' noise. If the two implement the same maths, their per-step losses and their weights agree to float32
 rounding; any difference in the model, the loss, the negatives, the clipping, Adam or the EMA shows up as a
@@ -45,8 +45,8 @@ from typing import Any
 import torch
 
 from ired.bench_reference import BenchError, ReleaseProcess, add_release_arguments, check_release, release_commit
-from ired.config import RunConfig, deep_merge, parse_set
-from ired.data import Problems
+from ired.core.config import RunConfig, deep_merge, parse_set
+from ired.science.data import Problems
 from ired.parity import run_config
 from ired.parity_release import OBJECTIVES
 
@@ -76,7 +76,7 @@ def release_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 
 def ired_state_from_release(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """The release's ``models.EBM`` weights as :class:`ired.models.EnergyMLP` weights (vector head, depth 3).
+    """The release's ``models.EBM`` weights as :class:`ired.science.models.EnergyMLP` weights (vector head, depth 3).
 
     fc1 on concat[x, y] -> fc_x (its x columns, no bias) and fc_y (its y columns and the bias); fc2, fc3 -> hidden;
     time_mlp.1, time_mlp.3 (after the sinusoidal embedding) -> time_mlp.0, time_mlp.2; t_map_fc2, t_map_fc3 -> film;
@@ -122,7 +122,7 @@ class Replay:
 
 def replay(cfg: RunConfig, record: dict[str, Any], workdir: Path) -> Replay:
     """Train ``cfg`` from the recorded initial weights on the recorded batches, seeding each step like the release."""
-    from ired.train import Trainer
+    from ired.training.trainer import Trainer
 
     trainer = Trainer(cfg, workdir, echo=False)
     initial = ired_state_from_release(record["initial"])
@@ -143,7 +143,7 @@ def replay(cfg: RunConfig, record: dict[str, Any], workdir: Path) -> Replay:
 def record_ired(cfg: RunConfig, steps: int, step_seed: int, folder: Path) -> dict[str, Any]:
     """ired's own training of ``cfg`` recorded the way bench_release_driver records the release's: the initial and
     final weights under the release's names, every batch, and torch reseeded to step_seed + i after batch i."""
-    from ired.train import Trainer
+    from ired.training.trainer import Trainer
 
     trainer = Trainer(cfg, folder, echo=False)
     initial = release_state(trainer.model.state_dict())
@@ -329,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.record_ired and not (args.release and args.release_python):
         parser.error("--release and --release-python are required (or --record-ired)")
-    from ired.plots import save_png
+    from ired.reporting.plots import save_png
 
     summaries: list[dict[str, Any]] = []
     steps: list[dict[str, Any]] = []

@@ -1,7 +1,7 @@
 """Validation of the pipeline config and of every file it names, and the small get_* helpers of the rules.
 
 Everything here runs when the workflow is parsed, so a typo in config/ fails before any job starts, in one line
-naming the file and the key (exit code 2). The registry is loaded and validated by ired.registry; the run configs
+naming the file and the key (exit code 2). The registry is loaded and validated by ired.registry.experiments; the run configs
 themselves are resolved in resolve.smk.
 """
 
@@ -15,8 +15,8 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from ired.dispatch.settings import load_settings
-from ired.errors import IredError
-from ired.registry import load_registry
+from ired.core.errors import IredError
+from ired.registry.experiments import load_registry
 
 SCHEMAS = Path(workflow.basedir) / "workflow" / "schemas"
 
@@ -72,7 +72,7 @@ validate_file(config, f"pipeline config ({', '.join(map(str, workflow.configfile
 print(f"ired: scale {config['scale']} ({_scale_source}); outputs in results/{config['scale']}/", file=sys.stderr)
 OUT = f"results/{config['scale']}"  # every output of the pipeline lives here: run folders, tables, plots, report
 LOGS = f"logs/{config['scale']}"  # one log per job, mirroring the outputs
-# every experiment of every registry file, selected or not, with its `extends` chain (ired.registry)
+# every experiment of every registry file, selected or not, with its `extends` chain (ired.registry.experiments)
 REGISTRY = checked(load_registry, config["registry"], config["scales"])
 
 
@@ -125,7 +125,7 @@ DISPATCH = checked(load_settings, DISPATCH_FILE)  # one-line errors (e.g. a key 
 print(f"ired: jobs run {'on Slurm' if DISPATCH.cluster == 'slurm' else 'on this machine'} ({DISPATCH_FILE}, "
       f"{_dispatch_source})", file=sys.stderr)
 if DISPATCH.cluster == "slurm":  # jobs on several nodes: the results folder's locks must hold across them
-    from ired.shared_fs import check_shared_locks
+    from ired.runs.shared_fs import check_shared_locks
 
     checked(check_shared_locks, Path(OUT))
 
@@ -141,7 +141,7 @@ def alternatives(names):
     return "|".join(re.escape(n) for n in sorted(names)) or "(?!)"
 
 
-#: What a run (or external checkpoint) name is made of (ired.sweeps.NAME, then -s<seed>): the `run` wildcard's
+#: What a run (or external checkpoint) name is made of (ired.registry.sweeps.NAME, then -s<seed>): the `run` wildcard's
 #: constraint. Short on purpose (not the list of the runs: 1,000 names would slow every job of the plan); which
 #: names are runs is checked by known_run when a job is planned (the parameters of the jobs resolve and evaluate,
 #: which Snakemake evaluates for every job of a plan).
@@ -195,7 +195,7 @@ def get_finals(wildcards=None):
 
 
 def get_run_specs(wildcards=None):
-    """One descriptor per training run for ired.summary (experiment, seed, run folder, description)."""
+    """One descriptor per training run for ired.reporting.summary (experiment, seed, run folder, description)."""
     return [
         {
             "experiment": r["experiment"],

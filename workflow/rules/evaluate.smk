@@ -1,4 +1,4 @@
-# Stage 3, evaluate: one job per run does all of its evaluation (ired.run_evaluation): the milestones its config
+# Stage 3, evaluate: one job per run does all of its evaluation (ired.evaluation.run_milestones): the milestones its config
 # names are copied to results/<scale>/<run>/milestones/ (step_NNNNNNN.pt from train.milestones, last.pt = final.pt,
 # best.pt = best EMA val_task_mse), each is evaluated under every protocol x split x weights of the cross-eval grid
 # (results/<scale>/<run>/eval/<milestone>/<protocol>.<split>.<weights>.json), and the last checkpoint gets the

@@ -6,7 +6,7 @@
 import os
 import sys
 
-from ired.atomic import write_text_atomic
+from ired.runs.atomic import write_text_atomic
 
 
 def rerun_command():
@@ -19,7 +19,7 @@ def rerun_command():
 def provisional_summary():
     """The summary table with the failed runs as rows, written when the summary rule could not run; its mtime is
     set to the epoch so that the next run that can build it (the failed runs fixed) replaces it."""
-    from ired.summary import write_summary
+    from ired.reporting.summary import write_summary
 
     paths = [Path(OUT, name) for name in ("summary.csv", "summary.md", "runs.csv")]
     cross_eval = Path(OUT, "cross_eval.csv")

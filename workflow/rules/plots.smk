@@ -1,12 +1,12 @@
-# Stage 6, plots and report: one rule plot_<name> per entry of ired.plots.PLOTS (training curves per run, the
+# Stage 6, plots and report: one rule plot_<name> per entry of ired.reporting.plots.PLOTS (training curves per run, the
 # ablation bars, the parameter sweeps, the cross-eval heatmap, the inference-steps sweep), each drawn from the
 # tables it declares (summary.csv, runs.csv, cross_eval.csv, inference_sweep.csv: the diagnosis of every run is in
 # runs.csv), and the HTML report from the tables and these PNGs (per-experiment plots embedded, per-run plots
 # linked). Reads files only, never trains. report(): `snakemake --report`, with each plot's caption from its entry
-# (workflow/report/plot.rst). Adding a plot: its function and its entry in ired.plots.PLOTS (docs/ARCHITECTURE.md);
+# (workflow/report/plot.rst). Adding a plot: its function and its entry in ired.reporting.plots.PLOTS (docs/ARCHITECTURE.md);
 # nothing here changes.
 
-from ired.plots import PLOTS, TABLES, plot_files
+from ired.reporting.plots import PLOTS, TABLES, plot_files
 
 # Keyword arguments of a plot's function taken from the pipeline config (by plot name).
 PLOT_OPTIONS = {"inference_sweep": {"experiments": get_sweep_plot_experiments()}}

@@ -1,5 +1,5 @@
 # Stage 5, summary: every run folder (metrics, status, attempts) + the cross-eval table + the inference sweep ->
-# the summary table (results/summary.csv for machines, results/summary.md for people; columns: ired.columns), the
+# the summary table (results/summary.csv for machines, results/summary.md for people; columns: ired.reporting.columns), the
 # per-run table results/runs.csv (each run diagnosed once, here: the plots and the report read its diagnosis), and
 # the findings generated from the summary (results/findings.md, the README's Findings block).
 # Reads files only: deleting the summary and running `snakemake summary` trains nothing. The `summary` target
@@ -10,7 +10,7 @@ rule summary:
     input:
         table=f"{OUT}/summary.csv",
         findings=f"{OUT}/findings.md",
-        plots=lambda wildcards: plot_files(OUT, RUNS),  # every registered plot (ired.plots.PLOTS)
+        plots=lambda wildcards: plot_files(OUT, RUNS),  # every registered plot (ired.reporting.plots.PLOTS)
 
 
 rule summary_table:

@@ -11,7 +11,7 @@
 # config.yaml) trains afresh too; anything else collects the finished result (final.pt restored from the run's own
 # checkpoint, no job) or resumes the unfinished run from its newest checkpoint. A diverged run is a result.
 
-from ired.atomic import write_text_atomic
+from ired.runs.atomic import write_text_atomic
 
 
 rule resolve:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 sys.stdout = sys.stderr = open(snakemake.log[0], "w", buffering=1)
 
-from ired.cross_eval import aggregate_cross_eval
+from ired.reporting.cross_eval import aggregate_cross_eval
 
 missing = [path for path in snakemake.params.files if not Path(path).exists()]
 if missing:

@@ -1,5 +1,5 @@
 """Evaluate one run in one job (rules evaluate, evaluate_external): export its milestones, cross-evaluate each, and
-run the inference-steps sweep of its last checkpoint (ired.run_evaluation).
+run the inference-steps sweep of its last checkpoint (ired.evaluation.run_milestones).
 
 The milestones are copied here (file copies; an external checkpoint is opened and its embedded run config validated
 first, so a bad one stops here in one line). The evaluation runs as one job of ired's dispatcher with the settings
@@ -22,9 +22,9 @@ from ired.dispatch.jobs import call_target
 from ired.dispatch.executor import HeadDetached
 from ired.dispatch.runner import say, stop_on_signals
 from ired.dispatch.settings import resources_from_snakemake
-from ired.errors import IredError
-from ired.exit_codes import INTERRUPTED
-from ired.run_evaluation import export_milestones, write_missing
+from ired.core.errors import IredError
+from ired.core.exit_codes import INTERRUPTED
+from ired.evaluation.run_milestones import export_milestones, write_missing
 
 stop_on_signals()  # Ctrl-C cancels the job in flight (recorded); SIGHUP/SIGTERM leave it running
 
@@ -33,7 +33,7 @@ milestones_dir = Path(snakemake.output.milestones).resolve()
 eval_dir = Path(snakemake.output.evaluations).resolve()
 run_dir = milestones_dir.parent
 if snakemake.rule == "evaluate_external":
-    from ired.inputs import check_checkpoint
+    from ired.runs.inputs import check_checkpoint
 
     try:
         check_checkpoint(snakemake.input.source, f"external_checkpoints.{run}.path")
@@ -67,7 +67,7 @@ threads = settings.cpus_per_task if settings.cluster == "slurm" else max(1, snak
 logging.info("evaluating %s: %s (dispatch: %s; records in %s)", run, ", ".join(milestones), settings.cluster, records)
 try:
     result = dispatch(
-        call_target, "ired.run_evaluation:evaluate_run", threads,
+        call_target, "ired.evaluation.run_milestones:evaluate_run", threads,
         checkpoints, [tuple(entry) for entry in snakemake.params.grid], str(eval_dir), run, sweep,
         settings=settings, run_dir=records, name=f"eval-{run}",
     )

@@ -4,10 +4,10 @@ import sys
 
 sys.stdout = sys.stderr = open(snakemake.log[0], "w", buffering=1)
 
-from ired.errors import one_line_errors
+from ired.core.errors import one_line_errors
 
 with one_line_errors("report"):  # a corrupt run-folder file: one line, exit 2
-    from ired.report import write_html_report
+    from ired.reporting.html_report import write_html_report
 
     out = write_html_report(
         snakemake.output.html,

@@ -4,10 +4,10 @@ import sys
 
 sys.stdout = sys.stderr = open(snakemake.log[0], "w", buffering=1)
 
-from ired.errors import one_line_errors
+from ired.core.errors import one_line_errors
 
 with one_line_errors("summary"):  # a corrupt run-folder file: one line, exit 2
-    from ired.summary import write_summary
+    from ired.reporting.summary import write_summary
 
     summary = write_summary(
         snakemake.params.runs,

@@ -19,7 +19,7 @@ from ired.dispatch import DispatchError, load_settings, run_training  # imports 
 from ired.dispatch.executor import HeadDetached
 from ired.dispatch.runner import say, stop_on_signals
 from ired.dispatch.settings import resources_from_snakemake
-from ired.exit_codes import INTERRUPTED
+from ired.core.exit_codes import INTERRUPTED
 
 stop_on_signals()  # Ctrl-C cancels the job in flight (recorded); SIGHUP/SIGTERM leave it running
 run_dir = Path(snakemake.params.run_dir)

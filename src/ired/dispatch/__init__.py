@@ -18,7 +18,7 @@ from ired.dispatch.failures import Classification, Evidence, FailureKind, classi
 from ired.dispatch.policy import Plan, RetryPolicy, decide
 from ired.dispatch.runner import DispatchResult, dispatch, run_training
 from ired.dispatch.settings import DispatchSettings, load_settings
-from ired.errors import DispatchError
+from ired.core.errors import DispatchError
 
 __all__ = [
     "Classification",

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ired.atomic import write_text_atomic
+from ired.runs.atomic import write_text_atomic
 
 ATTEMPTS_FILE = "attempts.jsonl"
 JOB_FILE = "job.json"
@@ -31,7 +31,7 @@ INTERRUPTED = "interrupted"  # failure_kind of an attempt stopped on purpose (Ct
 
 def head_alive(record_dir: Path) -> bool:
     """A live dispatcher head drives this record folder (it holds dispatch/HEAD_LOCK)."""
-    from ired.runstate import lock_holder
+    from ired.runs.state import lock_holder
 
     return lock_holder(record_dir / "dispatch", HEAD_LOCK) is not None
 
@@ -92,9 +92,9 @@ def append_attempt(run_dir: Path, row: AttemptRow) -> None:
 
 
 def read_attempts(run_dir: Path) -> list[dict[str, Any]]:
-    """Logged attempts, oldest first, by the library's one JSONL reader (:mod:`ired.jsonl`): a torn last line
+    """Logged attempts, oldest first, by the library's one JSONL reader (:mod:`ired.runs.jsonl`): a torn last line
     (killed mid-write) is dropped, a corrupt earlier line is a one-line error naming the file and line."""
-    from ired.jsonl import read_jsonl
+    from ired.runs.jsonl import read_jsonl
 
     return read_jsonl(Path(run_dir) / ATTEMPTS_FILE)
 

@@ -44,7 +44,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from ired.atomic import write_text_atomic
+from ired.runs.atomic import write_text_atomic
 from ired.dispatch import sacct
 from ired.dispatch.attempts import JobRecord, write_job_record
 from ired.dispatch.submission import submit_patiently
@@ -382,7 +382,7 @@ class ArrayBackend(SlurmBackend):
     def request(self, run_dir: Path, record: JobRecord, plan: Plan, folder: Path, job_name: str, comment: str,
                 fn: Callable[..., Any], args: tuple[Any, ...],
                 stop: Callable[[], bool] | None = None) -> Submission | None:
-        from ired.errors import DispatchError
+        from ired.core.errors import DispatchError
 
         rid, lock = self.broker.add_request(run_dir, plan, record, fn, args)
         try:

@@ -60,8 +60,8 @@ def _logged(target: Cancelled) -> str | None:
 def _mark_orphan(target: Cancelled) -> str | None:
     """No head waits on this job: write its interrupted row here, under the head lock (a head starting meanwhile
     finds the row and does not wait on the job). None when a head holds the lock: that head writes the row."""
-    from ired.errors import RunFolderBusy
-    from ired.runstate import RunLock
+    from ired.core.errors import RunFolderBusy
+    from ired.runs.state import RunLock
 
     try:
         with RunLock(target.record_dir / "dispatch", wait_s=0.0, name=HEAD_LOCK, doing="dispatched"):

@@ -51,7 +51,7 @@ def add_dispatch_commands(subparsers: Any) -> None:
 def _cmd_dispatch_train(args: argparse.Namespace) -> int:
     from ired.dispatch.runner import run_training, stop_on_signals
     from ired.dispatch.settings import load_settings
-    from ired.errors import DispatchError
+    from ired.core.errors import DispatchError
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
     retry = {"max_attempts": args.max_attempts} if args.max_attempts is not None else None
@@ -158,7 +158,7 @@ def _selected(args: argparse.Namespace) -> tuple[Any, list[Any], list[Any], str]
     note on the queue's view; a selection that names runs and matches none is a one-line error."""
     from ired.dispatch.runs import find_runs, results_folder, select
     from ired.dispatch.status import collect
-    from ired.errors import ConfigError
+    from ired.core.errors import ConfigError
 
     folder = results_folder(args.results, args.scale)
     runs = find_runs(folder)
@@ -180,7 +180,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
     import time
 
     from ired.dispatch.status import as_json, summary, table
-    from ired.errors import ConfigError
+    from ired.core.errors import ConfigError
 
     if args.count is not None and not args.watch:
         raise ConfigError("--count N counts the refreshes of --watch (add --watch)")
@@ -212,8 +212,8 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 def _cmd_logs(args: argparse.Namespace) -> int:
     from ired.dispatch.runs import find_runs, results_folder
-    from ired.errors import ConfigError
-    from ired.run_logs import run_logs
+    from ired.core.errors import ConfigError
+    from ired.runs.logs import run_logs
 
     folder = results_folder(args.results, args.scale)
     runs = {r.name: r for r in find_runs(folder)}

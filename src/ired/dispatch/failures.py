@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from ired import exit_codes
+from ired.core import exit_codes
 from ired.dispatch.sacct import SacctRow
 
 
@@ -33,7 +33,7 @@ class FailureKind(StrEnum):
     unknown = "unknown"  # anything else: bounded retries
 
 
-#: Exit codes of ``ired train`` (:mod:`ired.exit_codes`): a user/config error, a diverged run, a slice's end.
+#: Exit codes of ``ired train`` (:mod:`ired.core.exit_codes`): a user/config error, a diverged run, a slice's end.
 EXIT_CONFIG_ERROR = exit_codes.USER_ERROR
 EXIT_DIVERGED = exit_codes.DIVERGED
 EXIT_SLICE_END = exit_codes.SLICE_END

@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from ired.errors import ConfigError
+from ired.core.errors import ConfigError
 
 #: The job's environment variable naming the slot folder and the devices to share out (JSON).
 SLOTS_ENV = "IRED_GPU_SLOTS"

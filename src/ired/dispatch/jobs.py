@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ired.atomic import write_text_atomic
+from ired.runs.atomic import write_text_atomic
 
 
 def node_name() -> str:
@@ -40,7 +40,7 @@ def outcome_path(folder: Path, job_id: str) -> Path:
 
 
 #: Signals the wrapper passes on to the trainer (the time-limit warning, a preemption's or requeue's SIGTERM);
-#: the trainer checkpoints and exits with ``ired.exit_codes.SLICE_END`` (:mod:`ired.train`).
+#: the trainer checkpoints and exits with ``ired.core.exit_codes.SLICE_END`` (:mod:`ired.training.trainer`).
 FORWARDED = (signal.SIGUSR2, signal.SIGTERM)
 RESEND_S = 2.0  # a signal that came while the trainer was still starting (ignoring it) is sent again this often
 

@@ -15,7 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from ired.atomic import write_text_atomic
+from ired.runs.atomic import write_text_atomic
 from ired.dispatch.policy import Plan
 
 LADDER_FILE = "ladder.json"  # in the record folder's dispatch/

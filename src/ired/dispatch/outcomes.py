@@ -34,7 +34,7 @@ def _last_failure(folder: Path) -> tuple[str, str, str] | None:
 def _log_of(run_dir: Path, job_log: str) -> str:
     """The log to read first: the failed job's stderr when it exists, else the run's first log (its train.log, else
     the pipeline's job log; ``ired logs <run>`` lists them all)."""
-    from ired.run_logs import run_logs
+    from ired.runs.logs import run_logs
 
     if job_log and Path(job_log).is_file():
         return job_log

@@ -51,7 +51,7 @@ from ired.dispatch.executor import HeadDetached
 from ired.dispatch.failures import FailureKind, classify
 from ired.dispatch.policy import SLICE_KINDS, Plan, decide
 from ired.dispatch.settings import DispatchSettings
-from ired.errors import DispatchError, IredError
+from ired.core.errors import DispatchError, IredError
 
 log = logging.getLogger("ired.dispatch")
 
@@ -158,7 +158,7 @@ def drive(task: _Task, settings: DispatchSettings, run_dir: Path) -> DispatchRes
     """Run ``task`` until it succeeds for good or the policy gives up (raises :class:`DispatchError`).
 
     Holds the record folder's head lock throughout: a second head on the same run stops at once, in one line."""
-    from ired.runstate import RunLock
+    from ired.runs.state import RunLock
 
     run_dir = Path(run_dir).resolve()
     folder = run_dir / DISPATCH_DIR
@@ -409,7 +409,7 @@ def _plan_dict(plan: Plan) -> dict[str, Any]:
 
 class _TrainTask(_Task):
     def __init__(self, config_path: Path, run_dir: Path) -> None:
-        from ired.config import build_config, read_yaml
+        from ired.core.config import build_config, read_yaml
 
         self.base = read_yaml(config_path)
         self.cfg = build_config(self.base, str(config_path))  # a config error stops here, before any job
@@ -430,7 +430,7 @@ class _TrainTask(_Task):
 
     def attempt_config(self, plan: Plan, attempt: int) -> Path:
         """The attempt's config file: the run's config with the plan's fallbacks applied, validated here."""
-        from ired.config import build_config, deep_merge, dump_config
+        from ired.core.config import build_config, deep_merge, dump_config
 
         over: dict[str, Any] = {}
         if plan.micro_batch is not None and plan.micro_batch != self.cfg.train.effective_micro_batch:
@@ -473,12 +473,12 @@ class _TrainTask(_Task):
         """Keys (dotted) in which the run in the folder differs from this config; [] when it is this run or none.
 
         Resource knobs (micro-batch, threads, device, fault injection ...) do not count: the trainer's own rule
-        for "same run" (:func:`ired.config.config_differences`).
+        for "same run" (:func:`ired.core.config.config_differences`).
         """
         done = self.run_dir / "resolved_config.yaml"
         if not done.exists():
             return []
-        from ired.config import config_differences, read_yaml
+        from ired.core.config import config_differences, read_yaml
 
         try:
             return config_differences(read_yaml(done), self.cfg.to_dict())
@@ -501,8 +501,8 @@ class _TrainTask(_Task):
         final = self.run_dir / "final.pt"
         if final.exists():
             return
-        from ired.checkpoint_format import step_path, verify_checkpoint  # no torch in the head
-        from ired.errors import CheckpointError
+        from ired.runs.checkpoint_format import step_path, verify_checkpoint  # no torch in the head
+        from ired.core.errors import CheckpointError
 
         source = step_path(self.run_dir / "checkpoints", int(self.status()["step"]))
         if not source.exists():
@@ -550,7 +550,7 @@ class _TrainTask(_Task):
         """Make the newest checkpoint before the divergence ``final.pt`` (unless the trainer wrote one)."""
         final = self.run_dir / "final.pt"
         if not final.exists():
-            from ired.checkpoint_format import newest_verified_checkpoint  # no torch in the head
+            from ired.runs.checkpoint_format import newest_verified_checkpoint  # no torch in the head
 
             newest = newest_verified_checkpoint(self.run_dir / "checkpoints")
             if newest is None:
@@ -564,7 +564,7 @@ class _TrainTask(_Task):
         return [self.run_dir / "train.log"]
 
     def checkpoint_step(self) -> int | None:
-        from ired.checkpoint_format import list_step_checkpoints  # no torch in the head
+        from ired.runs.checkpoint_format import list_step_checkpoints  # no torch in the head
 
         found = list_step_checkpoints(self.run_dir / "checkpoints")
         return found[-1][0] if found else None
@@ -587,7 +587,7 @@ def run_training(config_path: str | Path, out_dir: str | Path, settings: Dispatc
     identity, so the old run is dropped the same way). A finished run (completed or diverged) is collected: no
     job, ``final.pt`` restored from the run's own checkpoint when it is gone. Anything else resumes from the newest
     checkpoint. With ``keep_diverged`` a diverged run is a result, not an error: its newest checkpoint becomes
-    ``final.pt`` and the result says ``diverged``. Raises :class:`ired.errors.ConfigError` (before any job) for an
+    ``final.pt`` and the result says ``diverged``. Raises :class:`ired.core.errors.ConfigError` (before any job) for an
     invalid config and :class:`DispatchError` when an attempt fails in a way the policy does not retry.
     """
     run_dir = Path(out_dir).resolve()

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ired.errors import ConfigError
+from ired.core.errors import ConfigError
 
 #: A folder of ``results/<scale>/`` is a run when it holds one of these (written by resolve, the trainer or the
 #: dispatcher); tables, plots and the report are files or other folders.

@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError, field_validator
 
 from ired.dispatch.policy import RetryPolicy
-from ired.errors import ConfigError
+from ired.core.errors import ConfigError
 
 
 #: sbatch options the dispatcher sets itself from the job's resources (or needs for its bookkeeping): not allowed in
@@ -220,7 +220,7 @@ def load_settings(path: str | Path | None = None, resources: dict[str, Any] | No
     Snakemake's names), then keyword overrides whose value is not None.
 
     A resource key in the file (or its old name, e.g. ``timeout_min``) is a one-line error saying where it went."""
-    from ired.config import deep_merge, read_yaml
+    from ired.core.config import deep_merge, read_yaml
 
     data: dict[str, Any] = read_yaml(path) if path is not None else {}
     old_names = {old: new for new, old in RESOURCE_KEYS.items()} | {"partition": "slurm_partition",

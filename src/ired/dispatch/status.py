@@ -3,7 +3,7 @@ class), or one JSON object for all (``--json``, with the paths of each run's log
 and, when some of the selected runs have Slurm jobs in flight, one ``squeue`` call for all of them (and one
 ``sacct`` call for jobs that left the queue while no head logged them).
 
-Reads only: no Snakemake lock, no record is written, a trainer's lock is only probed (``ired.runstate``); it works
+Reads only: no Snakemake lock, no record is written, a trainer's lock is only probed (``ired.runs.state``); it works
 while a pipeline runs and costs a few small file reads per run (a 1,000-run sweep: about a second).
 """
 
@@ -22,7 +22,7 @@ from typing import Any
 from ired.dispatch import sacct
 from ired.dispatch.attempts import INTERRUPTED, JobRecord, head_alive, read_attempts, read_job_record
 from ired.dispatch.runs import Run
-from ired.errors import IredError
+from ired.core.errors import IredError
 
 #: The states a run is shown in, in the order of a workflow.
 STATES = ("pending", "queued", "running", "completed", "diverged", "failed", "interrupted")
@@ -49,7 +49,7 @@ class RunStatus:
     metric_value: float | None = None  # its last non-null value in metrics.jsonl
     metric_step: int | None = None  # the step of that row
     run_dir: str = ""
-    logs: list[str] = field(default_factory=list)  # every log of the run (ired.run_logs), the job in flight last
+    logs: list[str] = field(default_factory=list)  # every log of the run (ired.runs.logs), the job in flight last
 
 
 @dataclass
@@ -69,8 +69,8 @@ class _Files:
 
 
 def _read(run: Run) -> _Files:
-    from ired.jsonl import read_json_object
-    from ired.runstate import lock_holder
+    from ired.runs.jsonl import read_json_object
+    from ired.runs.state import lock_holder
 
     return _Files(run, read_json_object(run.run_dir / "status.json"), lock_holder(run.run_dir),
                   read_job_record(run.run_dir), read_attempts(run.run_dir))
@@ -167,7 +167,7 @@ def _local_alive(job_id: str) -> bool:
 
 def _add_metric(out: RunStatus, run_dir: Path, metric: str) -> None:
     """The run's latest value of ``metric`` (the last row of metrics.jsonl that has it, read from the file's end)."""
-    from ired.jsonl import last_value
+    from ired.runs.jsonl import last_value
 
     out.metric = metric
     try:
@@ -185,7 +185,7 @@ def collect(runs: list[Run], queue_reader: Callable[[list[str]], dict[str, sacct
 
     Asks the scheduler at most once for all runs (``queue_reader`` with every Slurm job id in flight; then
     ``ended_reader`` with the ids that have left the queue without a row), however many runs there are. Each run
-    gets its latest ``metric``; ``logs`` also lists the paths of its logs (:func:`ired.run_logs.run_logs`).
+    gets its latest ``metric``; ``logs`` also lists the paths of its logs (:func:`ired.runs.logs.run_logs`).
     """
     now = time.time()
     files = []
@@ -216,7 +216,7 @@ def collect(runs: list[Run], queue_reader: Callable[[list[str]], dict[str, sacct
         out.run_dir = str(run_dir)
         _add_metric(out, run_dir, metric)
         if logs:
-            from ired.run_logs import run_logs
+            from ired.runs.logs import run_logs
 
             out.logs = [str(log.path) for log in run_logs(run_dir)]
     return sorted(found, key=lambda s: s.run), note

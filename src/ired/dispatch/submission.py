@@ -17,7 +17,7 @@ from typing import Callable, TypeVar
 
 from ired.dispatch import sacct
 from ired.dispatch.settings import DispatchSettings
-from ired.errors import DispatchError
+from ired.core.errors import DispatchError
 
 log = logging.getLogger("ired.dispatch")
 T = TypeVar("T")

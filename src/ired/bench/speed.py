@@ -1,0 +1,203 @@
+"""Speed benchmark against the FLOP floor: ``python -m ired.bench`` prints ``name: value`` lines, each timed figure
+beside its floor measured in the same run.
+
+- ``train_step_denoise``: one optimiser step, batch 2048, n = 20, width 512, vector head, objective denoise.
+- ``train_step_contrastive``: the same with softplus contrastive and mined negatives (2 steps, reference settings).
+- ``inference_2048``: full annealed inference of 2048 problems, 10 levels x (1 + 5) steps.
+
+Each is the median seconds over ``--repeats`` runs (after a warm-up), with the 1-minute load average beside it.
+``<name>_floor_ratio`` = seconds / floor, the floor = the FLOPs of today's default path (counted by
+FlopCounterMode over one step, every gradient included, also the last ones of mining and of each inference level,
+which ired no longer computes: skipped work counts as a gain) / this machine's matmul throughput on that work's own
+matrix products (each distinct shape and layout timed alone, ``ired.bench.floor``). Paths: ``default``
+(``train.kernel: autograd``, fp32: the reference's numbers) and ``fused`` (``train.kernel: fused``, compiled at this
+size); ``--paths`` adds ``fused_eager`` (fused, not compiled: a run of 1,000 steps is too short to compile, which
+shows what compiling gains) and ``bf16`` (fused + ``train.precision: bf16``). Inference is the same code on every path (the
+options concern the training step) and is timed once. ``--tiny`` runs the same at a toy size, to check the command.
+
+``--set KEY=VALUE`` (repeatable) changes the configuration of every timing, after the bench's own keys (``--set
+train.batch_size=256 --set train.threads=1`` times a smaller step on one thread), and ``--train-only`` skips the
+inference. Each timing line is followed by a comment line with its median process CPU seconds (user + system),
+which a shared machine's load changes much less than the wall time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from ired.bench.floor import count_gemms, gemm_throughput
+from ired.core.config import load_config
+from ired.science.data import make_split
+from ired.science.inference import InferenceSettings, annealed_inference, unused_gradients
+from ired.training.trainer import Trainer
+
+STEPS = ("train_step_denoise", "train_step_contrastive")
+FIGURES = (*STEPS, "inference_2048")
+OBJECTIVES = {
+    "train_step_denoise": ["objective.name=denoise"],
+    "train_step_contrastive": ["objective.name=softplus", "negatives.name=mined", "negatives.steps=2"],
+}
+PATHS = {
+    "default": ["train.kernel=autograd", "train.precision=fp32"],
+    "fused": ["train.kernel=fused", "train.precision=fp32"],
+    "fused_eager": ["train.kernel=fused", "train.precision=fp32", "train.steps=1000"],  # too short to compile
+    "bf16": ["train.kernel=fused", "train.precision=bf16"],
+}
+PAPER = ["data.n=20", "model.width=512", "model.head=vector", "train.batch_size=2048"]
+TINY = ["data.n=4", "model.width=32", "model.time_dim=16", "model.head=vector", "train.batch_size=64",
+        "train.steps=10"]
+
+
+@dataclass(frozen=True)
+class Floor:
+    """The floor of one figure: counted FLOPs (every gradient) / matmul throughput on its own products."""
+
+    flops: float
+    throughput: float  # FLOP/s
+    load: float
+
+    @property
+    def seconds(self) -> float:
+        return self.flops / self.throughput
+
+
+def load_average() -> float:
+    return os.getloadavg()[0]
+
+
+#: Median process CPU seconds (user + system) of the latest :func:`median_seconds`, for the comment line.
+LAST_CPU_S: list[float] = [0.0]
+
+
+def median_seconds(fn: Callable[[], object], device: torch.device, repeats: int, warmup: int = 1) -> float:
+    """Median wall seconds of ``fn`` over ``repeats`` calls after ``warmup`` calls (CUDA synchronised); the median
+    process CPU seconds go to :data:`LAST_CPU_S`."""
+    cpu: list[float] = []
+
+    def timed() -> float:
+        start, start_cpu = time.perf_counter(), time.process_time()
+        fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        cpu.append(time.process_time() - start_cpu)
+        return time.perf_counter() - start
+
+    for _ in range(warmup):
+        timed()
+    cpu.clear()
+    wall = statistics.median(timed() for _ in range(repeats))
+    LAST_CPU_S[0] = statistics.median(cpu)
+    return wall
+
+
+class Bench:
+    """The three figures of one size on one device: trainers per objective and path, inference, floors."""
+
+    def __init__(self, device: str, tiny: bool, workdir: Path, paths: dict[str, list[str]] = PATHS,
+                 overrides: list[str] | None = None) -> None:
+        self.size = [*(TINY if tiny else PAPER)]
+        self.overrides = list(overrides or [])  # --set: after the bench's own keys
+        self.paths = paths
+        self.device_name = device
+        self.workdir = workdir
+        self.problems = 64 if tiny else 2048
+
+    def trainer(self, figure: str, path: str) -> Trainer:
+        cfg = load_config(None, [*self.size, f"device={self.device_name}", *OBJECTIVES[figure], *self.paths[path],
+                                 *self.overrides])
+        return Trainer(cfg, self.workdir / f"{figure}-{path}", echo=False)
+
+    def inference(self) -> tuple[Callable[[], object], torch.device]:
+        trainer = self.trainer("train_step_denoise", "default")
+        problems = make_split("val", trainer.cfg.data.n, self.problems, 0).to(trainer.device)
+        settings = InferenceSettings(steps_per_level=5)
+
+        def infer() -> None:
+            annealed_inference(trainer.ema, trainer.schedule, problems.A, settings, torch.Generator().manual_seed(0))
+
+        return infer, trainer.device
+
+    def work(self, figure: str) -> tuple[Callable[[], object], torch.device]:
+        if figure == "inference_2048":
+            return self.inference()
+        trainer = self.trainer(figure, "default")
+        return trainer.train_step, trainer.device
+
+    def floor(self, figure: str, repeats: int) -> Floor:
+        """Today's default path counted once (every gradient), its products timed alone."""
+        fn, device = self.work(figure)
+        with unused_gradients():
+            count = count_gemms(fn)
+        return Floor(count.flops, gemm_throughput(count, device, repeats), load_average())
+
+    def seconds(self, figure: str, path: str, repeats: int) -> tuple[float, float]:
+        """(median seconds, load average) of ``figure`` on ``path``; a compiled path warms up twice."""
+        if figure == "inference_2048":
+            fn, device = self.inference()
+        else:
+            trainer = self.trainer(figure, path)
+            fn, device = trainer.train_step, trainer.device
+        warmup = 2 if path != "default" else 1
+        return median_seconds(fn, device, repeats, warmup), load_average()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m ired.bench.speed", description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5, help="timed runs per figure (median; inference: half)")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    parser.add_argument("--paths", default="default,fused", help=f"comma-separated, of: {', '.join(PATHS)}")
+    parser.add_argument("--tiny", action="store_true", help="a toy size: checks the command, measures nothing")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a run config key of every timing, after the bench's own (repeatable)")
+    parser.add_argument("--train-only", action="store_true", help="time the training steps only (no inference)")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    paths = [p for p in args.paths.split(",") if p]
+    unknown = [p for p in paths if p not in PATHS]
+    if unknown:
+        parser.error(f"--paths: {', '.join(unknown)} not allowed (allowed: {', '.join(PATHS)})")
+    print(f"# torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}, "
+          f"repeats {args.repeats}{', TINY size' if args.tiny else ''}"
+          + (f", --set {' '.join(args.set)}" if args.set else ""), flush=True)
+    figures = STEPS if args.train_only else FIGURES
+    with tempfile.TemporaryDirectory() as tmp:
+        bench = Bench(args.device, args.tiny, Path(tmp), overrides=args.set)
+        floors = {}
+        for figure in figures:
+            floor = floors[figure] = bench.floor(figure, args.repeats)
+            print(f"{figure}_gflop: {floor.flops / 1e9:.2f}  (counted, default path, every gradient)", flush=True)
+            print(f"{figure}_matmul_gflops: {floor.throughput / 1e9:.1f}  (its own products; load {floor.load:.2f})",
+                  flush=True)
+            print(f"{figure}_floor: {floor.seconds:.3f}", flush=True)
+        inference = None
+        for path in paths:
+            print(f"# path {path}: {' '.join(PATHS[path])}", flush=True)
+            for figure in figures:
+                if figure == "inference_2048" and inference is not None:
+                    seconds, load = inference
+                    note = "timed once: the same code on every path"
+                else:
+                    reps = max(2, args.repeats // 2) if figure == "inference_2048" else args.repeats
+                    seconds, load = bench.seconds(figure, path, reps)
+                    note = f"load {load:.2f}"
+                    if figure == "inference_2048":
+                        inference = seconds, load
+                print(f"{figure}: {seconds:.3f}  ({note})", flush=True)
+                if not note.startswith("timed once"):
+                    print(f"# {figure}: cpu {LAST_CPU_S[0]:.3f} s", flush=True)
+                print(f"{figure}_floor_ratio: {seconds / floors[figure].seconds:.2f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

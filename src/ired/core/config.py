@@ -1,0 +1,686 @@
+"""Typed run configuration: one model per concern, every key described, with a default.
+
+A run is fully described by a :class:`RunConfig`. Defaults follow the IRED reference (REFERENCE.md);
+a YAML file and ``--set key=value`` overrides only state differences. Unknown keys, wrong types and
+out-of-range values raise :class:`ConfigError` naming the file, the key, the value and what is allowed,
+before any work starts.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import re
+import types
+import typing
+from functools import cache
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import annotated_types
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model, model_validator
+
+from ired.core import exit_codes
+from ired.core.errors import ConfigError
+from ired.core.yamlio import dump_yaml, parse_yaml, read_mapping
+
+
+class _Strict(BaseModel):
+    """Base: unknown keys are errors, assignments are validated, types are strict (no bool or string for an
+    int, no string for a number; an int is a valid float), numbers are finite."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, strict=True, allow_inf_nan=False)
+
+
+def _list_to_tuple(value: Any) -> Any:
+    """YAML and JSON have lists, not tuples: accept a list where a fixed-length tuple is declared."""
+    return tuple(value) if isinstance(value, list) else value
+
+
+FloatPair = Annotated[tuple[float, float], BeforeValidator(_list_to_tuple)]
+
+
+class DataConfig(_Strict):
+    n: int = Field(20, ge=2, le=64, description="Matrix size: problems are n x n, flattened to n*n values.")
+    train_subset_size: int = Field(
+        1024, ge=1, description="Size of the fixed, seeded training-distribution subset used by `train_task_mse`."
+    )
+    val_size: int = Field(1024, ge=1, description="Size of the fixed, seeded in-distribution validation set.")
+    val_harder_size: int = Field(
+        1024, ge=1, description="Size of the fixed, seeded harder (2RR^T + 0.1I) validation set."
+    )
+    eval_seed: int = Field(
+        20240701,
+        ge=0,
+        description="Seed of the fixed evaluation sets; independent of the run seed so every run sees the same problems.",
+    )
+
+    def split_size(self, split: str) -> int:
+        """Number of problems of the fixed evaluation split ``split`` (train_subset, val, val_harder)."""
+        sizes = {"train_subset": self.train_subset_size, "val": self.val_size, "val_harder": self.val_harder_size}
+        if split not in sizes:
+            raise ValueError(f"unknown split {split!r}; allowed: {', '.join(sizes)}")
+        return sizes[split]
+
+
+class ModelConfig(_Strict):
+    head: Literal["vector", "scalar"] = Field(
+        "vector",
+        description="Energy head: `vector` E = ||fc4(h)||^2 with fc4: width -> n*n (IRED release); "
+        "`scalar` fc4: width -> 1, E unconstrained (IRED paper, Table 8).",
+    )
+    width: int = Field(512, ge=1, description="Hidden width of the energy MLP.")
+    depth: int = Field(
+        3, ge=2, le=16, description="Hidden Linear layers before the head; all but the first are FiLM-modulated by t."
+    )
+    time_dim: int = Field(128, ge=2, description="Size of the sinusoidal time embedding and of its MLP.")
+
+    @model_validator(mode="after")
+    def _even_time_dim(self) -> "ModelConfig":
+        if self.time_dim % 2:
+            raise ValueError(f"model.time_dim must be even (sin and cos halves), got {self.time_dim}")
+        return self
+
+
+class DiffusionConfig(_Strict):
+    steps: int = Field(10, ge=1, le=1000, description="Number of diffusion levels T (t in 0..T-1).")
+    cosine_s: float = Field(0.008, gt=0, lt=1, description="Offset s of the cosine schedule (Nichol & Dhariwal 2021).")
+
+
+CONTRASTIVE_OBJECTIVES: tuple[str, ...] = ("softplus", "cd", "hinge")
+"""Objectives with a contrastive term, and so negatives; each has its term in ``ired.science.losses.CONTRASTIVE_TERMS``
+(named here so that a config is validated without torch; tests/test_losses.py checks that the two agree)."""
+
+OBJECTIVES: tuple[str, ...] = ("denoise", *CONTRASTIVE_OBJECTIVES)
+
+
+def is_contrastive(objective: str) -> bool:
+    """Does the objective named ``objective`` add a contrastive term to the denoising loss (and so draw negatives)?
+    The one answer for the trainer, the schedules, the dispatcher and the run records."""
+    return objective in CONTRASTIVE_OBJECTIVES
+
+
+class ObjectiveConfig(_Strict):
+    name: Literal[OBJECTIVES] = Field(  # type: ignore[valid-type]
+        "denoise",
+        description="Training objective: `denoise` (epsilon MSE only); plus a contrastive term: `softplus` "
+        "softplus((E_pos - E_neg)/T) (IRED), `cd` E_pos - E_neg, `hinge` relu(margin + E_pos - E_neg).",
+    )
+    weight: float = Field(0.5, ge=0, description="Weight of the contrastive term in loss_total.")
+    contrastive_noise: Literal["fresh", "shared"] = Field(
+        "fresh",
+        description="Noise of the contrastive term's positives and negatives. `fresh` (the IRED release): a new "
+        "eps2, positive y+_t = q_sample(y, t, eps2), negatives started from and re-noised with eps2 (one more "
+        "energy forward per step). `shared` (a deviation, ired's earlier shortcut): reuse the denoising term's eps "
+        "and its energy E(x, y_t, t) as the positive; same expectation, correlated terms.",
+    )
+    temperature: float = Field(1.0, gt=0, description="Temperature T of the `softplus` objective.")
+    margin: float = Field(1.0, ge=0, description="Margin of the `hinge` objective.")
+    warmup_steps: int = Field(
+        0, ge=0, description="Contrastive weight ramps linearly from 0 to `weight` over these steps."
+    )
+    t_min: int = Field(0, ge=0, description="Contrastive term applies only to samples with t >= t_min.")
+    t_max: int | None = Field(
+        None, ge=0, description="Contrastive term applies only to samples with t <= t_max (null: no upper bound)."
+    )
+    energy_reg: float = Field(
+        0.0, ge=0, description="Energy-scale regulariser: adds energy_reg * mean(E_pos^2 + E_neg^2) to the loss."
+    )
+    start_step: int = Field(
+        0, ge=0, description="The contrastive term is off before this step (shaping introduced after denoising "
+        "has converged); the warm-up starts here."
+    )
+    margin_final: float | None = Field(
+        None, ge=0, description="`hinge`: margin ramps linearly from `margin` to this over margin_ramp_steps "
+        "(null: constant margin)."
+    )
+    margin_ramp_steps: int = Field(0, ge=0, description="Length of the margin ramp, counted from start_step.")
+    adaptive_temperature: bool = Field(
+        False, description="`softplus`: adapt the temperature after every step so frac_sat stays in frac_sat_band."
+    )
+    frac_sat_band: FloatPair = Field(
+        (0.1, 0.5), description="Target band [low, high] of frac_sat for the adaptive temperature."
+    )
+    temperature_rate: float = Field(
+        0.05, gt=0, le=1, description="Adaptive temperature: multiply (divide) T by 1 + rate when frac_sat is above (below) the band."
+    )
+    sat_threshold: float = Field(
+        0.01,
+        gt=0,
+        lt=1,
+        description="frac_sat counts samples whose contrastive-loss gradient dL/d(E_pos - E_neg) is below "
+        "sat_threshold times its largest possible value.",
+    )
+
+    @property
+    def contrastive(self) -> bool:
+        """Whether this objective has a contrastive term (and so draws negatives): :func:`is_contrastive`."""
+        return is_contrastive(self.name)
+
+    @model_validator(mode="after")
+    def _band(self) -> "ObjectiveConfig":
+        low, high = self.frac_sat_band
+        if not 0 <= low < high <= 1:
+            raise ValueError(f"objective.frac_sat_band={list(self.frac_sat_band)} must satisfy 0 <= low < high <= 1")
+        return self
+
+
+class NegativesConfig(_Strict):
+    name: Literal["mined", "langevin", "replay"] = Field(
+        "mined",
+        description="Negative sampler for contrastive objectives: `mined` (IRED: 3x noise start, gradient steps "
+        "kept only if the energy falls), `langevin` (gradient steps with Gaussian noise), `replay` (persistent "
+        "chains from a buffer, i.e. PCD).",
+    )
+    mining: Literal["reference", "fixed"] = Field(
+        "reference",
+        description="Step sizes and clamp of the `mined` sampler. `reference` (the IRED release's training-time "
+        "mining): the first step is lambda_t, later ones 2 lambda_t, and iterates are clamped with the "
+        "(micro-)batch's first sample's level, sqrt(ab_{t_0}) * clamp. `fixed` (a deviation, ired's earlier "
+        "rule): every step lambda_t, each sample clamped with its own level. `langevin` and `replay` (no "
+        "reference counterpart) always use the `fixed` rule.",
+    )
+    steps: int = Field(2, ge=0, description="Gradient (or Langevin) steps per negative.")
+    init_noise: float = Field(
+        3.0, ge=0, description="Start of the chain: q_sample(y, t, init_noise * eps) (the reference uses 3)."
+    )
+    step_size_scale: float = Field(
+        1.0, gt=0, description="Step size = step_size_scale * lambda_t, lambda_t = beta_t * sqrt(1/(1-alphabar_t))."
+    )
+    noise_scale: float = Field(0.005, ge=0, description="Std of the Gaussian noise of each `langevin`/`replay` step.")
+    clamp: float = Field(2.0, gt=0, description="Negatives are mapped to x0 space and clamped to [-clamp, clamp].")
+    buffer_size: int = Field(10000, ge=1, description="`replay`: number of persistent chains kept (in x0 space).")
+    replay_prob: float = Field(
+        0.95, ge=0, le=1, description="`replay`: probability that a chain starts from the buffer, not from noise."
+    )
+    curriculum_steps: int = Field(
+        0, ge=0, description="Negative-difficulty curriculum: over this many steps (from objective.start_step) "
+        "steps, init_noise and replay_prob ramp linearly from their *_start values to their final values (0: off)."
+    )
+    steps_start: int | None = Field(None, ge=0, description="Curriculum: gradient steps at the start (null: `steps`).")
+    init_noise_start: float | None = Field(
+        None, ge=0, description="Curriculum: init_noise at the start (larger = easier negatives; null: `init_noise`)."
+    )
+    replay_prob_start: float | None = Field(
+        None, ge=0, le=1, description="Curriculum: replay_prob at the start (null: `replay_prob`)."
+    )
+
+
+class InferenceConfig(_Strict):
+    steps_per_level: int = Field(5, ge=0, description="Gradient steps on E at each diffusion level (K).")
+    step_size_scale: float = Field(1.0, gt=0, description="Step size = step_size_scale * lambda_t.")
+    clamp: float = Field(2.0, gt=0, description="x0 estimates and iterates are clamped to [-clamp, clamp] (x0 units).")
+    batch_size: int = Field(1024, ge=1, description="Problems per inference chunk (memory only; results do not depend on it).")
+    seed: int = Field(0, ge=0, description="Seed of the inference start noise y_T ~ N(0, I).")
+
+
+class TrainConfig(_Strict):
+    steps: int = Field(50000, ge=1, description="Optimiser steps.")
+    batch_size: int = Field(2048, ge=1, description="Effective batch: problems per optimiser step.")
+    micro_batch: int | None = Field(
+        None,
+        ge=1,
+        description="Problems per forward/backward; must divide batch_size. accumulation = batch_size / micro_batch "
+        "(null: one micro-batch of batch_size).",
+    )
+    lr: float = Field(1e-4, gt=0, description="Adam learning rate.")
+    beta1: float = Field(0.9, ge=0, lt=1, description="Adam beta1.")
+    beta2: float = Field(0.99, ge=0, lt=1, description="Adam beta2.")
+    grad_clip: float = Field(1.0, gt=0, description="Clip the global gradient norm to this value.")
+    ema_rule: Literal["reference", "fixed"] = Field(
+        "reference",
+        description="How the EMA (evaluation) weights follow the raw weights. `reference` (the IRED release, "
+        "ema-pytorch): act on steps 1, 1+ema_every, ...; copy the raw weights while step-1 <= ema_start and once "
+        "more on the next acting step (ema-pytorch's first average starts with a copy), then average with the "
+        "warm-up decay min(ema_decay, 1 - (1 + e)^(-ema_power)), e = step - ema_start - 1. "
+        "`fixed` (ired before it followed the release; a deviation): copy below ema_start, then the constant "
+        "decay ema_decay on every step divisible by ema_every (with ema_start 0 the EMA starts from the random "
+        "initialisation).",
+    )
+    ema_decay: float = Field(
+        0.995, ge=0, lt=1, description="EMA decay of the evaluation weights (the cap of the `reference` warm-up)."
+    )
+    ema_every: int = Field(10, ge=1, description="Update the EMA every this many steps.")
+    ema_start: int = Field(
+        100, ge=0, description="Copy phase: the EMA copies the raw weights up to this step (the reference: 100)."
+    )
+    ema_power: float = Field(
+        2 / 3, gt=0, description="`reference` rule: power of the warm-up decay 1 - (1 + e)^(-power) (the reference: 2/3)."
+    )
+    log_every: int = Field(100, ge=1, description="Write one metrics row every this many steps.")
+    eval_every: int = Field(1000, ge=1, description="Evaluate (EMA and raw weights) every this many steps; a multiple of log_every.")
+    eval_size: int | None = Field(
+        None, ge=1, description="Problems per split used by periodic evaluation (null: the whole split)."
+    )
+    checkpoint_every: int = Field(1000, ge=1, description="Write a resumable checkpoint every this many steps.")
+    keep_checkpoints: int = Field(3, ge=1, description="Intermediate checkpoints kept (the newest ones).")
+    milestones: list[int] = Field(
+        [], description="Steps whose checkpoints are always kept (for the checkpoint stage), each in 1..steps."
+    )
+    threads: int | None = Field(None, ge=1, description="torch CPU threads (null: torch's default).")
+    kernel: Literal["autograd", "fused"] = Field(
+        "autograd",
+        description="How the training step computes grad_y E and updates the weights. `autograd` (the reference's "
+        "numbers bit for bit): autograd with a double backward, Adam's for-each update, the EMA per parameter. "
+        "`fused` (a deviation within float32 rounding): grad_y E written out and backpropagated once, compiled by "
+        "torch.compile for long runs at large batches (steps x batch_size >= 10,000,000; never tiny, test or laptop "
+        "runs), Adam's fused update, the EMA in one for-each call.",
+    )
+    precision: Literal["fp32", "bf16", "tf32"] = Field(
+        "fp32",
+        description="Numeric mode of the training step. `fp32` (the reference); `bf16` (a deviation): the loss "
+        "and its gradients under bfloat16 autocast, matmuls ~1e-2 relative; `tf32` (a deviation, CUDA only): "
+        "float32 matmuls on TensorFloat-32 tensor cores.",
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "TrainConfig":
+        if self.micro_batch is not None and self.batch_size % self.micro_batch:
+            raise ValueError(
+                f"train.micro_batch={self.micro_batch} must divide train.batch_size={self.batch_size}"
+            )
+        if self.eval_every % self.log_every:
+            raise ValueError(
+                f"train.eval_every={self.eval_every} must be a multiple of train.log_every={self.log_every}"
+            )
+        outside = [m for m in self.milestones if not 1 <= m <= self.steps]
+        if outside:
+            raise ValueError(
+                f"key 'train.milestones': {outside} not allowed (allowed: steps in 1..train.steps={self.steps})"
+            )
+        return self
+
+    @property
+    def accumulation(self) -> int:
+        return self.batch_size // (self.micro_batch or self.batch_size)
+
+    @property
+    def effective_micro_batch(self) -> int:
+        return self.micro_batch or self.batch_size
+
+
+class FaultsConfig(_Strict):
+    """Fault injection for tests and drills; everything off by default."""
+
+    exit_on_node: str | None = Field(
+        None, description="Exit with `exit_code` at start-up on this node (SLURMD_NODENAME, else the short host "
+        "name), every time: a node-failure drill that only excluding the node cures."
+    )
+    exit_code: int = Field(
+        exit_codes.NODE_FAILURE, ge=1, le=127, description="Exit code used by `exit_on_node`."
+    )
+    oom_above_micro_batch: int | None = Field(
+        None, ge=1, description="Raise a device out-of-memory error whenever the micro-batch is larger than this."
+    )
+    kill_at_step: int | None = Field(
+        None, ge=1, description="SIGKILL the training process when it reaches this step (once)."
+    )
+    hold_at_step: int | None = Field(
+        None, ge=1, description="Pause the training process after this step (after its checkpoint) until a file "
+        "named `release` appears in the run folder (once): a run held in flight for a drill."
+    )
+    step_delay_s: float | None = Field(
+        None, ge=0, le=60, description="Sleep this long after every step: a run that lasts a known wall time "
+        "whatever the machine's speed (a time-limit drill); changes no number."
+    )
+
+
+class SweepMembership(_Strict):
+    """Which sweep a run belongs to, and its point: set by the registry for the runs of a sweep, never by hand."""
+
+    name: str = Field(min_length=1, description="The sweep: the registry experiment that declares `sweep`.")
+    point: dict[str, Any] = Field(description="Dotted run-config key -> this run's value of it, e.g. {train.lr: 0.001}.")
+
+
+#: Keys left out of a config dump (config.yaml, resolved_config.yaml) while they hold their default: `sweep` for a
+#: run of no sweep, and keys added to the run config after results existed, so that a run's config.yaml stays
+#: byte-identical across the upgrade (the resolve job's text is its rerun trigger: a new line would re-evaluate
+#: every run).
+OMITTED_AT_DEFAULT = ("sweep", "faults.hold_at_step", "faults.step_delay_s", "train.kernel", "train.precision")
+
+
+class RunConfig(_Strict):
+    name: str = Field("run", min_length=1, description="Run name, used in logs and reports.")
+    description: str = Field("", description="One line saying what this run tests.")
+    seed: int = Field(0, ge=0, description="Seed of everything random in training (data, noise, init).")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="`auto` uses CUDA when present, else CPU.")
+    data: DataConfig = Field(default_factory=DataConfig, description="Problem generator and evaluation sets.")
+    model: ModelConfig = Field(default_factory=ModelConfig, description="Energy network.")
+    diffusion: DiffusionConfig = Field(default_factory=DiffusionConfig, description="Noise schedule.")
+    objective: ObjectiveConfig = Field(default_factory=ObjectiveConfig, description="Training objective.")
+    negatives: NegativesConfig = Field(default_factory=NegativesConfig, description="Negative sampler.")
+    inference: InferenceConfig = Field(default_factory=InferenceConfig, description="Annealed energy optimisation.")
+    train: TrainConfig = Field(default_factory=TrainConfig, description="Optimisation, logging and checkpoints.")
+    faults: FaultsConfig = Field(default_factory=FaultsConfig, description="Fault injection (off by default).")
+    sweep: SweepMembership | None = Field(
+        None, description="The sweep and point of a run of a registry sweep (set by the registry; absent otherwise)."
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "RunConfig":
+        T = self.diffusion.steps
+        if self.objective.t_min >= T:
+            raise ValueError(f"objective.t_min={self.objective.t_min} must be < diffusion.steps={T}")
+        if self.objective.t_max is not None and self.objective.t_max < self.objective.t_min:
+            raise ValueError(
+                f"objective.t_max={self.objective.t_max} must be >= objective.t_min={self.objective.t_min}"
+            )
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every key, except those of :data:`OMITTED_AT_DEFAULT` while they hold their default."""
+        data = self.model_dump(mode="json")
+        for dotted in OMITTED_AT_DEFAULT:
+            *parents, key = dotted.split(".")
+            section, model = data, type(self)
+            for parent in parents:
+                section = section[parent]
+                model = model.model_fields[parent].annotation
+            if section[key] == model.model_fields[key].get_default(call_default_factory=True):
+                del section[key]
+        return data
+
+
+# --------------------------------------------------------------------------------------------------
+# Loading, merging, overrides
+# --------------------------------------------------------------------------------------------------
+
+
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Return base updated recursively by override (mappings merge, everything else replaces)."""
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def parse_set(assignment: str) -> dict[str, Any]:
+    """Turn ``a.b.c=value`` into ``{"a": {"b": {"c": value}}}``; the value is parsed as YAML 1.2 (as in files)."""
+    if "=" not in assignment:
+        raise ConfigError(f"--set {assignment!r}: expected key=value (e.g. train.steps=100)")
+    key, raw = assignment.split("=", 1)
+    key = key.strip()
+    if not key or any(not part for part in key.split(".")):
+        raise ConfigError(f"--set {assignment!r}: empty key")
+    value = parse_yaml(raw, f"--set {assignment!r}") if raw.strip() else None
+    nested: dict[str, Any] = {}
+    cursor = nested
+    parts = key.split(".")
+    for part in parts[:-1]:
+        cursor = cursor.setdefault(part, {})
+    cursor[parts[-1]] = value
+    return nested
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML mapping (YAML 1.2 scalars, duplicate keys refused); every error is one line naming the file.
+    An empty file is an error: write ``{}`` for a file without keys."""
+    return read_mapping(path)
+
+
+# --------------------------------------------------------------------------------------------------
+# Error messages: one line naming the source, the key, the value and what is allowed
+# --------------------------------------------------------------------------------------------------
+
+
+def _show(value: Any) -> str:
+    """A value as it would be written in YAML (true, null, .inf, 'text')."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and not math.isfinite(value):
+        return ".nan" if math.isnan(value) else ("-.inf" if value < 0 else ".inf")
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_show(v) for v in value) + "]"
+    return repr(value)
+
+
+_TYPE_NAMES = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
+_BOUNDS = ((annotated_types.Ge, "ge", ">="), (annotated_types.Gt, "gt", ">"), (annotated_types.Le, "le", "<="),
+           (annotated_types.Lt, "lt", "<"), (annotated_types.MinLen, "min_length", "length >="))
+
+
+def _describe_type(annotation: Any) -> str:
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is Annotated:
+        bounds = "".join(f" {sign} {getattr(meta, attr)}" for meta in args[1:] for kind, attr, sign in _BOUNDS
+                         if isinstance(meta, kind))
+        inner = [m for meta in args[1:] for m in getattr(meta, "metadata", [])]  # Field(ge=0) inside Annotated
+        bounds += "".join(f" {sign} {getattr(m, attr)}" for m in inner for kind, attr, sign in _BOUNDS
+                          if isinstance(m, kind))
+        return _describe_type(args[0]) + bounds
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in args)
+    if origin in (types.UnionType, typing.Union):
+        return " or ".join("null" if a is type(None) else _describe_type(a) for a in args)
+    if origin is dict:
+        return "a mapping"
+    if origin is list:
+        return f"a list of {_describe_type(args[0]).removeprefix('an ').removeprefix('a ')}s"
+    if origin is tuple:
+        return f"a list of {len(args)} {_describe_type(args[0]).removeprefix('an ').removeprefix('a ')}s"
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return f"a mapping of keys {', '.join(annotation.model_fields)}"
+    return _TYPE_NAMES.get(annotation, getattr(annotation, "__name__", str(annotation)))
+
+
+def _item_type(annotation: Any) -> Any:
+    """The item type of ``list[X]`` (or ``list[X] | None``)."""
+    for candidate in (annotation, *typing.get_args(annotation)):
+        if typing.get_origin(candidate) in (list, tuple) and typing.get_args(candidate):
+            return typing.get_args(candidate)[0]
+    return Any
+
+
+def _allowed(field: Any) -> str:
+    """What a field accepts, e.g. 'an integer >= 1' or "one of 'vector', 'scalar'"."""
+    args = typing.get_args(field.annotation)
+    optional = typing.get_origin(field.annotation) in (types.UnionType, typing.Union) and type(None) in args
+    inner = [a for a in args if a is not type(None)] if optional else [field.annotation]
+    text = " or ".join(_describe_type(a) for a in inner)
+    for meta in field.metadata:
+        for kind, attr, sign in _BOUNDS:
+            if isinstance(meta, kind):
+                text += f" {sign} {getattr(meta, attr)}"
+    return f"{text}, or null" if optional else text
+
+
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    """The model of a field annotated ``Model`` or ``Model | None``, else None."""
+    for candidate in (annotation, *typing.get_args(annotation)):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+    return None
+
+
+def _field_at(root: type[BaseModel], loc: tuple[Any, ...]) -> Any:
+    """The pydantic FieldInfo a loc points at (list indices skipped), or None."""
+    model: type[BaseModel] | None = root
+    field = None
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        if model is None:
+            return None
+        field = model.model_fields.get(str(part))
+        if field is None:
+            return None
+        model = _model_of(field.annotation)
+    return field
+
+
+def _model_at(root: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    if not loc:
+        return root
+    return _model_of(getattr(_field_at(root, loc), "annotation", None))
+
+
+def _key(loc: tuple[Any, ...], prefix: str = "") -> str:
+    text = prefix
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def format_validation_error(source: str, exc: ValidationError, root: type[BaseModel], prefix: str = "") -> str:
+    """A pydantic ValidationError as one line: ``source: key 'k': value v not allowed (allowed: ...)``."""
+    parts = []
+    for err in exc.errors():
+        loc = tuple(err["loc"])
+        key = _key(loc, prefix)
+        kind = err["type"]
+        value = err.get("input")
+        if kind == "missing":
+            field = _field_at(root, loc)
+            parts.append(f"key {key!r} is required (allowed: {_allowed(field) if field is not None else '?'})")
+        elif kind == "extra_forbidden":
+            parent = _model_at(root, loc[:-1])
+            allowed = ", ".join(parent.model_fields) if parent else "?"
+            parts.append(f"unknown key {key!r} (allowed here: {allowed})")
+        elif kind == "value_error":
+            parts.append(str(err.get("ctx", {}).get("error", err["msg"])))  # cross-key rules name their keys
+        else:
+            field = _field_at(root, loc)
+            if field is not None and loc and isinstance(loc[-1], int):  # an item of a list
+                allowed = _describe_type(_item_type(field.annotation))
+            elif field is not None:
+                allowed = _allowed(field)
+            elif not loc:
+                allowed = _describe_type(root)
+            else:
+                allowed = err["msg"]
+            where = f"key {key!r}: " if key else ""
+            parts.append(f"{where}value {_show(value)} not allowed (allowed: {allowed})")
+    return f"{source}: " + "; ".join(parts)
+
+
+def build_config(data: dict[str, Any], source: str = "config") -> RunConfig:
+    """Validate a (merged) mapping into a RunConfig; errors name ``source``, key, value and what is allowed."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: value {_show(data)} not allowed (allowed: a mapping of run config keys)")
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(source, exc, RunConfig)) from None
+
+
+# --------------------------------------------------------------------------------------------------
+# Partial run configs (base, scales, an experiment's `set` / `at_scale`): the same fields and rules,
+# every key optional, cross-key rules left to the merged config
+# --------------------------------------------------------------------------------------------------
+
+
+@cache
+def _partial(model: type[BaseModel]) -> type[BaseModel]:
+    """``model`` with every field optional and no model validators; nested models partial too. A run's `sweep`
+    is left out: the registry sets it, a fragment (base, scale, an experiment's `set`) cannot."""
+    fields: dict[str, Any] = {}
+    for name, field in model.model_fields.items():
+        if model is RunConfig and name == "sweep":
+            continue
+        ann = field.annotation
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            sub = _partial(ann)
+            fields[name] = (sub, Field(None, description=field.description))
+        else:
+            typ = Annotated[ann, *field.metadata] if field.metadata else ann
+            fields[name] = (typ, Field(None, description=field.description))
+    return create_model(f"Partial{model.__name__}", __base__=_Strict, **fields)
+
+
+def validate_fragment(fragment: Any, source: str, prefix: str = "") -> dict[str, Any]:
+    """Check a partial run config (keys, types, per-key values) by the rules of :class:`RunConfig`; return it.
+
+    ``prefix`` is the fragment's place in its file (e.g. ``q206.set``), so errors name the key as written there.
+    Cross-key rules (e.g. eval_every a multiple of log_every) apply to the merged config (:func:`build_config`).
+    """
+    where = f"key {prefix!r}: " if prefix else ""
+    if not isinstance(fragment, dict):
+        raise ConfigError(f"{source}: {where}value {_show(fragment)} not allowed (allowed: a mapping of run config keys)")
+    try:
+        _partial(RunConfig).model_validate(fragment)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(source, exc, _partial(RunConfig), prefix)) from None
+    return fragment
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
+    """Load a run config from YAML (or the defaults when ``path`` is None) and apply ``key=value`` overrides."""
+    data: dict[str, Any] = read_yaml(path) if path is not None else {}
+    source = str(path) if path is not None else "defaults"
+    for assignment in overrides:
+        data = deep_merge(data, parse_set(assignment))
+    if overrides:
+        source += " with --set " + " ".join(overrides)
+    return build_config(data, source)
+
+
+# --------------------------------------------------------------------------------------------------
+# Same run? A checkpoint's config against the config resuming it (the trainer and the dispatcher head)
+# --------------------------------------------------------------------------------------------------
+
+RESUMABLE_DIFFERENCES = {
+    "train.micro_batch", "train.threads", "negatives.steps", "negatives.buffer_size", "device",
+    "inference.batch_size", "faults",
+}
+"""Keys that may differ between a checkpoint and the config resuming it: resource knobs the dispatcher's
+out-of-memory fallbacks change, fault injection, and devices/threads."""
+
+
+def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in d.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(_flatten(value, name + "."))
+        else:
+            out[name] = value
+    return out
+
+
+def config_differences(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
+    """Dotted keys whose values differ between two config dicts, ignoring :data:`RESUMABLE_DIFFERENCES`."""
+    fa, fb = _flatten(a), _flatten(b)
+    diffs = []
+    for key in sorted(set(fa) | set(fb)):
+        if key in RESUMABLE_DIFFERENCES or key.split(".")[0] in RESUMABLE_DIFFERENCES:
+            continue
+        if fa.get(key) != fb.get(key):
+            diffs.append(key)
+    return diffs
+
+
+def dump_config(cfg: RunConfig) -> str:
+    return dump_yaml(cfg.to_dict())
+
+
+#: A run name `<experiment>-s<seed>` that YAML writes as it is (no quotes): no indicator, space or colon, and never
+#: read as a number, boolean, null or date (it ends with -s<digits>).
+_PLAIN_RUN_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.+-]*-s[0-9]+$")
+
+
+def dump_config_from(cfg: RunConfig, like: RunConfig, like_text: str) -> str:
+    """``dump_config(cfg)``, derived from ``like_text`` (``dump_config(like)``) when the two configs differ only by
+    their name and seed (another seed of the same experiment): the name and seed lines replaced, the same text
+    as a dump, several times faster. Dumped afresh whenever that is not certain."""
+    mine, theirs = cfg.to_dict(), like.to_dict()
+    if {**mine, "name": theirs["name"], "seed": theirs["seed"]} != theirs:
+        return dump_config(cfg)
+    old_name, old_seed = f"name: {theirs['name']}\n", f"\nseed: {theirs['seed']}\n"
+    new_name, new_seed = f"name: {mine['name']}\n", f"\nseed: {mine['seed']}\n"
+    plain = all(_PLAIN_RUN_NAME.match(n) or dump_yaml({"name": n}) == f"name: {n}\n"
+                for n in (mine["name"], theirs["name"]))
+    if not plain or not like_text.startswith(old_name) or like_text.count(old_seed) != 1:
+        return dump_config(cfg)
+    return new_name + like_text[len(old_name):].replace(old_seed, new_seed)
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON schema of a run config (every key with a description and a default)."""
+    return RunConfig.model_json_schema()

@@ -1,0 +1,2 @@
+"""Evaluation: the named, versioned protocols (shared with training), a checkpoint evaluated from its file alone,
+and one run's milestones cross-evaluated as one job."""

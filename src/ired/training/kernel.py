@@ -1,0 +1,94 @@
+"""How the training step is computed: ``train.kernel`` (autograd | fused) and ``train.precision`` (fp32 | bf16 | tf32).
+
+The maths is the same under every choice; the defaults (``autograd``, ``fp32``) give the reference's numbers bit
+for bit, the others differ by rounding (README, deviations):
+
+- ``autograd``: grad_y E by autograd with ``create_graph`` and a double backward; Adam's for-each update; the EMA
+  one parameter at a time.
+- ``fused``: grad_y E written out (:func:`ired.science.models.explicit_energy_grad`) and backpropagated once; compiled by
+  torch.compile (inductor) where it pays (:func:`compiles`: a long run at a large batch, never a tiny, test or
+  laptop run, whose compile time would cost more than it saves); Adam's fused update; the EMA in one for-each
+  call.
+- ``bf16``: the loss of each micro-batch under autocast to bfloat16 (matmuls in bfloat16, ~1e-2 relative);
+  ``tf32``: float32 matmuls on TensorFloat-32 tensor cores (CUDA only).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator
+
+import torch
+
+from ired.core.config import TrainConfig
+from ired.core.errors import ConfigError
+from ired.science.models import Conditioning, EnergyGrad, EnergyMLP, autograd_energy_grad, energy_grad_terms, energy_weights
+
+COMPILE_MIN_WORK = 10_000_000
+"""``fused`` compiles when steps x batch_size reaches this (the paper scale: 50,000 x 2,048; laptop: 2,000 x 256)."""
+
+
+def compiles(train: TrainConfig) -> bool:
+    """Does ``train.kernel: fused`` compile its gradient with torch.compile for this run?"""
+    return train.kernel == "fused" and train.steps * train.batch_size >= COMPILE_MIN_WORK
+
+
+class FusedEnergyGrad:
+    """``train.kernel: fused``: grad_y E written out, with a graph to the weights; compiled when asked."""
+
+    def __init__(self, compile: bool) -> None:
+        self.terms = torch.compile(energy_grad_terms, dynamic=False) if compile else energy_grad_terms
+        self.compiled = compile
+
+    def __call__(self, model: EnergyMLP, cond: Conditioning, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        gains = [gain for gain, _ in cond.film]
+        biases = [bias for _, bias in cond.film]
+        return self.terms(cond.x_features, gains, biases, y, energy_weights(model), model.head_kind == "vector", True)
+
+
+def training_energy_grad(train: TrainConfig) -> EnergyGrad:
+    """The grad_y E of the training loss under ``train.kernel``."""
+    if train.kernel == "fused":
+        return FusedEnergyGrad(compiles(train))
+    return autograd_energy_grad
+
+
+def make_optimizer(parameters: list[torch.nn.Parameter], train: TrainConfig) -> torch.optim.Adam:
+    """Adam with the run's settings; its fused update under ``train.kernel: fused``."""
+    fused = {"fused": True} if train.kernel == "fused" else {}
+    return torch.optim.Adam(parameters, lr=train.lr, betas=(train.beta1, train.beta2), **fused)
+
+
+@torch.no_grad()
+def update_ema(ema: list[torch.Tensor], raw: list[torch.Tensor], decay: float, kernel: str) -> None:
+    """EMA := decay * EMA + (1 - decay) * raw, parameter by parameter (``autograd``) or in one for-each call."""
+    if kernel == "fused":
+        torch._foreach_lerp_(ema, raw, 1 - decay)
+        return
+    for e, p in zip(ema, raw):
+        e.lerp_(p, 1 - decay)
+
+
+def check_precision(precision: str, device: torch.device) -> None:
+    """``tf32`` is a CUDA matmul mode: one line on any other device."""
+    if precision == "tf32" and device.type != "cuda":
+        raise ConfigError(f"train.precision=tf32 needs a CUDA device (this run's device is {device.type}); "
+                          "allowed here: fp32, bf16")
+
+
+@contextlib.contextmanager
+def precision(name: str, device: torch.device) -> Iterator[None]:
+    """The numeric mode of a training step's loss and backward under ``train.precision``."""
+    if name == "bf16":
+        with torch.autocast(device.type, dtype=torch.bfloat16):
+            yield
+        return
+    if name == "tf32":
+        previous = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+        try:
+            yield
+        finally:
+            torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = previous
+        return
+    yield
