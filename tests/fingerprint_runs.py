@@ -227,7 +227,7 @@ def _tables(runs: list[dict[str, Any]], evaluations: list[str], env: dict[str, s
     return {
         **{name: _table(files[name].read_text()) for name in CSV_TABLES},
         "cross_eval_by_experiment": _table(by_experiment.to_csv(index=False)),
-        "findings.md": files["findings.md"].read_text(),
+        "findings.md": files["findings.md"].read_text().splitlines(),  # line by line: a difference names its line
         "findings_tests": _findings_tests(files["summary.csv"]),
     }
 
