@@ -1,20 +1,43 @@
-"""Fingerprint of the numbers a few tiny runs produce, to check that a refactor changes no number.
+"""Fingerprint of the numbers a few tiny runs and the pipeline's tables of them produce, to check that a refactor
+changes no number.
 
-    python tests/fingerprint_runs.py record OUT.json [--work DIR]   # train + evaluate the variants, write OUT.json
+    python tests/fingerprint_runs.py record OUT.json [--work DIR]   # train, evaluate, tabulate; write OUT.json
     python tests/fingerprint_runs.py compare OLD.json NEW.json      # exit 1 (naming each difference) unless equal
 
-Each variant trains at the `tiny` scale (config/scales/tiny.yaml) with a fixed seed, then its final checkpoint is
-evaluated under every protocol x split x weights and swept over inference steps. The fingerprint holds every
-logged metric (except the wall-clock ``sec_per_step``), the SHA-256 of every tensor of the milestone and final
-checkpoints (model, EMA, optimiser, RNG, data stream, sampler) with their other fields, every evaluation row and
-every sweep row: comparing two fingerprints is a bit-for-bit comparison. One variant is SIGKILLed mid-run by fault
-injection and resumed by the same command. Runs in about a minute on one core; not part of the test suite.
+Record on the old code, record on the new (same machine, same torch), compare. With ``src/`` on PYTHONPATH when
+the package is not installed. Not part of the test suite; CPU only, one thread.
+
+The runs: each variant of VARIANTS trains at the `tiny` scale (config/scales/tiny.yaml) with seed 3, four of them
+(MORE_SEEDS) also with seed 4, in a pipeline-shaped folder (``results/tiny/<experiment>-s<seed>/`` under the
+working folder). One more run, the curriculum variant, is SIGKILLed mid-run by fault injection and resumed by the
+same `ired train` command. Per run (keyed by the variant's name for seed 3, ``<variant>-s4`` for seed 4) the
+fingerprint holds every logged metric (except the wall-clock ``sec_per_step``), the SHA-256 of every tensor of
+the milestone and final checkpoints (model, EMA, optimiser, RNG, data stream, sampler) with their other fields,
+the evaluation of the final checkpoint under every protocol x split x weights and its inference sweep.
+
+The tables (key ``tables``), built from those run folders by the library entry points the workflow's rules call,
+from the working folder as the pipeline runs: rule ``evaluate`` (each run's milestones exported and evaluated over
+the cross-eval grid of config/config.yaml, the last one swept over its inference steps), rule ``cross_eval``
+(``cross_eval.csv``), ``inference_sweep_table`` (``inference_sweep.csv``), ``summary_table`` (``summary.csv``
+and ``runs.csv``), ``findings`` (``ired findings ... --baseline denoise``: ``findings.md``), and the
+per-experiment cross-eval table of the report and plots. The CSV tables are kept as the text of each cell (pandas
+writes every float with all its digits), less the wall-clock ``wall_time_s`` and the checkpoint's
+``code_version`` (the commit); ``summary.md`` is not kept (summary.csv and runs.csv with wall times, for
+people). The findings compare the three experiments that have seeds 3 and 4 with ``denoise`` (Welch's test, Holm
+over the 6 comparisons); ``findings_tests`` holds those comparisons with every float whole. Comparing two
+fingerprints is a bit-for-bit comparison of all of it.
+
+Takes about 30 s on one core of a 2-core machine shared with other work (12 trainings, 648 evaluations).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import csv
 import hashlib
+import io
+import itertools
 import json
 import os
 import subprocess
@@ -23,9 +46,14 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 ROOT = Path(__file__).resolve().parents[1]
 SCALE = ROOT / "config" / "scales" / "tiny.yaml"
-COMMON = ["train.milestones=[10]", "seed=3"]
+PIPELINE_CONFIG = ROOT / "config" / "config.yaml"  # the cross-eval grid, exported milestones, inference sweep
+MILESTONES = (10,)
+SEED = 3
+COMMON = [f"train.milestones=[{','.join(map(str, MILESTONES))}]"]
 
 VARIANTS: dict[str, list[str]] = {
     "denoise": ["objective.name=denoise"],
@@ -46,6 +74,13 @@ VARIANTS: dict[str, list[str]] = {
     ],
 }
 RESUMED = "softplus_replay_killed_resumed"  # the curriculum variant, SIGKILLed at step 13 and resumed
+MORE_SEEDS: dict[str, tuple[int, ...]] = {  # a second seed, so that the findings have tests to make
+    "denoise": (4,), "denoise_reg_accum": (4,), "softplus_mined": (4,), "hinge_langevin_shared": (4,),
+}
+BASELINE = "denoise"  # the findings compare the experiments with this one's seeds (3, 4) against it
+RESULTS = Path("results") / "tiny"  # the pipeline's results folder of the scale, relative to the working folder
+CSV_TABLES = ("cross_eval.csv", "inference_sweep.csv", "summary.csv", "runs.csv")  # written by the rules
+UNREPEATABLE = ("wall_time_s", "code_version")  # table columns that are no numbers of the maths (clock, git)
 
 
 def _tensor_digest(value: Any) -> Any:
@@ -97,9 +132,104 @@ def _run_fingerprint(run_dir: Path) -> dict[str, Any]:
     }
 
 
-def _cli(args: list[str], env: dict[str, str]) -> int:
+def _cli(args: list[str], env: dict[str, str], cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     cmd = [sys.executable, "-c", "import sys; from ired.cli import main; sys.exit(main())", *args]
-    return subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False).returncode
+    return subprocess.run(cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                          check=False)
+
+
+def _run(experiment: str, seed: int, overrides: list[str]) -> dict[str, Any]:
+    """A run as the pipeline names it (``<experiment>-s<seed>`` in ``results/<scale>/``), with its descriptor for
+    the summary (:func:`ired.summary.write_summary`); the description is its overrides."""
+    run = f"{experiment}-s{seed}"
+    return {"experiment": experiment, "seed": seed, "run_id": run, "run_dir": str(RESULTS / run),
+            "description": " ".join(overrides)}
+
+
+def _table(text: str) -> list[dict[str, str]]:
+    """A CSV table as rows of its cells' text (exact: pandas writes every float with all its digits), less the
+    wall-clock and code-version columns."""
+    return [{k: v for k, v in row.items() if k not in UNREPEATABLE} for row in csv.DictReader(io.StringIO(text))]
+
+
+def _evaluate(runs: list[dict[str, Any]]) -> list[str]:
+    """What the rule ``evaluate`` does for each run (workflow/scripts/evaluate.py, without the dispatcher): its
+    milestones exported to ``milestones/``, each evaluated over the cross-eval grid of config/config.yaml into
+    ``eval/``, the last one swept over the inference steps into ``inference_sweep.json``. Paths are relative to
+    the working folder, so that the tables' path columns are the same in every record. Returns the evaluation
+    files, run x milestone x grid (the rule ``cross_eval``'s list)."""
+    from ired.run_evaluation import evaluate_run, export_milestones
+
+    pipeline = yaml.safe_load(PIPELINE_CONFIG.read_text())
+    grid = list(itertools.product(*(pipeline["cross_eval"][k] for k in ("protocols", "splits", "weights"))))
+    sweep = pipeline["inference_sweep"]
+    milestones = [f"step_{s:07d}" for s in MILESTONES] + pipeline["export"]
+    files: list[str] = []
+    for r in runs:
+        run_dir = Path(r["run_dir"])
+        export_milestones(run_dir, milestones, run_dir / "milestones")
+        last = str(run_dir / "milestones" / "last.pt")
+        done = evaluate_run(
+            [(m, str(run_dir / "milestones" / f"{m}.pt")) for m in milestones], grid, str(run_dir / "eval"),
+            r["run_id"],
+            {"checkpoint": last, "out": str(run_dir / "inference_sweep.json"), "steps": sweep["steps"],
+             "splits": sweep["splits"], "weights": sweep["weights"],
+             "extra": {"experiment": r["experiment"], "seed": r["seed"], "run": r["run_id"], "milestone": "last",
+                       "checkpoint": last}},
+        )
+        files += done["evaluations"]
+    return files
+
+
+def _findings_tests(summary_csv: Path) -> dict[str, Any]:
+    """What ``ired findings`` computes from the summary, every float whole: the experiments it compares or leaves
+    out, and each comparison with the baseline (Welch's test, its interval, the Holm-adjusted p, the verdict)."""
+    import dataclasses
+
+    import pandas as pd
+
+    from ired.findings import comparable, compare_family
+
+    summary = pd.read_csv(summary_csv)
+    compared, budgets, other_seeds = comparable(summary, BASELINE)
+    family = compare_family(summary, BASELINE, compared)
+    return {
+        "compared": compared, "other_budgets": budgets, "other_seeds": other_seeds,
+        "comparisons": {split: {exp: {**dataclasses.asdict(c), "p": c.p, "verdict": c.verdict,
+                                      "test": dataclasses.asdict(c.test)}
+                                for exp, c in by_exp.items()}
+                        for split, by_exp in family.items()},
+    }
+
+
+def _tables(runs: list[dict[str, Any]], evaluations: list[str], env: dict[str, str]) -> dict[str, Any]:
+    """The pipeline's tables of these runs (run from the working folder), built by the entry points its rules
+    call: cross_eval (``cross_eval.csv``), inference_sweep_table (``inference_sweep.csv``), summary_table
+    (``summary.csv``, ``runs.csv``) and findings (``ired findings``: ``findings.md``); with the per-experiment
+    cross-eval table of the report and plots, and the findings' tests at full precision."""
+    import pandas as pd
+
+    from ired.cross_eval import aggregate_cross_eval, cross_eval_by_experiment, read_cross_eval
+    from ired.landscape import aggregate_sweeps
+    from ired.summary import write_summary
+
+    files = {name: RESULTS / name for name in (*CSV_TABLES, "summary.md", "findings.md")}
+    aggregate_cross_eval(evaluations, files["cross_eval.csv"])
+    aggregate_sweeps([Path(r["run_dir"], "inference_sweep.json") for r in runs], files["inference_sweep.csv"])
+    write_summary(runs, files["cross_eval.csv"], files["summary.csv"], files["summary.md"], files["runs.csv"],
+                  sweep_csv=files["inference_sweep.csv"])
+    findings = ["findings", str(files["summary.csv"]), "--baseline", BASELINE, "--out", str(files["findings.md"])]
+    done = _cli(findings, env)
+    if done.returncode != 0:
+        raise SystemExit(f"ired findings: exit code {done.returncode}: {done.stderr.strip()}")
+    runs_table = pd.read_csv(files["runs.csv"])
+    by_experiment = cross_eval_by_experiment(read_cross_eval(files["cross_eval.csv"]), runs_table)
+    return {
+        **{name: _table(files[name].read_text()) for name in CSV_TABLES},
+        "cross_eval_by_experiment": _table(by_experiment.to_csv(index=False)),
+        "findings.md": files["findings.md"].read_text().splitlines(),  # line by line: a difference names its line
+        "findings_tests": _findings_tests(files["summary.csv"]),
+    }
 
 
 def record(out: Path, work: Path) -> None:
@@ -110,22 +240,31 @@ def record(out: Path, work: Path) -> None:
 
     torch.set_num_threads(1)
     result: dict[str, Any] = {"torch": torch.__version__}
+    runs = []
     for name, overrides in VARIANTS.items():
-        cfg = load_config(SCALE, [f"name={name}", *COMMON, *overrides])
-        train(cfg, work / name, echo=False)
-        result[name] = _run_fingerprint(work / name)
-        print(f"recorded {name}", flush=True)
+        for seed in (SEED, *MORE_SEEDS.get(name, ())):
+            run = _run(name, seed, overrides)
+            cfg = load_config(SCALE, [f"name={name}", *COMMON, f"seed={seed}", *overrides])
+            train(cfg, work / run["run_dir"], echo=False)
+            key = name if seed == SEED else run["run_id"]
+            result[key] = _run_fingerprint(work / run["run_dir"])
+            runs.append(run)
+            print(f"recorded {key}", flush=True)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    sets = [f"name={RESUMED}", *COMMON, *VARIANTS["softplus_replay_curriculum"]]
-    args = ["train", str(SCALE), "--out", str(work / RESUMED)]
-    for s in sets:
+    run = _run(RESUMED, SEED, VARIANTS["softplus_replay_curriculum"])
+    args = ["train", str(SCALE), "--out", str(work / run["run_dir"])]
+    for s in [f"name={RESUMED}", *COMMON, f"seed={SEED}", *VARIANTS["softplus_replay_curriculum"]]:
         args += ["--set", s]
-    killed = _cli([*args, "--set", "faults.kill_at_step=13"], env)
-    resumed = _cli([*args, "--set", "faults.kill_at_step=13"], env)  # the fault fires once: this run resumes
+    killed = _cli([*args, "--set", "faults.kill_at_step=13"], env).returncode
+    resumed = _cli([*args, "--set", "faults.kill_at_step=13"], env).returncode  # the fault fires once: resumes
     if killed != -9 or resumed != 0:
         raise SystemExit(f"{RESUMED}: expected a SIGKILL then a clean resume, got exit codes {killed}, {resumed}")
-    result[RESUMED] = _run_fingerprint(work / RESUMED)
+    result[RESUMED] = _run_fingerprint(work / run["run_dir"])
+    runs.append(run)
     print(f"recorded {RESUMED}", flush=True)
+    with contextlib.chdir(work):  # as the pipeline runs: results/<scale>/... relative to the working folder
+        result["tables"] = _tables(runs, _evaluate(runs), env)
+    print("recorded the tables", flush=True)
     out.write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
 
 
@@ -146,7 +285,8 @@ def compare(old: Path, new: Path) -> int:
     diffs = _differences(json.loads(old.read_text()), json.loads(new.read_text()), "")
     for line in diffs[:50]:
         print(line)
-    print(f"{len(diffs)} differences" if diffs else "identical: every metric, checkpoint tensor, evaluation and sweep row")
+    print(f"{len(diffs)} differences" if diffs
+          else "identical: every metric, checkpoint tensor, evaluation, sweep row and table cell")
     return 1 if diffs else 0
 
 
