@@ -140,7 +140,7 @@ def _cli(args: list[str], env: dict[str, str], cwd: Path | None = None) -> subpr
 
 def _run(experiment: str, seed: int, overrides: list[str]) -> dict[str, Any]:
     """A run as the pipeline names it (``<experiment>-s<seed>`` in ``results/<scale>/``), with its descriptor for
-    the summary (:func:`ired.summary.write_summary`); the description is its overrides."""
+    the summary (:func:`ired.reporting.summary.write_summary`); the description is its overrides."""
     run = f"{experiment}-s{seed}"
     return {"experiment": experiment, "seed": seed, "run_id": run, "run_dir": str(RESULTS / run),
             "description": " ".join(overrides)}
@@ -158,7 +158,7 @@ def _evaluate(runs: list[dict[str, Any]]) -> list[str]:
     ``eval/``, the last one swept over the inference steps into ``inference_sweep.json``. Paths are relative to
     the working folder, so that the tables' path columns are the same in every record. Returns the evaluation
     files, run x milestone x grid (the rule ``cross_eval``'s list)."""
-    from ired.run_evaluation import evaluate_run, export_milestones
+    from ired.evaluation.run_milestones import evaluate_run, export_milestones
 
     pipeline = yaml.safe_load(PIPELINE_CONFIG.read_text())
     grid = list(itertools.product(*(pipeline["cross_eval"][k] for k in ("protocols", "splits", "weights"))))
@@ -188,7 +188,7 @@ def _findings_tests(summary_csv: Path) -> dict[str, Any]:
 
     import pandas as pd
 
-    from ired.findings import comparable, compare_family
+    from ired.reporting.findings import comparable, compare_family
 
     summary = pd.read_csv(summary_csv)
     compared, budgets, other_seeds = comparable(summary, BASELINE)
@@ -209,9 +209,9 @@ def _tables(runs: list[dict[str, Any]], evaluations: list[str], env: dict[str, s
     cross-eval table of the report and plots, and the findings' tests at full precision."""
     import pandas as pd
 
-    from ired.cross_eval import aggregate_cross_eval, cross_eval_by_experiment, read_cross_eval
-    from ired.landscape import aggregate_sweeps
-    from ired.summary import write_summary
+    from ired.reporting.cross_eval import aggregate_cross_eval, cross_eval_by_experiment, read_cross_eval
+    from ired.reporting.inference_sweep import aggregate_sweeps
+    from ired.reporting.summary import write_summary
 
     files = {name: RESULTS / name for name in (*CSV_TABLES, "summary.md", "findings.md")}
     aggregate_cross_eval(evaluations, files["cross_eval.csv"])
