@@ -32,6 +32,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
@@ -182,7 +183,7 @@ def format_table(results: Results) -> list[str]:
             ratios.append(f"{objective}: ired/release median seconds per step = "
                           f"{medians['ired'] / medians['release']:.2f}")
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)).rstrip() for r in rows]
     return lines + ratios
 
 
@@ -325,7 +326,7 @@ def run(args: argparse.Namespace, echo: Callable[[str], None]) -> Results:
             for objective in args.objectives:
                 steppers: dict[str, Callable[[int], dict[str, list[float]]]] = {
                     "ired": ired[objective].run,
-                    "release": lambda k, o=objective: release_process.run(o, k),
+                    "release": partial(release_process.run, objective),
                 }
                 for name in IMPLEMENTATIONS:
                     steppers[name](args.warmup)

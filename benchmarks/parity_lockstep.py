@@ -203,13 +203,13 @@ def compare(objective: str, variant: str, record: dict[str, Any], result: Replay
             if diff is not None:
                 largest[column] = max(largest.get(column, 0.0), diff)
         steps.append(row)
-    summary = {
+    summary: dict[str, Any] = {
         "objective": objective, "replay": variant, "steps": len(steps),
         "train_denoise_mse": largest.get("train_denoise_mse"), "loss_contrastive": largest.get("loss_contrastive"),
         "weights": weights_difference(result.final, record["final"]),
         "ema_weights": weights_difference(result.final_ema, record["final_ema"]),
     }
-    measured = [summary[k] for k in ("train_denoise_mse", "loss_contrastive", "weights", "ema_weights") if summary[k] is not None]
+    measured: list[float] = [summary[k] for k in ("train_denoise_mse", "loss_contrastive", "weights", "ema_weights") if summary[k] is not None]
     summary["verdict"] = "same" if max(measured) <= TOLERANCE else "differs"
     return summary, steps
 
@@ -300,7 +300,7 @@ def figure(steps: list[dict[str, Any]], summaries: list[dict[str, Any]]) -> Any:
     objectives = [o for o in OBJECTIVES if any(s["objective"] == o for s in summaries)]
     fig = Figure(figsize=(5.0 * len(objectives), 3.6), layout="constrained")
     axes = fig.subplots(1, len(objectives), squeeze=False)[0]
-    for ax, objective in zip(axes, objectives):
+    for ax, objective in zip(axes, objectives, strict=True):
         for s in (s for s in summaries if s["objective"] == objective):
             rows = [r for r in steps if r["objective"] == objective and r["replay"] == s["replay"]]
             largest, curve = 0.0, []
@@ -342,7 +342,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.time()
     try:
         release = None if args.record_ired else check_release(args.release)
-        replayed = {}
+        replayed: dict[str, Any] = {}
         for assignment in args.set:
             replayed = deep_merge(replayed, parse_set(assignment))
         label = " ".join(args.set)
