@@ -84,6 +84,9 @@ def test_the_documented_commands_run_from_the_repository_root():
                           text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.splitlines() == [f"{tool} ok" for tool in COMMANDS], proc.stdout + proc.stderr[-3000:]
+    typed = subprocess.run([sys.executable, "-m", "benchmarks.bench_dag", "--help"], cwd=REPO, env=env,
+                           capture_output=True, text=True, timeout=120)  # one literally (no torch: fast)
+    assert typed.returncode == 0 and "usage: python -m benchmarks.bench_dag" in typed.stdout, typed.stderr
 
 
 def test_the_release_driver_runs_alone_with_any_python():
