@@ -38,7 +38,7 @@ bench: install  # each figure beside its FLOP floor, default and fused paths (ir
 	$(BIN)/python -m ired.bench
 
 bench-gpu: install  # on a GPU machine: steps, inference, peak memory, time to beat predict-mean -> docs/results/gpu/
-	$(BIN)/python -m ired.bench_gpu
+	$(BIN)/python -m benchmarks.bench_gpu
 
-bench-dag: install  # planning a 1,000-run sweep: dag_plan_1000, dag_noop_1000 (ired.bench_dag)
-	$(BIN)/python -m ired.bench_dag
+bench-dag: install  # planning a 1,000-run sweep: dag_plan_1000, dag_noop_1000 (benchmarks.bench_dag)
+	$(BIN)/python -m benchmarks.bench_dag

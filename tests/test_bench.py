@@ -5,7 +5,7 @@ import csv
 
 import torch
 
-from ired import bench_gpu
+from benchmarks import bench_gpu
 from ired.bench import speed as bench
 from ired.bench.floor import count_gemms, gemm_throughput
 
@@ -53,7 +53,7 @@ def test_bench_gpu_dry_run_writes_its_csv_and_table(tmp_path):
     assert all(float(r["floor_ratio"]) > 0 for r in rows if r["kind"] == "step")
     assert all(1 <= int(r["steps"]) <= 2 for r in rows if r["kind"] == "run")
     table = (tmp_path / "gpu.md").read_text()
-    assert "`python -m ired.bench_gpu --device cpu --tiny`" in table and "measure nothing" in table
+    assert "`python -m benchmarks.bench_gpu --device cpu --tiny`" in table and "measure nothing" in table
     assert table.count("| step |") == 3 and table.count("| run |") == 2
 
 

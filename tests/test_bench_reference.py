@@ -1,4 +1,4 @@
-"""ired.bench_reference: its parsing, schedule and formatting (no timing is run or asserted here)."""
+"""benchmarks.bench_reference: its parsing, schedule and formatting (no timing is run or asserted here)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from ired.bench_reference import (
+from benchmarks.bench_reference import (
     BenchError,
     format_markdown,
     format_table,

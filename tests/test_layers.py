@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src"
+TOOLS = SRC.parent / "benchmarks"  # the repository's tools: they import the library, never the other way
 
 LAYERS: dict[str, tuple[str, ...]] = {
     # torch-free foundations: the run config, YAML, errors, exit codes, the metrics contract, the progress bar
@@ -37,8 +38,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     # the dispatcher (the pipeline's head runs it: no torch)
     "dispatch": ("ired.dispatch",),
     # commands: may use everything
-    "commands": ("ired.cli", "ired.__main__", "ired.bench", "ired.parity", "ired.bench_gpu", "ired.bench_dag",
-                 "ired.bench_reference", "ired.bench_release_driver", "ired.parity_release", "ired.parity_lockstep"),
+    "commands": ("ired.cli", "ired.__main__", "ired.bench"),
 }
 
 MAY_IMPORT: dict[str, set[str]] = {
@@ -112,6 +112,9 @@ def layering_violations() -> list[str]:
         for line, target in _imports(path):
             where = f"src/{path.relative_to(SRC)}:{line}"
             top = target.split(".")[0]
+            if top == TOOLS.name:
+                problems.append(f"{where}: {module} imports {target}: the library never imports the tools of "
+                                f"{TOOLS.name}/ (they import it)")
             if top in TORCH and layer in TORCH_FREE_LAYERS and module not in TORCH_MODULES:
                 problems.append(f"{where}: {module} ({layer}, torch-free) imports {target}")
             if top != "ired" or target == module:
@@ -143,6 +146,7 @@ def test_the_layer_check_names_an_offending_import(tmp_path, monkeypatch):
         (fake / package).mkdir()
         (fake / package / "__init__.py").write_text("")
     (fake / "science" / "models.py").write_text("import torch\n\n\ndef f():\n    from ired.training.trainer import Trainer\n")
+    (fake / "science" / "data.py").write_text("from benchmarks.parity import table\n")
     (fake / "training" / "trainer.py").write_text("")
     (fake / "brand_new.py").write_text("")
     monkeypatch.setattr(sys.modules[__name__], "SRC", tmp_path)
@@ -150,6 +154,8 @@ def test_the_layer_check_names_an_offending_import(tmp_path, monkeypatch):
     problems = layering_violations()
     assert any(p.startswith("src/ired/science/models.py:5: ired.science.models (science) imports ired.training.trainer (training)") for p in problems)
     assert any("module ired.brand_new is in no layer" in p for p in problems)
+    assert any(p.startswith("src/ired/science/data.py:1: ired.science.data imports benchmarks.parity: the library "
+                            "never imports") for p in problems)
 
 
 def test_exceptions_are_real_imports():

@@ -1,4 +1,4 @@
-"""ired.parity's table and ired.parity_release's window arithmetic, on made-up per-step numbers (no training)."""
+"""benchmarks.parity's table and benchmarks.parity_release's window arithmetic, on made-up per-step numbers (no training)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import math
 
 import pytest
 
-from ired.bench_reference import BenchError, parse_reply
-from ired.parity import read_release_window, table
-from ired.parity_release import window_means
+from benchmarks.bench_reference import BenchError, parse_reply
+from benchmarks.parity import read_release_window, table
+from benchmarks.parity_release import window_means
 
 
 def test_window_means_cover_exactly_the_window_and_leave_absent_quantities_empty():
@@ -42,7 +42,7 @@ def test_the_table_puts_the_release_beside_ired_with_welchs_p(tmp_path):
     assert all(math.isnan(r["welch_p"]) for r in table({"contrastive": runs}))  # no release file: no comparison
 
 
-def test_the_seed_spread_verdict_uses_the_release_here_else_reference_md(tmp_path):
+def test_the_seed_spread_verdict_uses_the_release_here_else_the_reference_file(tmp_path):
     """Parity as the issue defines it: ired's mean within the reference's mean ± 2 std, whatever the stated range."""
     csv_file = tmp_path / "release_window.csv"
     csv_file.write_text("objective,seed,train_denoise_mse,loss_contrastive,margin\n"
@@ -55,7 +55,7 @@ def test_the_seed_spread_verdict_uses_the_release_here_else_reference_md(tmp_pat
     row = {r["quantity"]: r for r in table({"denoise": far}, release)}["train_denoise_mse[1751-2000]"]
     assert row["within_spread"] == "FAIL"
     row = {r["quantity"]: r for r in table({"denoise": close})}["train_denoise_mse[1751-2000]"]
-    assert row["spread_source"] == "REFERENCE.md" and math.isclose(row["spread_low"], 0.0368 - 2 * 0.0009)
+    assert row["spread_source"] == "reference_numbers.yaml" and math.isclose(row["spread_low"], 0.0368 - 2 * 0.0009)
     assert row["within_spread"] == "pass"
     extra = {r["quantity"]: r for r in table({"denoise": close})}["train_batch_task_mse_raw"]
     assert extra["within_spread"] == "-" and extra["spread_source"] == ""

@@ -1,4 +1,4 @@
-"""The step-by-step parity check's own machinery (ired.parity_lockstep), without the release's code.
+"""The step-by-step parity check's own machinery (benchmarks.parity_lockstep), without the release's code.
 
 The release's side is played by ired's trainer recording itself the way bench_release_driver records the release
 (weights in the release's names, every batch, torch reseeded after each batch is drawn), so a replay must agree
@@ -11,10 +11,16 @@ import math
 
 import torch
 
-from ired.science.models import EnergyMLP, build_model
-from ired.parity_lockstep import (
-    TOLERANCE, compare, ired_state_from_release, record_ired, relative_difference, release_state, replay,
+from benchmarks.parity_lockstep import (
+    TOLERANCE,
+    compare,
+    ired_state_from_release,
+    record_ired,
+    relative_difference,
+    release_state,
+    replay,
 )
+from ired.science.models import EnergyMLP, build_model
 
 
 def release_energy(w: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor, t: torch.Tensor, time_dim: int) -> torch.Tensor:

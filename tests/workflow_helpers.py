@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ired import bench_dag
+from benchmarks import bench_dag
 
 REPO = Path(__file__).resolve().parents[1]
 

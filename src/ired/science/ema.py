@@ -12,7 +12,7 @@
   step - 1, and the decay it computes from its already-incremented counter gives e = step - update_after_step - 1.
   Its first average after the copy phase starts by copying the raw weights, since its ``initted`` flag is still
   false, so that average changes nothing: with the defaults the EMA is the raw weights at step 111 too, and the
-  first real average is at step 121, e = 20. ``python -m ired.parity_lockstep`` compares the two step by step.)
+  first real average is at step 121, e = 20. ``python -m benchmarks.parity_lockstep`` compares the two step by step.)
 - ``fixed`` (the behaviour of ired before it followed the release): the EMA copies the raw weights on every step
   below ema_start, then averages with the constant decay ema_decay on every step divisible by ema_every. With
   ema_start 0 the EMA starts from the random initialisation: after 2,000 steps at decay 0.995 every 10 steps,

@@ -1,4 +1,4 @@
-"""Parity with the IRED reference at its laptop configuration: ``python -m ired.parity``.
+"""Parity with the IRED reference at its laptop configuration: ``python -m benchmarks.parity``.
 
 Trains 3 seeds of `denoise` and of `softplus` + mined negatives (the reference's contrastive shaping) at the
 `reference_laptop` scale (config/scales/reference_laptop.yaml: n = 5, batch 256, width 512, time_dim 128,
@@ -7,14 +7,14 @@ checkpoint with the reference's inference (protocol `reference`) on the fixed `v
 weights, and writes
 
 - ``parity.md``: per objective and quantity, mean ± sample std over seeds against the reference's numbers
-  (REFERENCE.md, measured with the release's own code on a 2-core CPU) and a pass/fail column for the stated
-  range;
+  (benchmarks/reference_numbers.yaml: measured with the release's own code on a 2-core CPU, each with its
+  source) and a pass/fail column for the stated range;
 - ``parity.csv``: the same table, one row per (objective, quantity);
 - ``parity_runs.csv``: one row per run (seed), every number the table is made of.
 
 Runs live in ``--runs`` (default results/parity/); a completed run is not trained again, an interrupted one
 resumes. The ranges are those the parity issue stated before ired's numbers were measured (see RANGES). When
-``--out`` holds ``release_window.csv`` (``python -m ired.parity_release``: the release's own training on this
+``--out`` holds ``release_window.csv`` (``python -m benchmarks.parity_release``: the release's own training on this
 machine), the table also shows its numbers and Welch's p of the difference.
 """
 
@@ -29,12 +29,12 @@ import platform
 import statistics
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from benchmarks.reference_numbers import REFERENCE_FILE, Check, load_checks
 from ired.core.config import RunConfig, build_config, deep_merge, read_yaml
 from ired.evaluation.evaluate import CheckpointEvaluator
 from ired.reporting.stats import welch_test
@@ -45,7 +45,7 @@ OBJECTIVES: dict[str, dict[str, Any]] = {
 }
 SEEDS = (0, 1, 2)
 WINDOW = (1751, 2000)  # training-loss window, inclusive steps (the reference's "last 250 steps")
-RELEASE_FILE = "release_window.csv"  # the release's own window means on this machine (ired.parity_release)
+RELEASE_FILE = "release_window.csv"  # the release's own window means on this machine (benchmarks.parity_release)
 
 
 def windowed(column: str) -> str:
@@ -53,39 +53,8 @@ def windowed(column: str) -> str:
     return f"{column}[{WINDOW[0]}-{WINDOW[1]}]"
 
 
-@dataclass(frozen=True)
-class Check:
-    objective: str
-    quantity: str
-    reference: str | tuple[float, float]  # as measured (REFERENCE.md): its mean and sample std over seeds, or a text
-    low: float | None
-    high: float | None
-    why: str
-
-    @property
-    def spread(self) -> tuple[float, float] | None:
-        """The reference's mean and sample std over its seeds, where REFERENCE.md gives them."""
-        return self.reference if isinstance(self.reference, tuple) else None
-
-    @property
-    def reference_text(self) -> str:
-        return f"{self.reference[0]:g} ± {self.reference[1]:g}" if isinstance(self.reference, tuple) else self.reference
-
-
-RANGES: tuple[Check, ...] = (
-    Check("denoise", "train_denoise_mse[1751-2000]", (0.0368, 0.0009), 0.036, 0.039,
-          "the release's denoising loss over steps 1751-2000, 3 seeds"),
-    Check("denoise", "val_mse_ema (reference protocol)", (0.0174, 0.0005), None, 0.0185,
-          "the release's own evaluation of its EMA weights"),
-    Check("denoise", "val_mse_raw (reference protocol)", (0.0079, 0.0003), None, 0.0085,
-          "the release's raw weights, same checkpoints"),
-    Check("contrastive", "val_mse_ema (reference protocol)", (0.0183, 0.0004), None, 0.0191,
-          "the release's own evaluation of its EMA weights"),
-    Check("contrastive", "loss_contrastive[1751-2000]", "0.84-0.85", 0.82, 0.87,
-          "the release's logged loss_energy, softplus(E_pos - E_neg)"),
-    Check("contrastive", "margin[1751-2000]", "< 0 (negatives below positives)", None, 0.0,
-          "stated from the release's loss_energy > log 2; that does not imply it (softplus is convex)"),
-)
+RANGES: tuple[Check, ...] = load_checks()
+"""The reference's numbers and the ranges the parity issue stated from them (benchmarks/reference_numbers.yaml)."""
 SPREAD_STDS = 2.0
 """The parity issue's definition of parity: within the reference's seed spread, its mean ± SPREAD_STDS sample stds."""
 # Quantities reported without a reference number.
@@ -186,7 +155,7 @@ def _range_text(check: Check) -> str:
 def table(measured: dict[str, list[dict[str, Any]]],
           release: dict[str, dict[str, list[float]]] | None = None) -> list[dict[str, Any]]:
     """One row per (objective, quantity): mean ± std over seeds, the reference and pass/fail where stated; with
-    ``release`` (the release's own runs on this machine, ired.parity_release), its mean ± std and Welch's p of the
+    ``release`` (the release's own runs on this machine, benchmarks.parity_release), its mean ± std and Welch's p of the
     difference where it measured the quantity."""
     out = []
     release = release or {}
@@ -206,7 +175,7 @@ def table(measured: dict[str, list[dict[str, Any]]],
             r_mean, r_std = _mean_std(theirs) if theirs else (float("nan"), float("nan"))
             welch = welch_test(mean, std, len(values), r_mean, r_std, len(theirs), level=None)
             spread, source = ((r_mean, r_std), "release here") if len(theirs) > 1 else (
-                (check.spread, "REFERENCE.md") if check is not None and check.spread else (None, ""))
+                (check.spread, REFERENCE_FILE.name) if check is not None and check.spread else (None, ""))
             low = high = float("nan")
             in_spread = "-"
             if spread is not None:
@@ -235,7 +204,7 @@ def markdown(rows: list[dict[str, Any]], runs: dict[str, list[dict[str, Any]]], 
     lines = [
         "# Parity with the IRED reference (laptop configuration)",
         "",
-        f"Generated by `{command}` (ired.parity). Scale `reference_laptop` (config/scales/reference_laptop.yaml): "
+        f"Generated by `{command}` (benchmarks.parity). Scale `reference_laptop` (config/scales/reference_laptop.yaml): "
         "n = 5, batch 256, width 512, time_dim 128, vector head, Adam 1e-4, 2,000 steps, the reference's EMA rule "
         "(`train.ema_rule: reference`) and training-time mining (`negatives.mining: reference`); "
         f"seeds {', '.join(str(s) for s in sorted({r['seed'] for rs in runs.values() for r in rs}))}. "
@@ -245,9 +214,9 @@ def markdown(rows: list[dict[str, Any]], runs: dict[str, list[dict[str, Any]]], 
         "columns are means over steps 1751-2000. `contrastive` = softplus + mined negatives, weight 0.5.",
         "",
         "This table compares seed means. Whether ired's training step is the release's is checked step by step, on "
-        "the same weights, batches and random draws, by `python -m ired.parity_lockstep` (lockstep.md).",
+        "the same weights, batches and random draws, by `python -m benchmarks.parity_lockstep` (lockstep.md).",
         "",
-        "Reference numbers: the release's own code, 3 seeds, on a 2-core CPU (REFERENCE.md). The ranges are the "
+        f"Reference numbers: the release's own code, 3 seeds, on a 2-core CPU ({REFERENCE_FILE.name}). The ranges are the "
         "ones stated in the parity issue before these runs (the reference's mean ± about 2 sample stds; the "
         "denoise training loss's lower bound 0.036 is tighter than its mean - 2 std, 0.0350; the contrastive "
         "margin's `< 0` is inferred from the release's loss, which does not log it); `pass` compares ired's mean "
@@ -255,14 +224,14 @@ def markdown(rows: list[dict[str, Any]], runs: dict[str, list[dict[str, Any]]], 
         "",
         f"`seed spread`: the parity issue's own definition of parity, \"within the reference's seed spread\": the "
         f"reference's mean ± {SPREAD_STDS:g} sample stds over its seeds, taken from the release measured here when "
-        "it measured the quantity (`release here`), otherwise from REFERENCE.md; `pass` when ired's mean lies in it.",
+        f"it measured the quantity (`release here`), otherwise from {REFERENCE_FILE.name}; `pass` when ired's mean lies in it.",
         "",
     ]
     here = any(r["release_here_seeds"] for r in rows)
     if here:
         lines += [
             "`release here`: the release's own training on this machine, same configuration and window "
-            f"(`python -m ired.parity_release`, {RELEASE_FILE}); `Welch p`: Welch's t-test of ired's seeds against "
+            f"(`python -m benchmarks.parity_release`, {RELEASE_FILE}); `Welch p`: Welch's t-test of ired's seeds against "
             "those, two-sided (a small p says the two differ beyond their seed spread).",
             "",
             "| objective | quantity | ired (mean ± std) | seeds | reference | range | result | release here (mean ± std, seeds) | Welch p | seed spread | within spread |",
@@ -303,7 +272,7 @@ def markdown(rows: list[dict[str, Any]], runs: dict[str, list[dict[str, Any]]], 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ired.parity", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.parity", description=__doc__.splitlines()[0])
     parser.add_argument("--root", default=".", help="Repository root (holds config/base.yaml and config/scales/).")
     parser.add_argument("--runs", default="results/parity", help="Folder of the parity runs (resumed if present).")
     parser.add_argument("--out", default="docs/results/parity", help="Where parity.md / parity.csv are written.")
@@ -344,14 +313,14 @@ def main(argv: list[str] | None = None) -> int:
                     measured.setdefault(objective, []).append(measure(*trained[(objective, seed)]))
                     print(f"parity: measured {objective}-s{seed}", flush=True)
     except IredError as exc:
-        print(f"ired.parity: {exc}", file=sys.stderr)
+        print(f"benchmarks.parity: {exc}", file=sys.stderr)
         return 2
     if not measured:
-        print(f"ired.parity: no completed run in {runs_dir}", file=sys.stderr)
+        print(f"benchmarks.parity: no completed run in {runs_dir}", file=sys.stderr)
         return 2
     release_file = out_dir / RELEASE_FILE
     rows = table(measured, read_release_window(release_file) if release_file.exists() else None)
-    command = "python -m ired.parity" + "".join(f" --set {s}" for s in args.set)
+    command = "python -m benchmarks.parity" + "".join(f" --set {s}" for s in args.set)
     if list(args.seeds) != list(SEEDS):
         command += " --seeds " + " ".join(str(s) for s in args.seeds)
     if list(args.objectives) != list(OBJECTIVES):

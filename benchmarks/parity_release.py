@@ -1,6 +1,6 @@
-"""The IRED release's own training over the parity window, on this machine: ``python -m ired.parity_release``.
+"""The IRED release's own training over the parity window, on this machine: ``python -m benchmarks.parity_release``.
 
-``python -m ired.parity_release --release PATH --release-python PY`` trains the release's own ``Trainer1D``
+``python -m benchmarks.parity_release --release PATH --release-python PY`` trains the release's own ``Trainer1D``
 (github yilundu/ired_code_release checked out at PATH, run in its own Python environment by
 ``bench_release_driver.py``, which contains none of its code) at the reference's laptop configuration (n = 5, batch
 256, Adam 1e-4, 2,000 steps; ``denoise`` and ``contrastive`` = softplus + 2-step mined negatives, weight 0.5), one
@@ -14,8 +14,8 @@ row per (objective, seed) with the means over steps 1751-2000 of the release's p
 The release logs only the two losses. Its mean margin is measured here, not inferred from the loss: since
 softplus is convex, a mean loss above log 2 does not imply a negative mean margin.
 
-``python -m ired.parity`` reads the file when it exists and compares ired's runs with it (same machine, same
-window, Welch's t over seeds) beside the fixed ranges of REFERENCE.md's numbers. The release draws its problems
+``python -m benchmarks.parity`` reads the file when it exists and compares ired's runs with it (same machine, same
+window, Welch's t over seeds) beside the fixed ranges of the reference's numbers (reference_numbers.yaml). The release draws its problems
 and initialisation from torch's global generator, seeded here per seed; numbers by seed are reproducible on one
 machine as far as the release's own code is.
 """
@@ -31,8 +31,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ired.bench_reference import BenchError, ReleaseProcess, add_release_arguments, check_release
-from ired.parity import RELEASE_FILE, WINDOW
+from benchmarks.bench_reference import BenchError, ReleaseProcess, add_release_arguments, check_release
+from benchmarks.parity import RELEASE_FILE, WINDOW
 
 OBJECTIVES = ("denoise", "contrastive")
 QUANTITIES = ("train_denoise_mse", "loss_contrastive", "margin")
@@ -74,12 +74,12 @@ def train_release(python: str, release: Path, objective: str, seed: int, steps: 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ired.parity_release", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.parity_release", description=__doc__.splitlines()[0])
     add_release_arguments(parser)
     parser.add_argument("--out", default="docs/results/parity", help=f"Folder of {RELEASE_FILE}.")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--objectives", nargs="+", default=list(OBJECTIVES), choices=list(OBJECTIVES))
-    parser.add_argument("--threads", type=int, default=2, help="torch threads of the release (REFERENCE.md: 2).")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads of the release (the reference's laptop configuration: 2).")
     args = parser.parse_args(argv)
     rows = []
     try:
@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
                 rows.append({"objective": objective, "seed": seed,
                              **{q: "" if v is None else f"{v:.6g}" for q, v in means.items()}})
     except BenchError as exc:
-        print(f"ired.parity_release: {exc}", file=sys.stderr)
+        print(f"benchmarks.parity_release: {exc}", file=sys.stderr)
         return 2
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         writer.writeheader()
         writer.writerows(rows)
     print(f"parity_release: wrote {out / RELEASE_FILE} ({len(rows)} runs of the release); "
-          "`python -m ired.parity --no-train` puts them beside ired's")
+          "`python -m benchmarks.parity --no-train` puts them beside ired's")
     return 0
 
 

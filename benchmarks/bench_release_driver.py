@@ -1,4 +1,4 @@
-"""Drive the IRED release's own training loop for ``python -m ired.bench_reference``; run with the release's Python.
+"""Drive the IRED release's own training loop for ``python -m benchmarks.bench_reference``; run with the release's Python.
 
 ``python bench_release_driver.py --release PATH --rank 5 --batch-size 256 --threads 2``. The release (github
 yilundu/ired_code_release) is imported from PATH, not copied: its ``models.EBM`` and ``models.DiffusionWrapper``,
@@ -31,7 +31,7 @@ step, wall seconds, process CPU seconds (all threads), wall seconds drawing the 
 quantities (``loss_energy`` and ``margin`` are null for ``denoise``). A request with ``"record": FILE`` and
 ``"step_seed": s`` (only as an objective's first request) runs the steps the same way but reseeds torch's generator
 to ``s + i`` right after step i's batch is drawn, and saves the weights before and after, the EMA weights after and
-every batch to FILE, for ``python -m ired.parity_lockstep`` to replay. Anything the release prints goes to stderr.
+every batch to FILE, for ``python -m benchmarks.parity_lockstep`` to replay. Anything the release prints goes to stderr.
 End of input ends the driver.
 Uses only the standard library besides what the release imports.
 """
@@ -47,7 +47,8 @@ import sys
 import tempfile
 import time
 import types
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 OBJECTIVES = ("denoise", "contrastive")
 

@@ -1,6 +1,6 @@
-"""Side-by-side speed of ired and the IRED release's own training code: ``python -m ired.bench_reference``.
+"""Side-by-side speed of ired and the IRED release's own training code: ``python -m benchmarks.bench_reference``.
 
-``python -m ired.bench_reference --release PATH --release-python PATH`` times training steps of
+``python -m benchmarks.bench_reference --release PATH --release-python PATH`` times training steps of
 
 - ``ired``: ``Trainer.train_step`` (draw the batch, forward, double backward, clip, Adam, EMA) in this process;
 - ``release``: the release's own ``Trainer1D.train()`` loop (github yilundu/ired_code_release, checked out at
@@ -30,9 +30,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import IO, Any, Callable, Sequence
+from typing import IO, Any
 
 import torch
 
@@ -137,7 +139,7 @@ def parse_reply(line: str, steps: int) -> dict[str, list[Any]]:
                 f"release driver: {key!r} must hold {steps} non-negative numbers (one per step), got {values!r:.200}"
             )
         out[key] = [float(v) for v in values]
-    for key, values in reply.items():  # the step's training quantities (ired.parity_release), passed on as they are
+    for key, values in reply.items():  # the step's training quantities (benchmarks.parity_release), passed on as they are
         if key not in SERIES and isinstance(values, list) and len(values) == steps:
             out[key] = values
     return out
@@ -181,7 +183,7 @@ def format_table(results: Results) -> list[str]:
             ratios.append(f"{objective}: ired/release median seconds per step = "
                           f"{medians['ired'] / medians['release']:.2f}")
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)).rstrip() for r in rows]
     return lines + ratios
 
 
@@ -211,7 +213,7 @@ class _IredSteps:
     """ired's Trainer for one objective at the reference laptop configuration, stepped k steps at a time."""
 
     def __init__(self, root: Path, objective: str, threads: int, seed: int, out: Path) -> None:
-        from ired.parity import run_config
+        from benchmarks.parity import run_config
         from ired.training.trainer import Trainer
 
         cfg = run_config(root, objective, seed, {"device": "cpu", "train": {"threads": threads}})
@@ -324,7 +326,7 @@ def run(args: argparse.Namespace, echo: Callable[[str], None]) -> Results:
             for objective in args.objectives:
                 steppers: dict[str, Callable[[int], dict[str, list[float]]]] = {
                     "ired": ired[objective].run,
-                    "release": lambda k, o=objective: release_process.run(o, k),
+                    "release": partial(release_process.run, objective),
                 }
                 for name in IMPLEMENTATIONS:
                     steppers[name](args.warmup)
@@ -346,7 +348,7 @@ def run(args: argparse.Namespace, echo: Callable[[str], None]) -> Results:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ired.bench_reference", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_reference", description=__doc__.splitlines()[0])
     add_release_arguments(parser)
     parser.add_argument("--root", default=".", help="Repository root (holds config/base.yaml and config/scales/).")
     parser.add_argument("--steps", type=int, default=60, help="Timed steps per implementation and objective.")
@@ -362,7 +364,7 @@ def main(argv: list[str] | None = None) -> int:
         print(line, flush=True)
 
     before = read_loadavg()
-    echo(f"# ired.bench_reference: reference_laptop configuration (n=5, batch 256, width 512, time_dim 128, Adam lr 1e-4, "
+    echo(f"# benchmarks.bench_reference: reference_laptop configuration (n=5, batch 256, width 512, time_dim 128, Adam lr 1e-4, "
          f"vector head), CPU; {args.steps} timed steps per implementation and objective after {args.warmup} warm-up "
          f"steps, blocks of {args.block} alternating ired/release; {os.cpu_count()} cores")
     echo(f"# loadavg before: {before or 'unavailable'}")
@@ -370,7 +372,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         results = run(args, echo)
     except IredError as exc:
-        print(f"ired.bench_reference: {exc}", file=sys.stderr)
+        print(f"benchmarks.bench_reference: {exc}", file=sys.stderr)
         return 2
     for line in format_table(results):
         echo(line)
