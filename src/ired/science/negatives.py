@@ -36,27 +36,12 @@ class NegativeSampler(Protocol):
     """Draws the negatives of a batch. ``settings`` are the negatives' settings of the current step (the
     run's, or its curriculum's: ``ired.science.losses.Shaping.negatives``); a sampler keeps only its state."""
 
-    def sample(
-        self,
-        model: EnergyMLP,
-        schedule: Schedule,
-        cond: Conditioning,
-        y0: torch.Tensor,
-        t: torch.Tensor,
-        eps: torch.Tensor,
-        settings: NegativesConfig,
-    ) -> torch.Tensor: ...
+    def sample(self, model: EnergyMLP, schedule: Schedule, cond: Conditioning, y0: torch.Tensor,
+               t: torch.Tensor, eps: torch.Tensor, settings: NegativesConfig) -> torch.Tensor: ...
 
     def state_dict(self) -> dict[str, Any]: ...
 
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
-
-
-def _to_negative(
-    schedule: Schedule, y: torch.Tensor, t: torch.Tensor, eps: torch.Tensor, clamp: float
-) -> torch.Tensor:
-    x0 = (y / schedule.scale(t)).clamp(-clamp, clamp)
-    return schedule.q_sample(x0, t, eps).detach()
 
 
 def chain_start(
@@ -69,34 +54,30 @@ def chain_start(
 class MinedNegatives:
     """``mined``: gradient steps on E from the chain start, each kept per sample only if its energy falls."""
 
-    def sample(
-        self,
-        model: EnergyMLP,
-        schedule: Schedule,
-        cond: Conditioning,
-        y0: torch.Tensor,
-        t: torch.Tensor,
-        eps: torch.Tensor,
-        settings: NegativesConfig,
-    ) -> torch.Tensor:
+    def sample(self, model: EnergyMLP, schedule: Schedule, cond: Conditioning, y0: torch.Tensor,
+               t: torch.Tensor, eps: torch.Tensor, settings: NegativesConfig) -> torch.Tensor:
         y = self.chain(model, schedule, cond, chain_start(schedule, y0, t, eps, settings), t, settings)
-        return _to_negative(schedule, y, t, eps, settings.clamp)
+        return self.negative(schedule, y, t, eps, settings)
 
-    def chain(
-        self,
-        model: EnergyMLP,
-        schedule: Schedule,
-        cond: Conditioning,
-        start: torch.Tensor,
-        t: torch.Tensor,
-        settings: NegativesConfig,
-    ) -> torch.Tensor:
-        """The chain's last point (level-t space) from ``start``."""
-        y, _ = descend(
-            model, schedule, cond, start, t, settings.steps, settings.step_size_scale, settings.clamp,
-            release_quirks=settings.mining == "reference",
-        )
+    def chain(self, model: EnergyMLP, schedule: Schedule, cond: Conditioning, start: torch.Tensor,
+              t: torch.Tensor, settings: NegativesConfig) -> torch.Tensor:
+        """The chain's last point (level-t space) from ``start``: ``settings.steps`` steps of ``descend``."""
+        noise_scale, reject, quirks = self.descent(settings)
+        y, _ = descend(model, schedule, cond, start, t, settings.steps, settings.step_size_scale,
+                       settings.clamp, noise_scale=noise_scale, reject=reject, release_quirks=quirks)
         return y
+
+    def descent(self, settings: NegativesConfig) -> tuple[float, bool, bool]:
+        """(noise_scale, reject, release_quirks) of the chain's steps."""
+        return 0.0, True, settings.mining == "reference"
+
+    @staticmethod
+    def negative(
+        schedule: Schedule, y: torch.Tensor, t: torch.Tensor, eps: torch.Tensor, settings: NegativesConfig
+    ) -> torch.Tensor:
+        """The chain's point y mapped to x0 space, clamped, re-noised with the positive's noise ``eps``."""
+        x0 = (y / schedule.scale(t)).clamp(-settings.clamp, settings.clamp)
+        return schedule.q_sample(x0, t, eps).detach()
 
     def state_dict(self) -> dict[str, Any]:
         return {}
@@ -108,20 +89,8 @@ class MinedNegatives:
 class LangevinNegatives(MinedNegatives):
     """``langevin``: noisy gradient steps from the chain start, none rejected."""
 
-    def chain(
-        self,
-        model: EnergyMLP,
-        schedule: Schedule,
-        cond: Conditioning,
-        start: torch.Tensor,
-        t: torch.Tensor,
-        settings: NegativesConfig,
-    ) -> torch.Tensor:
-        y, _ = descend(
-            model, schedule, cond, start, t, settings.steps, settings.step_size_scale, settings.clamp,
-            noise_scale=settings.noise_scale, reject=False,
-        )
-        return y
+    def descent(self, settings: NegativesConfig) -> tuple[float, bool, bool]:
+        return settings.noise_scale, False, False
 
 
 class ReplayNegatives(LangevinNegatives):
@@ -133,16 +102,8 @@ class ReplayNegatives(LangevinNegatives):
         self.filled = 0
         self.cursor = 0
 
-    def sample(
-        self,
-        model: EnergyMLP,
-        schedule: Schedule,
-        cond: Conditioning,
-        y0: torch.Tensor,
-        t: torch.Tensor,
-        eps: torch.Tensor,
-        settings: NegativesConfig,
-    ) -> torch.Tensor:
+    def sample(self, model: EnergyMLP, schedule: Schedule, cond: Conditioning, y0: torch.Tensor,
+               t: torch.Tensor, eps: torch.Tensor, settings: NegativesConfig) -> torch.Tensor:
         start = chain_start(schedule, y0, t, eps, settings)
         B = y0.shape[0]
         if self.filled > 0 and settings.replay_prob > 0:
@@ -153,7 +114,7 @@ class ReplayNegatives(LangevinNegatives):
             start = torch.where(use.unsqueeze(-1), replayed, start)
         y = self.chain(model, schedule, cond, start, t, settings)
         self._push((y / schedule.scale(t)).clamp(-settings.clamp, settings.clamp).detach())
-        return _to_negative(schedule, y, t, eps, settings.clamp)
+        return self.negative(schedule, y, t, eps, settings)
 
     def _push(self, x0: torch.Tensor) -> None:
         R = self.buffer_size
