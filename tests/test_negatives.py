@@ -2,8 +2,8 @@ import torch
 
 from ired.core.config import ModelConfig, NegativesConfig
 from ired.science.diffusion import Schedule
-from ired.science.models import EnergyMLP, energy_and_grad
 from ired.science.inference import descend
+from ired.science.models import EnergyMLP, energy_and_grad
 from ired.science.negatives import ReplayNegatives, chain_start, make_sampler
 
 

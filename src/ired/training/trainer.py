@@ -26,25 +26,31 @@ from typing import Any
 
 import torch
 
+from ired.core.config import RunConfig
+from ired.core.errors import DivergedError, SliceEnd, StorageError
+from ired.core.metrics import ALL_COLUMNS, WEIGHTS_SUFFIX
+from ired.core.progress import Progress, progress
+from ired.evaluation.protocols import current_settings, denoise_mse, run_inference
 from ired.runs.checkpoint import prune_checkpoints, save_checkpoint, step_path
 from ired.runs.code_version import check_resume, record_start
-from ired.core.config import RunConfig
+from ired.runs.state import RunLock
 from ired.science.data import Problems, TrainStream, make_split
 from ired.science.device import resolve_device
 from ired.science.diffusion import Schedule
-from ired.science.energy_diffusion import EnergyDiffusion
 from ired.science.ema import ema_action
-from ired.core.errors import DivergedError, SliceEnd, StorageError
-from ired.training.faults import FaultInjector
+from ired.science.energy_diffusion import EnergyDiffusion
 from ired.science.losses import uses_temperature
-from ired.core.metrics import ALL_COLUMNS, WEIGHTS_SUFFIX
 from ired.science.models import EnergyMLP, count_parameters
-from ired.evaluation.protocols import current_settings, denoise_mse, run_inference
-from ired.core.progress import Progress, progress
-from ired.training.run_folder import RunFolder, progress_line
-from ired.runs.state import RunLock
 from ired.science.schedules import ContrastiveController
-from ired.training.kernel import check_precision, make_optimizer, precision, training_energy_grad, update_ema
+from ired.training.faults import FaultInjector
+from ired.training.kernel import (
+    check_precision,
+    make_optimizer,
+    precision,
+    training_energy_grad,
+    update_ema,
+)
+from ired.training.run_folder import RunFolder, progress_line
 
 
 @dataclass
@@ -105,7 +111,7 @@ class Trainer:
         self.best_val = math.inf
         self.interval = _Interval()
         self.resumed_from: int | None = None
-        self._last_batch: Problems | None = None  # problems of the latest step, for train_batch_task_mse
+        self._last_problems: Problems | None = None  # problems of the latest step, for train_batch_task_mse
         self.stop_signal: str | None = None  # set by a stop signal (STOP_SIGNALS); the loop checkpoints and ends
 
     @property
@@ -155,9 +161,11 @@ class Trainer:
 
     # ------------------------------------------------------------------ one optimiser step
     def train_step(self) -> dict[str, float | None]:
+        """One optimiser step: a batch (the next problems, their levels and noises) and its shaping (the
+        contrastive curriculum at this step); the loss of each micro-batch, clipping, Adam, the EMA."""
         cfg = self.cfg
         problems = self.stream.next(cfg.train.batch_size).to(self.device)
-        self._last_batch = problems
+        self._last_problems = problems
         batch = self.diffusion.noised(problems)
         shaping = self.controller.at(self.step)  # the contrastive curriculum's settings at this step
         self.optimizer.zero_grad(set_to_none=True)
@@ -198,8 +206,8 @@ class Trainer:
         if size:
             splits = {k: v.slice(0, size) for k, v in splits.items()}
         trained_on = None
-        if self._last_batch is not None:
-            trained_on = self._last_batch.slice(0, min(cfg.data.train_subset_size, size or cfg.data.train_subset_size))
+        if self._last_problems is not None:
+            trained_on = self._last_problems.slice(0, min(cfg.data.train_subset_size, size or cfg.data.train_subset_size))
         settings = current_settings(cfg)
         chunk = cfg.inference.batch_size
         for weights, model in (("ema", self.ema), ("raw", self.model)):
