@@ -85,10 +85,10 @@ def test_skipping_the_unused_last_gradient_changes_no_number():
     for name in ("mined", "langevin", "replay"):
         cfg = NegativesConfig(name=name, steps=3)
         torch.manual_seed(1)
-        fast = make_sampler(cfg).sample(model, schedule, cond, problems.A_inv, t, eps)
+        fast = make_sampler(cfg).sample(model, schedule, cond, problems.A_inv, t, eps, cfg)
         torch.manual_seed(1)
         with unused_gradients():
-            full = make_sampler(cfg).sample(model, schedule, cond, problems.A_inv, t, eps)
+            full = make_sampler(cfg).sample(model, schedule, cond, problems.A_inv, t, eps, cfg)
         assert torch.equal(fast, full), name
         assert fast.grad_fn is None
 
@@ -101,7 +101,8 @@ def test_skipping_the_unused_last_gradient_changes_no_number():
 
     EnergyMLP.energy = counting
     try:
-        make_sampler(NegativesConfig(name="mined", steps=3)).sample(model, schedule, cond, problems.A_inv, t, eps)
+        mined = NegativesConfig(name="mined", steps=3)
+        make_sampler(mined).sample(model, schedule, cond, problems.A_inv, t, eps, mined)
     finally:
         EnergyMLP.energy = original
     assert calls == [False]  # 3 gradients written out (no energy() call), the last step's energy alone, no graph

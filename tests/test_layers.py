@@ -56,7 +56,7 @@ MAY_IMPORT: dict[str, set[str]] = {
 # inside the science a module imports only modules before it (the sampler needs nothing from training)
 SCIENCE_ORDER = ("ired.science.device", "ired.science.data", "ired.science.diffusion", "ired.science.models",
                  "ired.science.inference", "ired.science.negatives", "ired.science.losses",
-                 "ired.science.schedules", "ired.science.ema")
+                 "ired.science.schedules", "ired.science.energy_diffusion", "ired.science.ema")
 
 EXCEPTIONS: dict[tuple[str, str], str] = {
     # the summary computes the trivial baselines of a run from its resolved config when no cross-eval row has them

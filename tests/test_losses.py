@@ -67,35 +67,3 @@ def test_contrastive_loss_uses_the_registry_entry(monkeypatch):
     monkeypatch.setitem(CONTRASTIVE_TERMS, "cd", ContrastiveTerm(lambda d, T, m: (3 * d, torch.zeros_like(d))))
     out = contrastive_loss(ObjectiveConfig(name="cd"), torch.zeros(4), torch.ones(4), T)
     assert float(out.loss) == -3.0 and out.frac_sat == 1.0
-
-
-def test_training_loss_is_denoising_plus_weighted_contrastive_plus_regulariser():
-    from ired.core.config import ModelConfig
-    from ired.science.diffusion import Schedule
-    from ired.science.losses import Shaping, training_loss
-    from ired.science.models import EnergyMLP, energy_and_grad
-
-    torch.manual_seed(0)
-    d, B = 4, 8
-    model, schedule = EnergyMLP(d, ModelConfig(width=16, time_dim=8, depth=2)), Schedule(4)
-    x, y0, eps = torch.randn(B, d), torch.randn(B, d), torch.randn(B, d)
-    t = torch.arange(B) % 4
-    y_neg = torch.randn(B, d)
-
-    class FixedNegatives:
-        def sample(self, model, schedule, cond, y0, t, eps):  # noqa: ANN001, ANN202
-            return y_neg
-
-    objective = ObjectiveConfig(name="cd", contrastive_noise="shared", energy_reg=0.1)
-    out = training_loss(model, schedule, objective, x, y0, t, eps, Shaping(0.5, 1.0, 1.0), FixedNegatives())
-    cond = model.condition(x, t)
-    e_pos, pred = energy_and_grad(model, cond, schedule.q_sample(y0, t, eps), create_graph=True)
-    e_neg = model.energy(cond, y_neg)
-    expected = (denoise_loss(pred, eps).mean() + 0.5 * (e_pos - e_neg).mean()
-                + 0.1 * (e_pos.pow(2).mean() + e_neg.pow(2).mean()))
-    assert torch.allclose(out.total, expected) and out.total.requires_grad
-    assert out.stats["loss_total"] == float(out.total.detach())
-    assert math.isclose(out.stats["E_neg"], float(e_neg.detach().mean()), rel_tol=1e-6)
-
-    plain = training_loss(model, schedule, ObjectiveConfig(name="denoise"), x, y0, t, eps, Shaping(0.0, 1.0, 1.0))
-    assert plain.stats["loss_total"] == plain.stats["train_denoise_mse"] and "E_neg" not in plain.stats

@@ -27,7 +27,7 @@ def _steps(tmp_path, name, overrides, steps=6):
 def test_fused_kernel_trains_like_autograd_within_float32_rounding(tmp_path, objective):
     reference, ref_losses = _steps(tmp_path, "autograd", objective)
     fused, losses = _steps(tmp_path, "fused", [*objective, "train.kernel=fused"])
-    assert isinstance(fused.energy_grad, FusedEnergyGrad) and not fused.energy_grad.compiled
+    assert isinstance(fused.diffusion.energy_grad, FusedEnergyGrad) and not fused.diffusion.energy_grad.compiled
     assert fused.optimizer.defaults["fused"] and not reference.optimizer.defaults["fused"]
     assert losses == pytest.approx(ref_losses, rel=1e-5)
     for model in ("model", "ema"):

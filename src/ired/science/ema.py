@@ -27,7 +27,9 @@ EmaAction = Literal["copy"] | float | None
 
 
 class _EmaKeys(Protocol):
-    ema_rule: str
+    @property
+    def ema_rule(self) -> str: ...  # read-only: a config's Literal of the rules is one
+
     ema_decay: float
     ema_every: int
     ema_start: int

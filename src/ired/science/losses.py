@@ -1,4 +1,4 @@
-"""Training objectives: the loss of one training step, assembled in :func:`training_loss`.
+"""Training objectives: the terms of a training step's loss (assembled by ``ired.science.energy_diffusion``).
 
 loss_total = L_denoise + w * L_contrastive + energy_reg * mean(E_pos^2 + E_neg^2)
 
@@ -22,10 +22,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from ired.core.config import ObjectiveConfig
-from ired.science.diffusion import Schedule
-from ired.science.models import EnergyGrad, EnergyMLP, autograd_energy_grad
-from ired.science.negatives import NegativeSampler
+from ired.core.config import NegativesConfig, ObjectiveConfig
 
 
 @dataclass
@@ -78,11 +75,13 @@ def uses_temperature(objective: str) -> bool:
 
 @dataclass(frozen=True)
 class Shaping:
-    """The contrastive term's settings at one optimiser step (``ired.science.schedules.ContrastiveController.at``)."""
+    """The contrastive term's settings at one optimiser step (``ired.science.schedules.ContrastiveController.at``):
+    what the curriculum of the run says for that step, passed to the loss with its batch."""
 
     weight: float  # w of loss_total; 0 before objective.start_step and for `denoise`
     temperature: float
     margin: float
+    negatives: NegativesConfig  # the negative sampler's settings (the negatives curriculum's at this step)
 
 
 def denoise_loss(pred_eps: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
@@ -141,61 +140,3 @@ class TrainingLoss:
 
     total: torch.Tensor
     stats: dict[str, float | None]
-
-
-def training_loss(
-    model: EnergyMLP,
-    schedule: Schedule,
-    objective: ObjectiveConfig,
-    x: torch.Tensor,
-    y0: torch.Tensor,
-    t: torch.Tensor,
-    eps: torch.Tensor,
-    shaping: Shaping,
-    sampler: NegativeSampler | None = None,
-    eps_contrastive: torch.Tensor | None = None,
-    energy_grad: EnergyGrad | None = None,
-) -> TrainingLoss:
-    """Denoising + contrastive + regulariser for problems ``x`` (B, d) with targets ``y0`` at levels ``t``.
-
-    ``eps`` noises the denoising term's y_t. A contrastive objective draws negatives from ``sampler``; with
-    ``objective.contrastive_noise=fresh`` its positives and negatives use their own noise ``eps_contrastive``,
-    with ``shared`` (``eps_contrastive`` None) the denoising term's y_t and energy. ``energy_grad`` computes E and
-    grad_y E with a graph to the weights (``ired.training.kernel``; default: autograd with a double backward).
-    """
-    cond = model.condition(x, t)
-    e_pos, pred = (energy_grad or autograd_energy_grad)(model, cond, schedule.q_sample(y0, t, eps))  # (B,), (B, d)
-    l_denoise = denoise_loss(pred, eps).mean()
-    loss = l_denoise
-    stats: dict[str, float | None] = {
-        "train_denoise_mse": float(l_denoise.detach()),
-        "E_pos": float(e_pos.detach().mean()),
-        "gradE_norm": float(pred.detach().norm(dim=-1).mean()),
-        "pred_mean": float(pred.detach().mean()),
-        "pred_std": float(pred.detach().std()),
-        "target_mean": float(eps.mean()),
-        "target_std": float(eps.std()),
-    }
-    e_neg = None
-    if objective.contrastive:
-        if sampler is None:
-            raise ValueError(f"objective.name={objective.name!r} needs a negative sampler")
-        if eps_contrastive is None:  # objective.contrastive_noise=shared: reuse the denoising term's y_t
-            eps_contrastive = eps
-        else:  # fresh (the reference): positives y+_t and negatives from their own noise
-            e_pos = model.energy(cond, schedule.q_sample(y0, t, eps_contrastive))
-            stats["E_pos"] = float(e_pos.detach().mean())
-        y_neg = sampler.sample(model, schedule, cond.detach(), y0, t, eps_contrastive)
-        e_neg = model.energy(cond, y_neg)
-        out = contrastive_loss(objective, e_pos, e_neg, t, temperature=shaping.temperature, margin=shaping.margin)
-        loss = loss + shaping.weight * out.loss
-        stats.update(
-            loss_contrastive=float(out.loss.detach()) if out.n_active else None,
-            E_neg=float(e_neg.detach().mean()),
-            margin=out.margin if out.n_active else None,
-            frac_sat=out.frac_sat if out.n_active else None,
-        )
-    if objective.energy_reg > 0:
-        loss = loss + objective.energy_reg * energy_scale_penalty(e_pos, e_neg)
-    stats["loss_total"] = float(loss.detach())
-    return TrainingLoss(loss, stats)

@@ -14,11 +14,15 @@ with the positive's own noise eps, so positive and negative differ only in their
 - ``replay`` (PCD, Du & Mordatch 2019): chains start, with probability replay_prob, from a buffer of earlier
   negatives (x0 space, re-noised to level t), otherwise from the mined start; then k Langevin steps; the
   results go back into the buffer.
+
+A sampler gets its settings (``negatives.*``) with each call, those of the step: the curriculum of
+``ired.science.schedules`` changes them over training without touching the sampler, which keeps only its state
+(the replay buffer).
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 import torch
 
@@ -29,77 +33,91 @@ from ired.science.models import Conditioning, EnergyMLP
 
 
 class NegativeSampler(Protocol):
-    def sample(
-        self, model: EnergyMLP, schedule: Schedule, cond: Conditioning, y0: torch.Tensor, t: torch.Tensor, eps: torch.Tensor
-    ) -> torch.Tensor: ...
+    """Draws the negatives of a batch. ``settings`` are the negatives' settings of the current step (the
+    run's, or its curriculum's: ``ired.science.losses.Shaping.negatives``); a sampler keeps only its state."""
 
-    def state_dict(self) -> dict: ...
+    def sample(self, model: EnergyMLP, schedule: Schedule, cond: Conditioning, y0: torch.Tensor,
+               t: torch.Tensor, eps: torch.Tensor, settings: NegativesConfig) -> torch.Tensor: ...
 
-    def load_state_dict(self, state: dict) -> None: ...
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
 
-def _to_negative(schedule: Schedule, y: torch.Tensor, t: torch.Tensor, eps: torch.Tensor, clamp: float) -> torch.Tensor:
-    x0 = (y / schedule.scale(t)).clamp(-clamp, clamp)
-    return schedule.q_sample(x0, t, eps).detach()
+def chain_start(
+    schedule: Schedule, y0: torch.Tensor, t: torch.Tensor, eps: torch.Tensor, settings: NegativesConfig
+) -> torch.Tensor:
+    """Where a chain starts: the positive noised further, q_sample(y0, t, init_noise * eps)."""
+    return schedule.q_sample(y0, t, settings.init_noise * eps)
 
 
 class MinedNegatives:
-    def __init__(self, cfg: NegativesConfig) -> None:
-        self.cfg = cfg
+    """``mined``: gradient steps on E from the chain start, each kept per sample only if its energy falls."""
 
-    def start(self, schedule: Schedule, y0: torch.Tensor, t: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
-        return schedule.q_sample(y0, t, self.cfg.init_noise * eps)
+    def sample(self, model: EnergyMLP, schedule: Schedule, cond: Conditioning, y0: torch.Tensor,
+               t: torch.Tensor, eps: torch.Tensor, settings: NegativesConfig) -> torch.Tensor:
+        y = self.chain(model, schedule, cond, chain_start(schedule, y0, t, eps, settings), t, settings)
+        return self.negative(schedule, y, t, eps, settings)
 
-    def sample(self, model, schedule, cond, y0, t, eps):  # type: ignore[no-untyped-def]
-        y, _ = descend(
-            model, schedule, cond, self.start(schedule, y0, t, eps), t, self.cfg.steps, self.cfg.step_size_scale,
-            self.cfg.clamp, release_quirks=self.cfg.mining == "reference",
-        )
-        return _to_negative(schedule, y, t, eps, self.cfg.clamp)
+    def chain(self, model: EnergyMLP, schedule: Schedule, cond: Conditioning, start: torch.Tensor,
+              t: torch.Tensor, settings: NegativesConfig) -> torch.Tensor:
+        """The chain's last point (level-t space) from ``start``: ``settings.steps`` steps of ``descend``."""
+        noise_scale, reject, quirks = self.descent(settings)
+        y, _ = descend(model, schedule, cond, start, t, settings.steps, settings.step_size_scale,
+                       settings.clamp, noise_scale=noise_scale, reject=reject, release_quirks=quirks)
+        return y
 
-    def state_dict(self) -> dict:
+    def descent(self, settings: NegativesConfig) -> tuple[float, bool, bool]:
+        """(noise_scale, reject, release_quirks) of the chain's steps."""
+        return 0.0, True, settings.mining == "reference"
+
+    @staticmethod
+    def negative(
+        schedule: Schedule, y: torch.Tensor, t: torch.Tensor, eps: torch.Tensor, settings: NegativesConfig
+    ) -> torch.Tensor:
+        """The chain's point y mapped to x0 space, clamped, re-noised with the positive's noise ``eps``."""
+        x0 = (y / schedule.scale(t)).clamp(-settings.clamp, settings.clamp)
+        return schedule.q_sample(x0, t, eps).detach()
+
+    def state_dict(self) -> dict[str, Any]:
         return {}
 
-    def load_state_dict(self, state: dict) -> None:
+    def load_state_dict(self, state: dict[str, Any]) -> None:
         return None
 
 
 class LangevinNegatives(MinedNegatives):
-    def sample(self, model, schedule, cond, y0, t, eps):  # type: ignore[no-untyped-def]
-        y, _ = descend(
-            model, schedule, cond, self.start(schedule, y0, t, eps), t, self.cfg.steps, self.cfg.step_size_scale,
-            self.cfg.clamp, noise_scale=self.cfg.noise_scale, reject=False,
-        )
-        return _to_negative(schedule, y, t, eps, self.cfg.clamp)
+    """``langevin``: noisy gradient steps from the chain start, none rejected."""
+
+    def descent(self, settings: NegativesConfig) -> tuple[float, bool, bool]:
+        return settings.noise_scale, False, False
 
 
-class ReplayNegatives(MinedNegatives):
-    """Persistent chains: a ring buffer of x0-space negatives, filled as training goes."""
+class ReplayNegatives(LangevinNegatives):
+    """Persistent chains: a ring buffer of ``buffer_size`` x0-space negatives, filled as training goes."""
 
-    def __init__(self, cfg: NegativesConfig) -> None:
-        super().__init__(cfg)
+    def __init__(self, buffer_size: int) -> None:
+        self.buffer_size = buffer_size
         self.buffer: torch.Tensor | None = None  # (R, d), x0 space
         self.filled = 0
         self.cursor = 0
 
-    def sample(self, model, schedule, cond, y0, t, eps):  # type: ignore[no-untyped-def]
-        start = self.start(schedule, y0, t, eps)
+    def sample(self, model: EnergyMLP, schedule: Schedule, cond: Conditioning, y0: torch.Tensor,
+               t: torch.Tensor, eps: torch.Tensor, settings: NegativesConfig) -> torch.Tensor:
+        start = chain_start(schedule, y0, t, eps, settings)
         B = y0.shape[0]
-        if self.filled > 0 and self.cfg.replay_prob > 0:
-            use = torch.rand(B, device=y0.device) < self.cfg.replay_prob  # (B,)
+        if self.filled > 0 and settings.replay_prob > 0:
+            use = torch.rand(B, device=y0.device) < settings.replay_prob  # (B,)
             idx = torch.randint(0, self.filled, (B,), device=y0.device)
             assert self.buffer is not None
             replayed = schedule.q_sample(self.buffer[idx].to(y0.device), t, eps)
             start = torch.where(use.unsqueeze(-1), replayed, start)
-        y, _ = descend(
-            model, schedule, cond, start, t, self.cfg.steps, self.cfg.step_size_scale, self.cfg.clamp,
-            noise_scale=self.cfg.noise_scale, reject=False,
-        )
-        self._push((y / schedule.scale(t)).clamp(-self.cfg.clamp, self.cfg.clamp).detach())
-        return _to_negative(schedule, y, t, eps, self.cfg.clamp)
+        y = self.chain(model, schedule, cond, start, t, settings)
+        self._push((y / schedule.scale(t)).clamp(-settings.clamp, settings.clamp).detach())
+        return self.negative(schedule, y, t, eps, settings)
 
     def _push(self, x0: torch.Tensor) -> None:
-        R = self.cfg.buffer_size
+        R = self.buffer_size
         if self.buffer is None:
             self.buffer = torch.zeros(R, x0.shape[1])
         elif self.buffer.shape[0] != R:
@@ -112,7 +130,8 @@ class ReplayNegatives(MinedNegatives):
         self.filled = min(R, self.filled + x0.shape[0])
 
     def _resize(self, R: int) -> None:
-        """Keep the newest min(filled, R) chains, oldest first, in a buffer of size R (an OOM fallback shrinks it)."""
+        """Keep the newest min(filled, R) chains, oldest first, in a buffer of size R (an OOM fallback shrinks
+        it)."""
         assert self.buffer is not None
         old = self.buffer.shape[0]
         kept = min(self.filled, R)
@@ -121,15 +140,18 @@ class ReplayNegatives(MinedNegatives):
         resized[:kept] = self.buffer[order]
         self.buffer, self.filled, self.cursor = resized, kept, kept % R
 
-    def state_dict(self) -> dict:
+    def state_dict(self) -> dict[str, Any]:
         return {"buffer": self.buffer, "filled": self.filled, "cursor": self.cursor}
 
-    def load_state_dict(self, state: dict) -> None:
+    def load_state_dict(self, state: dict[str, Any]) -> None:
         self.buffer = state.get("buffer")
         self.filled, self.cursor = int(state.get("filled", 0)), int(state.get("cursor", 0))
-        if self.buffer is not None and self.buffer.shape[0] != self.cfg.buffer_size:
-            self._resize(self.cfg.buffer_size)
+        if self.buffer is not None and self.buffer.shape[0] != self.buffer_size:
+            self._resize(self.buffer_size)
 
 
-def make_sampler(cfg: NegativesConfig) -> MinedNegatives:
-    return {"mined": MinedNegatives, "langevin": LangevinNegatives, "replay": ReplayNegatives}[cfg.name](cfg)
+def make_sampler(cfg: NegativesConfig) -> NegativeSampler:
+    """The sampler of ``negatives.name`` (its settings come with each call)."""
+    if cfg.name == "replay":
+        return ReplayNegatives(cfg.buffer_size)
+    return {"mined": MinedNegatives, "langevin": LangevinNegatives}[cfg.name]()

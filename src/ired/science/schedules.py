@@ -39,8 +39,10 @@ class ContrastiveController:
         self._negatives_cache: tuple[dict[str, float | int], NegativesConfig] | None = None
 
     def at(self, step: int) -> Shaping:
-        """Weight, temperature and margin of the contrastive term for optimiser step ``step``."""
-        return Shaping(weight=self.weight(step), temperature=self.temperature, margin=self.margin(step))
+        """Weight, temperature and margin of the contrastive term and the negatives' settings for optimiser
+        step ``step``."""
+        return Shaping(weight=self.weight(step), temperature=self.temperature, margin=self.margin(step),
+                       negatives=self.negatives_at(step))
 
     def weight(self, step: int) -> float:
         obj = self.objective

@@ -16,7 +16,7 @@ for bit, the others differ by rounding (README, deviations):
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from collections.abc import Iterator
 
 import torch
 
@@ -53,7 +53,7 @@ def training_energy_grad(train: TrainConfig) -> EnergyGrad:
     return autograd_energy_grad
 
 
-def make_optimizer(parameters: list[torch.nn.Parameter], train: TrainConfig) -> torch.optim.Adam:
+def make_optimizer(parameters: list[torch.Tensor], train: TrainConfig) -> torch.optim.Adam:
     """Adam with the run's settings; its fused update under ``train.kernel: fused``."""
     fused = {"fused": True} if train.kernel == "fused" else {}
     return torch.optim.Adam(parameters, lr=train.lr, betas=(train.beta1, train.beta2), **fused)

@@ -5,8 +5,9 @@ holds a checkpoint, the run resumes from the newest one and ends with the same n
 model, EMA, optimiser, RNG, data-stream and sampler states are all in the checkpoint, and metrics.jsonl is cut back
 to the checkpoint's step. NaN/inf in the loss or gradients stops the run with status ``diverged``.
 
-Read top to bottom: :class:`Trainer` builds the state, ``train_step`` is one optimiser step (the loss of each
-micro-batch is :func:`ired.science.losses.training_loss`), ``evaluate`` the evaluation columns (through
+Read top to bottom: :class:`Trainer` builds the state, ``train_step`` is one optimiser step (a batch and its shaping:
+the loss of each micro-batch is :meth:`ired.science.energy_diffusion.EnergyDiffusion.loss` under the step's
+:class:`~ired.science.losses.Shaping` from the contrastive schedules), ``evaluate`` the evaluation columns (through
 :mod:`ired.evaluation.protocols`), ``run`` the loop. The run folder's files and the choice of the checkpoint to resume from
 are :class:`ired.training.run_folder.RunFolder`'s; fault injection is :class:`ired.training.faults.FaultInjector`'s.
 """
@@ -25,25 +26,31 @@ from typing import Any
 
 import torch
 
+from ired.core.config import RunConfig
+from ired.core.errors import DivergedError, SliceEnd, StorageError
+from ired.core.metrics import ALL_COLUMNS, WEIGHTS_SUFFIX
+from ired.core.progress import Progress, progress
+from ired.evaluation.protocols import current_settings, denoise_mse, run_inference
 from ired.runs.checkpoint import prune_checkpoints, save_checkpoint, step_path
 from ired.runs.code_version import check_resume, record_start
-from ired.core.config import RunConfig
+from ired.runs.state import RunLock
 from ired.science.data import Problems, TrainStream, make_split
 from ired.science.device import resolve_device
 from ired.science.diffusion import Schedule
 from ired.science.ema import ema_action
-from ired.core.errors import DivergedError, SliceEnd, StorageError
-from ired.training.faults import FaultInjector
-from ired.science.losses import training_loss, uses_temperature
-from ired.core.metrics import ALL_COLUMNS, WEIGHTS_SUFFIX
-from ired.science.models import build_model, count_parameters
-from ired.science.negatives import make_sampler
-from ired.evaluation.protocols import current_settings, denoise_mse, run_inference
-from ired.core.progress import Progress, progress
-from ired.training.run_folder import RunFolder, progress_line
-from ired.runs.state import RunLock
+from ired.science.energy_diffusion import EnergyDiffusion
+from ired.science.losses import uses_temperature
+from ired.science.models import EnergyMLP, count_parameters
 from ired.science.schedules import ContrastiveController
-from ired.training.kernel import check_precision, make_optimizer, precision, training_energy_grad, update_ema
+from ired.training.faults import FaultInjector
+from ired.training.kernel import (
+    check_precision,
+    make_optimizer,
+    precision,
+    training_energy_grad,
+    update_ema,
+)
+from ired.training.run_folder import RunFolder, progress_line
 
 
 @dataclass
@@ -79,7 +86,8 @@ class _Interval:
 
 
 class Trainer:
-    """One run: the model, its EMA copy, the optimiser, the data stream, the negative sampler and the schedules."""
+    """One run: the energy model with its schedule and negative sampler (``diffusion``), its EMA copy, the
+    optimiser, the data stream and the contrastive schedules."""
 
     def __init__(self, cfg: RunConfig, out_dir: Path, echo: bool = True, progress_bar: bool = False) -> None:
         self.cfg = cfg
@@ -90,27 +98,34 @@ class Trainer:
         if cfg.train.threads:
             torch.set_num_threads(cfg.train.threads)
         torch.manual_seed(cfg.seed)
-        self.schedule = Schedule(cfg.diffusion.steps, cfg.diffusion.cosine_s).to(self.device)
-        self.model = build_model(cfg).to(self.device)
+        # the model, its schedule and negative sampler; grad_y E as train.kernel says
+        self.diffusion = EnergyDiffusion.for_run(cfg, self.device, training_energy_grad(cfg.train))
         self.ema = copy.deepcopy(self.model).requires_grad_(False)
-        self._parameters = list(self.model.parameters())
-        self._ema_parameters = list(self.ema.parameters())
+        self._parameters: list[torch.Tensor] = list(self.model.parameters())
+        self._ema_parameters: list[torch.Tensor] = list(self.ema.parameters())
         self.optimizer = make_optimizer(self._parameters, cfg.train)
-        self.energy_grad = training_energy_grad(cfg.train)  # train.kernel
         check_precision(cfg.train.precision, self.device)
         self.stream = TrainStream(cfg.data.n, cfg.seed + 1_000_003)
-        self.sampler = make_sampler(cfg.negatives)
         self.controller = ContrastiveController(cfg.objective, cfg.negatives)
         self.step = 0
         self.best_val = math.inf
         self.interval = _Interval()
         self.resumed_from: int | None = None
-        self._last_batch: Problems | None = None  # problems of the latest step, for train_batch_task_mse
+        self._last_problems: Problems | None = None  # problems of the latest step, for train_batch_task_mse
         self.stop_signal: str | None = None  # set by a stop signal (STOP_SIGNALS); the loop checkpoints and ends
+
+    @property
+    def model(self) -> EnergyMLP:
+        """The raw weights (those the optimiser trains)."""
+        return self.diffusion.model
+
+    @property
+    def schedule(self) -> Schedule:
+        return self.diffusion.schedule
 
     # ------------------------------------------------------------------ state (what a checkpoint holds)
     def state_dict(self) -> dict[str, Any]:
-        rng = {"torch": torch.get_rng_state()}
+        rng: dict[str, Any] = {"torch": torch.get_rng_state()}
         if torch.cuda.is_available():
             rng["cuda"] = torch.cuda.get_rng_state_all()
         return {
@@ -121,7 +136,7 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "rng": rng,
             "stream": self.stream.state_dict(),
-            "sampler": self.sampler.state_dict(),
+            "sampler": self.diffusion.sampler.state_dict(),
             "controller": self.controller.state_dict(),
             "interval": self.interval.state_dict(),
             "best_val_task_mse": self.best_val,
@@ -135,7 +150,7 @@ class Trainer:
         if "cuda" in state["rng"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all([s.cpu() for s in state["rng"]["cuda"]])
         self.stream.load_state_dict(state["stream"])
-        self.sampler.load_state_dict(state["sampler"])
+        self.diffusion.sampler.load_state_dict(state["sampler"])
         self.controller.load_state_dict(state["controller"])
         self.interval.load_state_dict(state["interval"])
         self.best_val = state["best_val_task_mse"]
@@ -146,28 +161,21 @@ class Trainer:
 
     # ------------------------------------------------------------------ one optimiser step
     def train_step(self) -> dict[str, float | None]:
+        """One optimiser step: a batch (the next problems, their levels and noises) and its shaping (the
+        contrastive curriculum at this step); the loss of each micro-batch, clipping, Adam, the EMA."""
         cfg = self.cfg
-        B, mb, acc = cfg.train.batch_size, cfg.train.effective_micro_batch, cfg.train.accumulation
-        problems = self.stream.next(B).to(self.device)
-        self._last_batch = problems
-        t = torch.randint(0, cfg.diffusion.steps, (B,)).to(self.device)
-        eps = torch.randn(B, problems.A_inv.shape[1]).to(self.device)
-        eps_c = None
-        if cfg.objective.contrastive and cfg.objective.contrastive_noise == "fresh":
-            eps_c = torch.randn(B, problems.A_inv.shape[1]).to(self.device)
-        shaping = self.controller.at(self.step)
-        self.sampler.cfg = self.controller.negatives_at(self.step)  # the negatives curriculum
+        problems = self.stream.next(cfg.train.batch_size).to(self.device)
+        self._last_problems = problems
+        batch = self.diffusion.noised(problems)
+        shaping = self.controller.at(self.step)  # the contrastive curriculum's settings at this step
         self.optimizer.zero_grad(set_to_none=True)
         parts: list[dict[str, float | None]] = []
-        for i in range(acc):
-            sl = slice(i * mb, (i + 1) * mb)
-            x = problems.A[sl]
-            self.faults.check_micro_batch(x.shape[0])
+        for part in batch.micro_batches(cfg.train.effective_micro_batch):
+            self.faults.check_micro_batch(len(part))
             with precision(cfg.train.precision, self.device):
-                out = training_loss(self.model, self.schedule, cfg.objective, x, problems.A_inv[sl], t[sl], eps[sl],
-                                    shaping, self.sampler, None if eps_c is None else eps_c[sl], self.energy_grad)
+                out = self.diffusion.loss(part, shaping)
             # gradients for the weights only (not for the leaf y_t): one matrix product less per step
-            (out.total / acc).backward(inputs=self._parameters)
+            (out.total / cfg.train.accumulation).backward(inputs=self._parameters)
             parts.append(out.stats)
         grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.train.grad_clip))
         stats = {k: _mean([p[k] for p in parts]) for k in parts[0]}
@@ -198,8 +206,8 @@ class Trainer:
         if size:
             splits = {k: v.slice(0, size) for k, v in splits.items()}
         trained_on = None
-        if self._last_batch is not None:
-            trained_on = self._last_batch.slice(0, min(cfg.data.train_subset_size, size or cfg.data.train_subset_size))
+        if self._last_problems is not None:
+            trained_on = self._last_problems.slice(0, min(cfg.data.train_subset_size, size or cfg.data.train_subset_size))
         settings = current_settings(cfg)
         chunk = cfg.inference.batch_size
         for weights, model in (("ema", self.ema), ("raw", self.model)):
