@@ -235,7 +235,7 @@ def _tables(runs: list[dict[str, Any]], evaluations: list[str], env: dict[str, s
 def record(out: Path, work: Path) -> None:
     import torch
 
-    from ired.core.config import load_config
+    from ired.core.config_io import load_config
     from ired.training.trainer import train
 
     torch.set_num_threads(1)

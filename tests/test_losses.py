@@ -2,7 +2,7 @@ import math
 
 import torch
 
-from ired.core.config import NegativesConfig, ObjectiveConfig
+from ired.core.run_config import NegativesConfig, ObjectiveConfig
 from ired.science.losses import contrastive_loss, denoise_loss, energy_scale_penalty
 from ired.science.schedules import ContrastiveController
 
@@ -53,7 +53,7 @@ def test_weight_warmup_and_start():
 
 def test_every_contrastive_objective_has_its_term_in_the_registry():
     """The config validates objective names without torch; each contrastive one has its term in the registry."""
-    from ired.core.config import CONTRASTIVE_OBJECTIVES, OBJECTIVES
+    from ired.core.run_config import CONTRASTIVE_OBJECTIVES, OBJECTIVES
     from ired.science.losses import CONTRASTIVE_TERMS
 
     assert set(CONTRASTIVE_TERMS) == set(CONTRASTIVE_OBJECTIVES)
@@ -70,7 +70,7 @@ def test_contrastive_loss_uses_the_registry_entry(monkeypatch):
 
 
 def test_training_loss_is_denoising_plus_weighted_contrastive_plus_regulariser():
-    from ired.core.config import ModelConfig
+    from ired.core.run_config import ModelConfig
     from ired.science.diffusion import Schedule
     from ired.science.losses import Shaping, training_loss
     from ired.science.models import EnergyMLP, energy_and_grad

@@ -58,7 +58,7 @@ def _check_out(path: str | None) -> None:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from ired.core.config import load_config
+    from ired.core.config_io import load_config
     from ired.training.trainer import train
 
     cfg = load_config(args.config, args.set)
@@ -76,7 +76,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_config(args: argparse.Namespace) -> int:
-    from ired.core.config import dump_config, load_config
+    from ired.core.config_io import dump_config, load_config
 
     print(dump_config(load_config(args.config, args.set)), end="")
     return 0
@@ -88,7 +88,7 @@ def _cmd_schema(args: argparse.Namespace) -> int:
 
         print(json.dumps(ExperimentEntry.model_json_schema(), indent=1))
         return 0
-    from ired.core.config import json_schema
+    from ired.core.config_io import json_schema
 
     print(json.dumps(json_schema(), indent=1))
     return 0

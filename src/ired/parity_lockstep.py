@@ -45,7 +45,8 @@ from typing import Any
 import torch
 
 from ired.bench_reference import BenchError, ReleaseProcess, add_release_arguments, check_release, release_commit
-from ired.core.config import RunConfig, deep_merge, parse_set
+from ired.core.config_io import deep_merge, parse_set
+from ired.core.run_config import RunConfig
 from ired.science.data import Problems
 from ired.parity import run_config
 from ired.parity_release import OBJECTIVES

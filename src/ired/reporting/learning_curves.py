@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ired.core.config import build_config, read_yaml
+from ired.core.config_io import build_config, read_yaml
 from ired.core.errors import IredError, one_line_errors
 from ired.runs.jsonl import read_jsonl
 

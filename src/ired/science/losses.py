@@ -22,7 +22,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from ired.core.config import ObjectiveConfig
+from ired.core.run_config import ObjectiveConfig
 from ired.science.diffusion import Schedule
 from ired.science.models import EnergyGrad, EnergyMLP, autograd_energy_grad
 from ired.science.negatives import NegativeSampler
@@ -67,7 +67,7 @@ CONTRASTIVE_TERMS: dict[str, ContrastiveTerm] = {
     "cd": ContrastiveTerm(_cd),
     "hinge": ContrastiveTerm(_hinge),
 }
-"""The contrastive term of each objective of ``ired.core.config.CONTRASTIVE_OBJECTIVES`` (the same names)."""
+"""The contrastive term of each objective of ``ired.core.run_config.CONTRASTIVE_OBJECTIVES`` (the same names)."""
 
 
 def uses_temperature(objective: str) -> bool:

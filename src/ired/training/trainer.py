@@ -27,7 +27,7 @@ import torch
 
 from ired.runs.checkpoint import prune_checkpoints, save_checkpoint, step_path
 from ired.runs.code_version import check_resume, record_start
-from ired.core.config import RunConfig
+from ired.core.run_config import RunConfig
 from ired.science.data import Problems, TrainStream, make_split
 from ired.science.device import resolve_device
 from ired.science.diffusion import Schedule
