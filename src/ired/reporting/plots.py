@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 from ired.reporting.columns import ABLATION_COLUMNS, SWEEP, baseline_of, mean_of, n_of, std_of, sweep_keys
 from ired.reporting.cross_eval import SPLIT_ORDER
-from ired.reporting.diagnostics import Finding, as_rows, series
+from ired.reporting.diagnosis_types import Finding
+from ired.reporting.log_rows import as_rows, series
 from ired.reporting.formatting import to_float
 
 if TYPE_CHECKING:

@@ -20,7 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 from ired.core.run_config import OBJECTIVES, is_contrastive
 from ired.reporting.cross_eval import baselines_from_cross_eval, cross_eval_rows_for, read_cross_eval
-from ired.reporting.diagnostics import DEFAULT_THRESHOLDS, Finding, Thresholds, as_rows, diagnose, series
+from ired.reporting.diagnosis_types import DEFAULT_THRESHOLDS, Finding, Thresholds
+from ired.reporting.diagnostics import diagnose
+from ired.reporting.log_rows import as_rows, series
 from ired.core.errors import RecordFileError
 from ired.runs.jsonl import read_json_object, read_jsonl
 from ired.runs.state import run_state
