@@ -114,7 +114,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_plot(args: argparse.Namespace) -> int:
-    from ired.reporting.plots import live_curves_figure, save_png
+    from ired.reporting.curve_figures import live_curves_figure
+    from ired.reporting.figure_canvas import save_png
 
     run_dir = Path(args.run_dir)
     if not (run_dir / "metrics.jsonl").is_file():

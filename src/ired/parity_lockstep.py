@@ -330,7 +330,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.record_ired and not (args.release and args.release_python):
         parser.error("--release and --release-python are required (or --record-ired)")
-    from ired.reporting.plots import save_png
+    from ired.reporting.figure_canvas import save_png
 
     summaries: list[dict[str, Any]] = []
     steps: list[dict[str, Any]] = []
