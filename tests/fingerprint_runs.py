@@ -188,7 +188,7 @@ def _findings_tests(summary_csv: Path) -> dict[str, Any]:
 
     import pandas as pd
 
-    from ired.reporting.findings import comparable, compare_family
+    from ired.reporting.comparisons import comparable, compare_family
 
     summary = pd.read_csv(summary_csv)
     compared, budgets, other_seeds = comparable(summary, BASELINE)

@@ -165,7 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_plot)
 
     from ired.dispatch.cli import add_dispatch_commands, add_run_commands  # dispatch-train; cancel
-    from ired.reporting.findings import add_findings_command  # `ired findings`: results/findings.md, README check
+    from ired.reporting.findings_readme import add_findings_command  # `ired findings`: findings.md, README check
 
     add_dispatch_commands(sub)
     add_run_commands(sub)
