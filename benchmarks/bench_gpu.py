@@ -30,8 +30,16 @@ from typing import Any
 
 import torch
 
-from ired.bench.speed import FIGURES, OBJECTIVES, PATHS, STEPS, Bench, load_average, median_seconds
-from ired.core.config import load_config
+from ired.bench.speed import (
+    FIGURES,
+    OBJECTIVES,
+    PATHS,
+    STEPS,
+    Bench,
+    load_average,
+    median_seconds,
+)
+from ired.core.config_io import load_config
 from ired.evaluation.protocols import current_settings, run_inference
 from ired.science.data import baseline_mses, make_split
 from ired.training.trainer import Trainer

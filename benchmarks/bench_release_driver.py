@@ -149,7 +149,10 @@ class ReleaseTrainer:
 
     def __init__(self, release: str, objective: str, rank: int, batch_size: int, lr: float, workdir: str) -> None:
         from dataset import Inverse  # the release's modules (sys.path holds --release)
-        from diffusion_lib.denoising_diffusion_pytorch_1d import GaussianDiffusion1D, Trainer1D
+        from diffusion_lib.denoising_diffusion_pytorch_1d import (
+            GaussianDiffusion1D,
+            Trainer1D,
+        )
         from models import EBM, DiffusionWrapper
 
         dataset = Inverse("train", rank, False)

@@ -35,7 +35,8 @@ from typing import Any
 import torch
 
 from benchmarks.reference_numbers import REFERENCE_FILE, Check, load_checks
-from ired.core.config import RunConfig, build_config, deep_merge, read_yaml
+from ired.core.config_io import build_config, deep_merge, read_yaml
+from ired.core.run_config import RunConfig
 from ired.evaluation.evaluate import CheckpointEvaluator
 from ired.reporting.stats import welch_test
 
@@ -283,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="Override a run-config key for every run (e.g. train.steps=200 for a smoke test).")
     args = parser.parse_args(argv)
-    from ired.core.config import parse_set
+    from ired.core.config_io import parse_set
     from ired.core.errors import IredError
     from ired.training.trainer import train
 

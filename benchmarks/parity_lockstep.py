@@ -53,7 +53,8 @@ from benchmarks.bench_reference import (
 )
 from benchmarks.parity import run_config
 from benchmarks.parity_release import OBJECTIVES
-from ired.core.config import RunConfig, deep_merge, parse_set
+from ired.core.config_io import deep_merge, parse_set
+from ired.core.run_config import RunConfig
 from ired.science.data import Problems
 
 STEP_SEED = 10_000  # torch's generator is set to STEP_SEED + i before step i, on both sides
@@ -335,7 +336,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.record_ired and not (args.release and args.release_python):
         parser.error("--release and --release-python are required (or --record-ired)")
-    from ired.reporting.plots import save_png
+    from ired.reporting.figure_canvas import save_png
 
     summaries: list[dict[str, Any]] = []
     steps: list[dict[str, Any]] = []

@@ -31,7 +31,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.bench_reference import BenchError, ReleaseProcess, add_release_arguments, check_release
+from benchmarks.bench_reference import (
+    BenchError,
+    ReleaseProcess,
+    add_release_arguments,
+    check_release,
+)
 from benchmarks.parity import RELEASE_FILE, WINDOW
 
 OBJECTIVES = ("denoise", "contrastive")

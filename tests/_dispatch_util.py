@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from ired.core.config import deep_merge
+from ired.core.config_io import deep_merge
 
 TINY: dict[str, Any] = {
     "data": {"n": 3, "val_size": 64, "val_harder_size": 64, "train_subset_size": 64},

@@ -7,7 +7,8 @@ import os
 import pytest
 import torch
 
-from ired.core.config import RunConfig, load_config
+from ired.core.config_io import load_config
+from ired.core.run_config import RunConfig
 
 TINY = [
     "name=tiny",

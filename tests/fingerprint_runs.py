@@ -188,7 +188,7 @@ def _findings_tests(summary_csv: Path) -> dict[str, Any]:
 
     import pandas as pd
 
-    from ired.reporting.findings import comparable, compare_family
+    from ired.reporting.comparisons import comparable, compare_family
 
     summary = pd.read_csv(summary_csv)
     compared, budgets, other_seeds = comparable(summary, BASELINE)
@@ -235,7 +235,7 @@ def _tables(runs: list[dict[str, Any]], evaluations: list[str], env: dict[str, s
 def record(out: Path, work: Path) -> None:
     import torch
 
-    from ired.core.config import load_config
+    from ired.core.config_io import load_config
     from ired.training.trainer import train
 
     torch.set_num_threads(1)

@@ -20,7 +20,8 @@ import json
 
 import pytest
 
-from ired.reporting.diagnostics import detect_collapse, diagnose
+from ired.reporting.diagnostics import diagnose
+from ired.reporting.training_detectors import detect_collapse
 from ired.training.trainer import train
 
 from conftest import tiny_config

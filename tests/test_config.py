@@ -3,7 +3,8 @@ import sys
 
 import pytest
 
-from ired.core.config import OMITTED_AT_DEFAULT, RunConfig, dump_config, json_schema, load_config
+from ired.core.config_io import dump_config, json_schema, load_config
+from ired.core.run_config import OMITTED_AT_DEFAULT, RunConfig
 from ired.core.errors import ConfigError
 
 
@@ -103,7 +104,7 @@ def test_yaml_text_is_pyyamls_whichever_emitter_writes_it(text):
 def test_a_seed_s_config_text_derived_from_another_is_its_dump():
     from pathlib import Path
 
-    from ired.core.config import dump_config_from
+    from ired.core.config_io import dump_config_from
     from ired.registry.experiments import load_registry, resolve_runs
 
     config = Path(__file__).resolve().parents[1] / "config"

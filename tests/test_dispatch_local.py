@@ -16,7 +16,7 @@ import pytest
 from _dispatch_util import ATTEMPT_COLUMNS, attempts, status, tiny_config
 from ired.runs.checkpoint import load_checkpoint
 from ired.dispatch import DispatchError, DispatchSettings, FailureKind, dispatch, load_settings, run_training
-from ired.core.config import load_config
+from ired.core.config_io import load_config
 from ired.dispatch.executor import local_alive as _local_alive
 from ired.core.errors import ConfigError
 

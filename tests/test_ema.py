@@ -2,7 +2,7 @@
 
 import torch
 
-from ired.core.config import TrainConfig
+from ired.core.run_config import TrainConfig
 from ired.science.ema import ema_action
 from ired.training.trainer import Trainer
 

@@ -2,7 +2,7 @@ import math
 
 import torch
 
-from ired.core.config import ModelConfig, NegativesConfig, ObjectiveConfig
+from ired.core.run_config import ModelConfig, NegativesConfig, ObjectiveConfig
 from ired.science.data import make_split
 from ired.science.diffusion import Schedule
 from ired.science.energy_diffusion import EnergyDiffusion, TrainingBatch

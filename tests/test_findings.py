@@ -1,6 +1,6 @@
-"""ired.reporting.findings and ired.reporting.stats: the t distribution against published values, Welch's test and Holm's correction
-(family-wise error rate by simulation, power on a true effect), the best variant, honest negatives, the seed-set
-check, the README block check, and the command line."""
+"""ired.reporting.findings, comparisons, findings_readme and stats: the t distribution against published values,
+Welch's test and Holm's correction (family-wise error rate by simulation, power on a true effect), the best
+variant, honest negatives, the seed-set check, the README block check, and the command line."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ import pandas as pd
 import pytest
 
 from ired.core.errors import IredError
-from ired.reporting.findings import (
+from ired.reporting.comparisons import compare_family
+from ired.reporting.findings import findings_markdown
+from ired.reporting.findings_readme import (
     add_findings_command,
     check_readme,
-    compare_family,
-    findings_markdown,
     markers,
     scale_of,
     update_readme,

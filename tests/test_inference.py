@@ -47,7 +47,7 @@ def test_oracle_energy_is_solved_exactly_and_quirks_scale_the_output():
 def test_inference_is_deterministic_by_seed_and_chunking():
     schedule = Schedule(10)
     torch.manual_seed(0)
-    from ired.core.config import ModelConfig
+    from ired.core.run_config import ModelConfig
     from ired.science.models import EnergyMLP
 
     model = EnergyMLP(9, ModelConfig(width=32, time_dim=16)).requires_grad_(False)
@@ -65,7 +65,7 @@ def test_skipping_the_unused_last_gradient_changes_no_number():
     """descend no longer computes its last step's gradient (never used) and builds no graph: inference and every
     sampler give the numbers of the full computation (ired.science.inference.unused_gradients) bit for bit, with fewer
     gradient evaluations."""
-    from ired.core.config import ModelConfig, NegativesConfig
+    from ired.core.run_config import ModelConfig, NegativesConfig
     from ired.science.inference import unused_gradients
     from ired.science.models import EnergyMLP
     from ired.science.negatives import make_sampler

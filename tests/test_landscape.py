@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from conftest import tiny_config
-from ired.reporting import plots
+from ired.reporting import evaluation_figures, plots
 from ired.evaluation.evaluate import write_run_sweep
 from ired.reporting.inference_sweep import (
     SWEEP_COLUMNS,
@@ -114,11 +114,11 @@ def test_sweep_plot(sweep_files, tmp_path):
                        experiments=["study_x", "q207", "not_run"])
     img = mpimg.imread(out)
     assert img.shape[:2] == (840, 1500) and img[..., :3].std() > 0.05  # two splits x three panels, not blank
-    fig = plots.inference_sweep_figure(read_sweep(sweep_csv), ["q207"])
+    fig = evaluation_figures.inference_sweep_figure(read_sweep(sweep_csv), ["q207"])
     assert [ax.get_ylabel() for ax in fig.axes][:3] == ["val_task_mse@K", "val_rejected_frac@K",
                                                          "val_energy_monotone_frac@K"]
     assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["q207 (3 seeds)"]
-    empty = plots.inference_sweep_figure(read_sweep(tmp_path / "missing.csv"))
+    empty = evaluation_figures.inference_sweep_figure(read_sweep(tmp_path / "missing.csv"))
     assert "no inference sweep rows" in " ".join(t.get_text() for ax in empty.axes for t in ax.texts)
 
 

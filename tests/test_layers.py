@@ -174,13 +174,14 @@ def test_the_dispatcher_head_never_loads_torch(modules):
         "import importlib, sys\n"
         f"for name in {modules!r}:\n"
         "    importlib.import_module(name)\n"
-        "from ired.core.config import RunConfig, config_differences\n"
+        "from ired.core.run_config import RunConfig\n"
+        "from ired.core.same_run import config_differences\n"
         "assert config_differences(RunConfig().to_dict(), RunConfig(seed=1).to_dict()) == ['seed']\n"
         f"heavy = sorted(m for m in sys.modules if m.split('.')[0] in {TORCH!r})\n"
         "print(heavy)\n"
         "sys.exit(1 if heavy else 0)\n"
     )
-    assert "ired.dispatch.runner" in modules and "ired.core.config" in modules
+    assert "ired.dispatch.runner" in modules and "ired.core.run_config" in modules
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(SRC)})
     assert proc.returncode == 0, f"the head imported {proc.stdout.strip()}\n{proc.stderr}"
 

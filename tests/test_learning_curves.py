@@ -8,7 +8,7 @@ import json
 import pandas as pd
 import pytest
 
-from ired.core.config import dump_config, load_config
+from ired.core.config_io import dump_config, load_config
 from ired.science.data import trivial_baselines
 from ired.reporting.learning_curves import main, read_curve
 

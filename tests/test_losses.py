@@ -2,7 +2,7 @@ import math
 
 import torch
 
-from ired.core.config import NegativesConfig, ObjectiveConfig
+from ired.core.run_config import NegativesConfig, ObjectiveConfig
 from ired.science.losses import contrastive_loss, denoise_loss, energy_scale_penalty
 from ired.science.schedules import ContrastiveController
 
@@ -53,7 +53,7 @@ def test_weight_warmup_and_start():
 
 def test_every_contrastive_objective_has_its_term_in_the_registry():
     """The config validates objective names without torch; each contrastive one has its term in the registry."""
-    from ired.core.config import CONTRASTIVE_OBJECTIVES, OBJECTIVES
+    from ired.core.run_config import CONTRASTIVE_OBJECTIVES, OBJECTIVES
     from ired.science.losses import CONTRASTIVE_TERMS
 
     assert set(CONTRASTIVE_TERMS) == set(CONTRASTIVE_OBJECTIVES)

@@ -1,6 +1,6 @@
 import torch
 
-from ired.core.config import ModelConfig
+from ired.core.run_config import ModelConfig
 from ired.science.diffusion import Schedule
 from ired.science.models import EnergyMLP, autograd_energy_grad, count_parameters, energy_and_grad, explicit_energy_grad
 

@@ -1,6 +1,6 @@
 import torch
 
-from ired.core.config import ModelConfig, NegativesConfig
+from ired.core.run_config import ModelConfig, NegativesConfig
 from ired.science.diffusion import Schedule
 from ired.science.inference import descend
 from ired.science.models import EnergyMLP, energy_and_grad

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ired.reporting import plots
+from ired.reporting import curve_figures, evaluation_figures, figure_canvas, plots, summary_figures
 from ired.reporting.columns import ABLATION_COLUMNS
 from ired.reporting.diagnostics import diagnose
 from ired.reporting.cross_eval import aggregate_cross_eval
@@ -32,26 +32,26 @@ def _texts(fig):
 
 def test_training_curves(tmp_path):
     rows = make_log("denoise_only")
-    out = plots.save_png(plots.training_curves_figure(rows, "denoise only", diagnose(rows), BASELINES),
+    out = figure_canvas.save_png(curve_figures.training_curves_figure(rows, "denoise only", diagnose(rows), BASELINES),
                          tmp_path / "denoise_only.png")
     img = _read(out)
     assert img.shape[:2] == (850, 1500)
 
 
 def test_training_curves_axes_are_contract_names_and_nulls_are_said():
-    fig = plots.training_curves_figure(make_log("denoise_only"), "denoise only")
+    fig = curve_figures.training_curves_figure(make_log("denoise_only"), "denoise only")
     labels = " ".join(ax.get_ylabel() for ax in fig.axes)
     for col in ("train_denoise_mse", "val_task_mse", "val_task_mse_raw", "gradE_norm", "pred_std", "loss_total"):
         assert col in labels
     said = _texts(fig)
     assert "frac_sat" in said and "null in every row" in said and "denoise-only" in said
-    empty = plots.training_curves_figure([], "nothing logged")
+    empty = curve_figures.training_curves_figure([], "nothing logged")
     assert "metrics.jsonl has no rows" in _texts(empty)
 
 
 def test_training_curves_from_dataframe_with_nan_columns():
     df = pd.DataFrame(make_log("denoise_only"))  # null columns become NaN / None in pandas
-    fig = plots.training_curves_figure(df, "from a DataFrame")
+    fig = curve_figures.training_curves_figure(df, "from a DataFrame")
     assert "null in every row" in _texts(fig)
     assert sum(len(ax.lines) for ax in fig.axes) >= 8
 
@@ -60,12 +60,12 @@ def test_run_curves_from_folder_mark_the_collapse_found_by_the_summary(tmp_path)
     d = write_run(tmp_path, "q206_s0", "collapse")
     write_summary([{"experiment": "q206", "seed": 0, "run_dir": d}], None, tmp_path / "summary.csv",
                   tmp_path / "summary.md", tmp_path / "runs.csv")
-    fig = plots.run_curves_figure(d, pd.read_csv(tmp_path / "runs.csv"))
-    assert _read(plots.save_png(fig, tmp_path / "plots" / "q206_s0.png")).shape[:2] == (850, 1500)
+    fig = curve_figures.run_curves_figure(d, pd.read_csv(tmp_path / "runs.csv"))
+    assert _read(figure_canvas.save_png(fig, tmp_path / "plots" / "q206_s0.png")).shape[:2] == (850, 1500)
     assert fig._suptitle.get_text() == "q206_s0: collapsed"  # the status of runs.csv, not diagnosed again
     assert "collapse @ 400" in fig.get_supxlabel()
     assert any(line.get_xdata()[0] == 400 for ax in fig.axes for line in ax.lines if len(line.get_xdata()) == 2)
-    unknown = plots.run_curves_figure(d, pd.DataFrame())  # a folder runs.csv does not know: drawn, unmarked
+    unknown = curve_figures.run_curves_figure(d, pd.DataFrame())  # a folder runs.csv does not know: drawn, unmarked
     assert unknown._suptitle.get_text() == "q206_s0: not in runs.csv" and not unknown.get_supxlabel()
 
 
@@ -86,7 +86,7 @@ def test_ablation_and_heatmap(tmp_path):
     out = plots.render("ablation", tmp_path / "ablation.png", tables)
     img = _read(out)
     assert img.shape[1] == 1000 and img.shape[0] == 650
-    fig = plots.ablation_figure(pd.read_csv(tmp_path / "summary.csv"))
+    fig = summary_figures.ablation_figure(pd.read_csv(tmp_path / "summary.csv"))
     assert [ax.get_ylabel() for ax in fig.axes] == [c.name for c in ABLATION_COLUMNS] == ["val_task_mse",
                                                                                         "val_harder_task_mse"]
     legend = " ".join(t.get_text() for ax in fig.axes for t in ax.get_legend().get_texts())
@@ -95,8 +95,8 @@ def test_ablation_and_heatmap(tmp_path):
     heat = plots.render("cross_eval", tmp_path / "heat.png", tables)
     img = _read(heat)
     n_rows = 2 * 2  # experiments (q101: 3 seeds, q206: 1) x weights: one row per experiment, not per checkpoint
-    assert img.shape[0] == int(round((2.0 + 0.32 * n_rows) * plots.DPI))
-    fig = plots.cross_eval_figure(pd.read_csv(ce), pd.read_csv(tmp_path / "runs.csv"))
+    assert img.shape[0] == int(round((2.0 + 0.32 * n_rows) * figure_canvas.DPI))
+    fig = evaluation_figures.cross_eval_figure(pd.read_csv(ce), pd.read_csv(tmp_path / "runs.csv"))
     ax = fig.axes[0]
     assert [t.get_text() for t in ax.get_yticklabels()] == ["q101 [ema]", "q101 [raw]", "q206 [ema]", "q206 [raw]"]
     assert len(ax.get_xticklabels()) == 7  # current, reference x 3 splits + denoise on val
@@ -109,13 +109,13 @@ def test_ablation_and_heatmap(tmp_path):
 
 
 def test_empty_inputs_say_so(tmp_path):
-    fig = plots.cross_eval_figure(pd.DataFrame())
+    fig = evaluation_figures.cross_eval_figure(pd.DataFrame())
     assert "no cross-eval results" in _texts(fig)
     _read(plots.render("cross_eval", tmp_path / "h.png", {"cross_eval": tmp_path / "missing.csv",
                                                           "runs": tmp_path / "missing.csv"}))
     summary = pd.DataFrame([{"experiment": "x", "status": "failed-infrastructure", "val_task_mse_mean": np.nan,
                              "val_harder_task_mse_mean": np.nan}])
-    fig = plots.ablation_figure(summary)
+    fig = summary_figures.ablation_figure(summary)
     assert "no evaluated run" in _texts(fig)
 
 
@@ -140,7 +140,7 @@ def test_sweep_plot_a_line_per_combination_with_seed_error_bars(tmp_path):
     summary = _sweep_study(tmp_path)
     assert list(summary.columns[:4]) == ["experiment", "sweep", "objective.temperature", "train.lr"]
     assert (summary["val_task_mse_n"][:6] == 3).all()
-    fig = plots.sweeps_figure(summary)
+    fig = summary_figures.sweeps_figure(summary)
     by_x = {ax.get_xlabel(): ax for ax in fig.axes if ax.get_visible()}
     assert set(by_x) == {"objective.temperature", "train.lr"}  # one panel per swept key, one row for the sweep
     lr = by_x["train.lr"]
@@ -168,14 +168,14 @@ def test_sweep_plot_a_line_per_combination_with_seed_error_bars(tmp_path):
     table = text.split('id="summary"')[1].split("</thead>")[0]
     assert ">sweep</th>" in table and ">train.lr</th>" in table
     assert 'data-experiment="grid_t0.5_lr0 grid"' in text  # the experiment filter also matches the sweep name
-    raw = plots.sweeps_figure(summary, metric="val_task_mse_raw")
+    raw = summary_figures.sweeps_figure(summary, metric="val_task_mse_raw")
     assert "raw weights" in raw._suptitle.get_text()
     with pytest.raises(ValueError, match="metric 'nope' is not a column of the summary"):
-        plots.sweeps_figure(summary, metric="nope")
+        summary_figures.sweeps_figure(summary, metric="nope")
 
 
 def test_sweep_plot_without_sweeps_says_so():
-    fig = plots.sweeps_figure(pd.DataFrame([{"experiment": "q207", "val_task_mse_mean": 0.01}]))
+    fig = summary_figures.sweeps_figure(pd.DataFrame([{"experiment": "q207", "val_task_mse_mean": 0.01}]))
     assert "no parameter sweep" in _texts(fig)
 
 
@@ -204,13 +204,13 @@ def test_ired_plot_draws_a_run_still_training(tmp_path):
         assert out.returncode == 0, out.stderr
         assert out.stdout.strip() == str(run_dir / "curves.png")
         assert _read(run_dir / "curves.png").shape[:2] == (850, 1500)
-        title = plots.live_curves_figure(run_dir)._suptitle.get_text()
+        title = curve_figures.live_curves_figure(run_dir)._suptitle.get_text()
         assert title == "held-s0: running at step 20 of 40 (2 metrics rows)", title
         assert [json.loads(line)["step"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()] == [10, 20]
     finally:
         (run_dir / "release").touch()
         trainer.join()
-    done = plots.live_curves_figure(run_dir)._suptitle.get_text()
+    done = curve_figures.live_curves_figure(run_dir)._suptitle.get_text()
     assert done == "held-s0: completed at step 40 of 40 (4 metrics rows)", done
     missing = subprocess.run([sys.executable, "-m", "ired", "plot", str(tmp_path)], capture_output=True, text=True)
     assert missing.returncode == 2 and "no metrics.jsonl" in missing.stderr

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from ired.reporting.findings import check_readme
+from ired.reporting.findings_readme import check_readme
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAPSHOTS = sorted((ROOT / "docs/results").glob("*/summary.csv"))

@@ -210,7 +210,7 @@ def test_sweeps_are_grouped_in_the_summary(tmp_path):
 def _report_inputs(study, tmp_path):
     """The pipeline's files for the study: cross_eval.csv, summary/runs tables, findings, plots, curves."""
     from ired.reporting import plots
-    from ired.reporting.findings import write_findings
+    from ired.reporting.findings_readme import write_findings
 
     _, specs, jsons = study
     res = tmp_path / "results"

@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from ired.reporting.findings import write_findings
+from ired.reporting.findings_readme import write_findings
 from ired.reporting.cross_eval import aggregate_cross_eval
 from ired.reporting.html_report import write_html_report
 from ired.reporting.summary import write_summary

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "ired" / "reporting"
-REPORTING = tuple(sorted(p.stem for p in SRC.glob("*.py") if p.stem != "__init__"))
+REPORTING = tuple(sorted(p.stem for p in SRC.glob("*.py") if p.stem != "__init__"))  # every module of the layer
 FORBIDDEN = ("ired.training.trainer", "ired.evaluation.evaluate")
 
 

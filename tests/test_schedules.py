@@ -2,7 +2,7 @@
 
 import json
 
-from ired.core.config import NegativesConfig, ObjectiveConfig
+from ired.core.run_config import NegativesConfig, ObjectiveConfig
 from ired.science.schedules import ContrastiveController
 from ired.training.trainer import train
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ired.core.config import build_config, dump_config, load_config
+from ired.core.config_io import build_config, dump_config, load_config
 from ired.core.errors import ConfigError
 from ired.registry.experiments import load_registry, resolve_runs
 from ired.registry.sweeps import format_value

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from ired.core.config import load_config
+from ired.core.config_io import load_config
 from ired.core.errors import ConfigError
 from ired.training.trainer import Trainer
 from ired.training.kernel import FusedEnergyGrad, compiles, update_ema

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from ired.core.config import load_config
+from ired.core.config_io import load_config
 from ired.core.errors import ConfigError
 from ired.registry.experiments import load_registry, resolve_runs
 from workflow_helpers import REPO, copy_workflow

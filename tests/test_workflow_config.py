@@ -11,7 +11,8 @@ import jsonschema
 import pytest
 import yaml
 
-from ired.core.config import RunConfig, build_config, json_schema
+from ired.core.config_io import build_config, json_schema
+from ired.core.run_config import RunConfig
 from workflow_helpers import REPO, copy_workflow, planned_jobs, snakemake
 
 CONFIG = REPO / "config"

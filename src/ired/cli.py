@@ -58,7 +58,7 @@ def _check_out(path: str | None) -> None:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from ired.core.config import load_config
+    from ired.core.config_io import load_config
     from ired.training.trainer import train
 
     cfg = load_config(args.config, args.set)
@@ -76,7 +76,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_config(args: argparse.Namespace) -> int:
-    from ired.core.config import dump_config, load_config
+    from ired.core.config_io import dump_config, load_config
 
     print(dump_config(load_config(args.config, args.set)), end="")
     return 0
@@ -88,7 +88,7 @@ def _cmd_schema(args: argparse.Namespace) -> int:
 
         print(json.dumps(ExperimentEntry.model_json_schema(), indent=1))
         return 0
-    from ired.core.config import json_schema
+    from ired.core.config_io import json_schema
 
     print(json.dumps(json_schema(), indent=1))
     return 0
@@ -114,7 +114,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_plot(args: argparse.Namespace) -> int:
-    from ired.reporting.plots import live_curves_figure, save_png
+    from ired.reporting.curve_figures import live_curves_figure
+    from ired.reporting.figure_canvas import save_png
 
     run_dir = Path(args.run_dir)
     if not (run_dir / "metrics.jsonl").is_file():
@@ -164,7 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_plot)
 
     from ired.dispatch.cli import add_dispatch_commands, add_run_commands  # dispatch-train; cancel
-    from ired.reporting.findings import add_findings_command  # `ired findings`: results/findings.md, README check
+    from ired.reporting.findings_readme import add_findings_command  # `ired findings`: findings.md, README check
 
     add_dispatch_commands(sub)
     add_run_commands(sub)

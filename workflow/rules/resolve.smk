@@ -4,7 +4,7 @@ A run is one experiment at one seed, named `<experiment>-s<seed>`. Its config is
 config/base.yaml, the scale (config/scales/<scale>.yaml), then every experiment of its `extends` chain, oldest
 first (its `set`, then its `at_scale.<scale>`), then, for a sweep's point, the point's values, then the run's
 name and seed (ired.registry.experiments.resolve_runs; a sweep's run also carries `sweep: {name, point}`). The merged config is
-validated by ired.core.config (every cross-key rule) before any job starts.
+validated by ired.core.run_config (every cross-key rule) before any job starts.
 
 RUNS are the runs of the selected experiments (config `experiments`: what all_ablations, the tables and the plots
 cover). KNOWN_RUNS add the runs of every sweep of the registry, selected or not, so that `snakemake <sweep>` and
@@ -19,7 +19,7 @@ a description, or a library release that adds a key with its default, retrains n
 
 import itertools
 
-from ired.core.config import dump_config, dump_config_from
+from ired.core.config_io import dump_config, dump_config_from
 from ired.runs.inputs import check_checkpoint_file
 from ired.registry.experiments import resolve_runs
 
@@ -62,7 +62,7 @@ _DUMPED = {}  # experiment -> (config, dump) of the first of its runs asked for;
 
 def get_run_config_text(wildcards):
     """The text of one run's config.yaml (the resolve rule's parameter, hence its rerun trigger). Computed when
-    Snakemake plans the job; the seeds of one experiment share most of it (ired.core.config.dump_config_from)."""
+    Snakemake plans the job; the seeds of one experiment share most of it (ired.core.config_io.dump_config_from)."""
     r = known_run(wildcards.run)
     cfg = r["resolved"]
     like = _DUMPED.get(r["experiment"])

@@ -35,7 +35,7 @@ from typing import Callable
 import torch
 
 from ired.bench.floor import count_gemms, gemm_throughput
-from ired.core.config import load_config
+from ired.core.config_io import load_config
 from ired.science.data import make_split
 from ired.science.inference import InferenceSettings, annealed_inference, unused_gradients
 from ired.training.trainer import Trainer

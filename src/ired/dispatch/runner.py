@@ -409,7 +409,7 @@ def _plan_dict(plan: Plan) -> dict[str, Any]:
 
 class _TrainTask(_Task):
     def __init__(self, config_path: Path, run_dir: Path) -> None:
-        from ired.core.config import build_config, read_yaml
+        from ired.core.config_io import build_config, read_yaml
 
         self.base = read_yaml(config_path)
         self.cfg = build_config(self.base, str(config_path))  # a config error stops here, before any job
@@ -430,7 +430,7 @@ class _TrainTask(_Task):
 
     def attempt_config(self, plan: Plan, attempt: int) -> Path:
         """The attempt's config file: the run's config with the plan's fallbacks applied, validated here."""
-        from ired.core.config import build_config, deep_merge, dump_config
+        from ired.core.config_io import build_config, deep_merge, dump_config
 
         over: dict[str, Any] = {}
         if plan.micro_batch is not None and plan.micro_batch != self.cfg.train.effective_micro_batch:
@@ -473,12 +473,13 @@ class _TrainTask(_Task):
         """Keys (dotted) in which the run in the folder differs from this config; [] when it is this run or none.
 
         Resource knobs (micro-batch, threads, device, fault injection ...) do not count: the trainer's own rule
-        for "same run" (:func:`ired.core.config.config_differences`).
+        for "same run" (:func:`ired.core.same_run.config_differences`).
         """
         done = self.run_dir / "resolved_config.yaml"
         if not done.exists():
             return []
-        from ired.core.config import config_differences, read_yaml
+        from ired.core.config_io import read_yaml
+        from ired.core.same_run import config_differences
 
         try:
             return config_differences(read_yaml(done), self.cfg.to_dict())

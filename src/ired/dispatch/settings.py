@@ -220,7 +220,7 @@ def load_settings(path: str | Path | None = None, resources: dict[str, Any] | No
     Snakemake's names), then keyword overrides whose value is not None.
 
     A resource key in the file (or its old name, e.g. ``timeout_min``) is a one-line error saying where it went."""
-    from ired.core.config import deep_merge, read_yaml
+    from ired.core.config_io import deep_merge, read_yaml
 
     data: dict[str, Any] = read_yaml(path) if path is not None else {}
     old_names = {old: new for new, old in RESOURCE_KEYS.items()} | {"partition": "slurm_partition",

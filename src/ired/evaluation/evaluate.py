@@ -12,7 +12,7 @@ import torch
 
 from ired.runs.atomic import write_text_atomic
 from ired.runs.checkpoint import load_checkpoint
-from ired.core.config import build_config
+from ired.core.config_io import build_config
 from ired.science.data import SPLITS, baseline_mses, make_split
 from ired.science.device import resolve_device
 from ired.science.diffusion import Schedule

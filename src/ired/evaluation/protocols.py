@@ -17,7 +17,7 @@ from typing import Callable
 import torch
 from ired.science.models import EnergyMLP
 
-from ired.core.config import RunConfig
+from ired.core.run_config import RunConfig
 from ired.science.data import Problems
 from ired.science.diffusion import Schedule
 from ired.science.inference import InferenceSettings, InferenceStats, annealed_inference

@@ -2,7 +2,7 @@
 
 A registry is a folder of YAML files, one family per file (the file's stem), each a mapping of experiment id ->
 definition (:class:`ExperimentEntry`). :func:`load_registry` validates every experiment of every file, selected or
-not: its keys, its `set` / `at_scale` fragments (the rules of :class:`ired.core.config.RunConfig`), its seeds, ids
+not: its keys, its `set` / `at_scale` fragments (the rules of :class:`ired.core.run_config.RunConfig`), its seeds, ids
 unique within and across files, and its `extends` chain (resolved once; unknown parents and cycles are errors).
 An experiment that declares a `sweep` (:mod:`ired.registry.sweeps`) is a :class:`Sweep`: it expands into one experiment per
 point, named ``<sweep>-<label><value>-...``, each the sweep's own experiment plus the point's values
@@ -23,7 +23,9 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from ired.core.config import RunConfig, build_config, deep_merge, format_validation_error, validate_fragment
+from ired.core.config_io import build_config, deep_merge, validate_fragment
+from ired.core.config_messages import format_validation_error
+from ired.core.run_config import RunConfig
 from ired.core.errors import ConfigError
 from ired.registry.sweeps import SweepEntry, expand_sweep
 from ired.core.yamlio import read_mapping

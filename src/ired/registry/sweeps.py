@@ -29,8 +29,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ired.core.config import RunConfig, validate_fragment
+from ired.core.config_io import validate_fragment
 from ired.core.errors import ConfigError
+from ired.core.run_config import RunConfig
 
 #: Short labels of common last key parts in point names (any other key is labelled by its last part).
 ABBREVIATIONS: dict[str, str] = {

@@ -41,7 +41,8 @@ from ired.reporting.columns import (
 )
 from ired.reporting.cross_eval import PREFERRED_MILESTONES, cross_eval_by_experiment, read_cross_eval
 from ired.reporting.formatting import finite, g, pm, to_float
-from ired.reporting.plots import PLOTS, REPORT_SECTIONS, STATUS_COLOURS, Plot
+from ired.reporting.figure_canvas import STATUS_COLOURS
+from ired.reporting.plots import PLOTS, REPORT_SECTIONS, Plot
 
 if TYPE_CHECKING:
     import pandas as pd

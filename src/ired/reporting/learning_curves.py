@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ired.core.config import build_config, read_yaml
+from ired.core.config_io import build_config, read_yaml
 from ired.core.errors import IredError, one_line_errors
 from ired.runs.jsonl import read_jsonl
 
@@ -81,7 +81,7 @@ def curves_figure(curves: Sequence[RunCurve], target: float = DEFAULT_TARGET) ->
     """val_task_mse (EMA solid, raw dashed) against the step, the predict-mean baseline and ``target`` x it."""
     from matplotlib.figure import Figure
 
-    from ired.reporting.plots import DPI
+    from ired.reporting.figure_canvas import DPI
 
     fig = Figure(figsize=(10.0, 6.0), dpi=DPI, layout="constrained")
     ax = fig.add_subplot()
@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
             Path(args.csv).parent.mkdir(parents=True, exist_ok=True)
             curves_table(curves).to_csv(args.csv, index=False, float_format="%.6g")
         if args.png:
-            from ired.reporting.plots import save_png
+            from ired.reporting.figure_canvas import save_png
 
             save_png(curves_figure(curves, args.target), args.png)
     return 0

@@ -18,9 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ired.core.config import OBJECTIVES, is_contrastive
+from ired.core.run_config import OBJECTIVES, is_contrastive
 from ired.reporting.cross_eval import baselines_from_cross_eval, cross_eval_rows_for, read_cross_eval
-from ired.reporting.diagnostics import DEFAULT_THRESHOLDS, Finding, Thresholds, as_rows, diagnose, series
+from ired.reporting.diagnosis_types import DEFAULT_THRESHOLDS, Finding, Thresholds
+from ired.reporting.diagnostics import diagnose
+from ired.reporting.log_rows import as_rows, series
 from ired.core.errors import RecordFileError
 from ired.runs.jsonl import read_json_object, read_jsonl
 from ired.runs.state import run_state
@@ -302,7 +304,7 @@ def baselines_from_config(config: Mapping[str, Any] | None) -> dict[str, dict[st
     if not config:
         return {}
     try:
-        from ired.core.config import build_config
+        from ired.core.config_io import build_config
         from ired.science.data import SPLITS, trivial_baselines
 
         cfg = build_config(dict(config), "resolved_config.yaml")

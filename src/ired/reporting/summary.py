@@ -32,7 +32,7 @@ from ired.reporting.columns import (
     sweep_keys,
 )
 from ired.reporting.cross_eval import baselines_from_cross_eval
-from ired.reporting.diagnostics import DEFAULT_THRESHOLDS, Thresholds
+from ired.reporting.diagnosis_types import DEFAULT_THRESHOLDS, Thresholds
 from ired.core.errors import IredError
 from ired.reporting.formatting import num, pm
 from ired.reporting.inference_sweep import mean_std

@@ -46,7 +46,7 @@ def check_checkpoint_file(path: str | Path, key: str) -> Path:
 def check_checkpoint(path: str | Path, key: str) -> None:
     """Open the checkpoint (torch) and validate its embedded run config; errors are ConfigErrors naming ``key``."""
     from ired.runs.checkpoint import load_checkpoint
-    from ired.core.config import build_config
+    from ired.core.config_io import build_config
     from ired.core.errors import IredError
 
     check_checkpoint_file(path, key)

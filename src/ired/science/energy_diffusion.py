@@ -18,11 +18,23 @@ from dataclasses import dataclass
 
 import torch
 
-from ired.core.config import ObjectiveConfig, RunConfig
+from ired.core.run_config import ObjectiveConfig, RunConfig
 from ired.science.data import Problems
 from ired.science.diffusion import Schedule
-from ired.science.losses import Shaping, TrainingLoss, contrastive_loss, denoise_loss, energy_scale_penalty
-from ired.science.models import Conditioning, EnergyGrad, EnergyMLP, autograd_energy_grad, build_model
+from ired.science.losses import (
+    Shaping,
+    TrainingLoss,
+    contrastive_loss,
+    denoise_loss,
+    energy_scale_penalty,
+)
+from ired.science.models import (
+    Conditioning,
+    EnergyGrad,
+    EnergyMLP,
+    autograd_energy_grad,
+    build_model,
+)
 from ired.science.negatives import NegativeSampler, make_sampler
 
 

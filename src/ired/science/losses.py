@@ -22,7 +22,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from ired.core.config import NegativesConfig, ObjectiveConfig
+from ired.core.run_config import NegativesConfig, ObjectiveConfig
 
 
 @dataclass
@@ -64,7 +64,7 @@ CONTRASTIVE_TERMS: dict[str, ContrastiveTerm] = {
     "cd": ContrastiveTerm(_cd),
     "hinge": ContrastiveTerm(_hinge),
 }
-"""The contrastive term of each objective of ``ired.core.config.CONTRASTIVE_OBJECTIVES`` (the same names)."""
+"""The contrastive term of each objective of ``ired.core.run_config.CONTRASTIVE_OBJECTIVES`` (the same names)."""
 
 
 def uses_temperature(objective: str) -> bool:

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ired.core.config import ModelConfig, RunConfig
+from ired.core.run_config import ModelConfig, RunConfig
 
 
 def sinusoidal_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:

@@ -26,7 +26,7 @@ from typing import Any, Protocol
 
 import torch
 
-from ired.core.config import NegativesConfig
+from ired.core.run_config import NegativesConfig
 from ired.science.diffusion import Schedule
 from ired.science.inference import descend
 from ired.science.models import Conditioning, EnergyMLP

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ired.core.config import NegativesConfig, ObjectiveConfig
+from ired.core.run_config import NegativesConfig, ObjectiveConfig
 from ired.science.losses import Shaping, uses_temperature
 
 TEMPERATURE_BOUNDS = (1e-3, 1e4)

@@ -27,7 +27,7 @@ from typing import Callable
 import torch
 
 from ired.runs.atomic import write_text_atomic
-from ired.core.config import FaultsConfig
+from ired.core.run_config import FaultsConfig
 from ired.core.errors import StorageError
 from ired.core.host import node_name
 

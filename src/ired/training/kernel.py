@@ -20,7 +20,7 @@ from collections.abc import Iterator
 
 import torch
 
-from ired.core.config import TrainConfig
+from ired.core.run_config import TrainConfig
 from ired.core.errors import ConfigError
 from ired.science.models import Conditioning, EnergyGrad, EnergyMLP, autograd_energy_grad, energy_grad_terms, energy_weights
 

@@ -26,10 +26,10 @@ from typing import Any
 
 import torch
 
-from ired.core.config import RunConfig
 from ired.core.errors import DivergedError, SliceEnd, StorageError
 from ired.core.metrics import ALL_COLUMNS, WEIGHTS_SUFFIX
 from ired.core.progress import Progress, progress
+from ired.core.run_config import RunConfig
 from ired.evaluation.protocols import current_settings, denoise_mse, run_inference
 from ired.runs.checkpoint import prune_checkpoints, save_checkpoint, step_path
 from ired.runs.code_version import check_resume, record_start

@@ -1,31 +1,23 @@
-"""Typed run configuration: one model per concern, every key described, with a default.
+"""The run configuration's model: :class:`RunConfig` and one model per concern (data, model, diffusion,
+objective, negatives, inference, training, fault injection, sweep membership), every key described, with a
+default.
 
-A run is fully described by a :class:`RunConfig`. Defaults follow the IRED reference (REFERENCE.md);
-a YAML file and ``--set key=value`` overrides only state differences. Unknown keys, wrong types and
-out-of-range values raise :class:`ConfigError` naming the file, the key, the value and what is allowed,
-before any work starts.
+A run is fully described by a :class:`RunConfig`. Defaults follow the IRED reference (REFERENCE.md); a YAML
+file and ``--set key=value`` overrides only state differences (:mod:`ired.core.config_io`). Unknown keys,
+wrong types and out-of-range values are refused by the models (:mod:`ired.core.config_messages` words the
+errors).
 """
 
 from __future__ import annotations
 
-import copy
-import math
-import re
-import types
-import typing
-from functools import cache
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import annotated_types
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from ired.core import exit_codes
-from ired.core.errors import ConfigError
-from ired.core.yamlio import dump_yaml, parse_yaml, read_mapping
 
 
-class _Strict(BaseModel):
+class StrictModel(BaseModel):
     """Base: unknown keys are errors, assignments are validated, types are strict (no bool or string for an
     int, no string for a number; an int is a valid float), numbers are finite."""
 
@@ -40,7 +32,7 @@ def _list_to_tuple(value: Any) -> Any:
 FloatPair = Annotated[tuple[float, float], BeforeValidator(_list_to_tuple)]
 
 
-class DataConfig(_Strict):
+class DataConfig(StrictModel):
     n: int = Field(20, ge=2, le=64, description="Matrix size: problems are n x n, flattened to n*n values.")
     train_subset_size: int = Field(
         1024, ge=1, description="Size of the fixed, seeded training-distribution subset used by `train_task_mse`."
@@ -63,7 +55,7 @@ class DataConfig(_Strict):
         return sizes[split]
 
 
-class ModelConfig(_Strict):
+class ModelConfig(StrictModel):
     head: Literal["vector", "scalar"] = Field(
         "vector",
         description="Energy head: `vector` E = ||fc4(h)||^2 with fc4: width -> n*n (IRED release); "
@@ -76,13 +68,13 @@ class ModelConfig(_Strict):
     time_dim: int = Field(128, ge=2, description="Size of the sinusoidal time embedding and of its MLP.")
 
     @model_validator(mode="after")
-    def _even_time_dim(self) -> "ModelConfig":
+    def _even_time_dim(self) -> ModelConfig:
         if self.time_dim % 2:
             raise ValueError(f"model.time_dim must be even (sin and cos halves), got {self.time_dim}")
         return self
 
 
-class DiffusionConfig(_Strict):
+class DiffusionConfig(StrictModel):
     steps: int = Field(10, ge=1, le=1000, description="Number of diffusion levels T (t in 0..T-1).")
     cosine_s: float = Field(0.008, gt=0, lt=1, description="Offset s of the cosine schedule (Nichol & Dhariwal 2021).")
 
@@ -100,7 +92,7 @@ def is_contrastive(objective: str) -> bool:
     return objective in CONTRASTIVE_OBJECTIVES
 
 
-class ObjectiveConfig(_Strict):
+class ObjectiveConfig(StrictModel):
     name: Literal[OBJECTIVES] = Field(  # type: ignore[valid-type]
         "denoise",
         description="Training objective: `denoise` (epsilon MSE only); plus a contrastive term: `softplus` "
@@ -158,14 +150,14 @@ class ObjectiveConfig(_Strict):
         return is_contrastive(self.name)
 
     @model_validator(mode="after")
-    def _band(self) -> "ObjectiveConfig":
+    def _band(self) -> ObjectiveConfig:
         low, high = self.frac_sat_band
         if not 0 <= low < high <= 1:
             raise ValueError(f"objective.frac_sat_band={list(self.frac_sat_band)} must satisfy 0 <= low < high <= 1")
         return self
 
 
-class NegativesConfig(_Strict):
+class NegativesConfig(StrictModel):
     name: Literal["mined", "langevin", "replay"] = Field(
         "mined",
         description="Negative sampler for contrastive objectives: `mined` (IRED: 3x noise start, gradient steps "
@@ -206,7 +198,7 @@ class NegativesConfig(_Strict):
     )
 
 
-class InferenceConfig(_Strict):
+class InferenceConfig(StrictModel):
     steps_per_level: int = Field(5, ge=0, description="Gradient steps on E at each diffusion level (K).")
     step_size_scale: float = Field(1.0, gt=0, description="Step size = step_size_scale * lambda_t.")
     clamp: float = Field(2.0, gt=0, description="x0 estimates and iterates are clamped to [-clamp, clamp] (x0 units).")
@@ -214,7 +206,7 @@ class InferenceConfig(_Strict):
     seed: int = Field(0, ge=0, description="Seed of the inference start noise y_T ~ N(0, I).")
 
 
-class TrainConfig(_Strict):
+class TrainConfig(StrictModel):
     steps: int = Field(50000, ge=1, description="Optimiser steps.")
     batch_size: int = Field(2048, ge=1, description="Effective batch: problems per optimiser step.")
     micro_batch: int | None = Field(
@@ -274,7 +266,7 @@ class TrainConfig(_Strict):
     )
 
     @model_validator(mode="after")
-    def _consistent(self) -> "TrainConfig":
+    def _consistent(self) -> TrainConfig:
         if self.micro_batch is not None and self.batch_size % self.micro_batch:
             raise ValueError(
                 f"train.micro_batch={self.micro_batch} must divide train.batch_size={self.batch_size}"
@@ -299,7 +291,7 @@ class TrainConfig(_Strict):
         return self.micro_batch or self.batch_size
 
 
-class FaultsConfig(_Strict):
+class FaultsConfig(StrictModel):
     """Fault injection for tests and drills; everything off by default."""
 
     exit_on_node: str | None = Field(
@@ -325,7 +317,7 @@ class FaultsConfig(_Strict):
     )
 
 
-class SweepMembership(_Strict):
+class SweepMembership(StrictModel):
     """Which sweep a run belongs to, and its point: set by the registry for the runs of a sweep, never by hand."""
 
     name: str = Field(min_length=1, description="The sweep: the registry experiment that declares `sweep`.")
@@ -339,7 +331,7 @@ class SweepMembership(_Strict):
 OMITTED_AT_DEFAULT = ("sweep", "faults.hold_at_step", "faults.step_delay_s", "train.kernel", "train.precision")
 
 
-class RunConfig(_Strict):
+class RunConfig(StrictModel):
     name: str = Field("run", min_length=1, description="Run name, used in logs and reports.")
     description: str = Field("", description="One line saying what this run tests.")
     seed: int = Field(0, ge=0, description="Seed of everything random in training (data, noise, init).")
@@ -357,7 +349,7 @@ class RunConfig(_Strict):
     )
 
     @model_validator(mode="after")
-    def _consistent(self) -> "RunConfig":
+    def _consistent(self) -> RunConfig:
         T = self.diffusion.steps
         if self.objective.t_min >= T:
             raise ValueError(f"objective.t_min={self.objective.t_min} must be < diffusion.steps={T}")
@@ -379,308 +371,3 @@ class RunConfig(_Strict):
             if section[key] == model.model_fields[key].get_default(call_default_factory=True):
                 del section[key]
         return data
-
-
-# --------------------------------------------------------------------------------------------------
-# Loading, merging, overrides
-# --------------------------------------------------------------------------------------------------
-
-
-def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    """Return base updated recursively by override (mappings merge, everything else replaces)."""
-    out = copy.deepcopy(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = deep_merge(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
-
-
-def parse_set(assignment: str) -> dict[str, Any]:
-    """Turn ``a.b.c=value`` into ``{"a": {"b": {"c": value}}}``; the value is parsed as YAML 1.2 (as in files)."""
-    if "=" not in assignment:
-        raise ConfigError(f"--set {assignment!r}: expected key=value (e.g. train.steps=100)")
-    key, raw = assignment.split("=", 1)
-    key = key.strip()
-    if not key or any(not part for part in key.split(".")):
-        raise ConfigError(f"--set {assignment!r}: empty key")
-    value = parse_yaml(raw, f"--set {assignment!r}") if raw.strip() else None
-    nested: dict[str, Any] = {}
-    cursor = nested
-    parts = key.split(".")
-    for part in parts[:-1]:
-        cursor = cursor.setdefault(part, {})
-    cursor[parts[-1]] = value
-    return nested
-
-
-def read_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a YAML mapping (YAML 1.2 scalars, duplicate keys refused); every error is one line naming the file.
-    An empty file is an error: write ``{}`` for a file without keys."""
-    return read_mapping(path)
-
-
-# --------------------------------------------------------------------------------------------------
-# Error messages: one line naming the source, the key, the value and what is allowed
-# --------------------------------------------------------------------------------------------------
-
-
-def _show(value: Any) -> str:
-    """A value as it would be written in YAML (true, null, .inf, 'text')."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and not math.isfinite(value):
-        return ".nan" if math.isnan(value) else ("-.inf" if value < 0 else ".inf")
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_show(v) for v in value) + "]"
-    return repr(value)
-
-
-_TYPE_NAMES = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
-_BOUNDS = ((annotated_types.Ge, "ge", ">="), (annotated_types.Gt, "gt", ">"), (annotated_types.Le, "le", "<="),
-           (annotated_types.Lt, "lt", "<"), (annotated_types.MinLen, "min_length", "length >="))
-
-
-def _describe_type(annotation: Any) -> str:
-    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
-    if origin is Annotated:
-        bounds = "".join(f" {sign} {getattr(meta, attr)}" for meta in args[1:] for kind, attr, sign in _BOUNDS
-                         if isinstance(meta, kind))
-        inner = [m for meta in args[1:] for m in getattr(meta, "metadata", [])]  # Field(ge=0) inside Annotated
-        bounds += "".join(f" {sign} {getattr(m, attr)}" for m in inner for kind, attr, sign in _BOUNDS
-                          if isinstance(m, kind))
-        return _describe_type(args[0]) + bounds
-    if origin is Literal:
-        return "one of " + ", ".join(repr(a) for a in args)
-    if origin in (types.UnionType, typing.Union):
-        return " or ".join("null" if a is type(None) else _describe_type(a) for a in args)
-    if origin is dict:
-        return "a mapping"
-    if origin is list:
-        return f"a list of {_describe_type(args[0]).removeprefix('an ').removeprefix('a ')}s"
-    if origin is tuple:
-        return f"a list of {len(args)} {_describe_type(args[0]).removeprefix('an ').removeprefix('a ')}s"
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return f"a mapping of keys {', '.join(annotation.model_fields)}"
-    return _TYPE_NAMES.get(annotation, getattr(annotation, "__name__", str(annotation)))
-
-
-def _item_type(annotation: Any) -> Any:
-    """The item type of ``list[X]`` (or ``list[X] | None``)."""
-    for candidate in (annotation, *typing.get_args(annotation)):
-        if typing.get_origin(candidate) in (list, tuple) and typing.get_args(candidate):
-            return typing.get_args(candidate)[0]
-    return Any
-
-
-def _allowed(field: Any) -> str:
-    """What a field accepts, e.g. 'an integer >= 1' or "one of 'vector', 'scalar'"."""
-    args = typing.get_args(field.annotation)
-    optional = typing.get_origin(field.annotation) in (types.UnionType, typing.Union) and type(None) in args
-    inner = [a for a in args if a is not type(None)] if optional else [field.annotation]
-    text = " or ".join(_describe_type(a) for a in inner)
-    for meta in field.metadata:
-        for kind, attr, sign in _BOUNDS:
-            if isinstance(meta, kind):
-                text += f" {sign} {getattr(meta, attr)}"
-    return f"{text}, or null" if optional else text
-
-
-def _model_of(annotation: Any) -> type[BaseModel] | None:
-    """The model of a field annotated ``Model`` or ``Model | None``, else None."""
-    for candidate in (annotation, *typing.get_args(annotation)):
-        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
-            return candidate
-    return None
-
-
-def _field_at(root: type[BaseModel], loc: tuple[Any, ...]) -> Any:
-    """The pydantic FieldInfo a loc points at (list indices skipped), or None."""
-    model: type[BaseModel] | None = root
-    field = None
-    for part in loc:
-        if isinstance(part, int):
-            continue
-        if model is None:
-            return None
-        field = model.model_fields.get(str(part))
-        if field is None:
-            return None
-        model = _model_of(field.annotation)
-    return field
-
-
-def _model_at(root: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
-    if not loc:
-        return root
-    return _model_of(getattr(_field_at(root, loc), "annotation", None))
-
-
-def _key(loc: tuple[Any, ...], prefix: str = "") -> str:
-    text = prefix
-    for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text
-
-
-def format_validation_error(source: str, exc: ValidationError, root: type[BaseModel], prefix: str = "") -> str:
-    """A pydantic ValidationError as one line: ``source: key 'k': value v not allowed (allowed: ...)``."""
-    parts = []
-    for err in exc.errors():
-        loc = tuple(err["loc"])
-        key = _key(loc, prefix)
-        kind = err["type"]
-        value = err.get("input")
-        if kind == "missing":
-            field = _field_at(root, loc)
-            parts.append(f"key {key!r} is required (allowed: {_allowed(field) if field is not None else '?'})")
-        elif kind == "extra_forbidden":
-            parent = _model_at(root, loc[:-1])
-            allowed = ", ".join(parent.model_fields) if parent else "?"
-            parts.append(f"unknown key {key!r} (allowed here: {allowed})")
-        elif kind == "value_error":
-            parts.append(str(err.get("ctx", {}).get("error", err["msg"])))  # cross-key rules name their keys
-        else:
-            field = _field_at(root, loc)
-            if field is not None and loc and isinstance(loc[-1], int):  # an item of a list
-                allowed = _describe_type(_item_type(field.annotation))
-            elif field is not None:
-                allowed = _allowed(field)
-            elif not loc:
-                allowed = _describe_type(root)
-            else:
-                allowed = err["msg"]
-            where = f"key {key!r}: " if key else ""
-            parts.append(f"{where}value {_show(value)} not allowed (allowed: {allowed})")
-    return f"{source}: " + "; ".join(parts)
-
-
-def build_config(data: dict[str, Any], source: str = "config") -> RunConfig:
-    """Validate a (merged) mapping into a RunConfig; errors name ``source``, key, value and what is allowed."""
-    if not isinstance(data, dict):
-        raise ConfigError(f"{source}: value {_show(data)} not allowed (allowed: a mapping of run config keys)")
-    try:
-        return RunConfig.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(format_validation_error(source, exc, RunConfig)) from None
-
-
-# --------------------------------------------------------------------------------------------------
-# Partial run configs (base, scales, an experiment's `set` / `at_scale`): the same fields and rules,
-# every key optional, cross-key rules left to the merged config
-# --------------------------------------------------------------------------------------------------
-
-
-@cache
-def _partial(model: type[BaseModel]) -> type[BaseModel]:
-    """``model`` with every field optional and no model validators; nested models partial too. A run's `sweep`
-    is left out: the registry sets it, a fragment (base, scale, an experiment's `set`) cannot."""
-    fields: dict[str, Any] = {}
-    for name, field in model.model_fields.items():
-        if model is RunConfig and name == "sweep":
-            continue
-        ann = field.annotation
-        if isinstance(ann, type) and issubclass(ann, BaseModel):
-            sub = _partial(ann)
-            fields[name] = (sub, Field(None, description=field.description))
-        else:
-            typ = Annotated[ann, *field.metadata] if field.metadata else ann
-            fields[name] = (typ, Field(None, description=field.description))
-    return create_model(f"Partial{model.__name__}", __base__=_Strict, **fields)
-
-
-def validate_fragment(fragment: Any, source: str, prefix: str = "") -> dict[str, Any]:
-    """Check a partial run config (keys, types, per-key values) by the rules of :class:`RunConfig`; return it.
-
-    ``prefix`` is the fragment's place in its file (e.g. ``q206.set``), so errors name the key as written there.
-    Cross-key rules (e.g. eval_every a multiple of log_every) apply to the merged config (:func:`build_config`).
-    """
-    where = f"key {prefix!r}: " if prefix else ""
-    if not isinstance(fragment, dict):
-        raise ConfigError(f"{source}: {where}value {_show(fragment)} not allowed (allowed: a mapping of run config keys)")
-    try:
-        _partial(RunConfig).model_validate(fragment)
-    except ValidationError as exc:
-        raise ConfigError(format_validation_error(source, exc, _partial(RunConfig), prefix)) from None
-    return fragment
-
-
-def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
-    """Load a run config from YAML (or the defaults when ``path`` is None) and apply ``key=value`` overrides."""
-    data: dict[str, Any] = read_yaml(path) if path is not None else {}
-    source = str(path) if path is not None else "defaults"
-    for assignment in overrides:
-        data = deep_merge(data, parse_set(assignment))
-    if overrides:
-        source += " with --set " + " ".join(overrides)
-    return build_config(data, source)
-
-
-# --------------------------------------------------------------------------------------------------
-# Same run? A checkpoint's config against the config resuming it (the trainer and the dispatcher head)
-# --------------------------------------------------------------------------------------------------
-
-RESUMABLE_DIFFERENCES = {
-    "train.micro_batch", "train.threads", "negatives.steps", "negatives.buffer_size", "device",
-    "inference.batch_size", "faults",
-}
-"""Keys that may differ between a checkpoint and the config resuming it: resource knobs the dispatcher's
-out-of-memory fallbacks change, fault injection, and devices/threads."""
-
-
-def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in d.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            out.update(_flatten(value, name + "."))
-        else:
-            out[name] = value
-    return out
-
-
-def config_differences(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
-    """Dotted keys whose values differ between two config dicts, ignoring :data:`RESUMABLE_DIFFERENCES`."""
-    fa, fb = _flatten(a), _flatten(b)
-    diffs = []
-    for key in sorted(set(fa) | set(fb)):
-        if key in RESUMABLE_DIFFERENCES or key.split(".")[0] in RESUMABLE_DIFFERENCES:
-            continue
-        if fa.get(key) != fb.get(key):
-            diffs.append(key)
-    return diffs
-
-
-def dump_config(cfg: RunConfig) -> str:
-    return dump_yaml(cfg.to_dict())
-
-
-#: A run name `<experiment>-s<seed>` that YAML writes as it is (no quotes): no indicator, space or colon, and never
-#: read as a number, boolean, null or date (it ends with -s<digits>).
-_PLAIN_RUN_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.+-]*-s[0-9]+$")
-
-
-def dump_config_from(cfg: RunConfig, like: RunConfig, like_text: str) -> str:
-    """``dump_config(cfg)``, derived from ``like_text`` (``dump_config(like)``) when the two configs differ only by
-    their name and seed (another seed of the same experiment): the name and seed lines replaced, the same text
-    as a dump, several times faster. Dumped afresh whenever that is not certain."""
-    mine, theirs = cfg.to_dict(), like.to_dict()
-    if {**mine, "name": theirs["name"], "seed": theirs["seed"]} != theirs:
-        return dump_config(cfg)
-    old_name, old_seed = f"name: {theirs['name']}\n", f"\nseed: {theirs['seed']}\n"
-    new_name, new_seed = f"name: {mine['name']}\n", f"\nseed: {mine['seed']}\n"
-    plain = all(_PLAIN_RUN_NAME.match(n) or dump_yaml({"name": n}) == f"name: {n}\n"
-                for n in (mine["name"], theirs["name"]))
-    if not plain or not like_text.startswith(old_name) or like_text.count(old_seed) != 1:
-        return dump_config(cfg)
-    return new_name + like_text[len(old_name):].replace(old_seed, new_seed)
-
-
-def json_schema() -> dict[str, Any]:
-    """The JSON schema of a run config (every key with a description and a default)."""
-    return RunConfig.model_json_schema()
