@@ -17,7 +17,7 @@ TORCH_INDEX ?= $(if $(TORCH_BUILD),https://download.pytorch.org/whl/$(TORCH_BUIL
 # --no-loadscope-reorder hands the files out longest first (tests/conftest.py, LONGEST_FIRST)
 PYTEST_WORKERS ?= 3
 
-.PHONY: install run test bench bench-gpu bench-dag clean
+.PHONY: install run test lint bench bench-gpu bench-dag clean
 
 install: $(VENV)/.installed
 
@@ -33,6 +33,10 @@ run: install
 
 test: install
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=25
+
+lint: install  # what CI checks before the tests: style and likely bugs (ruff), types (mypy); settings in pyproject.toml
+	$(BIN)/ruff check src tests benchmarks workflow
+	$(BIN)/mypy
 
 bench: install  # each figure beside its FLOP floor, default and fused paths (ired.bench.speed; --device cuda on a GPU)
 	$(BIN)/python -m ired.bench
