@@ -27,6 +27,7 @@ from ired.reporting.columns import ABLATION_COLUMNS, SWEEP, baseline_of, mean_of
 from ired.reporting.cross_eval import SPLIT_ORDER
 from ired.reporting.diagnostics import Finding, as_rows, series
 from ired.reporting.formatting import to_float
+from ired.runs.paths import RunPaths
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -180,7 +181,7 @@ def run_curves_figure(run_dir: str | Path, runs: "pd.DataFrame | None" = None) -
 
     run_dir = Path(run_dir)
     row = run_row(runs, run_dir)
-    rows = read_jsonl(run_dir / "metrics.jsonl")
+    rows = read_jsonl(RunPaths(run_dir).metrics)
     if row is None:
         return training_curves_figure(rows, f"{run_dir.name}: not in runs.csv")
     mean = to_float(row.get(baseline_of("val", "predict_mean_mse")))
@@ -196,7 +197,7 @@ def live_curves_figure(run_dir: str | Path) -> "Figure":
     from ired.runs.state import run_state
 
     run_dir = Path(run_dir)
-    rows = load_jsonl(run_dir / "metrics.jsonl").rows
+    rows = load_jsonl(RunPaths(run_dir).metrics).rows
     state = run_state(run_dir)
     where = f" at step {state.step}" + (f" of {state.status['steps']}" if (state.status or {}).get("steps") else "")
     return training_curves_figure(rows, f"{run_dir.name}: {state.state}{where if state.step is not None else ''} "
