@@ -42,6 +42,7 @@ from ired.reporting.columns import mean_of, n_of, std_of
 from ired.core.errors import IredError
 from ired.reporting.formatting import finite, g, pm
 from ired.reporting.stats import WelchResult, holm, welch_test
+from ired.runs.atomic import write_text_atomic
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -397,8 +398,7 @@ def write_findings(summary_csv: str | Path, out_md: str | Path, baseline: str = 
                    scale: str | None = None) -> Path:
     """Write ``results/<scale>/findings.md``: the block to paste into the README's Findings section, markers included."""
     out = Path(out_md)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(findings_block(summary_csv, baseline, scale))
+    write_text_atomic(out, findings_block(summary_csv, baseline, scale))
     return out
 
 
@@ -441,7 +441,7 @@ def update_readme(readme: str | Path, summary_csv: str | Path, baseline: str = D
     start, end = _readme_block(text, str(path), scale)
     new = text[:start] + findings_block(summary_csv, baseline, scale).rstrip("\n") + text[end:]
     if new != text:
-        path.write_text(new)
+        write_text_atomic(path, new)
     return new != text
 
 

@@ -42,6 +42,7 @@ from ired.reporting.columns import (
 from ired.reporting.cross_eval import PREFERRED_MILESTONES, cross_eval_by_experiment, read_cross_eval
 from ired.reporting.formatting import finite, g, pm, to_float
 from ired.reporting.plots import PLOTS, REPORT_SECTIONS, STATUS_COLOURS, Plot
+from ired.runs.atomic import write_text_atomic
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -372,7 +373,7 @@ def write_html_report(
         summary_table=_spec_table("summary", SUMMARY_COLUMNS, summary) if n_exp else "",
         runs_table=_runs_table(runs, per_run, out.parent) if n_runs else "",
     )
-    out.write_text(page)
+    write_text_atomic(out, page)
     return out
 
 
