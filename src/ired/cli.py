@@ -95,8 +95,8 @@ def _cmd_schema(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from ired.evaluation.evaluate import evaluate_checkpoint
     from ired.core.progress import progress
+    from ired.evaluation.evaluate import evaluate_checkpoint
 
     _check_out(args.out)
     grid = [(p, s, w) for p in args.protocol for s in args.split for w in args.weights]
@@ -107,8 +107,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
             bar.update(1)
     text = json.dumps(rows if len(rows) > 1 else rows[0], indent=1, allow_nan=False)
     if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(text + "\n")
+        from ired.runs.atomic import write_text_atomic
+
+        write_text_atomic(args.out, text + "\n")
     print(text)
     return 0
 
@@ -116,9 +117,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 def _cmd_plot(args: argparse.Namespace) -> int:
     from ired.reporting.curve_figures import live_curves_figure
     from ired.reporting.figure_canvas import save_png
+    from ired.runs.paths import RunPaths
 
     run_dir = Path(args.run_dir)
-    if not (run_dir / "metrics.jsonl").is_file():
+    if not RunPaths(run_dir).metrics.is_file():
         raise ConfigError(f"{run_dir}: no metrics.jsonl (allowed: a run folder, results/<scale>/<run>, once its "
                           "trainer has logged a row)")
     out = Path(args.out) if args.out else run_dir / "curves.png"

@@ -17,6 +17,7 @@ from snakemake.utils import validate
 from ired.dispatch.settings import load_settings
 from ired.core.errors import IredError
 from ired.registry.experiments import load_registry
+from ired.runs import paths as layout  # the results folder's layout (ired.runs.paths): every path below comes from it
 
 SCHEMAS = Path(workflow.basedir) / "workflow" / "schemas"
 
@@ -51,27 +52,24 @@ def validate_file(data, source, schema):
 
 def choose_scale(given):
     """The scale of this command: the one given (--config scale=, a config file), else the one last used by a real
-    run in this working directory (results/.last_scale, written by onstart), else the schema's default. Printed, so
-    that a command never acts on another scale silently."""
+    run in this working directory (results/.last_scale, written by onstart), else the default scale
+    (ired.runs.paths.DEFAULT_SCALE). Printed, so that a command never acts on another scale silently."""
     if given is not None:
         return given, "given"
-    try:
-        last = LAST_SCALE.read_text().strip()
-    except OSError:
-        last = ""
+    last = layout.last_scale()
     if last:
-        return last, f"the scale last run in this folder ({LAST_SCALE}); --config scale=NAME for another"
-    return None, "the default; --config scale=NAME for another"
+        return last, (f"the scale last run in this folder ({layout.RESULTS / layout.LAST_SCALE}); "
+                      "--config scale=NAME for another")
+    return layout.DEFAULT_SCALE, "the default; --config scale=NAME for another"
 
 
-LAST_SCALE = Path("results") / ".last_scale"
-_scale, _scale_source = choose_scale(config.get("scale"))
-if _scale is not None:
-    config["scale"] = _scale
+config["scale"], _scale_source = choose_scale(config.get("scale"))
 validate_file(config, f"pipeline config ({', '.join(map(str, workflow.configfiles))})", "config.schema.yaml")
-print(f"ired: scale {config['scale']} ({_scale_source}); outputs in results/{config['scale']}/", file=sys.stderr)
-OUT = f"results/{config['scale']}"  # every output of the pipeline lives here: run folders, tables, plots, report
-LOGS = f"logs/{config['scale']}"  # one log per job, mirroring the outputs
+SCALE = layout.scale_folder(config["scale"])  # results/<scale>/: run folders, tables, plots, report
+print(f"ired: scale {config['scale']} ({_scale_source}); outputs in {SCALE.folder}/", file=sys.stderr)
+OUT = str(SCALE.folder)  # every output of the pipeline lives here
+LOGS = str(SCALE.logs)  # logs/<scale>/: one log per job, mirroring the outputs
+RUN = SCALE.run("{run}")  # the run folder as a rule's pattern: f"{RUN.final}" is results/<scale>/{run}/final.pt
 # every experiment of every registry file, selected or not, with its `extends` chain (ired.registry.experiments)
 REGISTRY = checked(load_registry, config["registry"], config["scales"])
 
@@ -127,7 +125,7 @@ print(f"ired: jobs run {'on Slurm' if DISPATCH.cluster == 'slurm' else 'on this 
 if DISPATCH.cluster == "slurm":  # jobs on several nodes: the results folder's locks must hold across them
     from ired.runs.shared_fs import check_shared_locks
 
-    checked(check_shared_locks, Path(OUT))
+    checked(check_shared_locks, SCALE.folder)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -175,7 +173,7 @@ def get_evaluations(run):
     """Every evaluation JSON of one run (or external checkpoint): milestone x protocol x split x weights."""
     milestones = KNOWN_RUNS[run]["milestones"] if run in KNOWN_RUNS else ["external"]
     return [
-        f"{OUT}/{run}/eval/{milestone}/{protocol}.{split}.{weights}.json"
+        str(SCALE.run(run).evaluation(milestone, protocol, split, weights))
         for milestone in milestones
         for protocol, split, weights in CROSS_EVAL
     ]
@@ -187,11 +185,11 @@ def get_all_evaluations(wildcards=None):
 
 def get_all_evaluation_folders(wildcards=None):
     """The eval/ folder of every selected run and external checkpoint (outputs of evaluate / evaluate_external)."""
-    return [f"{OUT}/{run}/eval" for run in [*RUNS, *EXTERNALS]]
+    return [str(SCALE.run(run).evaluations) for run in [*RUNS, *EXTERNALS]]
 
 
 def get_finals(wildcards=None):
-    return [f"{OUT}/{run}/final.pt" for run in RUNS]
+    return [str(SCALE.run(run).final) for run in RUNS]
 
 
 def get_run_specs(wildcards=None):
@@ -200,7 +198,7 @@ def get_run_specs(wildcards=None):
         {
             "experiment": r["experiment"],
             "seed": r["seed"],
-            "run_dir": f"{OUT}/{run}",
+            "run_dir": str(SCALE.run(run).folder),
             "run_id": run,
             "description": r["description"],
         }
@@ -214,7 +212,7 @@ def get_curves(wildcards=None):
 
 def get_inference_sweep(run):
     """The inference-steps sweep of one training run's last checkpoint (written by the rule evaluate)."""
-    return f"{OUT}/{run}/inference_sweep.json"
+    return str(SCALE.run(run).inference_sweep)
 
 
 def get_inference_sweeps(wildcards=None):
@@ -230,7 +228,8 @@ def get_sweep_plot_experiments():
 
 def get_run_targets(runs):
     """The outputs of the evaluate job of each of these runs: milestones/, eval/ and inference_sweep.json."""
-    return [path for run in runs for path in (f"{OUT}/{run}/milestones", f"{OUT}/{run}/eval", get_inference_sweep(run))]
+    return [str(path) for run in runs for path in (SCALE.run(run).milestones, SCALE.run(run).evaluations,
+                                                   SCALE.run(run).inference_sweep)]
 
 
 def get_experiment_targets(experiment):
@@ -245,7 +244,7 @@ def get_sweep_targets(sweep):
 
 def is_forced(wildcards):
     """1 when this command forces the training of this run, else 0 (a resource: not a rerun trigger)."""
-    final = os.path.normpath(f"{OUT}/{wildcards.run}/final.pt")
+    final = os.path.normpath(SCALE.run(wildcards.run).final)
     settings = workflow.dag_settings
     named = {os.path.normpath(str(t)) for t in settings.forcerun or ()}
     targets = {os.path.normpath(str(t)) for t in settings.targets or ()}

@@ -14,13 +14,13 @@ ruleorder: evaluate_external > evaluate  # an external checkpoint's eval/ and mi
 
 rule evaluate:
     input:
-        final=f"{OUT}/{{run}}/final.pt",
+        final=f"{RUN.final}",
     output:
-        milestones=directory(f"{OUT}/{{run}}/milestones"),
-        evaluations=directory(f"{OUT}/{{run}}/eval"),
-        inference_sweep=f"{OUT}/{{run}}/inference_sweep.json",
+        milestones=directory(f"{RUN.milestones}"),
+        evaluations=directory(f"{RUN.evaluations}"),
+        inference_sweep=f"{RUN.inference_sweep}",
     log:
-        f"{LOGS}/evaluate/{{run}}.log",
+        f"{RUN.pipeline_log('evaluate')}",
     params:
         run=get_evaluation_of_run,  # its milestones; experiment, seed and run for the inference sweep rows
         grid=CROSS_EVAL,
@@ -41,10 +41,10 @@ rule evaluate_external:
     input:
         source=get_external_checkpoint,
     output:
-        milestones=directory(f"{OUT}/{{run}}/milestones"),
-        evaluations=directory(f"{OUT}/{{run}}/eval"),
+        milestones=directory(f"{RUN.milestones}"),
+        evaluations=directory(f"{RUN.evaluations}"),
     log:
-        f"{LOGS}/evaluate/{{run}}.log",
+        f"{RUN.pipeline_log('evaluate')}",
     params:
         grid=CROSS_EVAL,
     wildcard_constraints:

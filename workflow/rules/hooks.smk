@@ -6,8 +6,6 @@
 import os
 import sys
 
-from ired.runs.atomic import write_text_atomic
-
 
 def rerun_command():
     """`snakemake` with this command's profile, `{target}` and this scale: the command that reruns one target."""
@@ -34,7 +32,7 @@ def provisional_summary():
 onstart:
     from ired.dispatch.runner import detach_on_signals
 
-    write_text_atomic(LAST_SCALE, f"{config['scale']}\n")
+    layout.remember_scale(config["scale"])
     # SIGTERM or SIGHUP (a logout, a head that is a Slurm job at its limit): the rule scripts let go of their jobs,
     # which run on, then Snakemake stops as on SIGTERM (releasing its lock); the same command re-attaches. Ctrl-C
     # (SIGINT) still cancels the jobs.
@@ -45,9 +43,10 @@ onerror:
     from ired.dispatch.outcomes import failed_runs, failure_report, running_runs
 
     # a failed evaluation is rerun by its experiment's target, or, for a sweep's run, by its own eval/ folder
-    targets = {run: f"{OUT}/{run}/eval" if r["sweep"] else r["experiment"] for run, r in KNOWN_RUNS.items()}
-    failed = failed_runs({run: Path(OUT, run) for run in KNOWN_RUNS}, targets)
-    running = running_runs({run: Path(OUT, run) for run in KNOWN_RUNS})
+    targets = {run: str(SCALE.run(run).evaluations) if r["sweep"] else r["experiment"]
+               for run, r in KNOWN_RUNS.items()}
+    failed = failed_runs({run: SCALE.run(run).folder for run in KNOWN_RUNS}, targets)
+    running = running_runs({run: SCALE.run(run).folder for run in KNOWN_RUNS})
     try:  # the terminal may be gone (a logout): the rule logs and the run folders keep everything said here
         if running:
             print(f"ired: {len(running)} training job(s) still running with no head watching them "

@@ -18,7 +18,7 @@ for _plot in PLOTS:
         name:
             f"plot_{_plot.name}"
         input:
-            **({"final": f"{OUT}/{{run}}/final.pt"} if _plot.per_run else {}),
+            **({"final": f"{RUN.final}"} if _plot.per_run else {}),
             **{table: f"{OUT}/{TABLES[table]}" for table in _plot.inputs},
         output:
             png=report(

@@ -16,9 +16,9 @@ from ired.runs.atomic import write_text_atomic
 
 rule resolve:
     output:
-        config=f"{OUT}/{{run}}/config.yaml",
+        config=f"{RUN.config}",
     log:
-        f"{LOGS}/resolve/{{run}}.log",
+        f"{RUN.pipeline_log('resolve')}",
     params:
         text=get_run_config_text,  # the params trigger: reruns when the text changes
     localrule: True
@@ -29,13 +29,13 @@ rule resolve:
 
 rule train:
     input:
-        config=f"{OUT}/{{run}}/config.yaml",
+        config=f"{RUN.config}",
     output:
-        final=f"{OUT}/{{run}}/final.pt",
+        final=f"{RUN.final}",
     log:
-        f"{LOGS}/train/{{run}}.log",
+        f"{RUN.pipeline_log('train')}",
     params:
-        run_dir=lambda wildcards, output: Path(output.final).parent,
+        run_dir=lambda wildcards: SCALE.run(wildcards.run).folder,
     threads: 1
     resources:
         dispatch=DISPATCH_FILE,  # where jobs go (common.smk: the profile's settings file), never --set-resources

@@ -10,10 +10,11 @@ from pathlib import Path
 sys.stdout = sys.stderr = open(snakemake.log[0], "w", buffering=1)
 
 from ired.reporting.cross_eval import aggregate_cross_eval
+from ired.runs.paths import run_of_evaluation
 
 missing = [path for path in snakemake.params.files if not Path(path).exists()]
 if missing:
-    folder = Path(missing[0]).parent.parent
+    folder = run_of_evaluation(missing[0]).evaluations
     message = (f"ired: error: {missing[0]} is missing ({len(missing)} evaluation file(s) in all); remake the "
                f"evaluations of its run with: snakemake --forcerun {folder}")
     for stream in (sys.stderr, sys.__stderr__):

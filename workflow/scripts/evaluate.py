@@ -25,13 +25,14 @@ from ired.dispatch.settings import resources_from_snakemake
 from ired.core.errors import IredError
 from ired.core.exit_codes import INTERRUPTED
 from ired.evaluation.run_milestones import export_milestones, write_missing
+from ired.runs.paths import RunPaths
 
 stop_on_signals()  # Ctrl-C cancels the job in flight (recorded); SIGHUP/SIGTERM leave it running
 
 run = snakemake.wildcards.run
 milestones_dir = Path(snakemake.output.milestones).resolve()
 eval_dir = Path(snakemake.output.evaluations).resolve()
-run_dir = milestones_dir.parent
+run_dir = milestones_dir.parent  # results/<scale>/<run> (ired.runs.paths.RunPaths)
 if snakemake.rule == "evaluate_external":
     from ired.runs.inputs import check_checkpoint
 
@@ -61,7 +62,7 @@ else:
     }
 checkpoints = [(m, str(milestones_dir / f"{m}.pt")) for m in milestones]
 settings = load_settings(snakemake.resources.get("dispatch"), resources=resources_from_snakemake(snakemake.resources))
-records = run_dir / "dispatch" / "eval-all"
+records = RunPaths(run_dir).eval_record("all")
 # torch threads: the cores Snakemake reserved for the job locally, the CPUs the job asked for on Slurm
 threads = settings.cpus_per_task if settings.cluster == "slurm" else max(1, snakemake.threads)
 logging.info("evaluating %s: %s (dispatch: %s; records in %s)", run, ", ".join(milestones), settings.cluster, records)

@@ -20,13 +20,14 @@ from ired.dispatch.executor import HeadDetached
 from ired.dispatch.runner import say, stop_on_signals
 from ired.dispatch.settings import resources_from_snakemake
 from ired.core.exit_codes import INTERRUPTED
+from ired.runs.paths import RunPaths
 
 stop_on_signals()  # Ctrl-C cancels the job in flight (recorded); SIGHUP/SIGTERM leave it running
 run_dir = Path(snakemake.params.run_dir)
 settings = load_settings(snakemake.resources.get("dispatch"), resources=resources_from_snakemake(snakemake.resources))
 fresh = bool(int(snakemake.resources.get("fresh", 0)))
 logging.info("training %s in %s (dispatch: %s%s); progress in %s", snakemake.input.config, run_dir,
-             settings.cluster, ", forced: trains afresh" if fresh else "", run_dir / "train.log")
+             settings.cluster, ", forced: trains afresh" if fresh else "", RunPaths(run_dir).train_log)
 try:
     result = run_training(snakemake.input.config, run_dir, settings, force=fresh, retrain_changed=True,
                           keep_diverged=True)

@@ -14,16 +14,16 @@ and writes the ``interrupted`` row itself only when no head holds the lock (a ki
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ired.runs.atomic import write_text_atomic
+from ired.runs.atomic import append_text, write_text_atomic
+from ired.runs.paths import ATTEMPTS, JOB, dispatch_folder
 
-ATTEMPTS_FILE = "attempts.jsonl"
-JOB_FILE = "job.json"
+ATTEMPTS_FILE = ATTEMPTS
+JOB_FILE = JOB
 CANCEL_FILE = "cancel.json"
 HEAD_LOCK = "head.lock"  # in the record folder's dispatch/ (submitit's folder)
 INTERRUPTED = "interrupted"  # failure_kind of an attempt stopped on purpose (Ctrl-C of its head, ired cancel)
@@ -33,7 +33,7 @@ def head_alive(record_dir: Path) -> bool:
     """A live dispatcher head drives this record folder (it holds dispatch/HEAD_LOCK)."""
     from ired.runs.state import lock_holder
 
-    return lock_holder(record_dir / "dispatch", HEAD_LOCK) is not None
+    return lock_holder(dispatch_folder(record_dir), HEAD_LOCK) is not None
 
 
 @dataclass
@@ -81,10 +81,7 @@ def append_attempts(run_dir: Path, rows: list[AttemptRow]) -> None:
     """Append the rows of one job in a single write (fsynced): a job's segments are logged together or not at all."""
     path = Path(run_dir) / ATTEMPTS_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as fh:
-        fh.write("".join(json.dumps(asdict(row), sort_keys=False) + "\n" for row in rows))
-        fh.flush()
-        os.fsync(fh.fileno())
+    append_text(path, "".join(json.dumps(asdict(row), sort_keys=False) + "\n" for row in rows), fsync=True)
 
 
 def append_attempt(run_dir: Path, row: AttemptRow) -> None:
@@ -100,7 +97,7 @@ def read_attempts(run_dir: Path) -> list[dict[str, Any]]:
 
 
 def write_job_record(run_dir: Path, record: JobRecord) -> None:
-    write_text_atomic(Path(run_dir) / JOB_FILE, json.dumps(asdict(record), indent=1) + "\n", fsync=True)
+    write_text_atomic(Path(run_dir) / JOB_FILE, json.dumps(asdict(record), indent=1) + "\n")
 
 
 def read_job_record(run_dir: Path) -> JobRecord | None:
@@ -138,7 +135,7 @@ def interrupted_row(record: JobRecord, cancelled: bool, reason: str, action: str
 def request_cancel(run_dir: Path, record: JobRecord, by: str) -> None:
     """Ask the head waiting on ``record``'s job to stop it (``cancel.json``; the head reads it while it waits)."""
     text = json.dumps({"attempt": record.attempt, "job_id": record.job_id, "by": by, "at": time.time()})
-    write_text_atomic(Path(run_dir) / CANCEL_FILE, text + "\n", fsync=True)
+    write_text_atomic(Path(run_dir) / CANCEL_FILE, text + "\n")
 
 
 def cancel_request(run_dir: Path, attempt: int) -> dict[str, Any] | None:

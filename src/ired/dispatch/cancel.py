@@ -28,6 +28,7 @@ from ired.dispatch.attempts import (
     request_cancel,
 )
 from ired.dispatch.runs import Run
+from ired.runs.paths import dispatch_folder, is_eval_record
 
 BY = "ired cancel"
 ACTION = "cancelled by `ired cancel`; the next command resumes the run"
@@ -44,7 +45,7 @@ class Cancelled:
     @property
     def what(self) -> str:
         """``training`` or the cross-evaluation's name (``eval-last``)."""
-        return "training" if self.record_dir.parent.name != "dispatch" else self.record_dir.name
+        return self.record_dir.name if is_eval_record(self.record_dir) else "training"
 
 
 def _logged(target: Cancelled) -> str | None:
@@ -64,7 +65,7 @@ def _mark_orphan(target: Cancelled) -> str | None:
     from ired.runs.state import RunLock
 
     try:
-        with RunLock(target.record_dir / "dispatch", wait_s=0.0, name=HEAD_LOCK, doing="dispatched"):
+        with RunLock(dispatch_folder(target.record_dir), wait_s=0.0, name=HEAD_LOCK, doing="dispatched"):
             current = in_flight(target.record_dir)
             if current is not None and current.attempt == target.record.attempt:
                 if current.job_id is None:

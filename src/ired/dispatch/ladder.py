@@ -16,13 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from ired.runs.atomic import write_text_atomic
+from ired.runs.paths import dispatch_folder
 from ired.dispatch.policy import Plan
 
 LADDER_FILE = "ladder.json"  # in the record folder's dispatch/
 
 
 def _path(run_dir: Path) -> Path:
-    return Path(run_dir) / "dispatch" / LADDER_FILE
+    return dispatch_folder(run_dir) / LADDER_FILE
 
 
 def read(run_dir: Path) -> dict[str, Any] | None:
@@ -38,7 +39,7 @@ def remember(run_dir: Path, plan: Plan, why: str) -> None:
     data = {"mem_gb": plan.mem_gb, "micro_batch": plan.micro_batch, "batch_size": plan.batch_size,
             "negatives_steps": plan.negatives_steps, "buffer_size": plan.buffer_size, "why": why,
             "updated": time.time()}
-    write_text_atomic(_path(run_dir), json.dumps(data, indent=1) + "\n", fsync=True)
+    write_text_atomic(_path(run_dir), json.dumps(data, indent=1) + "\n")
 
 
 def _smaller(current: int | None, kept: Any) -> int | None:

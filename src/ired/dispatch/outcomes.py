@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ired.dispatch.attempts import in_flight, read_attempts
+from ired.runs.paths import RunPaths
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,7 @@ def _log_of(run_dir: Path, job_log: str) -> str:
 
 def _status(run_dir: Path) -> dict:
     try:
-        return json.loads((run_dir / "status.json").read_text())
+        return json.loads(RunPaths(run_dir).status.read_text())
     except (OSError, json.JSONDecodeError):
         return {}
 
@@ -58,7 +59,8 @@ def failed_runs(run_dirs: dict[str, Path], experiments: dict[str, str] | None = 
     found = []
     for run, run_dir in run_dirs.items():
         run_dir = Path(run_dir)
-        if not (run_dir / "final.pt").exists():
+        paths = RunPaths(run_dir)
+        if not paths.final.exists():
             if in_flight(run_dir) is not None:
                 continue  # its job runs on (the head let go of it): not a failure (:func:`running_runs`)
             failure = _last_failure(run_dir)
@@ -68,13 +70,13 @@ def failed_runs(run_dirs: dict[str, Path], experiments: dict[str, str] | None = 
                     continue  # never started (e.g. the head stopped first): nothing failed, it is still to do
                 failure = (status.get("status") or "not trained", str(status.get("detail") or "see the train log"),
                            "")
-            found.append(FailedRun(run, "train", failure[0], _one_line(failure[1]), str(run_dir / "final.pt"),
+            found.append(FailedRun(run, "train", failure[0], _one_line(failure[1]), str(paths.final),
                                    _log_of(run_dir, failure[2])))
             continue
-        for records in sorted((run_dir / "dispatch").glob("eval-*")):
+        for records in paths.eval_records():
             failure = _last_failure(records)
             if failure is not None:
-                target = (experiments or {}).get(run, str(run_dir / "milestones"))
+                target = (experiments or {}).get(run, str(paths.milestones))
                 found.append(FailedRun(run, f"cross_eval {records.name.removeprefix('eval-')}", failure[0],
                                        _one_line(failure[1]), target, _log_of(run_dir, failure[2])))
     return found
@@ -84,7 +86,7 @@ def running_runs(run_dirs: dict[str, Path]) -> list[str]:
     """Runs whose training job is still in flight with no head watching it (the head let go: a logout, SIGTERM):
     the same command re-attaches to them."""
     return [run for run, run_dir in run_dirs.items()
-            if not (Path(run_dir) / "final.pt").exists() and in_flight(Path(run_dir)) is not None]
+            if not RunPaths(Path(run_dir)).final.exists() and in_flight(Path(run_dir)) is not None]
 
 
 def _one_line(text: str) -> str:

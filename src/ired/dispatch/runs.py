@@ -11,11 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ired.core.errors import ConfigError
+from ired.runs.paths import JOB, RESULTS, RunPaths, default_scale
 
-#: A folder of ``results/<scale>/`` is a run when it holds one of these (written by resolve, the trainer or the
-#: dispatcher); tables, plots and the report are files or other folders.
-RUN_MARKERS = ("config.yaml", "status.json", "job.json", "resolved_config.yaml")
-DEFAULT_SCALE = "laptop"
 _RUN_NAME = re.compile(r"(?P<experiment>.+)-s(?P<seed>\d+)")
 
 
@@ -25,13 +22,13 @@ class Run:
     experiment: str
     run_dir: Path
 
+    @property
+    def paths(self) -> RunPaths:
+        return RunPaths(self.run_dir)
+
     def record_dirs(self) -> list[Path]:
         """The run's dispatcher record folders: the run folder (training), then each cross-evaluation's."""
-        found = [self.run_dir]
-        evals = self.run_dir / "dispatch"
-        if evals.is_dir():
-            found += sorted(p for p in evals.iterdir() if p.name.startswith("eval-") and (p / "job.json").exists())
-        return found
+        return [self.run_dir, *(p for p in self.paths.eval_records() if (p / JOB).exists())]
 
 
 def experiment_of(run: str) -> str:
@@ -40,18 +37,14 @@ def experiment_of(run: str) -> str:
     return match.group("experiment") if match else run
 
 
-def results_folder(results: str | None = None, scale: str | None = None, root: Path = Path("results")) -> Path:
-    """``results`` when given, else ``<root>/<scale>``, the scale defaulting as the pipeline's does: the scale last run
-    here (``results/.last_scale``), else ``laptop``. A folder that does not exist is a one-line error."""
+def results_folder(results: str | None = None, scale: str | None = None, root: Path = RESULTS) -> Path:
+    """``results`` when given, else ``<root>/<scale>``, the scale defaulting as the pipeline's does
+    (:func:`ired.runs.paths.default_scale`: the scale last run here, else the default). A folder that does not exist
+    is a one-line error."""
     if results is not None:
         folder = Path(results)
     else:
-        if scale is None:
-            try:
-                scale = (root / ".last_scale").read_text().strip() or DEFAULT_SCALE
-            except OSError:
-                scale = DEFAULT_SCALE
-        folder = root / scale
+        folder = root / (scale or default_scale(root))
     if not folder.is_dir():
         here = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
         raise ConfigError(f"{folder}: no such results folder (scales with results here: {', '.join(here) or 'none'}; "
@@ -64,8 +57,7 @@ def find_runs(results: Path) -> list[Run]:
     runs = []
     with os.scandir(results) as entries:
         for entry in entries:
-            if entry.is_dir() and not entry.name.startswith(".") and any(
-                    os.path.exists(os.path.join(entry.path, m)) for m in RUN_MARKERS):
+            if entry.is_dir() and not entry.name.startswith(".") and RunPaths(Path(entry.path)).is_run():
                 runs.append(Run(entry.name, experiment_of(entry.name), Path(entry.path)))
     return sorted(runs, key=lambda r: r.name)
 

@@ -22,6 +22,7 @@ from typing import Any
 from ired.dispatch import sacct
 from ired.dispatch.attempts import INTERRUPTED, JobRecord, head_alive, read_attempts, read_job_record
 from ired.dispatch.runs import Run
+from ired.runs.paths import RunPaths
 from ired.core.errors import IredError
 
 #: The states a run is shown in, in the order of a workflow.
@@ -72,14 +73,14 @@ def _read(run: Run) -> _Files:
     from ired.runs.jsonl import read_json_object
     from ired.runs.state import lock_holder
 
-    return _Files(run, read_json_object(run.run_dir / "status.json"), lock_holder(run.run_dir),
+    return _Files(run, read_json_object(run.paths.status), lock_holder(run.run_dir),
                   read_job_record(run.run_dir), read_attempts(run.run_dir))
 
 
 def _steps_of_config(run_dir: Path) -> int | None:
     """``train.steps`` of the run's resolved config, read with a pattern (no YAML parser: 1,000 runs stay fast)."""
     try:
-        match = _STEPS.search((run_dir / "config.yaml").read_text())
+        match = _STEPS.search(RunPaths(run_dir).config.read_text())
     except OSError:
         return None
     return int(match.group(1)) if match else None
@@ -171,7 +172,7 @@ def _add_metric(out: RunStatus, run_dir: Path, metric: str) -> None:
 
     out.metric = metric
     try:
-        found = last_value(run_dir / "metrics.jsonl", metric)
+        found = last_value(RunPaths(run_dir).metrics, metric)
     except IredError:
         return
     if found is not None and isinstance(found[1], (int, float)) and math.isfinite(found[1]):

@@ -23,8 +23,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ired.reporting.formatting import num, pm
 from ired.core.metrics import DEFINITIONS
+from ired.reporting.formatting import num, pm
 
 TEXT = "text"
 """A word or a sentence, written as it is."""

@@ -18,6 +18,7 @@ from ired.reporting.diagnosis_types import Finding
 from ired.reporting.figure_canvas import STATUS_COLOURS, all_positive, axis_label, new_figure, say
 from ired.reporting.formatting import to_float
 from ired.reporting.log_rows import as_rows, series
+from ired.runs.paths import RunPaths
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -118,7 +119,7 @@ def run_curves_figure(run_dir: str | Path, runs: "pd.DataFrame | None" = None) -
 
     run_dir = Path(run_dir)
     row = run_row(runs, run_dir)
-    rows = read_jsonl(run_dir / "metrics.jsonl")
+    rows = read_jsonl(RunPaths(run_dir).metrics)
     if row is None:
         return training_curves_figure(rows, f"{run_dir.name}: not in runs.csv")
     mean = to_float(row.get(baseline_of("val", "predict_mean_mse")))
@@ -134,7 +135,7 @@ def live_curves_figure(run_dir: str | Path) -> "Figure":
     from ired.runs.state import run_state
 
     run_dir = Path(run_dir)
-    rows = load_jsonl(run_dir / "metrics.jsonl").rows
+    rows = load_jsonl(RunPaths(run_dir).metrics).rows
     state = run_state(run_dir)
     where = f" at step {state.step}" + (f" of {state.status['steps']}" if (state.status or {}).get("steps") else "")
     return training_curves_figure(rows, f"{run_dir.name}: {state.state}{where if state.step is not None else ''} "

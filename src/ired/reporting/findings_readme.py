@@ -21,6 +21,7 @@ from typing import Any
 from ired.core.errors import IredError
 from ired.reporting.comparisons import DEFAULT_BASELINE
 from ired.reporting.findings import findings_markdown
+from ired.runs.atomic import write_text_atomic
 
 _SCALE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
@@ -69,8 +70,7 @@ def write_findings(summary_csv: str | Path, out_md: str | Path, baseline: str = 
                    scale: str | None = None) -> Path:
     """Write ``results/<scale>/findings.md``: the block to paste into the README's Findings section, markers included."""
     out = Path(out_md)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(findings_block(summary_csv, baseline, scale))
+    write_text_atomic(out, findings_block(summary_csv, baseline, scale))
     return out
 
 
@@ -113,7 +113,7 @@ def update_readme(readme: str | Path, summary_csv: str | Path, baseline: str = D
     start, end = _readme_block(text, str(path), scale)
     new = text[:start] + findings_block(summary_csv, baseline, scale).rstrip("\n") + text[end:]
     if new != text:
-        path.write_text(new)
+        write_text_atomic(path, new)
     return new != text
 
 

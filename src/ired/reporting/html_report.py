@@ -40,9 +40,10 @@ from ired.reporting.columns import (
     sweep_keys,
 )
 from ired.reporting.cross_eval import PREFERRED_MILESTONES, cross_eval_by_experiment, read_cross_eval
-from ired.reporting.formatting import finite, g, pm, to_float
 from ired.reporting.figure_canvas import STATUS_COLOURS
+from ired.reporting.formatting import finite, g, pm, to_float
 from ired.reporting.plots import PLOTS, REPORT_SECTIONS, Plot
+from ired.runs.atomic import write_text_atomic
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -373,7 +374,7 @@ def write_html_report(
         summary_table=_spec_table("summary", SUMMARY_COLUMNS, summary) if n_exp else "",
         runs_table=_runs_table(runs, per_run, out.parent) if n_runs else "",
     )
-    out.write_text(page)
+    write_text_atomic(out, page)
     return out
 
 

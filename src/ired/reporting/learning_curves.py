@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from ired.core.config_io import build_config, read_yaml
 from ired.core.errors import IredError, one_line_errors
 from ired.runs.jsonl import read_jsonl
+from ired.runs.paths import RunPaths
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -56,11 +57,12 @@ def read_curve(run_dir: str | Path) -> RunCurve:
     from ired.science.data import trivial_baselines
 
     folder = Path(run_dir)
-    if not (folder / "metrics.jsonl").is_file() or not (folder / "resolved_config.yaml").is_file():
+    paths = RunPaths(folder)
+    if not paths.metrics.is_file() or not paths.resolved_config.is_file():
         raise IredError(f"{folder} is not a run folder (no metrics.jsonl or resolved_config.yaml)")
-    cfg = build_config(read_yaml(folder / "resolved_config.yaml"), str(folder / "resolved_config.yaml"))
+    cfg = build_config(read_yaml(paths.resolved_config), str(paths.resolved_config))
     baseline = trivial_baselines("val", cfg.data.n, cfg.data.val_size, cfg.data.eval_seed)["predict_mean_mse"]
-    log = read_jsonl(folder / "metrics.jsonl")
+    log = read_jsonl(paths.metrics)
     keys = {"lr": cfg.train.lr, "batch_size": cfg.train.batch_size, "width": cfg.model.width,
             "objective": cfg.objective.name, "head": cfg.model.head}
     rows = [{"run": folder.name, "step": int(r["step"]), **{c: r.get(c) for c in EVAL_COLUMNS},

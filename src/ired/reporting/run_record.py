@@ -18,13 +18,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ired.core.errors import RecordFileError
 from ired.core.run_config import OBJECTIVES, is_contrastive
 from ired.reporting.cross_eval import baselines_from_cross_eval, cross_eval_rows_for, read_cross_eval
 from ired.reporting.diagnosis_types import DEFAULT_THRESHOLDS, Finding, Thresholds
 from ired.reporting.diagnostics import diagnose
 from ired.reporting.log_rows import as_rows, series
-from ired.core.errors import RecordFileError
 from ired.runs.jsonl import read_json_object, read_jsonl
+from ired.runs.paths import RunPaths
 from ired.runs.state import run_state
 
 if TYPE_CHECKING:
@@ -75,7 +76,7 @@ def read_sweep_point(run_dir: str | Path) -> SweepPoint | None:
     sweep, or a folder without that file (a run of ``ired train``)."""
     import yaml
 
-    path = Path(run_dir) / "config.yaml"
+    path = RunPaths(Path(run_dir)).config
     try:
         text = path.read_text()
     except FileNotFoundError:
@@ -217,18 +218,19 @@ def read_run(
 
     spec = spec if isinstance(spec, RunSpec) else RunSpec.from_mapping(spec)
     d = spec.run_dir
+    paths = RunPaths(d)
     missing = [
-        name
-        for name in ("metrics.jsonl", "status.json", "metrics_contract.json", "resolved_config.yaml")
-        if not (d / name).is_file()
+        path.name
+        for path in (paths.metrics, paths.status, paths.metrics_contract, paths.resolved_config)
+        if not path.is_file()
     ]
-    config_text = (d / "resolved_config.yaml").read_text() if (d / "resolved_config.yaml").is_file() else ""
+    config_text = paths.resolved_config.read_text() if paths.resolved_config.is_file() else ""
     try:
         config = yaml.safe_load(config_text) if config_text else None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}" if mark is not None else ""
-        raise RecordFileError(f"{d / 'resolved_config.yaml'}{where}: corrupt file, not valid YAML") from None
+        raise RecordFileError(f"{paths.resolved_config}{where}: corrupt file, not valid YAML") from None
     state = run_state(d)
     status = state.status
     if status is not None and state.state == "interrupted" and status.get("status") != "interrupted":
@@ -239,10 +241,10 @@ def read_run(
         baselines = baselines_from_cross_eval(ce_rows)
     rec = RunRecord(
         spec=spec,
-        rows=as_rows(read_jsonl(d / "metrics.jsonl")),
+        rows=as_rows(read_jsonl(paths.metrics)),
         status=status,
-        attempts=read_jsonl(d / "attempts.jsonl"),
-        contract=read_json_object(d / "metrics_contract.json") or {},
+        attempts=read_jsonl(paths.attempts),
+        contract=read_json_object(paths.metrics_contract) or {},
         config=config if isinstance(config, dict) else None,
         config_text=config_text,
         cross_eval=ce_rows,

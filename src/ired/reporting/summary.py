@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ired.core.errors import IredError
 from ired.reporting.columns import (
     MEAN_STD,
     RUN_COLUMNS,
@@ -33,10 +34,10 @@ from ired.reporting.columns import (
 )
 from ired.reporting.cross_eval import baselines_from_cross_eval
 from ired.reporting.diagnosis_types import DEFAULT_THRESHOLDS, Thresholds
-from ired.core.errors import IredError
 from ired.reporting.formatting import num, pm
 from ired.reporting.inference_sweep import mean_std
 from ired.reporting.run_record import STATUSES, RunRecord, RunSpec, SweepPoint, load_runs
+from ired.runs.atomic import write_text_atomic
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -325,7 +326,7 @@ def write_summary(
         if p is not None:
             Path(p).parent.mkdir(parents=True, exist_ok=True)
     summary.to_csv(out_csv, index=False)
-    Path(out_md).write_text(summary_markdown(summary, per_run))
+    write_text_atomic(out_md, summary_markdown(summary, per_run))
     if runs_csv is not None:
         per_run.to_csv(runs_csv, index=False)
     return summary

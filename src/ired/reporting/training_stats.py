@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from ired.core.errors import IredError, one_line_errors
 from ired.core.metrics import TRAIN_COLUMNS
 from ired.runs.jsonl import read_jsonl
+from ired.runs.paths import RunPaths
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -62,7 +63,7 @@ def experiment_of(run: str) -> str:
 
 
 def read_rows(run_dir: Path) -> list[dict[str, Any]]:
-    path = run_dir / "metrics.jsonl"
+    path = RunPaths(run_dir).metrics
     if not path.is_file():
         raise IredError(f"{run_dir} is not a run folder (no metrics.jsonl)")
     return list(read_jsonl(path))

@@ -22,7 +22,6 @@ import io
 import json
 import os
 import re
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,9 +38,9 @@ from ired.runs.checkpoint_format import (  # the torch-free half: file format, c
     step_path,
     verify_checkpoint,
 )
+from ired.runs.atomic import write_bytes_atomic
 from ired.runs.code_version import git_version
-from ired.core.errors import CheckpointError, StorageError
-from ired.runs.jsonl import fsync_dir
+from ired.core.errors import CheckpointError
 
 FORMAT = 2  # 1: bare torch.save (no checksum; still loads); 2: header line with length and SHA-256
 
@@ -60,32 +59,9 @@ def encode_checkpoint(obj: Any) -> bytes:
     return MAGIC + json.dumps(header).encode() + b"\n" + payload
 
 
-def atomic_write_bytes(data: bytes, path: Path) -> None:
-    """Write to a temporary file in the same folder, fsync, rename, fsync the folder: a crash never leaves half a
-    file under ``path``. An OSError (disk full, quota) removes the temporary file, leaves the previous ``path``
-    untouched and is raised as a :class:`StorageError` naming ``path``."""
-    path = Path(path)
-    tmp: str | None = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-        tmp = None
-        fsync_dir(path.parent)
-    except OSError as exc:
-        raise StorageError.from_os_error(exc, path) from None
-    finally:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
-
-
 def atomic_save(obj: Any, path: Path) -> None:
-    """Save ``obj`` as a checksummed checkpoint file, atomically (see :func:`atomic_write_bytes`)."""
-    atomic_write_bytes(encode_checkpoint(obj), path)
+    """Save ``obj`` as a checksummed checkpoint file by the one atomic writer (:mod:`ired.runs.atomic`)."""
+    write_bytes_atomic(path, encode_checkpoint(obj))
 
 
 def save_checkpoint(state: dict[str, Any], path: Path) -> None:

@@ -59,8 +59,7 @@ def current() -> dict[str, Any]:
 
 def record_start(run_dir: Path) -> None:
     """A run starts from step 0: its code is this one."""
-    write_text_atomic(Path(run_dir) / CODE_FILE, json.dumps({**current(), "started": time.time()}, indent=1) + "\n",
-                      fsync=True)
+    write_text_atomic(Path(run_dir) / CODE_FILE, json.dumps({**current(), "started": time.time()}, indent=1) + "\n")
 
 
 def check_resume(run_dir: Path, name: str) -> str | None:
@@ -82,5 +81,5 @@ def check_resume(run_dir: Path, name: str) -> str | None:
             f"of the code. Keep a study's code fixed while it runs (docs/PIPELINE.md, 'A study's code'), or set "
             f"{ALLOW_ENV}=1 to resume anyway (recorded in {path})")
     changes = [*recorded.get("changes", []), {**now, "at": time.time()}]
-    write_text_atomic(path, json.dumps({**recorded, "changes": changes}, indent=1) + "\n", fsync=True)
+    write_text_atomic(path, json.dumps({**recorded, "changes": changes}, indent=1) + "\n")
     return f"resumed under other code ({was} -> {this}) because {ALLOW_ENV} is set; recorded in {path}"

@@ -10,8 +10,8 @@ Rules, the same for every caller:
   the line number (``results/x/metrics.jsonl:7: not valid JSON (...)``), printed as one line, never a traceback;
 - a corrupt JSON file (``status.json``) is a :class:`RecordFileError` naming the file, line and column.
 
-:func:`rewrite_jsonl` replaces a JSONL file atomically (temporary file, fsync, rename): a kill at any instant leaves
-the old content or the new one, never an emptied or half-written log.
+:func:`rewrite_jsonl` replaces a JSONL file by the one atomic writer (:mod:`ired.runs.atomic`): a kill at any
+instant leaves the old content or the new one, never an emptied or half-written log.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ired.core.errors import RecordFileError, StorageError
+from ired.core.errors import RecordFileError
+from ired.runs.atomic import append_text, write_text_atomic
 
 log = logging.getLogger("ired")
 
@@ -156,44 +157,10 @@ def read_json_object(path: str | Path) -> dict[str, Any] | None:
 
 
 def rewrite_jsonl(path: str | Path, lines: Iterable[str]) -> None:
-    """Replace ``path`` with ``lines`` (one JSON text each) atomically: temporary file, fsync, rename, fsync folder."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.rewrite.tmp")
-    try:
-        with tmp.open("w") as handle:
-            for line in lines:
-                handle.write(line.rstrip("\n") + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-        fsync_dir(path.parent)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise StorageError.from_os_error(exc, path) from None
+    """Replace ``path`` with ``lines`` (one JSON text each) by the one atomic writer's rule (:mod:`ired.runs.atomic`)."""
+    write_text_atomic(path, "".join(line.rstrip("\n") + "\n" for line in lines))
 
 
 def append_jsonl(path: str | Path, row: dict[str, Any], fsync: bool = False) -> None:
-    """Append one row as one line; an OSError (disk full) becomes a :class:`StorageError` naming the file."""
-    path = Path(path)
-    try:
-        with path.open("a") as handle:
-            handle.write(json.dumps(row) + "\n")
-            if fsync:
-                handle.flush()
-                os.fsync(handle.fileno())
-    except OSError as exc:
-        raise StorageError.from_os_error(exc, path) from None
-
-
-def fsync_dir(folder: str | Path) -> None:
-    """Make a rename in ``folder`` durable (best effort: some file systems cannot fsync a folder)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    """Append one row as one line (:func:`ired.runs.atomic.append_text`: a :class:`StorageError` names the file)."""
+    append_text(path, json.dumps(row) + "\n", fsync=fsync)

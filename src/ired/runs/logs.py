@@ -21,6 +21,7 @@ from typing import Any
 
 from ired.core.errors import RecordFileError
 from ired.runs.jsonl import load_jsonl, read_json_object
+from ired.runs.paths import ATTEMPTS, EVAL_RECORD, JOB, RunPaths
 
 #: The pipeline's rules that keep one log per run (``logs/<scale>/<rule>/<run>.log``), in the order they run.
 RULES = ("resolve", "train", "evaluate")
@@ -32,12 +33,6 @@ class RunLog:
     path: Path
 
 
-def pipeline_logs_folder(run_dir: Path) -> Path:
-    """``logs/<scale>`` for a run folder ``results/<scale>/<run>`` (both under the same working directory)."""
-    scale_dir = Path(run_dir).parent
-    return scale_dir.parent.parent / "logs" / scale_dir.name
-
-
 def _job_logs(stderr: Path) -> list[Path]:
     """A submitit job's stderr log and, beside it, its stdout log."""
     out = stderr.with_name(stderr.name.removesuffix(".err") + ".out") if stderr.name.endswith(".err") else None
@@ -47,15 +42,12 @@ def _job_logs(stderr: Path) -> list[Path]:
 def run_logs(run_dir: str | Path, existing: bool = True) -> list[RunLog]:
     """The logs of the run in ``run_dir`` (see the module text for the order); only the files that exist unless
     ``existing=False``. An unreadable ``attempts.jsonl`` or ``job.json`` lists the logs it can."""
-    run_dir = Path(run_dir)
-    found = [RunLog("trainer", run_dir / "train.log")]
-    pipeline = pipeline_logs_folder(run_dir)
-    found += [RunLog(f"pipeline {rule}", pipeline / rule / f"{run_dir.name}.log") for rule in RULES]
+    paths = RunPaths(Path(run_dir))
+    found = [RunLog("trainer", paths.train_log)]
+    found += [RunLog(f"pipeline {rule}", paths.pipeline_log(rule)) for rule in RULES]
     seen: set[Path] = set()
-    records = [("training", run_dir)]
-    if (run_dir / "dispatch").is_dir():
-        records += [(f"evaluation {p.name.removeprefix('eval-')}", p)
-                    for p in sorted((run_dir / "dispatch").glob("eval-*")) if p.is_dir()]
+    records = [("training", paths.folder)]
+    records += [(f"evaluation {p.name.removeprefix(EVAL_RECORD)}", p) for p in paths.eval_records()]
     for stage, folder in records:
         found += _attempt_logs(stage, folder, seen)
     return [log for log in found if not existing or log.path.is_file()]
@@ -65,13 +57,13 @@ def _attempt_logs(stage: str, folder: Path, seen: set[Path]) -> list[RunLog]:
     """The job logs of one dispatcher record folder (the run folder, or ``dispatch/eval-*``): each attempt's, then
     the job in flight's (``job.json``)."""
     found = []
-    for row in _rows(folder / "attempts.jsonl"):
+    for row in _rows(folder / ATTEMPTS):
         if isinstance(row.get("log"), str) and row["log"]:
             for path in _job_logs(Path(row["log"])):
                 if path not in seen:
                     seen.add(path)
                     found.append(RunLog(f"{stage} job {row.get('job_id')} (attempt {row.get('attempt')})", path))
-    job = _object(folder / "job.json")
+    job = _object(folder / JOB)
     if job and job.get("job_id") and job.get("folder"):
         stderr = Path(job["folder"]) / f"{job['job_id']}_0_log.err"
         found += [RunLog(f"{stage} job {job['job_id']} (attempt {job.get('attempt')}, in flight)", p)

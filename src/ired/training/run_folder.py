@@ -29,6 +29,7 @@ from ired.core.run_config import RunConfig
 from ired.core.same_run import config_differences
 from ired.core.errors import CheckpointError, RecordFileError, StorageError
 from ired.runs.jsonl import append_jsonl, load_jsonl, read_json_object, rewrite_jsonl
+from ired.runs.paths import RunPaths
 from ired.core.metrics import DEFINITIONS, contract_text
 from ired.core.progress import Progress
 
@@ -40,7 +41,8 @@ class RunFolder:
     def __init__(self, cfg: RunConfig, out_dir: Path, echo: bool = True) -> None:
         self.cfg = cfg
         self.out_dir = Path(out_dir)
-        self.ckpt_dir = self.out_dir / "checkpoints"
+        self.paths = RunPaths(self.out_dir)
+        self.ckpt_dir = self.paths.checkpoints
         self.echo = echo
         self.say: Callable[[str], None] = Progress().write
         self.resumed_from: int | None = None
@@ -52,7 +54,7 @@ class RunFolder:
     def log(self, message: str) -> None:
         if self.echo:
             self.say(message)
-        path = self.out_dir / "train.log"
+        path = self.paths.train_log
         try:
             if self._log_handle is None:
                 self.out_dir.mkdir(parents=True, exist_ok=True)
@@ -69,11 +71,9 @@ class RunFolder:
                 pass
             self._log_handle = None
 
-    def write_text(self, name: str, text: str) -> None:
-        try:
-            write_text_atomic(self.out_dir / name, text)
-        except OSError as exc:
-            raise StorageError.from_os_error(exc, self.out_dir / name) from None
+    def write_text(self, path: Path, text: str) -> None:
+        """Write one file of the run folder by the one atomic writer (a :class:`StorageError` names it)."""
+        write_text_atomic(path, text)
 
     def write_status(self, status: str, step: int, **extra: Any) -> None:
         now = time.time()
@@ -87,10 +87,10 @@ class RunFolder:
                    "segments": self.segments, **extra}
         if self.notices:
             payload["integrity"] = self.notices
-        self.write_text("status.json", json.dumps(payload, indent=1))
+        self.write_text(self.paths.status, json.dumps(payload, indent=1))
 
     def append_row(self, row: dict[str, Any]) -> None:
-        append_jsonl(self.out_dir / "metrics.jsonl", row)
+        append_jsonl(self.paths.metrics, row)
 
     def stopped(self, status: str, step: int, detail: str) -> None:
         """Best effort: say why the trainer stopped in train.log and status.json (the disk may still be full)."""
@@ -115,12 +115,12 @@ class RunFolder:
     def describe(self, resumed_from: int | None, model_line: str, latest: Path | None) -> None:
         """Write the resolved config and the contract; a fresh run empties metrics.jsonl and logs both."""
         self.resumed_from = resumed_from
-        self.write_text("resolved_config.yaml", dump_config(self.cfg))
-        self.write_text("metrics_contract.json", json.dumps(DEFINITIONS, indent=1))
+        self.write_text(self.paths.resolved_config, dump_config(self.cfg))
+        self.write_text(self.paths.metrics_contract, json.dumps(DEFINITIONS, indent=1))
         batching = (f"micro-batch {self.cfg.train.effective_micro_batch} x accumulation "
                     f"{self.cfg.train.accumulation}")
         if resumed_from is None:
-            rewrite_jsonl(self.out_dir / "metrics.jsonl", [])
+            rewrite_jsonl(self.paths.metrics, [])
             self.log(f"run {self.cfg.name}: resolved config (every effective default)\n" + dump_config(self.cfg))
             self.log(contract_text())
             self.log(f"{model_line}, {batching}")
@@ -173,7 +173,7 @@ class RunFolder:
         metrics.jsonl is cut back to that checkpoint atomically (rows that were missing are recomputed: the run
         resumes from an earlier checkpoint, or step 0, and ends with the numbers of an uninterrupted run).
         """
-        metrics_path = self.out_dir / "metrics.jsonl"
+        metrics_path = self.paths.metrics
         metrics = load_jsonl(metrics_path)  # a corrupt line before the last: RecordFileError naming file:line
         path, state, skipped = newest_intact_checkpoint(self.ckpt_dir, map_location=device)
         for item in skipped:
@@ -211,7 +211,7 @@ class RunFolder:
     def _previous_segments(self) -> list[dict[str, Any]]:
         """Segments of the interrupted run this one continues (from status.json), [] for a run started afresh."""
         try:
-            prior = read_json_object(self.out_dir / "status.json")
+            prior = read_json_object(self.paths.status)
         except RecordFileError as exc:
             self._notice(f"{exc}; the wall time of earlier segments is not counted")
             return []
