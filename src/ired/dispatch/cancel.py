@@ -17,7 +17,6 @@ from pathlib import Path
 from ired.dispatch import sacct
 from ired.dispatch.attempts import (
     HEAD_LOCK,
-    INTERRUPTED,
     JobRecord,
     append_attempts,
     clear_cancel_request,
@@ -27,6 +26,7 @@ from ired.dispatch.attempts import (
     read_attempts,
     request_cancel,
 )
+from ired.dispatch.failures import FailureKind
 from ired.dispatch.runs import Run
 
 BY = "ired cancel"
@@ -52,8 +52,8 @@ def _logged(target: Cancelled) -> str | None:
     rows = [r for r in read_attempts(target.record_dir) if r.get("attempt", 0) >= target.record.attempt]
     if not rows:
         return None
-    if any(r.get("failure_kind") == INTERRUPTED for r in rows):
-        return INTERRUPTED
+    if any(r.get("failure_kind") == FailureKind.interrupted for r in rows):
+        return FailureKind.interrupted.value
     return f"ended first ({rows[-1].get('action')})"
 
 
@@ -72,7 +72,7 @@ def _mark_orphan(target: Cancelled) -> str | None:
                 append_attempts(target.record_dir, [interrupted_row(current, cancelled=True,
                                                                     reason=f"stopped by {BY}", action=ACTION)])
             clear_cancel_request(target.record_dir)
-            return _logged(target) or INTERRUPTED
+            return _logged(target) or FailureKind.interrupted.value
     except RunFolderBusy:
         return None
 

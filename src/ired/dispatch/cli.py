@@ -2,9 +2,10 @@
 train rule calls, and ``ired cancel``, which stops the jobs of selected runs.
 
 Flags override the settings file (``--settings``, from the Snakemake profile); flag names are the settings keys.
-Exit codes follow ``ired train``: 0 completed, 2 config error, 3 diverged (0 with ``--keep-diverged``, which keeps
-the newest checkpoint as ``final.pt``); 1 when the dispatcher gave up on an
-infrastructure failure (retries spent). The failure's one-line message names the cause and the log files.
+Exit codes (:mod:`ired.core.exit_codes`) follow ``ired train``: 0 completed, 2 config error, 3 diverged (0 with
+``--keep-diverged``, which keeps the newest checkpoint as ``final.pt``); 1 (``GAVE_UP``) when the dispatcher
+gave up on an infrastructure failure (retries spent); 130 when stopped (Ctrl-C, ``ired cancel``). The
+failure's one-line message names the cause and the log files.
 """
 
 from __future__ import annotations
@@ -14,10 +15,13 @@ import logging
 import sys
 from typing import Any
 
+from ired.core import exit_codes
 from ired.dispatch.failures import FailureKind
 from ired.dispatch.status import DEFAULT_METRIC
 
-_EXIT = {FailureKind.diverged: 3, FailureKind.config_error: 2}
+#: The exit code of a failure kind the dispatcher gave up on, as ``ired train`` exits for it (else GAVE_UP).
+_EXIT: dict[str, int] = {FailureKind.diverged: exit_codes.DIVERGED,
+                         FailureKind.config_error: exit_codes.USER_ERROR}
 
 
 def add_dispatch_commands(subparsers: Any) -> None:
@@ -65,12 +69,12 @@ def _cmd_dispatch_train(args: argparse.Namespace) -> int:
         res = run_training(args.config, args.out, settings, force=args.force,
                            retrain_changed=args.retrain_changed, keep_diverged=args.keep_diverged)
     except KeyboardInterrupt:
-        return 130  # the runner has cancelled the job and said so
+        return exit_codes.INTERRUPTED  # the runner has cancelled the job and said so
     except DispatchError as exc:
         print(f"ired dispatch-train: error: {exc}", file=sys.stderr)
         if exc.stopped:
-            return 130  # stopped on purpose (ired cancel), like Ctrl-C
-        return _EXIT.get(exc.kind, 1) if exc.kind is not None else 1
+            return exit_codes.INTERRUPTED  # stopped on purpose (ired cancel), like Ctrl-C
+        return _EXIT.get(exc.kind, exit_codes.GAVE_UP) if exc.kind is not None else exit_codes.GAVE_UP
     if res.skipped:
         print(f"ired dispatch-train: {res.run_dir} already {'diverged' if res.diverged else 'completed'}; nothing "
               "submitted", file=sys.stderr)
@@ -82,7 +86,7 @@ def _cmd_dispatch_train(args: argparse.Namespace) -> int:
         print(f"ired dispatch-train: {res.run_dir} completed after {last['attempt']} attempt(s) "
               f"(last job {last['job_id']} on {last['node']}); attempts: {res.run_dir / 'attempts.jsonl'}",
               file=sys.stderr)
-    return 0
+    return exit_codes.OK
 
 
 def _seconds(text: str) -> float:
@@ -193,7 +197,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
             folder, _, found, note = _selected(args)
             if args.json:
                 print(as_json(found, folder, note))
-                return 0
+                return exit_codes.OK
             lines = [*table(found, args.metric), summary(found, folder, note)]
             if args.watch:
                 lines.append(f"every {args.interval:g} s, at {time.strftime('%H:%M:%S')}"
@@ -202,12 +206,12 @@ def _cmd_status(args: argparse.Namespace) -> int:
             print(("\x1b[H\x1b[J" if in_place else "") + "\n".join(lines), flush=True)
             shown += 1
             if not args.watch or (args.count is not None and shown >= args.count):
-                return 0
+                return exit_codes.OK
             if not in_place:
                 print(flush=True)
             time.sleep(args.interval)
     except KeyboardInterrupt:  # how a watch ends
-        return 0
+        return exit_codes.OK
 
 
 def _cmd_logs(args: argparse.Namespace) -> int:
@@ -222,7 +226,7 @@ def _cmd_logs(args: argparse.Namespace) -> int:
                           f"{', '.join(list(runs)[:5]) or 'none'})")
     for log in run_logs(runs[args.run].run_dir, existing=not args.all):
         print(log.path)
-    return 0
+    return exit_codes.OK
 
 
 def _cmd_cancel(args: argparse.Namespace) -> int:
@@ -232,12 +236,13 @@ def _cmd_cancel(args: argparse.Namespace) -> int:
     done = cancel_runs(runs, wait_s=args.wait)
     if not done:
         print(f"ired cancel: no job in flight among the {len(runs)} selected run(s) of {folder}")
-        return 0
+        return exit_codes.OK
     for c in done:
         where = f"{'Slurm' if c.record.cluster == 'slurm' else 'local'} job {c.job_id or '(id not recorded)'}"
-        state = {"interrupted": "marked interrupted", None: "its head has not logged it yet"}.get(c.outcome, c.outcome)
+        said = {FailureKind.interrupted.value: "marked interrupted", None: "its head has not logged it yet"}
+        state = said.get(c.outcome, c.outcome)
         print(f"ired cancel: {c.run} {c.what}: cancelled {where} (attempt {c.record.attempt}); {state}")
     runs_hit = len({c.run for c in done})
     print(f"ired cancel: {len(done)} job(s) of {runs_hit} run(s) cancelled; the same pipeline command resumes them "
           "from their newest checkpoints")
-    return 0
+    return exit_codes.OK

@@ -24,10 +24,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, ClassVar
 
+from ired.core.host import node_name
 from ired.dispatch import sacct
 from ired.dispatch.failures import Evidence
 from ired.dispatch.gpu_slots import job_environment
-from ired.dispatch.jobs import node_name, outcome_path
+from ired.dispatch.jobs import outcome_path
 from ired.dispatch.policy import Plan
 from ired.dispatch.settings import DispatchSettings
 

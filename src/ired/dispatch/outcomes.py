@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ired.dispatch.attempts import in_flight, read_attempts
+from ired.dispatch.failures import FailureKind
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,7 @@ def failure_report(failed: list[FailedRun], command: str) -> str:
              "and the command that reruns it (a training resumes from its newest checkpoint; `ired logs RUN` lists "
              "every log of a run):"]
     for f in failed:
-        what = "stopped" if f.failure == "interrupted" else "failed"
+        what = "stopped" if f.failure == FailureKind.interrupted else "failed"
         lines.append(f"  {f.run}: {f.stage} {what}: {f.failure} ({f.detail})")
         if f.log:
             lines.append(f"    log: {f.log}")

@@ -48,7 +48,7 @@ from ired.dispatch.attempts import (
 )
 from ired.dispatch import ladder
 from ired.dispatch.executor import HeadDetached
-from ired.dispatch.failures import FailureKind, classify
+from ired.dispatch.failures import CLASSIFIED_KINDS, FailureKind, classify
 from ired.dispatch.policy import SLICE_KINDS, Plan, decide
 from ired.dispatch.settings import DispatchSettings
 from ired.core.errors import DispatchError, IredError
@@ -304,7 +304,7 @@ def _stopped(task: _Task, run_dir: Path, record: JobRecord, fin: Any, requeued: 
                         f"interrupted in {run_dir / 'attempts.jsonl'}; the next command resumes it", stopped=True)
 
 
-_KINDS = {k.value for k in FailureKind}
+_KINDS = {k.value for k in CLASSIFIED_KINDS}  # the failures of a run (not those the dispatcher writes)
 
 
 def _stalled(rows: list[dict[str, Any]], start: int | None, end: int | None) -> int:
