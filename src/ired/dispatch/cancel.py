@@ -79,7 +79,7 @@ def _mark_orphan(target: Cancelled) -> str | None:
 
 def cancel_runs(runs: list[Run], wait_s: float = 60.0) -> list[Cancelled]:
     """Cancel every job in flight of ``runs``; wait up to ``wait_s`` for the waiting heads to log them."""
-    from ired.dispatch.executor import backend_for
+    from ired.dispatch.backends import backend_for
 
     targets = []
     for run in runs:

@@ -168,7 +168,7 @@ def drive(task: _Task, settings: DispatchSettings, run_dir: Path) -> DispatchRes
 
 
 def _drive(task: _Task, settings: DispatchSettings, run_dir: Path, folder: Path) -> DispatchResult:
-    from ired.dispatch.executor import backend
+    from ired.dispatch.backends import backend
 
     be = backend(settings, run_dir)
     record = read_job_record(run_dir)
