@@ -28,8 +28,8 @@ def _last_failure(folder: Path) -> tuple[str, str, str] | None:
     if not rows or rows[-1].get("action") == "done":
         return None
     last = rows[-1]
-    return (str(last.get("failure_kind") or "unknown"), str(last.get("reason") or last.get("action") or ""),
-            str(last.get("log") or ""))
+    kind = str(last.get("failure_kind") or FailureKind.unknown.value)
+    return (kind, str(last.get("reason") or last.get("action") or ""), str(last.get("log") or ""))
 
 
 def _log_of(run_dir: Path, job_log: str) -> str:
