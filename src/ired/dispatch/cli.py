@@ -53,9 +53,10 @@ def add_dispatch_commands(subparsers: Any) -> None:
 
 
 def _cmd_dispatch_train(args: argparse.Namespace) -> int:
-    from ired.dispatch.runner import run_training, stop_on_signals
-    from ired.dispatch.settings import load_settings
     from ired.core.errors import DispatchError
+    from ired.dispatch.runner import run_training
+    from ired.dispatch.settings import load_settings
+    from ired.dispatch.stopping import stop_on_signals
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
     retry = {"max_attempts": args.max_attempts} if args.max_attempts is not None else None
