@@ -15,7 +15,7 @@ import pytest
 
 from _dispatch_util import attempts, tiny_config
 from ired.dispatch.executor import local_alive as _local_alive
-from ired.dispatch.runner import attempt_tag, job_label, job_name
+from ired.dispatch.naming import attempt_tag, job_label, job_name
 from ired.dispatch.runs import experiment_of, find_runs, results_folder, select
 from ired.dispatch.settings import DispatchSettings
 from ired.core.errors import ConfigError

@@ -15,7 +15,7 @@ from pathlib import Path
 import ired.dispatch, ired.dispatch.runner, ired.dispatch.executor, ired.dispatch.cancel, ired.dispatch.status
 import ired.dispatch.cli, ired.cli
 from ired.dispatch import load_settings
-from ired.dispatch.executor import BACKENDS, backend
+from ired.dispatch.backends import BACKENDS, backend
 from ired.dispatch.runs import find_runs
 from ired.dispatch.status import collect
 ired.cli.build_parser()

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 import pytest
 
+from ired.dispatch.failures import CLASSIFIED_KINDS, RECORDED_KINDS, RULES
 from ired.dispatch.failures import FailureKind as K
-from ired.dispatch.policy import Plan, RetryPolicy, decide
+from ired.dispatch.policy import BUDGETED_KINDS, NO_RETRY, SLICE_KINDS, NoPolicy, Plan, RetryPolicy, decide
 
 POLICY = RetryPolicy()
 TRAIN = Plan(mem_gb=4.0, micro_batch=64, batch_size=64, negatives_steps=4, buffer_size=1024)
@@ -113,7 +116,9 @@ def test_the_old_requeue_budget_says_what_replaced_it() -> None:
         RetryPolicy(requeue_retries=3)
 
 
-@pytest.mark.parametrize("kind, word", [(K.diverged, "diverged"), (K.config_error, "config"), (K.cancelled, "cancelled")])
+@pytest.mark.parametrize("kind, word", [(K.diverged, "diverged"), (K.config_error, "config"),
+                                        (K.cancelled, "cancelled"), (K.interrupted, "stopped on purpose"),
+                                        (K.requeued, "requeued")])
 def test_no_retry_kinds(kind: K, word: str) -> None:
     d = decide(kind, TRAIN, [], ("node1",), POLICY)
     assert not d.retry and word in d.action
@@ -131,6 +136,30 @@ def test_unknown_is_bounded_and_everything_by_max_attempts() -> None:
 
 @pytest.mark.parametrize("kind", list(K))
 def test_every_failure_kind_has_a_policy_of_its_own(kind: K) -> None:
-    """A new failure kind without a branch in decide would silently get the unknown cause's retries."""
+    """Every kind of the enum, the ones the dispatcher writes itself (interrupted, requeued) included, has its
+    place in the policy and its own answer: none falls through to the unknown cause's retries."""
+    places = [kind in NO_RETRY, kind in SLICE_KINDS, kind in BUDGETED_KINDS]
+    assert places.count(True) == 1, (kind, places)
     action = decide(kind, TRAIN, [], ("node1",), POLICY, stalled=0).action
     assert ("unknown cause" in action) == (kind is K.unknown), (kind, action)
+    assert kind.value in action or kind in BUDGETED_KINDS, (kind, action)
+
+
+class _NewKind(StrEnum):
+    gpu_fault = "gpu_fault"
+
+
+def test_a_kind_without_a_policy_is_refused_loudly_not_retried_as_unknown() -> None:
+    """A kind added to the enum but not to the policy stops the dispatcher in one line naming where to add
+    it."""
+    for previous in ([], [K.unknown] * 7):  # before and after the max_attempts budget would answer
+        with pytest.raises(NoPolicy, match="failure kind 'gpu_fault' has no policy: add it to NO_RETRY, "
+                           "SLICE_KINDS or BUDGETED_KINDS"):
+            decide(_NewKind.gpu_fault, TRAIN, previous, ("node1",), POLICY)  # type: ignore[arg-type]
+
+
+def test_the_kinds_the_dispatcher_writes_itself_are_never_retried_and_never_classified() -> None:
+    for kind in RECORDED_KINDS:
+        assert not decide(kind, TRAIN, [], ("node1",), POLICY).retry
+        assert kind not in CLASSIFIED_KINDS
+    assert {rule.kind for rule in RULES} | {K.unknown} == CLASSIFIED_KINDS  # classify answers the others

@@ -34,10 +34,11 @@ class DispatchError(IredError):
     """A dispatched job failed and the retry policy does not retry it (or its retries are spent), or a person stopped
     it (``stopped``: ``ired cancel``); the message names the cause, the logs and the attempt log.
 
-    ``kind`` is the :class:`ired.dispatch.failures.FailureKind` of the last attempt (None: not a classified failure).
+    ``kind`` is the :class:`ired.dispatch.failures.FailureKind` of the last attempt (a ``str``: equal to its logged
+    text; None: not a classified failure).
     """
 
-    def __init__(self, message: str, kind: object | None = None, stopped: bool = False) -> None:
+    def __init__(self, message: str, kind: str | None = None, stopped: bool = False) -> None:
         super().__init__(message)
         self.kind = kind
         self.stopped = stopped

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 OK = 0
 INTERNAL_ERROR = 1  # an unexpected error (a bug): one line; --debug or IRED_DEBUG=1 shows the traceback
+GAVE_UP = 1  # `ired dispatch-train`: the dispatcher gave up on an infrastructure failure (its retries spent)
 USER_ERROR = 2  # bad config or argument, unreadable file, corrupt checkpoint or metrics line, run folder held, no CUDA
 DIVERGED = 3  # NaN/inf in the loss or gradients
 STORAGE = 4  # a write failed (disk full, quota, read-only file system); the same command resumes

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ired.dispatch.failures import FailureKind
 from ired.runs.atomic import append_text, write_text_atomic
 from ired.runs.paths import ATTEMPTS, JOB, dispatch_folder
 
@@ -26,7 +27,6 @@ ATTEMPTS_FILE = ATTEMPTS
 JOB_FILE = JOB
 CANCEL_FILE = "cancel.json"
 HEAD_LOCK = "head.lock"  # in the record folder's dispatch/ (submitit's folder)
-INTERRUPTED = "interrupted"  # failure_kind of an attempt stopped on purpose (Ctrl-C of its head, ired cancel)
 
 
 def head_alive(record_dir: Path) -> bool:
@@ -125,7 +125,7 @@ def interrupted_row(record: JobRecord, cancelled: bool, reason: str, action: str
     micro, batch = plan.get("micro_batch"), plan.get("batch_size")
     return AttemptRow(
         attempt=record.attempt, job_id=str(record.job_id or "-"), node=None, state="CANCELLED" if cancelled else None,
-        exit_code=None, failure_kind=INTERRUPTED, action=action, micro_batch=micro,
+        exit_code=None, failure_kind=FailureKind.interrupted.value, action=action, micro_batch=micro,
         accumulation=batch // micro if micro and batch else None,
         wall_time_s=round(time.time() - record.submitted_at, 3), reason=reason,
         exclude=list(plan.get("exclude", ())), mem_gb=plan.get("mem_gb"), negatives_steps=plan.get("negatives_steps"),

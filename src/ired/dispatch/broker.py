@@ -44,13 +44,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from ired.runs.atomic import write_text_atomic
 from ired.dispatch import sacct
 from ired.dispatch.attempts import JobRecord, write_job_record
-from ired.dispatch.submission import submit_patiently
 from ired.dispatch.executor import SlurmBackend, Submission
 from ired.dispatch.policy import Plan
 from ired.dispatch.settings import DispatchSettings
+from ired.dispatch.submission import submit_patiently
+from ired.runs.atomic import write_text_atomic
 
 log = logging.getLogger("ired.dispatch")
 

@@ -17,7 +17,6 @@ from pathlib import Path
 from ired.dispatch import sacct
 from ired.dispatch.attempts import (
     HEAD_LOCK,
-    INTERRUPTED,
     JobRecord,
     append_attempts,
     clear_cancel_request,
@@ -27,6 +26,7 @@ from ired.dispatch.attempts import (
     read_attempts,
     request_cancel,
 )
+from ired.dispatch.failures import FailureKind
 from ired.dispatch.runs import Run
 from ired.runs.paths import dispatch_folder, is_eval_record
 
@@ -53,8 +53,8 @@ def _logged(target: Cancelled) -> str | None:
     rows = [r for r in read_attempts(target.record_dir) if r.get("attempt", 0) >= target.record.attempt]
     if not rows:
         return None
-    if any(r.get("failure_kind") == INTERRUPTED for r in rows):
-        return INTERRUPTED
+    if any(r.get("failure_kind") == FailureKind.interrupted for r in rows):
+        return FailureKind.interrupted.value
     return f"ended first ({rows[-1].get('action')})"
 
 
@@ -73,14 +73,14 @@ def _mark_orphan(target: Cancelled) -> str | None:
                 append_attempts(target.record_dir, [interrupted_row(current, cancelled=True,
                                                                     reason=f"stopped by {BY}", action=ACTION)])
             clear_cancel_request(target.record_dir)
-            return _logged(target) or INTERRUPTED
+            return _logged(target) or FailureKind.interrupted.value
     except RunFolderBusy:
         return None
 
 
 def cancel_runs(runs: list[Run], wait_s: float = 60.0) -> list[Cancelled]:
     """Cancel every job in flight of ``runs``; wait up to ``wait_s`` for the waiting heads to log them."""
-    from ired.dispatch.executor import backend_for
+    from ired.dispatch.backends import backend_for
 
     targets = []
     for run in runs:

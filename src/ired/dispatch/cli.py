@@ -2,9 +2,10 @@
 train rule calls, and ``ired cancel``, which stops the jobs of selected runs.
 
 Flags override the settings file (``--settings``, from the Snakemake profile); flag names are the settings keys.
-Exit codes follow ``ired train``: 0 completed, 2 config error, 3 diverged (0 with ``--keep-diverged``, which keeps
-the newest checkpoint as ``final.pt``); 1 when the dispatcher gave up on an
-infrastructure failure (retries spent). The failure's one-line message names the cause and the log files.
+Exit codes (:mod:`ired.core.exit_codes`) follow ``ired train``: 0 completed, 2 config error, 3 diverged (0 with
+``--keep-diverged``, which keeps the newest checkpoint as ``final.pt``); 1 (``GAVE_UP``) when the dispatcher
+gave up on an infrastructure failure (retries spent); 130 when stopped (Ctrl-C, ``ired cancel``). The
+failure's one-line message names the cause and the log files.
 """
 
 from __future__ import annotations
@@ -14,10 +15,13 @@ import logging
 import sys
 from typing import Any
 
+from ired.core import exit_codes
 from ired.dispatch.failures import FailureKind
 from ired.dispatch.status import DEFAULT_METRIC
 
-_EXIT = {FailureKind.diverged: 3, FailureKind.config_error: 2}
+#: The exit code of a failure kind the dispatcher gave up on, as ``ired train`` exits for it (else GAVE_UP).
+_EXIT: dict[str, int] = {FailureKind.diverged: exit_codes.DIVERGED,
+                         FailureKind.config_error: exit_codes.USER_ERROR}
 
 
 def add_dispatch_commands(subparsers: Any) -> None:
@@ -49,9 +53,10 @@ def add_dispatch_commands(subparsers: Any) -> None:
 
 
 def _cmd_dispatch_train(args: argparse.Namespace) -> int:
-    from ired.dispatch.runner import run_training, stop_on_signals
-    from ired.dispatch.settings import load_settings
     from ired.core.errors import DispatchError
+    from ired.dispatch.runner import run_training
+    from ired.dispatch.settings import load_settings
+    from ired.dispatch.stopping import stop_on_signals
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
     retry = {"max_attempts": args.max_attempts} if args.max_attempts is not None else None
@@ -65,12 +70,12 @@ def _cmd_dispatch_train(args: argparse.Namespace) -> int:
         res = run_training(args.config, args.out, settings, force=args.force,
                            retrain_changed=args.retrain_changed, keep_diverged=args.keep_diverged)
     except KeyboardInterrupt:
-        return 130  # the runner has cancelled the job and said so
+        return exit_codes.INTERRUPTED  # the runner has cancelled the job and said so
     except DispatchError as exc:
         print(f"ired dispatch-train: error: {exc}", file=sys.stderr)
         if exc.stopped:
-            return 130  # stopped on purpose (ired cancel), like Ctrl-C
-        return _EXIT.get(exc.kind, 1) if exc.kind is not None else 1
+            return exit_codes.INTERRUPTED  # stopped on purpose (ired cancel), like Ctrl-C
+        return _EXIT.get(exc.kind, exit_codes.GAVE_UP) if exc.kind is not None else exit_codes.GAVE_UP
     if res.skipped:
         print(f"ired dispatch-train: {res.run_dir} already {'diverged' if res.diverged else 'completed'}; nothing "
               "submitted", file=sys.stderr)
@@ -82,7 +87,7 @@ def _cmd_dispatch_train(args: argparse.Namespace) -> int:
         print(f"ired dispatch-train: {res.run_dir} completed after {last['attempt']} attempt(s) "
               f"(last job {last['job_id']} on {last['node']}); attempts: {res.run_dir / 'attempts.jsonl'}",
               file=sys.stderr)
-    return 0
+    return exit_codes.OK
 
 
 def _seconds(text: str) -> float:
@@ -156,9 +161,9 @@ def add_run_commands(subparsers: Any) -> None:
 def _selected(args: argparse.Namespace) -> tuple[Any, list[Any], list[Any], str]:
     """The results folder, the selected runs, their statuses (all of them when no state is asked for) and the
     note on the queue's view; a selection that names runs and matches none is a one-line error."""
+    from ired.core.errors import ConfigError
     from ired.dispatch.runs import find_runs, results_folder, select
     from ired.dispatch.status import collect
-    from ired.core.errors import ConfigError
 
     folder = results_folder(args.results, args.scale)
     runs = find_runs(folder)
@@ -179,8 +184,8 @@ def _selected(args: argparse.Namespace) -> tuple[Any, list[Any], list[Any], str]
 def _cmd_status(args: argparse.Namespace) -> int:
     import time
 
-    from ired.dispatch.status import as_json, summary, table
     from ired.core.errors import ConfigError
+    from ired.dispatch.status import as_json, summary, table
 
     if args.count is not None and not args.watch:
         raise ConfigError("--count N counts the refreshes of --watch (add --watch)")
@@ -193,7 +198,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
             folder, _, found, note = _selected(args)
             if args.json:
                 print(as_json(found, folder, note))
-                return 0
+                return exit_codes.OK
             lines = [*table(found, args.metric), summary(found, folder, note)]
             if args.watch:
                 lines.append(f"every {args.interval:g} s, at {time.strftime('%H:%M:%S')}"
@@ -202,17 +207,17 @@ def _cmd_status(args: argparse.Namespace) -> int:
             print(("\x1b[H\x1b[J" if in_place else "") + "\n".join(lines), flush=True)
             shown += 1
             if not args.watch or (args.count is not None and shown >= args.count):
-                return 0
+                return exit_codes.OK
             if not in_place:
                 print(flush=True)
             time.sleep(args.interval)
     except KeyboardInterrupt:  # how a watch ends
-        return 0
+        return exit_codes.OK
 
 
 def _cmd_logs(args: argparse.Namespace) -> int:
-    from ired.dispatch.runs import find_runs, results_folder
     from ired.core.errors import ConfigError
+    from ired.dispatch.runs import find_runs, results_folder
     from ired.runs.logs import run_logs
 
     folder = results_folder(args.results, args.scale)
@@ -222,7 +227,7 @@ def _cmd_logs(args: argparse.Namespace) -> int:
                           f"{', '.join(list(runs)[:5]) or 'none'})")
     for log in run_logs(runs[args.run].run_dir, existing=not args.all):
         print(log.path)
-    return 0
+    return exit_codes.OK
 
 
 def _cmd_cancel(args: argparse.Namespace) -> int:
@@ -232,12 +237,13 @@ def _cmd_cancel(args: argparse.Namespace) -> int:
     done = cancel_runs(runs, wait_s=args.wait)
     if not done:
         print(f"ired cancel: no job in flight among the {len(runs)} selected run(s) of {folder}")
-        return 0
+        return exit_codes.OK
     for c in done:
         where = f"{'Slurm' if c.record.cluster == 'slurm' else 'local'} job {c.job_id or '(id not recorded)'}"
-        state = {"interrupted": "marked interrupted", None: "its head has not logged it yet"}.get(c.outcome, c.outcome)
+        said = {FailureKind.interrupted.value: "marked interrupted", None: "its head has not logged it yet"}
+        state = said.get(c.outcome, c.outcome)
         print(f"ired cancel: {c.run} {c.what}: cancelled {where} (attempt {c.record.attempt}); {state}")
     runs_hit = len({c.run for c in done})
     print(f"ired cancel: {len(done)} job(s) of {runs_hit} run(s) cancelled; the same pipeline command resumes them "
           "from their newest checkpoints")
-    return 0
+    return exit_codes.OK

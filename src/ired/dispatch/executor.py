@@ -1,9 +1,9 @@
 """Backends: one executor class per cluster kind (``slurm``, ``local``) behind one interface, :class:`Backend`.
 
 A backend submits a job (submitit), finds a job whose id was never recorded, says whether a job is still queued
-or running, waits for it for good, cancels it, and gathers the evidence of how it ended. The runner
-(:mod:`ired.dispatch.runner`) speaks only this interface; :func:`backend` picks the class named by the settings'
-``cluster``. Everything the scheduler prints is parsed in :mod:`ired.dispatch.sacct`.
+or running, waits for it for good, cancels it, and gathers the evidence of how it ended. The dispatch loop
+(:mod:`ired.dispatch.loop`) speaks only this interface; :func:`ired.dispatch.backends.backend` picks the class
+named by the settings' ``cluster``. Everything the scheduler prints is parsed in :mod:`ired.dispatch.sacct`.
 
 Slurm jobs are submitted with ``--job-name``, ``--comment`` and ``--exclude`` on the ``sbatch`` command line as
 well as in the script: ``sacct``'s SubmitLine records only the command line, and that is where a person (and the
@@ -24,10 +24,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, ClassVar
 
+from ired.core.host import node_name
 from ired.dispatch import sacct
 from ired.dispatch.failures import Evidence
 from ired.dispatch.gpu_slots import job_environment
-from ired.dispatch.jobs import node_name, outcome_path
+from ired.dispatch.jobs import outcome_path
 from ired.dispatch.policy import Plan
 from ired.dispatch.settings import DispatchSettings
 
@@ -370,26 +371,6 @@ class LocalBackend(Backend):
 
     def fallback(self, succeeded: bool, outcome: dict[str, Any]) -> tuple[str | None, str | None]:
         return ("COMPLETED" if succeeded else "FAILED"), outcome.get("node") or node_name()
-
-
-#: The backend class of each ``cluster`` value of the settings.
-BACKENDS: dict[str, type[Backend]] = {b.cluster: b for b in (SlurmBackend, LocalBackend)}
-
-
-def backend(settings: DispatchSettings, run_dir: Path | None = None) -> Backend:
-    """The backend the settings name (``cluster``); on Slurm with ``array`` set and a run folder, the head's broker
-    (:class:`ired.dispatch.broker.ArrayBackend`)."""
-    if settings.cluster == "slurm" and settings.array is not None and run_dir is not None:
-        from ired.dispatch.broker import ArrayBackend, broker_folder
-
-        return ArrayBackend(settings, broker_folder(run_dir))
-    return BACKENDS[settings.cluster](settings)
-
-
-def backend_for(cluster: str) -> Backend:
-    """The backend of a recorded job (``job.json``'s ``cluster``), with default settings: enough to ask about,
-    or cancel, a job."""
-    return backend(DispatchSettings(cluster=cluster))  # type: ignore[arg-type]
 
 
 def _tail(path: Path, lines: int = STDERR_TAIL_LINES) -> str:

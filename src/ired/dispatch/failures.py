@@ -1,5 +1,9 @@
 """Why did an attempt fail? One table maps the scheduler's and the job's evidence to a failure kind.
 
+:class:`FailureKind` is the one home of every kind an attempt row can carry, the two the dispatcher writes
+itself (``interrupted``, ``requeued``: :data:`RECORDED_KINDS`) included; :mod:`ired.dispatch.policy` says what
+is done about each of them.
+
 The evidence is plain data gathered after an attempt ends (:class:`Evidence`): the sacct rows of the job and its
 steps, what submitit said (exception type and text), the trainer process's own exit status, the tail of the
 job's stderr and the run's ``status.json`` status. :func:`classify` walks :data:`RULES` in order and returns the
@@ -31,12 +35,18 @@ class FailureKind(StrEnum):
     config_error = "config_error"  # the config is wrong: never retried
     cancelled = "cancelled"  # someone ran scancel: respected, never retried
     unknown = "unknown"  # anything else: bounded retries
+    # written by the dispatcher itself, never read from evidence (:data:`RECORDED_KINDS`)
+    interrupted = "interrupted"  # stopped on purpose (Ctrl-C of its head, `ired cancel`): the next command
+    # resumes the run
+    requeued = "requeued"  # a run of a job Slurm requeued by itself, as older heads logged it (now: the run's
+    # own kind, `preempted` for a plain requeue)
 
 
-#: Exit codes of ``ired train`` (:mod:`ired.core.exit_codes`): a user/config error, a diverged run, a slice's end.
-EXIT_CONFIG_ERROR = exit_codes.USER_ERROR
-EXIT_DIVERGED = exit_codes.DIVERGED
-EXIT_SLICE_END = exit_codes.SLICE_END
+#: Kinds the dispatcher writes itself, never from evidence: not failures of the run (the policy's budgets do
+#: not count them; ``ired status`` does not show ``requeued`` as a run's last failure).
+RECORDED_KINDS = frozenset({FailureKind.interrupted, FailureKind.requeued})
+#: Kinds :func:`classify` answers: the failures of a run.
+CLASSIFIED_KINDS = frozenset(FailureKind) - RECORDED_KINDS
 
 
 @dataclass(frozen=True)
@@ -49,7 +59,8 @@ class Evidence:
     stderr_tail: str = ""  # last lines of the job's stderr log (trainer's stderr goes there too)
     run_status: str | None = None  # status.json "status" of the run folder
     run_detail: str | None = None  # status.json "detail"
-    node_failure_exit_codes: frozenset[int] = field(default_factory=lambda: frozenset({120}))
+    node_failure_exit_codes: frozenset[int] = field(
+        default_factory=lambda: frozenset({exit_codes.NODE_FAILURE}))
     job_signal: str | None = None  # the stop signal the job passed on to its trainer (its outcome file), if any
 
     @property
@@ -146,16 +157,16 @@ def _status(value: str) -> Callable[[Evidence], str | None]:
 
 
 def _slice_end(*signals: str) -> Callable[[Evidence], str | None]:
-    """The trainer checkpointed and exited with :data:`EXIT_SLICE_END` after one of ``signals`` (its outcome file
-    names the signal the job passed on; status.json's detail says it too)."""
+    """The trainer checkpointed and exited with :data:`ired.core.exit_codes.SLICE_END` after one of
+    ``signals`` (its outcome file names the signal the job passed on; status.json's detail says it too)."""
 
     def test(ev: Evidence) -> str | None:
-        if EXIT_SLICE_END not in ev.exit_codes:
+        if exit_codes.SLICE_END not in ev.exit_codes:
             return None
         said = ev.job_signal or next((s for s in ("SIGUSR2", "SIGTERM") if s in (ev.run_detail or "")), None)
         if said not in signals:
             return None
-        return f"exit code {EXIT_SLICE_END}: the trainer checkpointed and stopped on {said}"
+        return f"exit code {exit_codes.SLICE_END}: the trainer checkpointed and stopped on {said}"
 
     return test
 
@@ -176,11 +187,11 @@ class Rule:
 RULES: tuple[Rule, ...] = (
     Rule(FailureKind.cancelled, _job_state("CANCELLED")),
     Rule(FailureKind.cancelled, _text(r"CANCELLED AT \S+ \*\*\*")),
-    Rule(FailureKind.config_error, _exit_code_in(frozenset({EXIT_CONFIG_ERROR}))),
+    Rule(FailureKind.config_error, _exit_code_in(frozenset({exit_codes.USER_ERROR}))),
     Rule(FailureKind.config_error, _text(r"\bConfigError\b")),
     Rule(FailureKind.config_error, _text(r"\bCheckpointError\b")),  # a file that is no checkpoint stays so
     Rule(FailureKind.diverged, _status("diverged")),
-    Rule(FailureKind.diverged, _exit_code_in(frozenset({EXIT_DIVERGED}))),
+    Rule(FailureKind.diverged, _exit_code_in(frozenset({exit_codes.DIVERGED}))),
     Rule(FailureKind.diverged, _text(r"\bDivergedError\b|diverged at step")),
     Rule(FailureKind.oom_host, _any_state("OUT_OF_MEMORY")),
     Rule(FailureKind.oom_host, _text(r"oom[-_]kill|slurmstepd.*Out Of Memory|task \d+: Out Of Memory")),

@@ -14,19 +14,14 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from ired.core.host import node_name
 from ired.runs.atomic import write_text_atomic
-
-
-def node_name() -> str:
-    """The Slurm node this runs on (several slurmd "nodes" may share one host), else the short host name."""
-    return os.environ.get("SLURMD_NODENAME") or socket.gethostname().split(".")[0]
 
 
 def trainer_command(config_path: str, out_dir: str) -> list[str]:

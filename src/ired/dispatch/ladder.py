@@ -15,9 +15,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from ired.dispatch.policy import Plan
 from ired.runs.atomic import write_text_atomic
 from ired.runs.paths import dispatch_folder
-from ired.dispatch.policy import Plan
 
 LADDER_FILE = "ladder.json"  # in the record folder's dispatch/
 

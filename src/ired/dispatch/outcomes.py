@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ired.dispatch.attempts import in_flight, read_attempts
+from ired.dispatch.failures import FailureKind
 from ired.runs.paths import RunPaths
 
 
@@ -28,8 +29,8 @@ def _last_failure(folder: Path) -> tuple[str, str, str] | None:
     if not rows or rows[-1].get("action") == "done":
         return None
     last = rows[-1]
-    return (str(last.get("failure_kind") or "unknown"), str(last.get("reason") or last.get("action") or ""),
-            str(last.get("log") or ""))
+    kind = str(last.get("failure_kind") or FailureKind.unknown.value)
+    return (kind, str(last.get("reason") or last.get("action") or ""), str(last.get("log") or ""))
 
 
 def _log_of(run_dir: Path, job_log: str) -> str:
@@ -102,7 +103,7 @@ def failure_report(failed: list[FailedRun], command: str) -> str:
              "and the command that reruns it (a training resumes from its newest checkpoint; `ired logs RUN` lists "
              "every log of a run):"]
     for f in failed:
-        what = "stopped" if f.failure == "interrupted" else "failed"
+        what = "stopped" if f.failure == FailureKind.interrupted else "failed"
         lines.append(f"  {f.run}: {f.stage} {what}: {f.failure} ({f.detail})")
         if f.log:
             lines.append(f"    log: {f.log}")

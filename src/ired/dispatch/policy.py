@@ -18,9 +18,13 @@ Defaults (all configurable in :class:`RetryPolicy`):
   ``stalled_slices`` slices in a row without progress (a time limit too short for the run to move);
 - ``diverged`` / ``config_error`` / ``cancelled``: no retry: rerunning gives the same answer (or undoes a
   person's decision);
-- ``unknown``: ``unknown_retries`` plain retries.
+- ``unknown``: ``unknown_retries`` plain retries;
+- ``interrupted`` / ``requeued`` (the kinds the dispatcher writes itself): not resubmitted by the head that
+  logs them (a person stopped the attempt; Slurm runs the same job again).
 
-Every retry of a failure is bounded by ``max_attempts`` (slices not counted).
+Every retry of a failure is bounded by ``max_attempts`` (slices not counted). Every kind has its place here:
+:data:`NO_RETRY`, :data:`SLICE_KINDS` or :data:`BUDGETED_KINDS` with its own branch of :func:`decide`; a
+kind in none of them (a new one) is refused by :func:`decide` in one line, never retried as an unknown cause.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ired.core import exit_codes
 from ired.dispatch.failures import FailureKind
 
 Rung = Literal["micro_batch", "negative_steps", "replay_buffer", "host_memory"]
@@ -40,6 +45,10 @@ NO_RETRY: dict[FailureKind, str] = {
     FailureKind.diverged: "diverged runs are deterministic: fix the config (lr, objective, energy_reg) and rerun",
     FailureKind.config_error: "config errors need a config fix",
     FailureKind.cancelled: "the job was cancelled (scancel): not resubmitting over a person's decision",
+    FailureKind.interrupted: "stopped on purpose (Ctrl-C of its head, ired cancel): the next command resumes "
+                             "the run",
+    FailureKind.requeued: "Slurm requeued the job itself (same job id): it runs again without a new "
+                          "submission",
 }
 
 
@@ -68,7 +77,7 @@ class RetryPolicy(BaseModel):
     min_buffer_size: int = Field(256, ge=1, description="The replay_buffer rung stops halving below this.")
     max_mem_gb: float = Field(256.0, gt=0, description="The host_memory rung doubles the memory up to this cap (GB).")
     node_failure_exit_codes: list[int] = Field(
-        default_factory=lambda: [120],
+        default_factory=lambda: [exit_codes.NODE_FAILURE],
         description="Exit codes that mean 'this node is broken' (Python exits 120 when it cannot flush stdio, "
         "e.g. a failed log filesystem).",
     )
@@ -152,6 +161,13 @@ def _oom_rung(kind: FailureKind, plan: Plan, policy: RetryPolicy) -> Decision | 
 
 #: Failure kinds that end a slice of a run rather than fail it.
 SLICE_KINDS = frozenset({FailureKind.timeout, FailureKind.preempted})
+#: Failure kinds retried within the failure budgets (max_attempts, their own), each by its branch of decide.
+BUDGETED_KINDS = frozenset({FailureKind.node_failure, FailureKind.oom_host, FailureKind.oom_device,
+                            FailureKind.unknown})
+
+
+class NoPolicy(ValueError):
+    """A failure kind that :func:`decide` has no branch for (a kind added to the enum, not to the policy)."""
 
 
 def decide(
@@ -168,6 +184,8 @@ def decide(
     this attempt ran on (from sacct's NodeList); ``stalled``, for a slice (:data:`SLICE_KINDS`), how many slices in a
     row, this one included, ended without a newer checkpoint (0: this one advanced the run).
     """
+    if kind not in NO_RETRY and kind not in SLICE_KINDS and kind not in BUDGETED_KINDS:
+        raise NoPolicy(_no_policy(kind))
     give_up = Decision(False, "", plan)
     if kind in NO_RETRY:
         return replace(give_up, action=f"no retry: {kind.value}: {NO_RETRY[kind]}")
@@ -196,6 +214,14 @@ def decide(
         ladder = policy.host_oom_ladder if kind is FailureKind.oom_host else policy.device_oom_ladder
         return rung or replace(give_up, action=f"give up: {kind.value} and no rung of its oom ladder {ladder} applies "
                                "any more")
-    if same >= policy.unknown_retries:
-        return replace(give_up, action=f"give up: {same + 1} failures of unknown cause (unknown_retries={policy.unknown_retries})")
-    return Decision(True, "retry (unknown cause; resumes from the latest checkpoint)", plan)
+    if kind is FailureKind.unknown:
+        if same >= policy.unknown_retries:
+            return replace(give_up, action=f"give up: {same + 1} failures of unknown cause "
+                           f"(unknown_retries={policy.unknown_retries})")
+        return Decision(True, "retry (unknown cause; resumes from the latest checkpoint)", plan)
+    raise NoPolicy(_no_policy(kind))
+
+
+def _no_policy(kind: FailureKind) -> str:
+    return (f"failure kind {str(kind)!r} has no policy: add it to NO_RETRY, SLICE_KINDS or BUDGETED_KINDS "
+            "with a branch of decide in ired.dispatch.policy")

@@ -6,15 +6,14 @@ config: the same experiment runs on a laptop (``cluster: local``) and on Slurm (
 
 from __future__ import annotations
 
-from pathlib import Path
 import re
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError, field_validator
 
-from ired.dispatch.policy import RetryPolicy
 from ired.core.errors import ConfigError
-
+from ired.dispatch.policy import RetryPolicy
 
 #: sbatch options the dispatcher sets itself from the job's resources (or needs for its bookkeeping): not allowed in
 #: ``slurm_extra``, which names the resource to use instead.

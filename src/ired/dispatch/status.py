@@ -19,11 +19,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ired.core.errors import IredError
 from ired.dispatch import sacct
-from ired.dispatch.attempts import INTERRUPTED, JobRecord, head_alive, read_attempts, read_job_record
+from ired.dispatch.attempts import JobRecord, head_alive, read_attempts, read_job_record
+from ired.dispatch.failures import FailureKind
 from ired.dispatch.runs import Run
 from ired.runs.paths import RunPaths
-from ired.core.errors import IredError
 
 #: The states a run is shown in, in the order of a workflow.
 STATES = ("pending", "queued", "running", "completed", "diverged", "failed", "interrupted")
@@ -103,7 +104,7 @@ def eta_s(status: dict[str, Any], now: float) -> float | None:
 def _status_of(files: _Files, queue: dict[str, sacct.QueueEntry] | None, ended: dict[str, sacct.SacctRow],
                now: float) -> RunStatus:
     run, status, rows = files.run, files.status or {}, files.rows
-    failures = [r for r in rows if r.get("failure_kind") and r.get("failure_kind") != "requeued"]
+    failures = [r for r in rows if r.get("failure_kind") and r.get("failure_kind") != FailureKind.requeued]
     out = RunStatus(run.name, run.experiment, "pending", status.get("step"), status.get("steps"),
                     attempts=max([r.get("attempt", 0) for r in rows] or [0]),
                     node=rows[-1].get("node") if rows else None,
@@ -140,10 +141,10 @@ def _status_of(files: _Files, queue: dict[str, sacct.QueueEntry] | None, ended: 
         last = rows[-1]
         if last.get("action") == "done":
             out.state = written if written in ("completed", "diverged") else "completed"
-        elif last.get("failure_kind") == INTERRUPTED:
+        elif last.get("failure_kind") == FailureKind.interrupted:
             out.state, out.detail = "interrupted", str(last.get("reason") or "")
         elif last.get("final"):
-            out.state = "diverged" if last.get("failure_kind") == "diverged" else "failed"
+            out.state = "diverged" if last.get("failure_kind") == FailureKind.diverged else "failed"
             out.detail = str(last.get("reason") or last.get("action") or "")
         elif head_alive(run.run_dir):  # a failed attempt whose live head is submitting the retry
             out.state, out.detail = "queued", f"retrying after {last.get('failure_kind')}"

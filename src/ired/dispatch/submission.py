@@ -15,9 +15,9 @@ import re
 import time
 from typing import Callable, TypeVar
 
+from ired.core.errors import DispatchError
 from ired.dispatch import sacct
 from ired.dispatch.settings import DispatchSettings
-from ired.core.errors import DispatchError
 
 log = logging.getLogger("ired.dispatch")
 T = TypeVar("T")
