@@ -50,11 +50,11 @@ from ired.dispatch.executor import SlurmBackend, Submission
 from ired.dispatch.policy import Plan
 from ired.dispatch.settings import DispatchSettings
 from ired.dispatch.submission import submit_patiently
-from ired.runs.atomic import write_text_atomic
+from ired.runs.atomic import write_bytes_atomic, write_text_atomic
+from ired.runs.paths import owner_run
 
 log = logging.getLogger("ired.dispatch")
 
-BROKER_DIR = ".dispatch"  # in results/<scale>/
 WAIT_S = 0.25  # a waiting dispatcher looks at its files this often
 LINGER_S = 20.0  # a job still listed this long after writing its result is taken as ended (sacct as it is)
 
@@ -62,9 +62,7 @@ LINGER_S = 20.0  # a job still listed this long after writing its result is take
 def broker_folder(run_dir: Path) -> Path:
     """``results/<scale>/.dispatch`` for a run folder ``results/<scale>/<run>`` or one of its record folders
     (``.../<run>/dispatch/eval-last``)."""
-    run_dir = Path(run_dir)
-    owner = run_dir.parent.parent if run_dir.parent.name == "dispatch" else run_dir
-    return owner.parent / BROKER_DIR
+    return owner_run(run_dir).scale_folder.broker
 
 
 # --------------------------------------------------------------------------------------------------
@@ -170,7 +168,7 @@ class Broker:
         self.requests.mkdir(parents=True, exist_ok=True)
         lock = _try_lock(self.requests / f"{rid}.lock")
         assert lock is not None  # a fresh file
-        (self.requests / f"{rid}.pkl").write_bytes(cloudpickle.dumps((fn, args)))
+        write_bytes_atomic(self.requests / f"{rid}.pkl", cloudpickle.dumps((fn, args)))
         settings = self.settings.model_dump(mode="json", exclude={"retry", "poll_s", "poll_max_s", "array"})
         plan_d = {**asdict(plan), "exclude": list(plan.exclude)}
         req = Request(rid, str(run_dir), settings, plan_d, asdict(record), time.time())

@@ -43,11 +43,12 @@ from ired.dispatch.backends import backend
 from ired.dispatch.executor import Finished, HeadDetached
 from ired.dispatch.failures import FailureKind, classify
 from ired.dispatch.history import attempt_row, current_round, previous_failures, stalled_slices
-from ired.dispatch.naming import DISPATCH_DIR, attempt_tag, job_name
+from ired.dispatch.naming import attempt_tag, job_name
 from ired.dispatch.policy import SLICE_KINDS, Plan, decide
 from ired.dispatch.settings import DispatchSettings
 from ired.dispatch.stopping import end_by_interrupt, end_by_request, let_go
 from ired.dispatch.tasks import Task
+from ired.runs.paths import dispatch_folder
 
 log = logging.getLogger("ired.dispatch")
 
@@ -81,7 +82,7 @@ def drive(task: Task, settings: DispatchSettings, run_dir: Path) -> DispatchResu
     from ired.runs.state import RunLock
 
     run_dir = Path(run_dir).resolve()
-    folder = run_dir / DISPATCH_DIR
+    folder = dispatch_folder(run_dir)
     folder.mkdir(parents=True, exist_ok=True)
     with RunLock(folder, name=HEAD_LOCK, doing="dispatched"):
         return Loop(task, settings, run_dir, folder).run()

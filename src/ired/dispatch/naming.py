@@ -7,19 +7,16 @@ import hashlib
 from pathlib import Path
 
 from ired.dispatch.settings import DispatchSettings
-
-DISPATCH_DIR = "dispatch"  # submitit's folder inside the run folder: job scripts, pickles, logs, outcomes
+from ired.runs.paths import is_eval_record, owner_run
 
 
 def job_label(run_dir: Path) -> str:
     """``<scale>-<run>`` for a run folder ``results/<scale>/<run>``; ``<scale>-<run>.<job>`` for the record
     folder of another job of the run (``results/<scale>/<run>/dispatch/eval-last`` ->
     ``tiny-q101-s0.eval-last``)."""
-    run_dir = Path(run_dir)
-    if run_dir.parent.name == DISPATCH_DIR:
-        owner = run_dir.parent.parent
-        return f"{owner.parent.name}-{owner.name}.{run_dir.name}"
-    return f"{run_dir.parent.name}-{run_dir.name}"
+    owner = owner_run(run_dir)
+    label = f"{owner.scale}-{owner.name}"
+    return f"{label}.{Path(run_dir).name}" if is_eval_record(run_dir) else label
 
 
 def job_name(settings: DispatchSettings, run_dir: Path) -> str:

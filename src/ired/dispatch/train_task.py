@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -16,10 +15,11 @@ from typing import Any
 
 from ired.core.errors import DispatchError, IredError
 from ired.dispatch.failures import FailureKind
-from ired.dispatch.naming import DISPATCH_DIR
 from ired.dispatch.policy import Plan
 from ired.dispatch.settings import DispatchSettings
 from ired.dispatch.tasks import Task
+from ired.runs.atomic import write_bytes_atomic, write_text_atomic
+from ired.runs.paths import RunPaths, dispatch_folder
 
 log = logging.getLogger("ired.dispatch")
 
@@ -32,6 +32,7 @@ class TrainTask(Task):
         self.cfg = build_config(self.base, str(config_path))  # a config error stops here, before any job
         self.config_path = config_path
         self.run_dir = run_dir
+        self.paths = RunPaths(run_dir)
         self.name = self.cfg.name
 
     def initial_plan(self, settings: DispatchSettings) -> Plan:
@@ -57,9 +58,8 @@ class TrainTask(Task):
         if plan.buffer_size is not None and plan.buffer_size != self.cfg.negatives.buffer_size:
             over.setdefault("negatives", {})["buffer_size"] = plan.buffer_size
         cfg = build_config(deep_merge(self.base, over), f"{self.config_path} (attempt {attempt})")
-        path = self.run_dir / DISPATCH_DIR / f"attempt_{attempt}.yaml"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(dump_config(cfg))
+        path = dispatch_folder(self.run_dir) / f"attempt_{attempt}.yaml"
+        write_text_atomic(path, dump_config(cfg))
         return path
 
     def job(self, plan: Plan, attempt: int) -> tuple[Callable[..., Any], tuple[Any, ...]]:
@@ -69,12 +69,12 @@ class TrainTask(Task):
 
     def status(self) -> dict[str, Any]:
         try:
-            return json.loads((self.run_dir / "status.json").read_text())
+            return json.loads(self.paths.status.read_text())
         except (OSError, json.JSONDecodeError):
             return {}
 
     def run_status(self, since: float | None) -> tuple[str | None, str | None]:
-        path = self.run_dir / "status.json"
+        path = self.paths.status
         if not path.exists() or (since is not None and path.stat().st_mtime < since - 1):
             return (None, None)  # stale: written by an earlier attempt
         st = self.status()
@@ -93,7 +93,7 @@ class TrainTask(Task):
         Resource knobs (micro-batch, threads, device, fault injection ...) do not count: the trainer's own
         rule for "same run" (:func:`ired.core.same_run.config_differences`).
         """
-        done = self.run_dir / "resolved_config.yaml"
+        done = self.paths.resolved_config
         if not done.exists():
             return []
         from ired.core.config_io import read_yaml
@@ -117,13 +117,13 @@ class TrainTask(Task):
         its last step to ``checkpoints/step_<steps>.pt`` as well as to ``final.pt`` and never prunes it;
         copying it back costs nothing and runs no job.
         """
-        final = self.run_dir / "final.pt"
+        final = self.paths.final
         if final.exists():
             return
         from ired.core.errors import CheckpointError
         from ired.runs.checkpoint_format import step_path, verify_checkpoint  # no torch in the head
 
-        source = step_path(self.run_dir / "checkpoints", int(self.status()["step"]))
+        source = step_path(self.paths.checkpoints, int(self.status()["step"]))
         if not source.exists():
             raise DispatchError(f"{self.name}: the job completed but {final} and {source} are both missing; "
                                 f"rerun to train again (attempts: {self.run_dir / 'attempts.jsonl'})")
@@ -132,14 +132,14 @@ class TrainTask(Task):
         except CheckpointError as exc:
             raise DispatchError(f"{self.name}: the job completed but {final} is missing and its copy is "
                                 f"damaged ({exc}); `snakemake --forcerun {final}` trains it again") from None
-        _copy_atomically(source, final)
+        write_bytes_atomic(final, source.read_bytes())
         log.info("%s: %s was removed after its job completed (a rerun of an interrupted pipeline job); "
                  "restored from %s", self.name, final, source)
 
     def collect(self, previous: str) -> None:
         """A finished run is run again (e.g. after an interrupted head): keep it; put back a ``final.pt`` that
         Snakemake deleted before rerunning the job, from the run's own checkpoint. No job, no attempt row."""
-        final = self.run_dir / "final.pt"
+        final = self.paths.final
         if final.exists():
             log.info("%s: already %s; nothing to do", self.name, previous)
             return
@@ -157,7 +157,7 @@ class TrainTask(Task):
         The rest stays: ``attempts.jsonl`` keeps the history, the trainer starts ``metrics.jsonl`` afresh, and
         ``train.log`` keeps growing.
         """
-        final, checkpoints, status = (self.run_dir / n for n in ("final.pt", "checkpoints", "status.json"))
+        final, checkpoints, status = self.paths.final, self.paths.checkpoints, self.paths.status
         if not (final.exists() or checkpoints.exists() or status.exists()):
             return False
         log.warning("%s: %s: deleting %s and %s to train afresh", self.name, why, checkpoints, final)
@@ -168,29 +168,23 @@ class TrainTask(Task):
 
     def keep_diverged(self, error: DispatchError) -> Path:
         """Make the newest checkpoint before the divergence ``final.pt`` (unless the trainer wrote one)."""
-        final = self.run_dir / "final.pt"
+        final = self.paths.final
         if not final.exists():
             from ired.runs.checkpoint_format import newest_verified_checkpoint  # no torch in the head
 
-            newest = newest_verified_checkpoint(self.run_dir / "checkpoints")
+            newest = newest_verified_checkpoint(self.paths.checkpoints)
             if newest is None:
                 raise DispatchError(f"{error} (no checkpoint was written before the divergence, so there is "
                                     "no final.pt to keep as its result)", FailureKind.diverged) from error
-            _copy_atomically(newest, final)
+            write_bytes_atomic(final, newest.read_bytes())
             log.warning("%s; keeping %s as %s (status.json says diverged)", error, newest, final)
         return final
 
     def logs(self) -> list[Path]:
-        return [self.run_dir / "train.log"]
+        return [self.paths.train_log]
 
     def checkpoint_step(self) -> int | None:
         from ired.runs.checkpoint_format import list_step_checkpoints  # no torch in the head
 
-        found = list_step_checkpoints(self.run_dir / "checkpoints")
+        found = list_step_checkpoints(self.paths.checkpoints)
         return found[-1][0] if found else None
-
-
-def _copy_atomically(source: Path, dest: Path) -> None:
-    tmp = dest.with_name(f".{dest.name}.tmp")
-    shutil.copyfile(source, tmp)
-    os.replace(tmp, dest)
