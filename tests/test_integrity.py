@@ -17,16 +17,15 @@ from pathlib import Path
 
 import pytest
 import torch
-
-from ired.runs.checkpoint import load_checkpoint, verify_checkpoint
-from ired.core.errors import CheckpointError, RecordFileError
-from ired.runs.jsonl import load_jsonl, read_jsonl
-from ired.reporting.run_record import load_run
-from ired.runs.state import lock_holder, run_state
-
-from ired.training.trainer import train
-
 from conftest import TINY, tiny_config
+
+from ired.core.errors import CheckpointError, RecordFileError
+from ired.reporting.run_record import load_run
+from ired.runs.checkpoint import load_checkpoint
+from ired.runs.checkpoint_format import verify_checkpoint
+from ired.runs.jsonl import load_jsonl, read_jsonl
+from ired.runs.state import lock_holder, run_state
+from ired.training.trainer import train
 
 REPO = Path(__file__).resolve().parents[1]
 # 80 steps, a row every 20 (evaluated every 40), a checkpoint every 20, the last three kept: resumes have an older
@@ -289,8 +288,8 @@ def test_storage_error_is_also_an_oserror():
 
 def test_the_dispatcher_head_restores_only_a_verified_checkpoint(tmp_path):
     """The head (no torch) picks the newest checkpoint whose checksum holds when it keeps a diverged run's result."""
-    from ired.runs.checkpoint import save_checkpoint, step_path
-    from ired.runs.checkpoint_format import newest_verified_checkpoint
+    from ired.runs.checkpoint import save_checkpoint
+    from ired.runs.checkpoint_format import newest_verified_checkpoint, step_path
 
     folder = tmp_path / "checkpoints"
     for step in (1, 2):

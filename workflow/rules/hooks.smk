@@ -30,7 +30,7 @@ def provisional_summary():
 
 
 onstart:
-    from ired.dispatch.runner import detach_on_signals
+    from ired.dispatch.stopping import detach_on_signals
 
     layout.remember_scale(config["scale"])
     # SIGTERM or SIGHUP (a logout, a head that is a Slurm job at its limit): the rule scripts let go of their jobs,

@@ -20,7 +20,7 @@ logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %
 from ired.dispatch import DispatchError, dispatch, load_settings
 from ired.dispatch.jobs import call_target
 from ired.dispatch.executor import HeadDetached
-from ired.dispatch.runner import say, stop_on_signals
+from ired.dispatch.stopping import say, stop_on_signals
 from ired.dispatch.settings import resources_from_snakemake
 from ired.core.errors import IredError
 from ired.core.exit_codes import INTERRUPTED

@@ -17,7 +17,7 @@ logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %
 
 from ired.dispatch import DispatchError, load_settings, run_training  # imports no torch: this process only waits
 from ired.dispatch.executor import HeadDetached
-from ired.dispatch.runner import say, stop_on_signals
+from ired.dispatch.stopping import say, stop_on_signals
 from ired.dispatch.settings import resources_from_snakemake
 from ired.core.exit_codes import INTERRUPTED
 from ired.runs.paths import RunPaths

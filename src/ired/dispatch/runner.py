@@ -40,7 +40,6 @@ from ired.dispatch.loop import DispatchResult, drive
 from ired.dispatch.settings import DispatchSettings
 
 # what the pipeline's scripts and hooks import from here: a head's reaction to signals, a line on its terminal
-from ired.dispatch.stopping import detach_on_signals, say, stop_on_signals  # noqa: F401
 from ired.dispatch.tasks import CallTask
 from ired.dispatch.train_task import TrainTask
 

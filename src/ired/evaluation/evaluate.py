@@ -10,15 +10,15 @@ from typing import Any
 
 import torch
 
+from ired.core.config_io import build_config
+from ired.core.errors import ConfigError
+from ired.evaluation.protocols import current_settings, get_protocol, run_inference
 from ired.runs.atomic import write_text_atomic
 from ired.runs.checkpoint import load_checkpoint
-from ired.core.config_io import build_config
 from ired.science.data import SPLITS, baseline_mses, make_split
 from ired.science.device import resolve_device
 from ired.science.diffusion import Schedule
-from ired.core.errors import ConfigError
 from ired.science.models import EnergyMLP, build_model, count_parameters
-from ired.evaluation.protocols import current_settings, get_protocol, run_inference
 
 WEIGHTS = ("ema", "raw")
 

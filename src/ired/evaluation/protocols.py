@@ -15,14 +15,13 @@ from dataclasses import dataclass
 from typing import Callable
 
 import torch
-from ired.science.models import EnergyMLP
 
 from ired.core.run_config import RunConfig
 from ired.science.data import Problems
 from ired.science.diffusion import Schedule
 from ired.science.inference import InferenceSettings, InferenceStats, annealed_inference
 from ired.science.losses import denoise_loss
-from ired.science.models import energy_and_grad
+from ired.science.models import EnergyMLP, energy_and_grad
 
 DENOISE_SEED = 7
 

@@ -19,17 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ired.runs.atomic import write_text_atomic
-
-
-def milestone_source(run_dir: str | Path, milestone: str) -> Path:
-    """Where a milestone lives in the run folder (docs/ARCHITECTURE.md): ``last`` is final.pt, ``best`` and
-    ``step_NNNNNNN`` are in checkpoints/."""
-    run_dir = Path(run_dir)
-    if milestone == "last":
-        return run_dir / "final.pt"
-    if milestone == "best":
-        return run_dir / "checkpoints" / "best.pt"
-    return run_dir / "checkpoints" / f"{milestone}.pt"
+from ired.runs.paths import RunPaths
 
 
 def export_milestones(run_dir: str | Path, milestones: Sequence[str], out_dir: str | Path) -> list[str]:
@@ -38,18 +28,18 @@ def export_milestones(run_dir: str | Path, milestones: Sequence[str], out_dir: s
     A run that diverged before reaching a milestone (best.pt never written, a step after the divergence) exports
     its result, final.pt (its newest checkpoint before the divergence), in its place, and says so.
     """
-    run_dir, out_dir = Path(run_dir), Path(out_dir)
+    paths, out_dir = RunPaths(Path(run_dir)), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     lines = []
     for milestone in milestones:
-        source = milestone_source(run_dir, milestone)
+        source = paths.milestone_source(milestone)
         if not source.exists():
-            status_file = run_dir / "status.json"
+            status_file = paths.status
             status = json.loads(status_file.read_text()) if status_file.exists() else {}
             if status.get("status") == "diverged":
                 lines.append(f"{source} does not exist: the run diverged at step {status.get('diverged_at')} before "
-                             f"this milestone; exporting its result {run_dir / 'final.pt'} instead")
-                source = run_dir / "final.pt"
+                             f"this milestone; exporting its result {paths.final} instead")
+                source = paths.final
         dest = out_dir / f"{milestone}.pt"
         shutil.copyfile(source, dest)
         lines.append(f"{source} -> {dest}")

@@ -21,7 +21,6 @@ import hashlib
 import io
 import json
 import os
-import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,18 +28,14 @@ from typing import Any
 
 import torch
 
+from ired.core.errors import CheckpointError
+from ired.runs.atomic import write_bytes_atomic
 from ired.runs.checkpoint_format import (  # the torch-free half: file format, checks, discovery
     MAGIC,
-    latest_checkpoint,
     list_step_checkpoints,
-    newest_verified_checkpoint,
     split_payload,
-    step_path,
-    verify_checkpoint,
 )
-from ired.runs.atomic import write_bytes_atomic
 from ired.runs.code_version import git_version
-from ired.core.errors import CheckpointError
 
 FORMAT = 2  # 1: bare torch.save (no checksum; still loads); 2: header line with length and SHA-256
 

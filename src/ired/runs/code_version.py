@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import ired
-from ired.runs.atomic import write_text_atomic
 from ired.core.errors import ConfigError
+from ired.runs.atomic import write_text_atomic
 
 CODE_FILE = "code.json"
 ALLOW_ENV = "IRED_ALLOW_CODE_CHANGE"

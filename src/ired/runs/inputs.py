@@ -12,8 +12,8 @@ from __future__ import annotations
 import zipfile
 from pathlib import Path
 
-from ired.runs.checkpoint_format import MAGIC
 from ired.core.errors import ConfigError
+from ired.runs.checkpoint_format import MAGIC
 
 
 def check_checkpoint_file(path: str | Path, key: str) -> Path:
@@ -45,9 +45,9 @@ def check_checkpoint_file(path: str | Path, key: str) -> Path:
 
 def check_checkpoint(path: str | Path, key: str) -> None:
     """Open the checkpoint (torch) and validate its embedded run config; errors are ConfigErrors naming ``key``."""
-    from ired.runs.checkpoint import load_checkpoint
     from ired.core.config_io import build_config
     from ired.core.errors import IredError
+    from ired.runs.checkpoint import load_checkpoint
 
     check_checkpoint_file(path, key)
     try:

@@ -131,6 +131,17 @@ class RunPaths:
         return self.folder / "final.pt"
 
     @property
+    def best(self) -> Path:
+        """``checkpoints/best.pt``: the lowest val_task_mse so far (the milestone ``best``)."""
+        return self.checkpoints / "best.pt"
+
+    def milestone_source(self, milestone: str) -> Path:
+        """Where a milestone lives: ``last`` is final.pt, ``best`` and ``step_NNNNNNN`` are in checkpoints/."""
+        if milestone == "last":
+            return self.final
+        return self.best if milestone == "best" else self.checkpoints / f"{milestone}.pt"
+
+    @property
     def milestones(self) -> Path:
         return self.folder / "milestones"
 

@@ -26,10 +26,10 @@ from typing import Callable
 
 import torch
 
-from ired.runs.atomic import write_text_atomic
-from ired.core.run_config import FaultsConfig
 from ired.core.errors import StorageError
 from ired.core.host import node_name
+from ired.core.run_config import FaultsConfig
+from ired.runs.atomic import write_text_atomic
 
 FIRED_FILE = "faults_fired.json"
 RELEASE_FILE = "release"  # hold_at_step: the file that lets a held trainer go on

@@ -20,9 +20,16 @@ from collections.abc import Iterator
 
 import torch
 
-from ired.core.run_config import TrainConfig
 from ired.core.errors import ConfigError
-from ired.science.models import Conditioning, EnergyGrad, EnergyMLP, autograd_energy_grad, energy_grad_terms, energy_weights
+from ired.core.run_config import TrainConfig
+from ired.science.models import (
+    Conditioning,
+    EnergyGrad,
+    EnergyMLP,
+    autograd_energy_grad,
+    energy_grad_terms,
+    energy_weights,
+)
 
 COMPILE_MIN_WORK = 10_000_000
 """``fused`` compiles when steps x batch_size reaches this (the paper scale: 50,000 x 2,048; laptop: 2,000 x 256)."""

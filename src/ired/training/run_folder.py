@@ -22,16 +22,16 @@ from typing import Any, TextIO
 
 import torch
 
-from ired.runs.atomic import write_text_atomic
-from ired.runs.checkpoint import newest_intact_checkpoint
 from ired.core.config_io import dump_config
-from ired.core.run_config import RunConfig
-from ired.core.same_run import config_differences
 from ired.core.errors import CheckpointError, RecordFileError, StorageError
-from ired.runs.jsonl import append_jsonl, load_jsonl, read_json_object, rewrite_jsonl
-from ired.runs.paths import RunPaths
 from ired.core.metrics import DEFINITIONS, contract_text
 from ired.core.progress import Progress
+from ired.core.run_config import RunConfig
+from ired.core.same_run import config_differences
+from ired.runs.atomic import write_text_atomic
+from ired.runs.checkpoint import newest_intact_checkpoint
+from ired.runs.jsonl import append_jsonl, load_jsonl, read_json_object, rewrite_jsonl
+from ired.runs.paths import RunPaths
 
 
 class RunFolder:

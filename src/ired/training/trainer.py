@@ -31,7 +31,8 @@ from ired.core.metrics import ALL_COLUMNS, WEIGHTS_SUFFIX
 from ired.core.progress import Progress, progress
 from ired.core.run_config import RunConfig
 from ired.evaluation.protocols import current_settings, denoise_mse, run_inference
-from ired.runs.checkpoint import prune_checkpoints, save_checkpoint, step_path
+from ired.runs.checkpoint import prune_checkpoints, save_checkpoint
+from ired.runs.checkpoint_format import step_path
 from ired.runs.code_version import check_resume, record_start
 from ired.runs.state import RunLock
 from ired.science.data import Problems, TrainStream, make_split
@@ -274,7 +275,7 @@ class Trainer:
         finally:
             bar.close()
             files.say = Progress().write
-        final = files.out_dir / "final.pt"
+        final = files.paths.final
         self.save(final)
         files.write_status("completed", self.step, finished=time.time())
         files.log(f"run {self.cfg.name}: completed {self.step} steps; final checkpoint {final}")
@@ -336,7 +337,7 @@ class Trainer:
             val = row["val_task_mse"]
             if val is not None and val < self.best_val:
                 self.best_val = val
-                self.save(self.files.ckpt_dir / "best.pt")
+                self.save(self.files.paths.best)
         self.files.append_row(row)
         self.files.write_status("running", self.step)
         elapsed = time.time() - started
