@@ -19,12 +19,11 @@ on the real log, while the detector does fire on the collapse signature (tests/t
 import json
 
 import pytest
+from conftest import tiny_config
 
 from ired.reporting.diagnostics import diagnose
 from ired.reporting.training_detectors import detect_collapse
 from ired.training.trainer import train
-
-from conftest import tiny_config
 
 
 @pytest.mark.parametrize(

@@ -4,8 +4,8 @@ import sys
 import pytest
 
 from ired.core.config_io import dump_config, json_schema, load_config
-from ired.core.run_config import OMITTED_AT_DEFAULT, RunConfig
 from ired.core.errors import ConfigError
+from ired.core.run_config import OMITTED_AT_DEFAULT, RunConfig
 
 
 def test_defaults_are_the_reference():

@@ -6,13 +6,13 @@ import math
 
 import pandas as pd
 import pytest
+from synthetic_runs import BASELINES, CONTRACT, make_log
 
 from ired.reporting.cross_eval import baselines_from_cross_eval
 from ired.reporting.diagnosis_types import Thresholds
 from ired.reporting.diagnostics import diagnose
-from ired.reporting.training_detectors import detect_divergence
 from ired.reporting.run_record import derive_status
-from synthetic_runs import BASELINES, CONTRACT, make_log
+from ired.reporting.training_detectors import detect_divergence
 
 
 def kinds(findings):

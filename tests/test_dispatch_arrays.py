@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from _dispatch_util import attempts, slurm_nodes, status, tiny_config, wait_until_idle
 
 pytestmark = pytest.mark.slurm

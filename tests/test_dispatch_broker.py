@@ -77,11 +77,12 @@ def test_cancel_of_a_run_whose_request_waits_for_its_array(tmp_path: Path) -> No
     import threading
 
     from _dispatch_util import attempts, tiny_config
+
+    from ired.core.errors import DispatchError
     from ired.dispatch import run_training
     from ired.dispatch.cancel import cancel_runs
     from ired.dispatch.runs import find_runs
     from ired.dispatch.status import collect
-    from ired.core.errors import DispatchError
 
     settings = DispatchSettings(cluster="slurm", array={"max_size": 16, "window_s": 600, "poll_s": 600})
     results = tmp_path / "results" / "tiny"

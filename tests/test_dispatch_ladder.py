@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 import cloudpickle
-
 from _dispatch_util import attempts, status, tiny_config
+
 from ired.core.config_io import read_yaml
 from ired.dispatch import DispatchSettings, dispatch, ladder, run_training
 from ired.dispatch.policy import Plan

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import cloudpickle
 import pytest
-
 from _dispatch_util import ATTEMPT_COLUMNS, attempts, status, tiny_config
-from ired.runs.checkpoint import load_checkpoint
-from ired.dispatch import DispatchError, DispatchSettings, FailureKind, dispatch, load_settings, run_training
+
 from ired.core.config_io import load_config
-from ired.dispatch.executor import local_alive as _local_alive
 from ired.core.errors import ConfigError
+from ired.dispatch import DispatchError, DispatchSettings, FailureKind, dispatch, load_settings, run_training
+from ired.dispatch.executor import local_alive as _local_alive
+from ired.runs.checkpoint import load_checkpoint
 
 cloudpickle.register_pickle_by_value(sys.modules[__name__])  # jobs can run this file's functions
 LOCAL = DispatchSettings(cluster="local", runtime=5, poll_s=0.3, poll_max_s=1.0)

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from submitit.slurm.slurm import _make_sbatch_string
 
+from ired.core.errors import ConfigError
 from ired.dispatch import DispatchSettings, load_settings
 from ired.dispatch.executor import slurm_parameters
 from ired.dispatch.policy import Plan
-from ired.core.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import cloudpickle
 import pytest
-
 from _dispatch_util import ATTEMPT_COLUMNS, attempts, slurm_nodes, status, tiny_config, wait_until_idle
+
 from ired.core.config_io import load_config, read_yaml
 from ired.dispatch import DispatchError, DispatchSettings, FailureKind, dispatch, run_training
 from ired.dispatch.sacct import job_row, query

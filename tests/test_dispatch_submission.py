@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from submitit.core.utils import FailedJobError
 
+from ired.core.errors import DispatchError
 from ired.dispatch import sacct, submission
 from ired.dispatch.settings import DispatchSettings
-from ired.core.errors import DispatchError
 
 REFUSED = ("sbatch: error: QOSMaxSubmitJobPerUserLimit\nsbatch: error: Batch job submission failed: Job violates "
            "accounting/QOS policy (job submit limit, user's size and/or time limits)")

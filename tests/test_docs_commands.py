@@ -22,7 +22,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-
 from workflow_helpers import REPO, copy_workflow
 
 DOC = REPO / "docs" / "PIPELINE.md"

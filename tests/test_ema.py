@@ -1,12 +1,11 @@
 """The EMA rule: the IRED release's (ema-pytorch: copy phase, warm-up decay, every 10 steps) by default."""
 
 import torch
+from conftest import tiny_config
 
 from ired.core.run_config import TrainConfig
 from ired.science.ema import ema_action
 from ired.training.trainer import Trainer
-
-from conftest import tiny_config
 
 
 def test_reference_rule_copies_for_100_steps_then_warms_up_to_the_cap():

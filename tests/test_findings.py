@@ -22,8 +22,8 @@ from ired.reporting.findings_readme import (
     update_readme,
     write_findings,
 )
-from ired.reporting.stats import holm, t_quantile, t_two_sided_p, welch_test
 from ired.reporting.inference_sweep import sweep_column
+from ired.reporting.stats import holm, t_quantile, t_two_sided_p, welch_test
 
 
 def summary_row(exp: str, val: tuple[float, float], harder: tuple[float, float], n: int = 3, steps: int = 2000,
@@ -81,7 +81,6 @@ def _simulate(rng, families: int, k: int, effect: float, n: int) -> tuple[float,
     """Families of k experiments x 2 splits against one baseline (n seeds each, unit noise); experiment 0 has
     a true effect of ``effect`` on both splits. Returns (share of families with a false positive, share of
     families where experiment 0 is found on some split)."""
-    import numpy as np
 
     false_pos = found = 0
     for _ in range(families):

@@ -9,10 +9,11 @@ import math
 import matplotlib.image as mpimg
 import pandas as pd
 import pytest
-
 from conftest import tiny_config
-from ired.reporting import evaluation_figures, plots
+from synthetic_runs import write_run
+
 from ired.evaluation.evaluate import write_run_sweep
+from ired.reporting import evaluation_figures, plots
 from ired.reporting.inference_sweep import (
     SWEEP_COLUMNS,
     aggregate_sweeps,
@@ -24,7 +25,6 @@ from ired.reporting.inference_sweep import (
 )
 from ired.reporting.summary import write_summary
 from ired.training.trainer import train
-from synthetic_runs import write_run
 
 STEPS = (1, 5, 10, 20)
 

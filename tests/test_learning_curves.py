@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from ired.core.config_io import dump_config, load_config
-from ired.science.data import trivial_baselines
 from ired.reporting.learning_curves import main, read_curve
+from ired.science.data import trivial_baselines
 
 
 def _run(folder, lr: float, val: list[float], every: int = 10):

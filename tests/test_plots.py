@@ -8,13 +8,13 @@ import matplotlib.image as mpimg
 import numpy as np
 import pandas as pd
 import pytest
+from synthetic_runs import BASELINES, make_log, write_eval_jsons, write_run
 
 from ired.reporting import curve_figures, evaluation_figures, figure_canvas, plots, summary_figures
 from ired.reporting.columns import ABLATION_COLUMNS
-from ired.reporting.diagnostics import diagnose
 from ired.reporting.cross_eval import aggregate_cross_eval
+from ired.reporting.diagnostics import diagnose
 from ired.reporting.summary import write_summary
-from synthetic_runs import BASELINES, make_log, write_eval_jsons, write_run
 
 
 def _read(path):
@@ -189,6 +189,7 @@ def test_ired_plot_draws_a_run_still_training(tmp_path):
     import time
 
     from conftest import tiny_config
+
     from ired.training.trainer import train
 
     run_dir = tmp_path / "results" / "tiny" / "held-s0"

@@ -10,14 +10,14 @@ import statistics
 
 import pandas as pd
 import pytest
+from synthetic_runs import BASELINES, write_eval_jsons, write_run
 
+from ired.core.errors import IredError
 from ired.reporting.columns import RUN_COLUMNS, SUMMARY_COLUMNS, csv_columns, markdown_columns
 from ired.reporting.cross_eval import aggregate_cross_eval, read_cross_eval
-from ired.core.errors import IredError
 from ired.reporting.html_report import write_html_report
 from ired.reporting.run_record import RunSpec, load_run
 from ired.reporting.summary import write_summary
-from synthetic_runs import BASELINES, write_eval_jsons, write_run
 
 FINAL_VALS = {0: 0.010, 1: 0.012, 2: 0.011}
 

@@ -18,12 +18,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from synthetic_runs import write_eval_jsons, write_run
 
-from ired.reporting.findings_readme import write_findings
 from ired.reporting.cross_eval import aggregate_cross_eval
+from ired.reporting.findings_readme import write_findings
 from ired.reporting.html_report import write_html_report
 from ired.reporting.summary import write_summary
-from synthetic_runs import write_eval_jsons, write_run
 
 pytestmark = pytest.mark.browser
 

@@ -2,11 +2,11 @@
 
 import json
 
+from conftest import tiny_config
+
 from ired.core.run_config import NegativesConfig, ObjectiveConfig
 from ired.science.schedules import ContrastiveController
 from ired.training.trainer import train
-
-from conftest import tiny_config
 
 
 def _rows(path):

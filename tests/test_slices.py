@@ -14,11 +14,11 @@ import time
 from pathlib import Path
 
 import pytest
-
 from _dispatch_util import tiny_config
+
 from ired.core import exit_codes
-from ired.dispatch import gpu_slots
 from ired.core.errors import ConfigError
+from ired.dispatch import gpu_slots
 
 STEPS = 200
 

@@ -19,10 +19,10 @@ import time
 from pathlib import Path
 
 import pytest
-
 from _dispatch_util import cancel_jobs_under, slurm_nodes, wait_until_idle
-from ired.registry.experiments import load_registry
 from workflow_helpers import copy_workflow, planned_jobs
+
+from ired.registry.experiments import load_registry
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 

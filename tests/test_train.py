@@ -6,13 +6,12 @@ import time
 
 import pytest
 import torch
+from conftest import TINY, tiny_config
 
-from ired.runs.checkpoint import load_checkpoint
 from ired.core.errors import CheckpointError, DivergedError
 from ired.core.metrics import ALL_COLUMNS
+from ired.runs.checkpoint import load_checkpoint
 from ired.training.trainer import train
-
-from conftest import TINY, tiny_config
 
 
 def _rows(run_dir):

@@ -5,13 +5,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import tiny_config
 
 from ired.core.config_io import load_config
 from ired.core.errors import ConfigError
-from ired.training.trainer import Trainer
 from ired.training.kernel import FusedEnergyGrad, compiles, update_ema
-
-from conftest import tiny_config
+from ired.training.trainer import Trainer
 
 SCALES = Path(__file__).resolve().parents[1] / "config" / "scales"
 

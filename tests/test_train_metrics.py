@@ -1,12 +1,11 @@
 """train_batch_task_mse is the task metric on problems the model trained on (the last training batch)."""
 
 import torch
-
-from ired.science.data import TrainStream
-from ired.evaluation.protocols import current_settings, run_inference
-from ired.training.trainer import Trainer
-
 from conftest import tiny_config
+
+from ired.evaluation.protocols import current_settings, run_inference
+from ired.science.data import TrainStream
+from ired.training.trainer import Trainer
 
 
 def test_train_batch_task_mse_is_measured_on_the_batch_just_trained_on(tmp_path):

@@ -21,11 +21,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from workflow_helpers import REPO, copy_workflow
 
 from ired.core.config_io import load_config
 from ired.core.errors import ConfigError
 from ired.registry.experiments import load_registry, resolve_runs
-from workflow_helpers import REPO, copy_workflow
 
 CONFIG = REPO / "config"
 TRACEBACK = re.compile(r"Traceback|File \".*\", line \d+")
@@ -196,6 +196,7 @@ def _env() -> dict[str, str]:
 def checkpoint(tmp_path_factory) -> Path:
     """A tiny trained checkpoint (a few seconds), and a copy of it whose EMA weights are NaN."""
     from conftest import tiny_config
+
     from ired.runs.checkpoint import load_checkpoint, save_checkpoint
     from ired.training.trainer import train
 
@@ -362,7 +363,7 @@ def test_debug_shows_the_traceback(tmp_path):
 
 def test_cuda_error_on_a_node_is_a_config_error_for_the_dispatcher():
     from ired.dispatch.failures import Evidence, FailureKind, classify
-    from ired.dispatch.policy import RetryPolicy, decide, Plan
+    from ired.dispatch.policy import Plan, RetryPolicy, decide
 
     line = ("ired train: error: results/x/config.yaml: key 'device': value 'cuda' not allowed on node node2: "
             "it has no CUDA device (allowed there: auto, cpu)")
@@ -435,7 +436,8 @@ def test_external_checkpoint_checks(tmp_path, checkpoint):
 def test_cancelled_slurm_job_is_one_line(tmp_path):
     import time
 
-    from _dispatch_util import slurm_nodes, tiny_config as dispatch_config
+    from _dispatch_util import slurm_nodes
+    from _dispatch_util import tiny_config as dispatch_config
 
     slurm_nodes()  # skips with the reason (fails under IRED_REQUIRE_SLURM=1) when no cluster answers
     cfg = dispatch_config(tmp_path, "cancel_me", train={"steps": 100000, "eval_every": 100000, "log_every": 100000,

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from workflow_helpers import copy_workflow, mtimes, planned_jobs, snakemake
 
 pytestmark = pytest.mark.slow

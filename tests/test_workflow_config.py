@@ -10,10 +10,10 @@ from pathlib import Path
 import jsonschema
 import pytest
 import yaml
+from workflow_helpers import REPO, copy_workflow, planned_jobs, snakemake
 
 from ired.core.config_io import build_config, json_schema
 from ired.core.run_config import RunConfig
-from workflow_helpers import REPO, copy_workflow, planned_jobs, snakemake
 
 CONFIG = REPO / "config"
 SCHEMAS = REPO / "workflow" / "schemas"

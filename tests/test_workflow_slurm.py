@@ -29,7 +29,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from _dispatch_util import cancel_jobs_under, slurm_nodes
 from workflow_helpers import copy_workflow, mtimes, planned_jobs
 

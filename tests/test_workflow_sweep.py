@@ -14,7 +14,6 @@ import json
 
 import pytest
 import yaml
-
 from workflow_helpers import copy_workflow, planned_jobs, snakemake
 
 pytestmark = pytest.mark.slow

@@ -28,7 +28,7 @@ class Progress:
     def close(self) -> None:
         pass
 
-    def __enter__(self) -> "Progress":
+    def __enter__(self) -> Progress:
         return self
 
     def __exit__(self, *exc: object) -> None:

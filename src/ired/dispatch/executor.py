@@ -20,9 +20,10 @@ import os
 import signal
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ClassVar
+from typing import Any, ClassVar
 
 from ired.core.host import node_name
 from ired.dispatch import sacct
@@ -53,7 +54,7 @@ class Finished:
     node: str | None
     wall_time_s: float | None
     stderr_path: Path
-    requeued: list["Finished"] = field(default_factory=list)  # earlier runs of a job Slurm requeued by itself
+    requeued: list[Finished] = field(default_factory=list)  # earlier runs of a job Slurm requeued by itself
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,8 @@ from __future__ import annotations
 import logging
 import re
 import time
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 from ired.core.errors import DispatchError
 from ired.dispatch import sacct

@@ -25,10 +25,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from ired.core.config_io import build_config, deep_merge, validate_fragment
 from ired.core.config_messages import format_validation_error
-from ired.core.run_config import RunConfig
 from ired.core.errors import ConfigError
-from ired.registry.sweeps import SweepEntry, expand_sweep
+from ired.core.run_config import RunConfig
 from ired.core.yamlio import read_mapping
+from ired.registry.sweeps import SweepEntry, expand_sweep
 
 #: Experiment ids must be usable as Snakemake rule names and wildcard values.
 ID_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")

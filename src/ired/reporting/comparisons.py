@@ -90,7 +90,7 @@ class Comparison:
         return "better" if self.diff < 0 else "worse"
 
 
-def summary_rows(summary: "pd.DataFrame") -> dict[str, dict[str, Any]]:
+def summary_rows(summary: pd.DataFrame) -> dict[str, dict[str, Any]]:
     import pandas as pd
 
     return {
@@ -125,7 +125,7 @@ def baseline_row(rows: Mapping[str, Mapping[str, Any]], baseline: str) -> Mappin
     return rows[baseline]
 
 
-def compare(summary: "pd.DataFrame", baseline: str, metric: str) -> list[Comparison]:
+def compare(summary: pd.DataFrame, baseline: str, metric: str) -> list[Comparison]:
     """Every experiment of ``summary`` except the baseline against the baseline on ``metric`` (EMA ``_mean``),
     not yet corrected for multiplicity (``p_holm`` NaN): see :func:`compare_family`."""
     rows = summary_rows(summary)
@@ -139,7 +139,7 @@ def compare(summary: "pd.DataFrame", baseline: str, metric: str) -> list[Compari
 
 
 def compare_family(
-    summary: "pd.DataFrame", baseline: str, experiments: Sequence[str], splits: Sequence[str] = SPLITS
+    summary: pd.DataFrame, baseline: str, experiments: Sequence[str], splits: Sequence[str] = SPLITS
 ) -> dict[str, dict[str, Comparison]]:
     """``{split: {experiment: Comparison}}`` for ``experiments`` against the baseline on every split, with the
     Holm-adjusted p-value over the whole family (every experiment x every split with a test)."""
@@ -155,7 +155,7 @@ def compare_family(
     return by_split
 
 
-def comparable(summary: "pd.DataFrame", baseline: str) -> tuple[list[str], list[str], list[str]]:
+def comparable(summary: pd.DataFrame, baseline: str) -> tuple[list[str], list[str], list[str]]:
     """(compared, other budgets, other seeds): experiments trained for the baseline's ``steps`` with the
     baseline's seeds; the others as ``name (N steps)`` and ``name (seeds ...)``."""
     rows = summary_rows(summary)

@@ -61,7 +61,7 @@ Rows = list[dict[str, Any]]
 # --------------------------------------------------------------------------------------------------
 
 
-def aggregate_cross_eval(json_paths: Iterable[str | Path], out_csv: str | Path | None = None) -> "pd.DataFrame":
+def aggregate_cross_eval(json_paths: Iterable[str | Path], out_csv: str | Path | None = None) -> pd.DataFrame:
     """Concatenate evaluation result JSONs into one table, one row per checkpoint x weights x protocol x split.
 
     A file missing a key column, or with neither ``task_mse`` nor ``denoise_mse``, is an error naming the file;
@@ -102,7 +102,7 @@ def aggregate_cross_eval(json_paths: Iterable[str | Path], out_csv: str | Path |
     return df
 
 
-def read_cross_eval(path: str | Path | None) -> "pd.DataFrame":
+def read_cross_eval(path: str | Path | None) -> pd.DataFrame:
     """``results/<scale>/cross_eval.csv`` as a DataFrame; an absent path or file gives an empty one."""
     import pandas as pd
 
@@ -111,7 +111,7 @@ def read_cross_eval(path: str | Path | None) -> "pd.DataFrame":
     return pd.read_csv(path)
 
 
-def records(rows: "pd.DataFrame | Sequence[Mapping[str, Any]] | None") -> Rows:
+def records(rows: pd.DataFrame | Sequence[Mapping[str, Any]] | None) -> Rows:
     """Cross-eval rows (a DataFrame or mappings) as a list of dicts."""
     if rows is None:
         return []
@@ -121,7 +121,7 @@ def records(rows: "pd.DataFrame | Sequence[Mapping[str, Any]] | None") -> Rows:
 
 
 def cross_eval_rows_for(
-    cross_eval: "pd.DataFrame | None", run_dir: str | Path, run_id: str, config_name: str | None = None
+    cross_eval: pd.DataFrame | None, run_dir: str | Path, run_id: str, config_name: str | None = None
 ) -> Rows:
     """The cross-eval rows of one run, by the first rule that matches any row: the ``checkpoint`` path lies
     inside the run folder; ``run`` equals ``run_id``; ``run`` equals the run config's ``name`` (what
@@ -158,7 +158,7 @@ def cross_eval_metric(row: Mapping[str, Any]) -> float | None:
 
 
 def baselines_from_cross_eval(
-    cross_eval: "pd.DataFrame | Sequence[Mapping[str, Any]] | None",
+    cross_eval: pd.DataFrame | Sequence[Mapping[str, Any]] | None,
 ) -> dict[str, dict[str, float]]:
     """Trivial baselines per split from cross-eval rows: ``{split: {"predict_zero_mse", "predict_mean_mse"}}``.
 
@@ -188,7 +188,7 @@ def order_key(value: str, order: Sequence[str]) -> tuple[int, str]:
     return (order.index(value) if value in order else len(order), value)
 
 
-def cross_eval_by_experiment(cross: "pd.DataFrame | None", runs: "pd.DataFrame | None" = None) -> "pd.DataFrame":
+def cross_eval_by_experiment(cross: pd.DataFrame | None, runs: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per experiment x weights x protocol x split (:data:`AGGREGATE_COLUMNS`): ``metric``
     (``task_mse``; ``denoise_mse`` for the ``denoise`` protocol), ``mean``, ``std`` (sample std over seeds, NaN
     for one), ``n`` and ``milestone``.

@@ -44,11 +44,11 @@ _NULL_HINT = {
 
 
 def training_curves_figure(
-    metrics: "pd.DataFrame | Iterable[Mapping[str, Any]]",
+    metrics: pd.DataFrame | Iterable[Mapping[str, Any]],
     title: str = "",
     findings: Sequence[Finding] = (),
     baselines: Mapping[str, Mapping[str, float]] | None = None,
-) -> "Figure":
+) -> Figure:
     """Six panels over ``step``: denoising MSE, task MSE at evaluation points (EMA and ``_raw``), losses,
     E_pos / E_neg / margin, frac_sat, gradE_norm / pred_std. Findings with a step are drawn as vertical lines;
     the predict-mean baseline of ``val`` (when given) as a horizontal line on the task-MSE panel."""
@@ -111,7 +111,7 @@ def training_curves_figure(
     return fig
 
 
-def run_curves_figure(run_dir: str | Path, runs: "pd.DataFrame | None" = None) -> "Figure":
+def run_curves_figure(run_dir: str | Path, runs: pd.DataFrame | None = None) -> Figure:
     """Training curves of a run folder (its ``metrics.jsonl``) with the diagnosis ``runs.csv`` gives it (status
     in the title, divergence / collapse steps marked, the ``val`` predict-mean baseline). Reads files, diagnoses
     nothing; without a row in ``runs`` the curves are drawn unmarked."""
@@ -127,7 +127,7 @@ def run_curves_figure(run_dir: str | Path, runs: "pd.DataFrame | None" = None) -
     return training_curves_figure(rows, f"{row['run']}: {row['status']}", finding_marks(row), baselines)
 
 
-def live_curves_figure(run_dir: str | Path) -> "Figure":
+def live_curves_figure(run_dir: str | Path) -> Figure:
     """Training curves of a run folder as it is now (``ired plot``): its ``metrics.jsonl`` so far (a torn last line,
     a trainer mid-write, is dropped), titled with its state (``running at step 200 of 2000``). Needs no table: the
     run may be training, and the summary that diagnoses it comes later."""
@@ -142,7 +142,7 @@ def live_curves_figure(run_dir: str | Path) -> "Figure":
                                   f"({len(rows)} metrics rows)")
 
 
-def run_row(runs: "pd.DataFrame | None", run_dir: str | Path) -> dict[str, Any] | None:
+def run_row(runs: pd.DataFrame | None, run_dir: str | Path) -> dict[str, Any] | None:
     """The row of ``runs.csv`` of a run folder: same ``run_dir``, else ``run`` equal to the folder's name."""
     if runs is None or not len(runs) or "run" not in runs.columns:
         return None

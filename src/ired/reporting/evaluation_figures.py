@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 
 
-def cross_eval_figure(cross_eval: "pd.DataFrame", runs: "pd.DataFrame | None" = None) -> "Figure":
+def cross_eval_figure(cross_eval: pd.DataFrame, runs: pd.DataFrame | None = None) -> Figure:
     """Heatmap of the cross-evaluation per experiment: rows experiment x weights, columns protocol x split,
     each cell the mean ± std over the experiment's seeds (:func:`ired.reporting.cross_eval.cross_eval_by_experiment`: each
     seed's last checkpoint), annotated. One log colour scale per column, so a column of ``denoise_mse`` (another
@@ -80,7 +80,7 @@ def cross_eval_figure(cross_eval: "pd.DataFrame", runs: "pd.DataFrame | None" = 
 # --------------------------------------------------------------------------------------------------
 
 
-def inference_sweep_figure(inference_sweep: "pd.DataFrame", experiments: Sequence[str] | None = None) -> "Figure":
+def inference_sweep_figure(inference_sweep: pd.DataFrame, experiments: Sequence[str] | None = None) -> Figure:
     """Task MSE, rejected share and energy monotonicity against K, the inference gradient steps per level:
     one row of three panels per split, one line per experiment (mean over seeds, error bars one std).
 

@@ -25,14 +25,14 @@ STATUS_COLOURS = {
 }
 
 
-def new_figure(width: float, height: float, constrained: bool = True) -> "Figure":
+def new_figure(width: float, height: float, constrained: bool = True) -> Figure:
     """A figure on the Agg canvas; ``constrained=False`` for fixed grids (constrained layout halves the speed)."""
     from matplotlib.figure import Figure
 
     return Figure(figsize=(width, height), dpi=DPI, layout="constrained" if constrained else None)
 
 
-def save_png(fig: "Figure", path: str | Path) -> Path:
+def save_png(fig: Figure, path: str | Path) -> Path:
     """Write a figure as PNG (parents created) and return the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -40,14 +40,14 @@ def save_png(fig: "Figure", path: str | Path) -> Path:
     return path
 
 
-def png_bytes(fig: "Figure", dpi: int = DPI) -> bytes:
+def png_bytes(fig: Figure, dpi: int = DPI) -> bytes:
     """A figure as PNG bytes (for embedding in the HTML report; a lower ``dpi`` keeps the file small)."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)
     return buf.getvalue()
 
 
-def say(ax: "Axes", text: str) -> None:
+def say(ax: Axes, text: str) -> None:
     ax.text(0.5, 0.5, text, ha="center", va="center", wrap=True, transform=ax.transAxes, fontsize=10, color="#555")
     ax.set_xticks([])
     ax.set_yticks([])

@@ -107,7 +107,7 @@ def _method(m: int, k: int) -> str:
             "seeds are compared.")
 
 
-def findings_markdown(summary: "pd.DataFrame", baseline: str = DEFAULT_BASELINE, scale: str = "<scale>") -> str:
+def findings_markdown(summary: pd.DataFrame, baseline: str = DEFAULT_BASELINE, scale: str = "<scale>") -> str:
     """The Findings text (Markdown, no markers) of ``scale`` from its summary table; see the module docstring."""
     from ired.reporting.inference_sweep import PATH_K, sweep_column
 

@@ -124,7 +124,7 @@ def _colour(v: float, lo: float, hi: float) -> str:
     return f"hsl({hue:.0f},60%,85%)"
 
 
-def _cross_eval_table(agg: "pd.DataFrame") -> str:
+def _cross_eval_table(agg: pd.DataFrame) -> str:
     """Experiment x weights rows, protocol x split columns; one log colour scale per column."""
     if not len(agg):
         return "<p>No cross-evaluation results.</p>"
@@ -185,7 +185,7 @@ def _cell(c: Column, r: Mapping[str, Any], names: set[str], first: bool) -> str:
     return _text_cell(v, c.short or _SHORT)
 
 
-def _spec_table(table_id: str, columns: Sequence[Column], table: "pd.DataFrame",
+def _spec_table(table_id: str, columns: Sequence[Column], table: pd.DataFrame,
                 extra: Mapping[str, Any] | None = None) -> str:
     """The HTML table of a spec's ``html`` columns (the sweep columns after the first), one row per table row;
     ``extra``: a last column (header -> function of the row giving its ``<td>``)."""
@@ -205,7 +205,7 @@ def _spec_table(table_id: str, columns: Sequence[Column], table: "pd.DataFrame",
     return _sortable(table_id, head, rows, titles)
 
 
-def _sweep_rows(summary: "pd.DataFrame") -> str:
+def _sweep_rows(summary: pd.DataFrame) -> str:
     """The inference-sweep headline numbers per experiment (``<split>_<metric>@K=<k>``, mean ± std)."""
     from ired.reporting.inference_sweep import SWEEP_DEFINITIONS, headline_columns
 
@@ -249,7 +249,7 @@ def _run_files(run_plots: Mapping[str, Mapping[str, str | Path]], base: Path) ->
     return cell
 
 
-def _runs_table(runs: "pd.DataFrame", run_plots: Mapping[str, Mapping[str, str | Path]], base: Path) -> str:
+def _runs_table(runs: pd.DataFrame, run_plots: Mapping[str, Mapping[str, str | Path]], base: Path) -> str:
     """The run table; a run's key finding is followed by its finding kinds."""
     runs = runs.copy()
     if "findings" in runs.columns and "key_finding" in runs.columns:
@@ -258,7 +258,7 @@ def _runs_table(runs: "pd.DataFrame", run_plots: Mapping[str, Mapping[str, str |
     return _spec_table("runs", RUN_COLUMNS, runs, {"files": _run_files(run_plots, base)})
 
 
-def _baselines_line(summary: "pd.DataFrame") -> str:
+def _baselines_line(summary: pd.DataFrame) -> str:
     if not len(summary):
         return ""
     r = summary.iloc[0].to_dict()
@@ -378,7 +378,7 @@ def write_html_report(
     return out
 
 
-def _read_csv(path: str | Path | None) -> "pd.DataFrame":
+def _read_csv(path: str | Path | None) -> pd.DataFrame:
     import pandas as pd
 
     if path is None or not Path(path).is_file() or not Path(path).stat().st_size:

@@ -43,7 +43,7 @@ def sweep_column(split: str, metric: str, k: int) -> str:
     return f"{split}_{metric}@K={int(k)}"
 
 
-def aggregate_sweeps(json_paths: Iterable[str | Path], out_csv: str | Path | None = None) -> "pd.DataFrame":
+def aggregate_sweeps(json_paths: Iterable[str | Path], out_csv: str | Path | None = None) -> pd.DataFrame:
     """Concatenate per-run sweep JSONs into one table (:data:`SWEEP_COLUMNS`), sorted by experiment, seed,
     split and K; write it to ``out_csv`` when given. A row without ``experiment`` takes its run name."""
     import pandas as pd
@@ -72,7 +72,7 @@ def aggregate_sweeps(json_paths: Iterable[str | Path], out_csv: str | Path | Non
     return df
 
 
-def read_sweep(path: str | Path | None) -> "pd.DataFrame":
+def read_sweep(path: str | Path | None) -> pd.DataFrame:
     """``results/inference_sweep.csv`` as a DataFrame; empty (with the columns) when None or missing."""
     import pandas as pd
 
@@ -88,7 +88,7 @@ def mean_std(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else math.nan)
 
 
-def sweep_by_experiment(sweep: "pd.DataFrame") -> "pd.DataFrame":
+def sweep_by_experiment(sweep: pd.DataFrame) -> pd.DataFrame:
     """Long table, one row per experiment x split x K: ``<metric>_mean``, ``<metric>_std`` (sample std over
     seeds, NaN for one seed) and ``n_seeds``; experiments in order of first appearance in ``sweep``."""
     import pandas as pd
@@ -113,7 +113,7 @@ def sweep_by_experiment(sweep: "pd.DataFrame") -> "pd.DataFrame":
                                  *(f"{m}_{s}" for m in SWEEP_METRICS for s in ("mean", "std"))])
 
 
-def sweep_summary_columns(sweep: "pd.DataFrame") -> "pd.DataFrame":
+def sweep_summary_columns(sweep: pd.DataFrame) -> pd.DataFrame:
     """Wide table, one row per experiment: ``<split>_<metric>@K=<k>_mean`` / ``_std`` for every split, metric
     and K of the sweep (the names of :func:`sweep_column`, as the summary's other ``_mean`` / ``_std`` columns)."""
     import pandas as pd

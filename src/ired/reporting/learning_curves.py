@@ -73,7 +73,7 @@ def read_curve(run_dir: str | Path) -> RunCurve:
                     statistics.median(speeds) if speeds else math.nan, baseline)
 
 
-def curves_table(curves: Sequence[RunCurve]) -> "pd.DataFrame":
+def curves_table(curves: Sequence[RunCurve]) -> pd.DataFrame:
     import pandas as pd
 
     return pd.DataFrame([row for c in curves for row in c.rows])

@@ -51,7 +51,7 @@ class Plot:
 
     name: str
     """The file: ``plots/<name>.png`` (per run: ``plots/<name>/<run>.png``); the rule: ``plot_<name>``."""
-    draw: Callable[..., "Figure"]
+    draw: Callable[..., Figure]
     """The figure function; it takes the tables of ``inputs`` as DataFrames by name (a per-run plot takes the run
     folder first), and the plot's options (``workflow/rules/plots.smk``, ``PLOT_OPTIONS``)."""
     inputs: tuple[str, ...]
@@ -144,7 +144,7 @@ def plot_named(name: str) -> Plot:
 def render(
     name: str,
     out_png: str | Path,
-    tables: Mapping[str, "pd.DataFrame | str | Path"],
+    tables: Mapping[str, pd.DataFrame | str | Path],
     run_dir: str | Path | None = None,
     **options: Any,
 ) -> Path:
@@ -165,7 +165,7 @@ def render(
 # --------------------------------------------------------------------------------------------------
 
 
-def _frame(data: "pd.DataFrame | str | Path") -> "pd.DataFrame":
+def _frame(data: pd.DataFrame | str | Path) -> pd.DataFrame:
     import pandas as pd
 
     if isinstance(data, (str, Path)):

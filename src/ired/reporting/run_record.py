@@ -50,7 +50,7 @@ class SweepPoint:
     point: dict[str, Any]
 
     @classmethod
-    def from_mapping(cls, d: Any, where: str) -> "SweepPoint":
+    def from_mapping(cls, d: Any, where: str) -> SweepPoint:
         """From ``{name: <sweep>, point: {<dotted key>: <value>, ...}}``; anything else is a one-line
         :class:`RecordFileError` naming ``where``."""
         if not isinstance(d, Mapping) or not isinstance(d.get("name"), str) or not d["name"]:
@@ -121,7 +121,7 @@ class RunSpec:
             self.run_id = self.run_dir.name
 
     @classmethod
-    def from_mapping(cls, d: Mapping[str, Any]) -> "RunSpec":
+    def from_mapping(cls, d: Mapping[str, Any]) -> RunSpec:
         """Build from a plain mapping (e.g. Snakemake params); unknown keys are an error."""
         allowed = set(cls.__dataclass_fields__)
         extra = set(d) - allowed
@@ -197,7 +197,7 @@ class RunRecord:
 
 def load_run(
     spec: RunSpec | Mapping[str, Any],
-    cross_eval: "pd.DataFrame | None" = None,
+    cross_eval: pd.DataFrame | None = None,
     thresholds: Thresholds = DEFAULT_THRESHOLDS,
     baselines: Mapping[str, Mapping[str, float]] | None = None,
 ) -> RunRecord:
@@ -210,7 +210,7 @@ def load_run(
 
 def read_run(
     spec: RunSpec | Mapping[str, Any],
-    cross_eval: "pd.DataFrame | None" = None,
+    cross_eval: pd.DataFrame | None = None,
     baselines: Mapping[str, Mapping[str, float]] | None = None,
 ) -> RunRecord:
     """Read one run folder, not yet diagnosed (:func:`diagnose_run`)."""

@@ -158,7 +158,7 @@ def _experiment_sweep(exp: str, recs: Sequence[RunRecord]) -> SweepPoint | None:
 # --------------------------------------------------------------------------------------------------
 
 
-def runs_table(records: Sequence[RunRecord]) -> "pd.DataFrame":
+def runs_table(records: Sequence[RunRecord]) -> pd.DataFrame:
     """One row per run (:data:`ired.reporting.columns.RUN_COLUMNS`): ids, the diagnosis (status, key finding, findings
     and their steps), final evaluation values, baselines, steps, wall time, attempts."""
     import pandas as pd
@@ -169,7 +169,7 @@ def runs_table(records: Sequence[RunRecord]) -> "pd.DataFrame":
     return pd.DataFrame(rows)
 
 
-def summary_table(records: Sequence[RunRecord]) -> "pd.DataFrame":
+def summary_table(records: Sequence[RunRecord]) -> pd.DataFrame:
     """One row per experiment (:data:`ired.reporting.columns.SUMMARY_COLUMNS`, in order of first appearance; the
     experiments of a sweep side by side), aggregating its seeds.
 
@@ -225,7 +225,7 @@ def _experiment_key_finding(recs: list[RunRecord], status: str) -> str:
     return f"{len(worst)}/{n} seeds {status}; seed {worst[0].spec.seed}: {sentence[:1].lower()}{sentence[1:]}"
 
 
-def add_sweep_columns(summary: "pd.DataFrame", sweep: "pd.DataFrame | None") -> "pd.DataFrame":
+def add_sweep_columns(summary: pd.DataFrame, sweep: pd.DataFrame | None) -> pd.DataFrame:
     """The summary with the inference-sweep columns ``<split>_<metric>@K=<k>_mean`` / ``_std`` appended
     (:func:`ired.reporting.inference_sweep.sweep_summary_columns`); unchanged when there is no sweep, NaN for an experiment
     without one."""
@@ -237,7 +237,7 @@ def add_sweep_columns(summary: "pd.DataFrame", sweep: "pd.DataFrame | None") -> 
     return summary.merge(wide, on="experiment", how="left")
 
 
-def _sweep_markdown(summary: "pd.DataFrame") -> list[str]:
+def _sweep_markdown(summary: pd.DataFrame) -> list[str]:
     from ired.reporting.inference_sweep import PATH_K, SWEEP_DEFINITIONS, headline_columns
 
     shown = headline_columns(summary.columns)
@@ -260,7 +260,7 @@ def _sweep_markdown(summary: "pd.DataFrame") -> list[str]:
     return lines
 
 
-def summary_markdown(summary: "pd.DataFrame", runs: "pd.DataFrame | None" = None) -> str:
+def summary_markdown(summary: pd.DataFrame, runs: pd.DataFrame | None = None) -> str:
     """The summary table for people: mean ± std over seeds, statuses, key findings, the inference-side
     measurements when the summary has them, then one line per run."""
     lines = [
@@ -284,7 +284,7 @@ def _md_cell(s: Any) -> str:
     return str(s).replace("|", "\\|").replace("\n", " ")
 
 
-def _markdown_table(columns: Sequence[Column], table: "pd.DataFrame") -> list[str]:
+def _markdown_table(columns: Sequence[Column], table: pd.DataFrame) -> list[str]:
     """A Markdown table of the spec's columns with a header; a study's sweep columns (``sweep`` and the swept
     keys) follow the first column."""
     shown = markdown_columns(columns)
@@ -306,7 +306,7 @@ def write_summary(
     runs_csv: str | Path | None = None,
     thresholds: Thresholds = DEFAULT_THRESHOLDS,
     sweep_csv: str | Path | None = None,
-) -> "pd.DataFrame":
+) -> pd.DataFrame:
     """Write ``summary.csv`` (machines) and ``summary.md`` (people), optionally the per-run table; return the summary.
 
     ``runs``: one descriptor per training run (:class:`RunSpec` or a mapping with its fields: ``experiment``,

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 # --------------------------------------------------------------------------------------------------
 
 
-def ablation_figure(summary: "pd.DataFrame", runs: "pd.DataFrame | None" = None) -> "Figure":
+def ablation_figure(summary: pd.DataFrame, runs: pd.DataFrame | None = None) -> Figure:
     """One panel per ablation column of the summary (:data:`ired.reporting.columns.ABLATION_COLUMNS`: ``val_task_mse``
     and ``val_harder_task_mse``, EMA weights) with a bar per experiment: mean over seeds, error bars one std,
     dots for single seeds (``runs``), bar colour = status; the trivial baselines (predict zero, predict mean) of
@@ -97,7 +97,7 @@ def _sweep_x(values: Sequence[Any]) -> tuple[list[float], list[str] | None]:
     return [float(labels.index(str(v))) for v in values], labels
 
 
-def sweeps_figure(summary: "pd.DataFrame", metric: str = "val_task_mse") -> "Figure":
+def sweeps_figure(summary: pd.DataFrame, metric: str = "val_task_mse") -> Figure:
     """A metric (``metric``: a ``mean_std`` column of the summary, EMA ``val_task_mse`` by default) against each
     swept key of each parameter sweep: one row of panels per sweep, one panel per swept key with more than one
     value, one line per combination of the other swept keys (mean over seeds, error bars one std); a log x axis
@@ -115,7 +115,7 @@ def sweeps_figure(summary: "pd.DataFrame", metric: str = "val_task_mse") -> "Fig
         raise ValueError(f"sweeps plot: metric {metric!r} is not a column of the summary "
                          f"(no {mean_of(metric)}); choose one of the summary's *_mean columns")
     keys = sweep_keys(summary.columns)
-    panels: list[tuple[str, "pd.DataFrame", list[str], list[str]]] = []
+    panels: list[tuple[str, pd.DataFrame, list[str], list[str]]] = []
     for name in sweeps:
         rows = named[named[SWEEP].astype(str) == name]
         own = [k for k in keys if rows[k].notna().any()]

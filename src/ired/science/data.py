@@ -32,10 +32,10 @@ class Problems:
     def __len__(self) -> int:
         return self.A.shape[0]
 
-    def slice(self, start: int, stop: int) -> "Problems":
+    def slice(self, start: int, stop: int) -> Problems:
         return Problems(self.A[start:stop], self.A_inv[start:stop])
 
-    def to(self, device: torch.device | str) -> "Problems":
+    def to(self, device: torch.device | str) -> Problems:
         return Problems(self.A.to(device), self.A_inv.to(device))
 
 

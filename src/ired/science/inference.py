@@ -17,8 +17,8 @@ inner step the step size doubles, and the output is sqrt(ab_0) * x0 (about 0.986
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import torch
 

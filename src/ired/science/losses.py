@@ -16,8 +16,8 @@ Contrastive terms on d = E_pos - E_neg (per sample), one entry each in :data:`CO
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 import torch.nn.functional as F

@@ -19,8 +19,8 @@ once (``train.kernel: fused``, ``ired.training.kernel``).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -48,7 +48,7 @@ class Conditioning:
     x_features: torch.Tensor
     film: list[tuple[torch.Tensor, torch.Tensor]]
 
-    def detach(self) -> "Conditioning":
+    def detach(self) -> Conditioning:
         return Conditioning(self.x_features.detach(), [(g.detach(), b.detach()) for g, b in self.film])
 
 
