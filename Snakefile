@@ -14,7 +14,7 @@ include: "workflow/rules/train.smk"  # run config -> the run folder results/<sca
 include: "workflow/rules/hooks.smk"  # remember the scale; at the end, list failed runs and how to rerun each
 include: "workflow/rules/evaluate.smk"  # one job per run: milestones, their cross-evaluation, the inference sweep
 include: "workflow/rules/cross_eval.smk"  # every evaluation JSON (checkpoint x protocol x split x weights) -> cross_eval.csv
-include: "workflow/rules/landscape.smk"  # every run's inference-steps sweep JSON -> inference_sweep.csv
+include: "workflow/rules/inference_sweep.smk"  # every run's inference-steps sweep JSON -> inference_sweep.csv
 include: "workflow/rules/summary.smk"  # runs + cross-eval + sweep -> summary.csv / .md / runs.csv, findings.md
 include: "workflow/rules/plots.smk"  # every plot of ired.reporting.plots.PLOTS (one rule each), report.html
 

@@ -1,4 +1,4 @@
-# Stage 4b, landscape table: the inference-steps sweep (ired.reporting.inference_sweep) of each selected run's last checkpoint -
+# Stage 4b, the inference-steps sweep table: the sweep (ired.reporting.inference_sweep) of each selected run's last checkpoint -
 # task MSE, rejected-step share and energy monotonicity per number of inference gradient steps per level, one JSON
 # per run written by the rule evaluate (evaluate.smk) - -> results/<scale>/inference_sweep.csv, one row per
 # run x split x K. Reads files, never trains.
