@@ -107,7 +107,7 @@ def dry_runs(tmp_path_factory) -> dict[str, subprocess.CompletedProcess]:
 
     runs = list(dict.fromkeys(RUN_OF.values()))
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-        return dict(zip(runs, pool.map(run, runs)))
+        return dict(zip(runs, pool.map(run, runs), strict=True))
 
 
 @pytest.fixture(scope="module")

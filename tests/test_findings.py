@@ -90,7 +90,7 @@ def _simulate(rng, families: int, k: int, effect: float, n: int) -> tuple[float,
         for split in ("val", "val_harder"):
             draws = rng.normal(size=(k + 1, n))
             draws[1] -= effect
-            for row, d in zip(rows, draws):
+            for row, d in zip(rows, draws, strict=True):
                 row[f"{split}_task_mse_mean"], row[f"{split}_task_mse_std"] = float(d.mean()), float(d.std(ddof=1))
         fam = compare_family(pd.DataFrame(rows), "base", [f"e{e}" for e in range(k)])
         sig = {(s, e) for s, comps in fam.items() for e, c in comps.items() if c.significant}

@@ -224,7 +224,7 @@ def snakemake_outcomes(tmp_path_factory) -> dict[str, tuple[subprocess.Completed
 
     smk = [c for c in CASES if c.kind == "smk"]
     with ThreadPoolExecutor(max_workers=3) as pool:
-        return dict(zip([c.id for c in smk], pool.map(run, smk)))
+        return dict(zip([c.id for c in smk], pool.map(run, smk), strict=True))
 
 
 def run_cli(case: Case, d: Path, monkeypatch, capsys) -> tuple[subprocess.CompletedProcess, Path]:

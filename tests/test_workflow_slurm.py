@@ -70,7 +70,7 @@ def sacct_jobs(workdir: Path, since: str) -> list[dict[str, str]]:
         ["sacct", "-X", "-n", "-P", "-S", since, "-o", "JobID,JobName,State,NodeList,WorkDir"],
         capture_output=True, text=True, timeout=60, check=True,
     ).stdout
-    rows = [dict(zip(("job_id", "name", "state", "node", "workdir"), line.split("|"))) for line in out.splitlines()]
+    rows = [dict(zip(("job_id", "name", "state", "node", "workdir"), line.split("|"), strict=True)) for line in out.splitlines()]
     here = os.path.realpath(workdir)
     return [r for r in rows if os.path.realpath(r["workdir"]) == here]
 
