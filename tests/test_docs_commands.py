@@ -147,4 +147,5 @@ def test_documented_command(command, request):
             assert proc.returncode == 0, f"{command}:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}"
         return
     proc = request.getfixturevalue("dry_runs")[RUN_OF[command]]
-    assert proc.returncode == 0, f"{command} (run as: snakemake {' '.join(RUN_OF[command])} -n):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    assert proc.returncode == 0, (f"{command} (run as: snakemake {' '.join(RUN_OF[command])} -n):\n"
+                                  f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")

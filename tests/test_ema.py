@@ -39,7 +39,8 @@ def test_trainer_ema_equals_raw_weights_through_step_111_then_averages(tmp_path)
         trainer.train_step()
         ema, raw = _snapshot(trainer.ema), _snapshot(trainer.model)
         if (step - 1) % 10 == 0 and step <= 111:
-            assert all(torch.equal(e, r) for e, r in zip(ema, raw, strict=True)), f"EMA is not the raw weights at step {step}"
+            assert all(torch.equal(e, r) for e, r in zip(ema, raw, strict=True)), (
+                f"EMA is not the raw weights at step {step}")
         if step == 111:
             ema_at_111 = ema
         if step == 115:  # between updates the EMA keeps step 111's weights
