@@ -27,7 +27,9 @@ LOG_EVERY = 50
 EVAL_EVERY = 250
 
 
-def make_log(kind: str = "healthy", seed: int = 0, final_val: float = 0.010, steps: int = STEPS) -> list[dict[str, Any]]:
+def make_log(
+    kind: str = "healthy", seed: int = 0, final_val: float = 0.010, steps: int = STEPS
+) -> list[dict[str, Any]]:
     """Rows of a metrics.jsonl showing ``kind``: healthy, denoise_only, collapse, saturation, divergence,
     mismatch, ema_raw, trivial."""
     rng = random.Random(seed)

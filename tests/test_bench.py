@@ -1,5 +1,5 @@
-"""The speed commands' own machinery at a toy size: the FLOP counter and matmul timer, the names ired.bench.speed prints,
-and the GPU measurement's refusal without CUDA and its writer (a CPU dry run)."""
+"""The speed commands' own machinery at a toy size: the FLOP counter and matmul timer, the names ired.bench.speed
+prints, and the GPU measurement's refusal without CUDA and its writer (a CPU dry run)."""
 
 import csv
 

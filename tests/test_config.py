@@ -109,7 +109,8 @@ def test_a_seed_s_config_text_derived_from_another_is_its_dump():
 
     config = Path(__file__).resolve().parents[1] / "config"
     registry = load_registry(config / "experiments", config / "scales")
-    runs = resolve_runs(registry, config / "base.yaml", config / "scales", "laptop", [*registry.select("all"), "lr_temp"])
+    runs = resolve_runs(registry, config / "base.yaml", config / "scales", "laptop",
+                        [*registry.select("all"), "lr_temp"])
     first = {}
     for run in runs.values():
         like = first.setdefault(run.experiment, (run.config, dump_config(run.config)))

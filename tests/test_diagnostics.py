@@ -170,7 +170,8 @@ def test_worse_than_trivial_only_with_a_baseline():
 
 def test_baselines_from_cross_eval_and_json_ready_findings():
     cross = [{"split": "val", "predict_zero_mse": 0.02, "predict_mean_mse": 0.014, "task_mse": 0.01}] * 3
-    assert baselines_from_cross_eval(pd.DataFrame(cross)) == {"val": {"predict_zero_mse": 0.02, "predict_mean_mse": 0.014}}
+    assert baselines_from_cross_eval(pd.DataFrame(cross)) == {
+        "val": {"predict_zero_mse": 0.02, "predict_mean_mse": 0.014}}
     import json
 
     rows = make_log("healthy")[:20]

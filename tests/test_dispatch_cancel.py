@@ -73,7 +73,8 @@ def test_cancel_stops_only_the_selected_runs_and_marks_them_interrupted(tmp_path
         status = subprocess.run([*IRED, "status", "--results", str(results)], capture_output=True, text=True)
         lines = {line.split()[0]: line.split() for line in status.stdout.splitlines()[1:-1]}
         assert [lines[n][1] for n in runs] == ["running", "running"], status.stdout  # while the heads wait
-        assert lines["stop-s0"][5:7] == ["1", os.uname().nodename.split(".")[0]] and lines["stop-s0"][8] == jobs["stop-s0"]
+        assert (lines["stop-s0"][5:7] == ["1", os.uname().nodename.split(".")[0]]
+                and lines["stop-s0"][8] == jobs["stop-s0"])
         out = subprocess.run([*IRED, "cancel", "-e", "stop", "--results", str(results)], capture_output=True,
                              text=True, timeout=120)
         assert out.returncode == 0, out.stderr

@@ -61,14 +61,18 @@ def ev(sacct: str = "", **kw) -> Evidence:
         (ev(CANCELLED), K.cancelled),
         (ev(stderr_tail="slurmstepd: error: *** JOB 40 ON node1 CANCELLED AT 2024-06-01T10:00:00 ***"), K.cancelled),
         (ev(SIGKILL), K.unknown),  # a SIGKILL (137) shows as 9:0 and says nothing about why
-        (ev(FAILED_EXIT.format(code=3), returncode=3, stderr_tail="ired train: run diverged at step 40: loss nan"), K.diverged),
+        (ev(FAILED_EXIT.format(code=3), returncode=3, stderr_tail="ired train: run diverged at step 40: loss nan"),
+         K.diverged),
         (ev(returncode=1, run_status="diverged", run_detail="diverged at step 12"), K.diverged),
-        (ev(FAILED_EXIT.format(code=2), returncode=2, stderr_tail="ired train: error: x.yaml: unknown key 'lrr'"), K.config_error),
-        (ev(submitit_error="FailedJobError: Traceback...\nired.errors.ConfigError: bad protocol 'nope'"), K.config_error),
+        (ev(FAILED_EXIT.format(code=2), returncode=2, stderr_tail="ired train: error: x.yaml: unknown key 'lrr'"),
+         K.config_error),
+        (ev(submitit_error="FailedJobError: Traceback...\nired.errors.ConfigError: bad protocol 'nope'"),
+         K.config_error),
         (ev(FAILED_EXIT.format(code=1), returncode=1, submitit_error=None, stderr_tail=DEVICE_OOM_TRACE), K.oom_device),
         (ev(submitit_error=DEVICE_OOM_TRACE), K.oom_device),
         (ev(submitit_error="FailedJobError: RuntimeError: CUDA error: CUBLAS_STATUS_ALLOC_FAILED"), K.oom_device),
-        (ev(stderr_tail="srun: error: Task launch for StepId=5.0 failed on node node2: Job launch failure"), K.node_failure),
+        (ev(stderr_tail="srun: error: Task launch for StepId=5.0 failed on node node2: Job launch failure"),
+         K.node_failure),
         (ev(returncode=-9), K.unknown),
         (ev(FAILED_EXIT.format(code=75), returncode=75, job_signal="SIGUSR2"), K.timeout),  # a slice's end, warned
         (ev(FAILED_EXIT.format(code=75), returncode=75, run_detail="stopped by SIGTERM at step 40"), K.preempted),
@@ -85,7 +89,8 @@ def test_reason_names_the_evidence() -> None:
     assert c.reason == "exit code 120"
     c = classify(ev(OOM_HOST))
     assert "7.0|OUT_OF_MEMORY|0:125" in c.reason
-    c = classify(ev(FAILED_EXIT.format(code=2), returncode=2, stderr_tail="loading\nired train: error: x.yaml: unknown key 'lrr'"))
+    c = classify(ev(FAILED_EXIT.format(code=2), returncode=2,
+                    stderr_tail="loading\nired train: error: x.yaml: unknown key 'lrr'"))
     assert c.reason == "exit code 2: ired train: error: x.yaml: unknown key 'lrr'"
     c = classify(ev(returncode=3, run_status="diverged", run_detail="diverged at step 40: loss_total is nan"))
     assert c.reason == "status.json says diverged: diverged at step 40: loss_total is nan"
@@ -137,5 +142,6 @@ def test_failed_runs_are_listed_with_their_class_and_rerun_command(tmp_path) -> 
     assert [(f.run, f.failure) for f in failed] == [("bad-s0", "config_error"), ("stopped-s0", "interrupted")]
     text = failure_report(failed, "snakemake {target} --config scale=tiny")
     assert "bad-s0: train failed: config_error (exit code 2)" in text
-    assert f"bad-s0: train failed: config_error (exit code 2)\n    log: {bad / 'dispatch' / '7_0_log.err'}\n    rerun: snakemake {bad / 'final.pt'} --config scale=tiny" in text
+    assert (f"bad-s0: train failed: config_error (exit code 2)\n    log: {bad / 'dispatch' / '7_0_log.err'}\n"
+            f"    rerun: snakemake {bad / 'final.pt'} --config scale=tiny") in text
     assert f"stopped-s0: train stopped: interrupted (SIGINT)\n    log: {stopped / 'train.log'}\n" in text

@@ -53,7 +53,8 @@ def test_a_training_starts_at_the_kept_micro_batch(tmp_path: Path) -> None:
     """What a device OOM left (micro-batch 32 of 64, kept by the runner as in the test above): the next round's
     first attempt trains at it, without meeting the OOM (fault: any micro-batch above 32 runs out of memory)."""
     cfg = tiny_config(tmp_path, "oom", faults={"oom_above_micro_batch": 32}, train={"steps": 20})
-    ladder.remember(tmp_path / "run", Plan(mem_gb=LOCAL.mem_gb, micro_batch=32, batch_size=64), "oom ladder micro_batch")
+    ladder.remember(tmp_path / "run", Plan(mem_gb=LOCAL.mem_gb, micro_batch=32, batch_size=64),
+                    "oom ladder micro_batch")
     run_training(cfg, tmp_path / "run", LOCAL)
     assert [(r["failure_kind"], r["micro_batch"], r["accumulation"]) for r in attempts(tmp_path / "run")] == [
         (None, 32, 2)]

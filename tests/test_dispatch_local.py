@@ -76,7 +76,8 @@ def test_dispatch_a_function(tmp_path: Path) -> None:
 
 
 def test_killed_head_reattaches_without_a_duplicate(tmp_path: Path) -> None:
-    cfg = tiny_config(tmp_path, "long", train={"steps": 1500, "log_every": 500, "eval_every": 1500, "checkpoint_every": 500})
+    cfg = tiny_config(tmp_path, "long",
+                      train={"steps": 1500, "log_every": 500, "eval_every": 1500, "checkpoint_every": 500})
     cmd = [sys.executable, "-m", "ired", "dispatch-train", str(cfg),
            "--out", str(tmp_path / "run"), "--cluster", "local", "--runtime", "5"]
     head = subprocess.Popen(cmd, stderr=subprocess.DEVNULL)
@@ -171,11 +172,15 @@ def test_ctrl_c_on_the_head_cancels_its_job_and_the_next_command_resumes(tmp_pat
 def test_rerun_collects_a_job_that_finished_while_no_head_watched(tmp_path: Path) -> None:
     """The head dies, its job completes alone, Snakemake deletes final.pt before rerunning the incomplete job:
     the rerun collects that attempt (no new job, no fresh start) and restores final.pt from the last checkpoint."""
-    cfg = tiny_config(tmp_path, "orphan", train={"steps": 100, "log_every": 50, "eval_every": 100, "checkpoint_every": 50})
+    cfg = tiny_config(tmp_path, "orphan",
+                      train={"steps": 100, "log_every": 50, "eval_every": 100, "checkpoint_every": 50})
     run = tmp_path / "run"
-    head = subprocess.Popen([*DISPATCH_TRAIN, str(cfg), "--out", str(run), "--cluster", "local"], stderr=subprocess.DEVNULL)
+    head = subprocess.Popen([*DISPATCH_TRAIN, str(cfg), "--out", str(run), "--cluster", "local"],
+                            stderr=subprocess.DEVNULL)
     deadline = time.time() + 60
-    while time.time() < deadline and not ((run / "job.json").exists() and json.loads((run / "job.json").read_text())["job_id"]):
+    while time.time() < deadline and not (
+        (run / "job.json").exists() and json.loads((run / "job.json").read_text())["job_id"]
+    ):
         time.sleep(0.1)
     job_id = json.loads((run / "job.json").read_text())["job_id"]
     head.send_signal(signal.SIGKILL)

@@ -51,14 +51,16 @@ def test_host_oom_raises_memory_first_up_to_the_cap_then_shrinks_the_batch() -> 
         "oom ladder replay_buffer",  # 1024 -> 512
         "oom ladder replay_buffer",  # 512 -> 256
     ]
-    assert (plan.micro_batch, plan.accumulation, plan.negatives_steps, plan.buffer_size, plan.mem_gb) == (16, 4, 1, 256, 20)
+    assert (plan.micro_batch, plan.accumulation, plan.negatives_steps, plan.buffer_size, plan.mem_gb) == (
+        16, 4, 1, 256, 20)
     assert plan.exclude == ()  # an OOM is the job's, not the node's
     assert "(the cap, retry.max_mem_gb)" in decide(K.oom_host, Plan(mem_gb=16.0), [], (), policy).action
 
 
 def test_device_oom_lowers_the_micro_batch_and_never_buys_memory() -> None:
     actions, plan = _walk(K.oom_device, TRAIN, RetryPolicy(min_micro_batch=16, max_attempts=20))
-    assert actions == ["oom ladder micro_batch"] * 2 + ["oom ladder negative_steps"] * 2 + ["oom ladder replay_buffer"] * 2
+    assert actions == (["oom ladder micro_batch"] * 2 + ["oom ladder negative_steps"] * 2
+                       + ["oom ladder replay_buffer"] * 2)
     assert (plan.micro_batch, plan.mem_gb) == (16, 4.0)
 
 

@@ -67,7 +67,8 @@ def test_read_final_waits_for_two_agreeing_reads() -> None:
 
 
 def test_read_final_gives_up_after_max_reads() -> None:
-    rows = sacct.read_final("5", interval_s=0.0, max_reads=3, reader=lambda _id: parse_sacct("5|x|RUNNING|0:0|node1||\n"))
+    rows = sacct.read_final("5", interval_s=0.0, max_reads=3,
+                            reader=lambda _id: parse_sacct("5|x|RUNNING|0:0|node1||\n"))
     assert job_row(rows, "5").state == "RUNNING"
 
 

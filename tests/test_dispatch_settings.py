@@ -14,9 +14,10 @@ from ired.dispatch.executor import slurm_parameters
 from ired.dispatch.policy import Plan
 
 REPO = Path(__file__).resolve().parents[1]
+SMALL_PLAN = Plan(mem_gb=2.0)  # frozen, so one shared default is safe
 
 
-def sbatch_lines(settings: DispatchSettings, plan: Plan = Plan(mem_gb=2.0)) -> list[str]:
+def sbatch_lines(settings: DispatchSettings, plan: Plan = SMALL_PLAN) -> list[str]:
     params = slurm_parameters(settings, plan, "ired-tiny-q101-s0")
     text = _make_sbatch_string(command="python -m x", folder="/tmp/f", **params)
     return [line for line in text.splitlines() if line.startswith("#SBATCH")]

@@ -50,7 +50,8 @@ def test_exit_120_reruns_on_another_node_with_the_node_excluded(tmp_path: Path, 
             break
     assert len(rows) == 2, rows
     first, second = rows
-    assert (first["node"], first["state"], first["exit_code"], first["failure_kind"]) == (bad, "FAILED", "120:0", "node_failure")
+    assert (first["node"], first["state"], first["exit_code"], first["failure_kind"]) == (
+        bad, "FAILED", "120:0", "node_failure")
     assert first["action"].startswith(f"resubmit excluding {bad}")
     assert second["failure_kind"] is None and second["action"] == "done" and second["exclude"] == [bad]
     # what the scheduler itself recorded
@@ -193,8 +194,9 @@ def test_a_job_that_slurm_requeues_by_itself_is_one_attempt_per_run(tmp_path: Pa
     cfg = tiny_config(tmp_path, "requeue",
                       train={"steps": 1500, "log_every": 500, "eval_every": 1500, "checkpoint_every": 100})
     run = tmp_path / "run"
-    head = subprocess.Popen([sys.executable, "-m", "ired", "dispatch-train", str(cfg), "--out", str(run), "--cluster", "slurm", "--mem-mb", "1024",
-                             "--runtime", "5"], stderr=subprocess.PIPE, text=True)
+    head = subprocess.Popen([sys.executable, "-m", "ired", "dispatch-train", str(cfg), "--out", str(run),
+                             "--cluster", "slurm", "--mem-mb", "1024", "--runtime", "5"],
+                            stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
     job_id = None
     while time.time() < deadline and not (run / "checkpoints" / "step_0000100.pt").exists():

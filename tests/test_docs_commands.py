@@ -107,7 +107,7 @@ def dry_runs(tmp_path_factory) -> dict[str, subprocess.CompletedProcess]:
 
     runs = list(dict.fromkeys(RUN_OF.values()))
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-        return dict(zip(runs, pool.map(run, runs)))
+        return dict(zip(runs, pool.map(run, runs), strict=True))
 
 
 @pytest.fixture(scope="module")
@@ -147,4 +147,5 @@ def test_documented_command(command, request):
             assert proc.returncode == 0, f"{command}:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}"
         return
     proc = request.getfixturevalue("dry_runs")[RUN_OF[command]]
-    assert proc.returncode == 0, f"{command} (run as: snakemake {' '.join(RUN_OF[command])} -n):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    assert proc.returncode == 0, (f"{command} (run as: snakemake {' '.join(RUN_OF[command])} -n):\n"
+                                  f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")

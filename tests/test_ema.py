@@ -39,15 +39,16 @@ def test_trainer_ema_equals_raw_weights_through_step_111_then_averages(tmp_path)
         trainer.train_step()
         ema, raw = _snapshot(trainer.ema), _snapshot(trainer.model)
         if (step - 1) % 10 == 0 and step <= 111:
-            assert all(torch.equal(e, r) for e, r in zip(ema, raw)), f"EMA is not the raw weights at step {step}"
+            assert all(torch.equal(e, r) for e, r in zip(ema, raw, strict=True)), (
+                f"EMA is not the raw weights at step {step}")
         if step == 111:
             ema_at_111 = ema
         if step == 115:  # between updates the EMA keeps step 111's weights
-            assert all(torch.equal(e, r) for e, r in zip(ema, ema_at_111))
+            assert all(torch.equal(e, r) for e, r in zip(ema, ema_at_111, strict=True))
     decay = 1 - 21 ** (-2 / 3)
-    expected = [e0 + (1 - decay) * (r - e0) for e0, r in zip(ema_at_111, raw)]
-    assert all(torch.allclose(e, x, atol=1e-6) for e, x in zip(ema, expected))
-    assert not all(torch.equal(e, r) for e, r in zip(ema, raw))
+    expected = [e0 + (1 - decay) * (r - e0) for e0, r in zip(ema_at_111, raw, strict=True)]
+    assert all(torch.allclose(e, x, atol=1e-6) for e, x in zip(ema, expected, strict=True))
+    assert not all(torch.equal(e, r) for e, r in zip(ema, raw, strict=True))
 
 
 def test_fixed_rule_keeps_the_random_initialisation_in_the_ema(tmp_path):
@@ -57,5 +58,5 @@ def test_fixed_rule_keeps_the_random_initialisation_in_the_ema(tmp_path):
     init = _snapshot(trainer.model)
     trainer.train_step()
     ema, raw = _snapshot(trainer.ema), _snapshot(trainer.model)
-    expected = [i + 0.005 * (r - i) for i, r in zip(init, raw)]
-    assert all(torch.allclose(e, x, atol=1e-7) for e, x in zip(ema, expected))
+    expected = [i + 0.005 * (r - i) for i, r in zip(init, raw, strict=True)]
+    assert all(torch.allclose(e, x, atol=1e-7) for e, x in zip(ema, expected, strict=True))

@@ -90,7 +90,7 @@ def _simulate(rng, families: int, k: int, effect: float, n: int) -> tuple[float,
         for split in ("val", "val_harder"):
             draws = rng.normal(size=(k + 1, n))
             draws[1] -= effect
-            for row, d in zip(rows, draws):
+            for row, d in zip(rows, draws, strict=True):
                 row[f"{split}_task_mse_mean"], row[f"{split}_task_mse_std"] = float(d.mean()), float(d.std(ddof=1))
         fam = compare_family(pd.DataFrame(rows), "base", [f"e{e}" for e in range(k)])
         sig = {(s, e) for s, comps in fam.items() for e, c in comps.items() if c.significant}
@@ -204,7 +204,8 @@ def test_each_scale_has_its_own_block(tmp_path):
                                        summary_row("w", (0.010, 0.0004), (0.19, 0.01))], scale="n20")
     assert scale_of(laptop) == "laptop" and scale_of(n20) == "n20"
     readme = tmp_path / "README.md"
-    readme.write_text("# title\n\n## Findings (laptop scale)\n\n" + write_findings(laptop, tmp_path / "l.md").read_text()
+    readme.write_text("# title\n\n## Findings (laptop scale)\n\n"
+                      + write_findings(laptop, tmp_path / "l.md").read_text()
                       + "\n## Findings (n = 20)\n\n" + write_findings(n20, tmp_path / "n.md").read_text())
     assert check_readme(readme, laptop) == [] and check_readme(readme, n20) == []
     # a change in one block fails the check of that scale only
@@ -218,7 +219,8 @@ def test_each_scale_has_its_own_block(tmp_path):
     # the scale's name is the whole marker: a block of laptop2 is not laptop's
     (tmp_path / "other.md").write_text(text.replace("findings:laptop ", "findings:laptop2 "))
     with pytest.raises(IredError, match=r"^\S+other.md has no findings block for scale 'laptop' \(a line "
-                                        r"'<!-- findings:laptop begin ...-->' \.\.\. a line '<!-- findings:laptop end -->'\)"):
+                                        r"'<!-- findings:laptop begin ...-->' \.\.\. "
+                                        r"a line '<!-- findings:laptop end -->'\)"):
         check_readme(tmp_path / "other.md", laptop)
     # a missing block is said in one line, naming the file and the scale
     (tmp_path / "only_laptop.md").write_text(write_findings(laptop, tmp_path / "l.md").read_text())

@@ -35,12 +35,15 @@ def test_oracle_energy_is_solved_exactly_and_quirks_scale_the_output():
     problems = make_split("val", 3, 64, 0)
     model = OracleEnergy(schedule)
     stats = InferenceStats()
-    pred = annealed_inference(model, schedule, problems.A, InferenceSettings(steps_per_level=3), torch.Generator().manual_seed(0), stats, track_energy=True)
+    pred = annealed_inference(model, schedule, problems.A, InferenceSettings(steps_per_level=3),
+                              torch.Generator().manual_seed(0), stats, track_energy=True)
     assert (pred - problems.A_inv).pow(2).mean() < 1e-8
     summary = stats.summary()
     assert summary["rejected_frac"] is not None and 0 <= summary["rejected_frac"] <= 1
     assert summary["energy_monotone_frac"] is not None
-    quirky = annealed_inference(model, schedule, problems.A, InferenceSettings(steps_per_level=3, reference_quirks=True), torch.Generator().manual_seed(0))
+    quirky = annealed_inference(model, schedule, problems.A,
+                                InferenceSettings(steps_per_level=3, reference_quirks=True),
+                                torch.Generator().manual_seed(0))
     assert torch.allclose(quirky, float(schedule.sqrt_alphas_cumprod[0]) * problems.A_inv, atol=1e-4)
 
 
@@ -56,7 +59,8 @@ def test_inference_is_deterministic_by_seed_and_chunking():
     a = annealed_inference(model, schedule, A, s, torch.Generator().manual_seed(5))
     b = annealed_inference(model, schedule, A, s, torch.Generator().manual_seed(5))
     g = torch.Generator().manual_seed(5)
-    c = torch.cat([annealed_inference(model, schedule, A[:16], s, g), annealed_inference(model, schedule, A[16:], s, g)])
+    c = torch.cat([annealed_inference(model, schedule, A[:16], s, g),
+                   annealed_inference(model, schedule, A[16:], s, g)])
     assert torch.equal(a, b)
     assert torch.allclose(a, c, atol=1e-6)
 

@@ -1,5 +1,5 @@
-"""ired.reporting.inference_sweep: the inference-steps sweep of a real tiny checkpoint, the aggregation over runs and seeds, the
-summary columns, the summary table's landscape section, and the sweep plot."""
+"""ired.reporting.inference_sweep: the inference-steps sweep of a real tiny checkpoint, the aggregation over runs and
+seeds, the summary columns, the summary table's landscape section, and the sweep plot."""
 
 from __future__ import annotations
 

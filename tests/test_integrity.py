@@ -242,7 +242,8 @@ def _disk_full_run(out: Path, free_bytes: int) -> subprocess.CompletedProcess:
 
 def _can_mount_tmpfs(probe: Path) -> bool:
     probe.mkdir(exist_ok=True)
-    ok = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(probe)], capture_output=True).returncode == 0
+    ok = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(probe)],
+                        capture_output=True).returncode == 0
     if ok:
         subprocess.run(["umount", str(probe)], check=True)
     return ok

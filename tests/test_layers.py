@@ -145,14 +145,16 @@ def test_the_layer_check_names_an_offending_import(tmp_path, monkeypatch):
     for package in ("science", "training"):
         (fake / package).mkdir()
         (fake / package / "__init__.py").write_text("")
-    (fake / "science" / "models.py").write_text("import torch\n\n\ndef f():\n    from ired.training.trainer import Trainer\n")
+    (fake / "science" / "models.py").write_text("import torch\n\n\ndef f():\n"
+                                                "    from ired.training.trainer import Trainer\n")
     (fake / "science" / "data.py").write_text("from benchmarks.parity import table\n")
     (fake / "training" / "trainer.py").write_text("")
     (fake / "brand_new.py").write_text("")
     monkeypatch.setattr(sys.modules[__name__], "SRC", tmp_path)
     monkeypatch.setattr(sys.modules[__name__], "MODULES", {_module_name(p): p for p in sorted(fake.rglob("*.py"))})
     problems = layering_violations()
-    assert any(p.startswith("src/ired/science/models.py:5: ired.science.models (science) imports ired.training.trainer (training)") for p in problems)
+    assert any(p.startswith("src/ired/science/models.py:5: ired.science.models (science) "
+                            "imports ired.training.trainer (training)") for p in problems)
     assert any("module ired.brand_new is in no layer" in p for p in problems)
     assert any(p.startswith("src/ired/science/data.py:1: ired.science.data imports benchmarks.parity: the library "
                             "never imports") for p in problems)
@@ -182,7 +184,8 @@ def test_the_dispatcher_head_never_loads_torch(modules):
         "sys.exit(1 if heavy else 0)\n"
     )
     assert "ired.dispatch.runner" in modules and "ired.core.run_config" in modules
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(SRC)})
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(SRC)})
     assert proc.returncode == 0, f"the head imported {proc.stdout.strip()}\n{proc.stderr}"
 
 

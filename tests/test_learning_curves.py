@@ -1,5 +1,5 @@
-"""ired.reporting.learning_curves: the evaluation rows of several run folders, their speed, the predict-mean baseline from
-each run's own config, a CSV, a PNG and one line per run; a folder that is not a run folder is one line."""
+"""ired.reporting.learning_curves: the evaluation rows of several run folders, their speed, the predict-mean baseline
+from each run's own config, a CSV, a PNG and one line per run; a folder that is not a run folder is one line."""
 
 from __future__ import annotations
 

@@ -46,7 +46,8 @@ def test_energy_scale_penalty():
 
 
 def test_weight_warmup_and_start():
-    c = ContrastiveController(ObjectiveConfig(name="softplus", weight=0.5, start_step=100, warmup_steps=100), NegativesConfig())
+    c = ContrastiveController(ObjectiveConfig(name="softplus", weight=0.5, start_step=100, warmup_steps=100),
+                              NegativesConfig())
     assert [c.weight(s) for s in (0, 99, 100, 150, 200, 10_000)] == [0.0, 0.0, 0.0, 0.25, 0.5, 0.5]
     assert ContrastiveController(ObjectiveConfig(name="denoise"), NegativesConfig()).weight(10) == 0.0
 

@@ -41,7 +41,7 @@ def test_split_first_layer_and_shared_film_equal_the_plain_mlp():
     from ired.science.models import sinusoidal_embedding
 
     temb = m.time_mlp(sinusoidal_embedding(t, 16))
-    for layer, film in zip(m.hidden, m.film):
+    for layer, film in zip(m.hidden, m.film, strict=True):
         gain, bias = film(temb).chunk(2, -1)
         h = torch.nn.functional.silu(layer(h) * (gain + 1) + bias)  # the release: activation after the FiLM
     expected = m.head(h).pow(2).sum(-1)
@@ -105,5 +105,5 @@ def test_fused_gradient_and_its_weight_gradients_match_the_double_backward():
         fused = torch.autograd.grad((grad2 - target).pow(2).mean() + energy2.mean(), params)
         assert torch.allclose(energy2, energy, rtol=1e-6, atol=1e-6), (head, depth)
         assert torch.allclose(grad2, grad, rtol=1e-5, atol=1e-6), (head, depth)
-        for a, b in zip(fused, reference):
+        for a, b in zip(fused, reference, strict=True):
             assert torch.allclose(a, b, rtol=1e-4, atol=1e-6), (head, depth)

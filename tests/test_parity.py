@@ -1,4 +1,5 @@
-"""benchmarks.parity's table and benchmarks.parity_release's window arithmetic, on made-up per-step numbers (no training)."""
+"""benchmarks.parity's table and benchmarks.parity_release's window arithmetic, on made-up per-step numbers
+(no training)."""
 
 from __future__ import annotations
 

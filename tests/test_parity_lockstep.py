@@ -23,7 +23,9 @@ from benchmarks.parity_lockstep import (
 from ired.science.models import EnergyMLP, build_model
 
 
-def release_energy(w: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor, t: torch.Tensor, time_dim: int) -> torch.Tensor:
+def release_energy(
+    w: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor, t: torch.Tensor, time_dim: int
+) -> torch.Tensor:
     """The release's EBM written out from its description: swish(fc1(concat)), two FiLM layers with the activation
     after the modulation, E = ||fc4(h)||^2."""
     def linear(name: str, h: torch.Tensor) -> torch.Tensor:
@@ -35,7 +37,8 @@ def release_energy(w: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor,
     half = time_dim // 2
     freqs = torch.exp(torch.arange(half) * -(math.log(10000) / (half - 1)))
     angles = t.float()[:, None] * freqs[None, :]
-    temb = linear("time_mlp.3", torch.nn.functional.gelu(linear("time_mlp.1", torch.cat([angles.sin(), angles.cos()], -1))))
+    temb = linear("time_mlp.3",
+                  torch.nn.functional.gelu(linear("time_mlp.1", torch.cat([angles.sin(), angles.cos()], -1))))
     h = swish(linear("fc1", torch.cat([x, y], -1)))
     for layer, film in (("fc2", "t_map_fc2"), ("fc3", "t_map_fc3")):
         gain, bias = linear(film, temb).chunk(2, -1)

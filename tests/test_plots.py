@@ -71,7 +71,8 @@ def test_run_curves_from_folder_mark_the_collapse_found_by_the_summary(tmp_path)
 
 def test_ablation_and_heatmap(tmp_path):
     specs, jsons = [], []
-    for exp, kind, seeds in (("q101", "healthy", (0, 1, 2)), ("q206", "collapse", (0,)), ("q302", "denoise_only", (0,))):
+    for exp, kind, seeds in (("q101", "healthy", (0, 1, 2)), ("q206", "collapse", (0,)),
+                             ("q302", "denoise_only", (0,))):
         for seed in seeds:
             d = write_run(tmp_path / "runs", f"{exp}_s{seed}", kind, seed=seed, final_val=0.01 + 0.001 * seed)
             specs.append({"experiment": exp, "seed": seed, "run_dir": d})

@@ -92,7 +92,8 @@ def test_summary_rows_statuses_and_mean_std(study, tmp_path):
     assert by.loc["q101", "val_task_mse_mean"] == pytest.approx(statistics.fmean(ema))
     assert by.loc["q101", "val_task_mse_std"] == pytest.approx(statistics.stdev(ema))
     assert by.loc["q101", "val_task_mse_raw_mean"] == pytest.approx(statistics.fmean(raw))
-    assert by.loc["q101", "val_harder_task_mse_mean"] == pytest.approx(statistics.fmean(r["val_harder_task_mse"] for r in finals))
+    assert by.loc["q101", "val_harder_task_mse_mean"] == pytest.approx(
+        statistics.fmean(r["val_harder_task_mse"] for r in finals))
     assert by.loc["q101", "weights"] == "ema"
     assert by.loc["q101", "val_predict_mean_mse"] == BASELINES["val"]["predict_mean_mse"]
     assert by.loc["q101", "val_harder_predict_zero_mse"] == BASELINES["val_harder"]["predict_zero_mse"]
@@ -130,7 +131,8 @@ def test_mixed_seed_statuses(tmp_path):
     # no cross-eval: the baselines are computed from the runs' data config (the same code as evaluation)
     from ired.science.data import trivial_baselines
 
-    assert row["val_predict_mean_mse"] == pytest.approx(trivial_baselines("val", 20, 1024, 20240701)["predict_mean_mse"])
+    assert row["val_predict_mean_mse"] == pytest.approx(
+        trivial_baselines("val", 20, 1024, 20240701)["predict_mean_mse"])
 
 
 def test_missing_files_do_not_crash(tmp_path):
@@ -257,7 +259,8 @@ def test_html_report_reads_top_down_and_links_the_runs(study, tmp_path):
     # the tables: status badges, numbers right-aligned with their spread, full text on hover
     summary = text.split('id="summary"')[1].split("</table>")[0]
     assert summary.count("<tr data-experiment=") == 4 and 'class="st" style="background:' in summary
-    assert re.search(r'<td title="val_task_mse: EMA weights; raw weights [^"]+" class="num" data-v="[0-9.e-]+">[0-9.e-]+ ± [0-9.e-]+</td>', summary)
+    assert re.search(r'<td title="val_task_mse: EMA weights; raw weights [^"]+" class="num" '
+                     r'data-v="[0-9.e-]+">[0-9.e-]+ ± [0-9.e-]+</td>', summary)
     assert re.search(r'<td class="short" title="([^"]{71,})">[^<]{1,70}…</td>', summary)  # shortened key finding
     heads = re.findall(r"<th [^>]*>(.*?)</th>", summary)
     assert [h.replace("<br>", " ").replace("<wbr>", "") for h in heads] == [
@@ -282,8 +285,8 @@ def test_report_size_grows_with_experiments_not_runs(study, tmp_path):
 
 
 def test_every_registered_plot_renders_and_the_report_places_it(study, tmp_path):
-    """The pipeline's way: every entry of ired.reporting.plots.PLOTS drawn by render() from its declared tables, then the
-    report from the tables and those PNGs: each plot with a section is embedded there, once."""
+    """The pipeline's way: every entry of ired.reporting.plots.PLOTS drawn by render() from its declared tables, then
+    the report from the tables and those PNGs: each plot with a section is embedded there, once."""
     from ired.reporting import plots
     from ired.reporting.inference_sweep import aggregate_sweeps
 

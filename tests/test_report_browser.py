@@ -150,7 +150,8 @@ def test_report_in_headless_chromium(report, tmp_path):
     shot = tmp_path / "report.png"
     done = _run(browser, "--enable-logging=stderr", "--v=0", f"--screenshot={shot}", "--hide-scrollbars",
                 report.as_uri())
-    assert shot.is_file() and shot.stat().st_size > 10_000, f"no screenshot (exit {done.returncode}): {done.stderr[-1500:]}"
+    assert shot.is_file() and shot.stat().st_size > 10_000, (
+        f"no screenshot (exit {done.returncode}): {done.stderr[-1500:]}")
     errors = [line for line in done.stderr.splitlines() if "Uncaught" in line]
     assert errors == [], f"console errors loading the unmodified report: {errors}"
     if target := os.environ.get("IRED_SCREENSHOT"):

@@ -35,6 +35,7 @@ def test_no_reporting_module_imports_train_or_evaluate(module):
 
 def test_importing_the_reporting_layer_loads_no_torch():
     code = ("import sys\n" + "".join(f"import ired.reporting.{m}\n" for m in REPORTING)
-            + "print(sorted(m for m in sys.modules if m == 'torch' or m in ('ired.training.trainer', 'ired.evaluation.evaluate')))")
+            + "print(sorted(m for m in sys.modules if m == 'torch' or m in "
+              "('ired.training.trainer', 'ired.evaluation.evaluate')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout

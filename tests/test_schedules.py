@@ -21,7 +21,8 @@ def test_curriculum_ramps_steps_noise_and_replay_from_start_step():
     )
     assert c.negative_settings(0) == {"steps": 0, "init_noise": 6.0, "replay_prob": 0.0}
     assert c.negative_settings(200) == {"steps": 2, "init_noise": 4.5, "replay_prob": 0.45}
-    assert c.negative_settings(300) == c.negative_settings(10_000) == {"steps": 4, "init_noise": 3.0, "replay_prob": 0.9}
+    assert c.negative_settings(300) == c.negative_settings(10_000) == {
+        "steps": 4, "init_noise": 3.0, "replay_prob": 0.9}
 
 
 def test_default_schedules_change_nothing():
@@ -33,12 +34,16 @@ def test_default_schedules_change_nothing():
 
 
 def test_margin_ramp():
-    c = ContrastiveController(ObjectiveConfig(name="hinge", margin=0.0, margin_final=2.0, margin_ramp_steps=100, start_step=50), NegativesConfig())
+    c = ContrastiveController(
+        ObjectiveConfig(name="hinge", margin=0.0, margin_final=2.0, margin_ramp_steps=100, start_step=50),
+        NegativesConfig())
     assert [c.margin(s) for s in (0, 50, 100, 150, 400)] == [0.0, 0.0, 1.0, 2.0, 2.0]
 
 
 def test_adaptive_temperature_moves_against_saturation():
-    c = ContrastiveController(ObjectiveConfig(name="softplus", adaptive_temperature=True, frac_sat_band=(0.2, 0.6), temperature_rate=0.1), NegativesConfig())
+    c = ContrastiveController(
+        ObjectiveConfig(name="softplus", adaptive_temperature=True, frac_sat_band=(0.2, 0.6), temperature_rate=0.1),
+        NegativesConfig())
     c.observe(0.9)
     assert abs(c.temperature - 1.1) < 1e-12
     c.observe(0.4)

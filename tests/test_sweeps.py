@@ -1,4 +1,5 @@
-"""Sweeps as data (ired.registry.sweeps, ired.registry.experiments): expansion, names, the resolved config's `sweep`, and mistakes.
+"""Sweeps as data (ired.registry.sweeps, ired.registry.experiments): expansion, names, the resolved config's `sweep`,
+and mistakes.
 
 Library-level and fast (no Snakemake): the sweep's end-to-end run through the Snakemake CLI is in
 tests/test_workflow_sweep.py.
@@ -122,7 +123,8 @@ HEAD = "bad:\n  extends: q207\n  description: x\n  sweep:\n"
 @pytest.mark.parametrize(
     "sweep, fragments",
     [
-        ("    grid: {train.lrr: [1.0e-4]}\n", ("experiment bad", "unknown key 'train.lrr'", "allowed under train: ", "lr,")),
+        ("    grid: {train.lrr: [1.0e-4]}\n",
+         ("experiment bad", "unknown key 'train.lrr'", "allowed under train: ", "lr,")),
         ("    grid: {trian.lr: [1.0e-4]}\n", ("unknown key 'trian.lr'", "allowed: ", "train")),
         ("    grid: {train: [1]}\n", ("key 'train' is a section", "train.")),
         ("    grid: {seed: [1, 2]}\n", ("unknown key 'seed'", "seeds: the experiment's `seeds`")),

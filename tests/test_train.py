@@ -27,7 +27,8 @@ def test_tiny_run_writes_the_contract(tmp_path):
     result = train(tiny_config(), tmp_path, echo=False)
     assert time.time() - start < 60
     assert result.status == "completed" and result.step == 60
-    for name in ("final.pt", "resolved_config.yaml", "metrics.jsonl", "metrics_contract.json", "status.json", "train.log"):
+    for name in ("final.pt", "resolved_config.yaml", "metrics.jsonl", "metrics_contract.json", "status.json",
+                 "train.log"):
         assert (tmp_path / name).is_file(), name
     rows = _rows(tmp_path)
     assert [r["step"] for r in rows] == [20, 40, 60]

@@ -30,7 +30,7 @@ def test_fused_kernel_trains_like_autograd_within_float32_rounding(tmp_path, obj
     assert fused.optimizer.defaults["fused"] and not reference.optimizer.defaults["fused"]
     assert losses == pytest.approx(ref_losses, rel=1e-5)
     for model in ("model", "ema"):
-        for a, b in zip(getattr(fused, model).parameters(), getattr(reference, model).parameters()):
+        for a, b in zip(getattr(fused, model).parameters(), getattr(reference, model).parameters(), strict=True):
             assert torch.allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
@@ -59,5 +59,5 @@ def test_the_for_each_ema_is_the_per_parameter_ema():
     one_by_one = [e.clone() for e in ema]
     update_ema(one_by_one, raw, 0.9, "autograd")
     update_ema(ema, raw, 0.9, "fused")
-    assert all(torch.allclose(a, b, rtol=1e-6, atol=1e-7) for a, b in zip(ema, one_by_one))
+    assert all(torch.allclose(a, b, rtol=1e-6, atol=1e-7) for a, b in zip(ema, one_by_one, strict=True))
     assert not torch.allclose(one_by_one[0], raw[0])

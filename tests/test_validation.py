@@ -127,7 +127,8 @@ CASES = [
          ("my.yaml", "line 3", "duplicate key 'train'")),
     Case("duplicate-experiment-in-file", "smk", registry(append("core.yaml", "q101:\n  description: again\n")),
          ("core.yaml", "duplicate key 'q101'")),
-    Case("unknown-at-scale", "smk", registry(replace("core.yaml", "tiny: {train: {steps: 60", "tinny: {train: {steps: 60")),
+    Case("unknown-at-scale", "smk",
+         registry(replace("core.yaml", "tiny: {train: {steps: 60", "tinny: {train: {steps: 60")),
          ("core.yaml", "q209.at_scale.tinny", "unknown scale 'tinny'", "laptop, n20, paper, reference_laptop, tiny")),
     Case("typo-in-unselected-experiment", "smk",
          registry(replace("study.yaml", "energy_reg: 0.001", "energy_rge: 0.001"), "experiments=[q101]"),
@@ -135,23 +136,27 @@ CASES = [
     Case("float-seed", "smk", registry(replace("core.yaml", "seeds: [0, 1, 2]", "seeds: [1.0]")),
          ("core.yaml", "q101.seeds[0]", "1.0", "an integer")),
     Case("infinite-lr", "cli", train_cli("train: {lr: .inf}\n"), ("my.yaml", "train.lr", ".inf", "a number > 0")),
-    Case("negative-milestone-cli", "cli", train_cli("{}\n", "train.milestones=[-1]"), ("train.milestones", "[-1]", "1..train.steps")),
+    Case("negative-milestone-cli", "cli", train_cli("{}\n", "train.milestones=[-1]"),
+         ("train.milestones", "[-1]", "1..train.steps")),
     # accepted, then crashes later
-    Case("zero-steps", "cli", train_cli("train: {steps: 0}\n"), ("my.yaml", "train.steps", "value 0", "an integer >= 1")),
+    Case("zero-steps", "cli", train_cli("train: {steps: 0}\n"),
+         ("my.yaml", "train.steps", "value 0", "an integer >= 1")),
     Case("zero-steps-smk", "smk", scales(replace("tiny.yaml", "steps: 20", "steps: 0")),
          ("tiny.yaml", "train.steps", "value 0", ">= 1")),
     Case("negative-milestone-smk", "smk", registry(replace("core.yaml", "milestones: [20]", "milestones: [-1]")),
          ("experiment q209 at scale tiny", "train.milestones", "[-1]", "1..train.steps=60")),
     Case("external-checkpoint-is-text", "smk", external("not a checkpoint\n"),
          ("external_checkpoints.old_run.path", "old.pt", "not a checkpoint")),
-    Case("cuda-without-cuda", "cli", train_cli("device: cuda\n"), ("my.yaml", "'device'", "'cuda'", "on node ", "auto, cpu")),
+    Case("cuda-without-cuda", "cli", train_cli("device: cuda\n"),
+         ("my.yaml", "'device'", "'cuda'", "on node ", "auto, cpu")),
     # a stack instead of a line
     Case("unknown-parent", "smk", registry(replace("core.yaml", Q206, "q206:\n  extends: q999\n")),
          ("core.yaml", "q206.extends", "unknown experiment 'q999'", "q206 -> q999")),
     Case("self-cycle", "smk", registry(new_file("loops.yaml", "selfish:\n  description: x\n  extends: selfish\n")),
          ("loops.yaml", "selfish.extends", "cycle selfish -> selfish")),
     Case("two-cycle", "smk",
-         registry(new_file("loops.yaml", "ping:\n  description: x\n  extends: pong\npong:\n  description: y\n  extends: ping\n")),
+         registry(new_file("loops.yaml", "ping:\n  description: x\n  extends: pong\n"
+                                         "pong:\n  description: y\n  extends: ping\n")),
          ("loops.yaml", "ping.extends", "cycle ping -> pong -> ping")),
     Case("out-under-a-file", "cli", evaluate("{dir}/ckpt.pt", "--out", "{dir}/ckpt.pt/eval.json"),
          ("--out", "ckpt.pt is a file, not a folder")),
@@ -161,14 +166,18 @@ CASES = [
     Case("device-tpu", "cli", evaluate("{dir}/ckpt.pt", "--device", "tpu"), ("--device", "'tpu'", "'cpu'")),
     Case("non-utf8-config", "cli", train_cli(b"train: {lr: 0.1}\n# caf\xe9\n"), ("my.yaml", "line 2", "not UTF-8")),
     # inconsistent
-    Case("bool-for-int", "cli", train_cli("train: {steps: true}\n"), ("my.yaml", "train.steps", "value true", "an integer")),
-    Case("string-for-int", "cli", train_cli('train: {steps: "30"}\n'), ("my.yaml", "train.steps", "'30'", "an integer")),
-    Case("bool-for-int-smk", "smk", registry(new_file("extra.yaml", "x1:\n  description: x\n  set: {train: {steps: true}}\n")),
+    Case("bool-for-int", "cli", train_cli("train: {steps: true}\n"),
+         ("my.yaml", "train.steps", "value true", "an integer")),
+    Case("string-for-int", "cli", train_cli('train: {steps: "30"}\n'),
+         ("my.yaml", "train.steps", "'30'", "an integer")),
+    Case("bool-for-int-smk", "smk",
+         registry(new_file("extra.yaml", "x1:\n  description: x\n  set: {train: {steps: true}}\n")),
          ("extra.yaml", "x1.set.train.steps", "value true", "an integer")),
     Case("pipeline-config-typo", "smk", lambda d: ["--config", "scale=tiny", "scael=paper"], ("config.yaml", "scael")),
     Case("set-not-a-mapping", "smk", registry(new_file("extra.yaml", "x1:\n  description: x\n  set: [1]\n")),
          ("extra.yaml", "'x1.set'", "a mapping")),
-    Case("yaml-syntax-error", "cli", train_cli("train: {steps: [1}\n"), ("my.yaml", "line 1, column", "not valid YAML")),
+    Case("yaml-syntax-error", "cli", train_cli("train: {steps: [1}\n"),
+         ("my.yaml", "line 1, column", "not valid YAML")),
     Case("yaml-syntax-error-smk", "smk", registry(new_file("broken.yaml", "x1:\n  description: [a\n")),
          ("broken.yaml", "line 3, column", "not valid YAML")),
     # sweeps (ired.registry.sweeps): the same one line through the pipeline
@@ -176,7 +185,8 @@ CASES = [
          registry(new_file("zz.yaml", "sw:\n  extends: q207\n  description: x\n  sweep: {grid: {train.lrr: [0.1]}}\n")),
          ("zz.yaml", "experiment sw", "unknown key 'train.lrr'", "allowed under train")),
     Case("sweep-unequal-zip", "smk",
-         registry(new_file("zz.yaml", "sw:\n  description: x\n  sweep: {zip: {train.lr: [0.1, 0.2], train.steps: [5]}}\n")),
+         registry(new_file("zz.yaml",
+                           "sw:\n  description: x\n  sweep: {zip: {train.lr: [0.1, 0.2], train.steps: [5]}}\n")),
          ("zz.yaml", "experiment sw", "unequal lengths", "train.lr: 2, train.steps: 1")),
 ]
 
@@ -220,11 +230,12 @@ def snakemake_outcomes(tmp_path_factory) -> dict[str, tuple[subprocess.Completed
         d = root / case.id
         d.mkdir()
         cmd = [sys.executable, "-m", "snakemake", "--dry-run", *case.setup(d)]
-        return subprocess.run(cmd, cwd=workdir, env=_env(), capture_output=True, text=True, timeout=300), workdir / "results"
+        return (subprocess.run(cmd, cwd=workdir, env=_env(), capture_output=True, text=True, timeout=300),
+                workdir / "results")
 
     smk = [c for c in CASES if c.kind == "smk"]
     with ThreadPoolExecutor(max_workers=3) as pool:
-        return dict(zip([c.id for c in smk], pool.map(run, smk)))
+        return dict(zip([c.id for c in smk], pool.map(run, smk), strict=True))
 
 
 def run_cli(case: Case, d: Path, monkeypatch, capsys) -> tuple[subprocess.CompletedProcess, Path]:
@@ -299,7 +310,8 @@ def test_same_value_refused_by_cli_and_registry(tmp_path, text):
 
 def test_empty_mapping_is_allowed_and_null_seeds_inherit(tmp_path):
     reg = tmp_path / "experiments"
-    write(reg / "a.yaml", "base_exp:\n  description: x\n  seeds: [3, 4]\nchild:\n  description: y\n  extends: base_exp\n  set: {}\n")
+    write(reg / "a.yaml",
+          "base_exp:\n  description: x\n  seeds: [3, 4]\nchild:\n  description: y\n  extends: base_exp\n  set: {}\n")
     registry_ = load_registry(reg)
     assert registry_.experiments["child"].seeds == (3, 4)
     assert registry_.experiments["child"].chain == ("base_exp", "child")
@@ -375,7 +387,8 @@ def test_cuda_error_on_a_node_is_a_config_error_for_the_dispatcher():
 def test_checkpoint_error_in_a_job_is_not_retried():
     from ired.dispatch.failures import Evidence, FailureKind, classify
 
-    tail = "Traceback (most recent call last):\nired.errors.CheckpointError: x.pt: unreadable checkpoint (UnpicklingError)"
+    tail = ("Traceback (most recent call last):\n"
+            "ired.errors.CheckpointError: x.pt: unreadable checkpoint (UnpicklingError)")
     assert classify(Evidence(returncode=1, stderr_tail=tail)).kind is FailureKind.config_error
 
 
@@ -387,14 +400,17 @@ def test_checkpoint_error_in_a_job_is_not_retried():
 @pytest.mark.parametrize(
     "files, fragments",
     [
-        ({"a.yaml": "x1:\n  description: x\n", "b.yaml": "x1:\n  description: y\n"}, ("b.yaml", "x1", "already defined in", "a.yaml")),
+        ({"a.yaml": "x1:\n  description: x\n", "b.yaml": "x1:\n  description: y\n"},
+         ("b.yaml", "x1", "already defined in", "a.yaml")),
         ({"a.yaml": "c1:\n  description: x\n  extends: c3\n  seeds: [0]\nc2:\n  description: y\n  extends: c1\n"
                     "c3:\n  description: z\n  extends: c2\n"}, ("a.yaml", "c1.extends", "cycle c1 -> c3 -> c2 -> c1")),
         ({"a.yaml": b"x1:\n  description: caf\xe9\n"}, ("a.yaml", "line 2", "not UTF-8")),
-        ({"a.yaml": "x1:\n  description: x\n  sets: {}\n"}, ("a.yaml", "unknown key 'x1.sets'", "allowed here: description")),
+        ({"a.yaml": "x1:\n  description: x\n  sets: {}\n"},
+         ("a.yaml", "unknown key 'x1.sets'", "allowed here: description")),
         ({"a.yaml": "x1:\n  extends: null\n"}, ("a.yaml", "'x1.description' is required",)),
         ({"a.yaml": "train:\n  description: x\n"}, ("a.yaml", "'train' not allowed", "target names")),
-        ({"a.yaml": "b:\n  description: x\n", "b.yaml": "y1:\n  description: x\n"}, ("'b' not allowed", "name of a family")),
+        ({"a.yaml": "b:\n  description: x\n", "b.yaml": "y1:\n  description: x\n"},
+         ("'b' not allowed", "name of a family")),
     ],
     ids=["duplicate-across-files", "long-cycle", "non-utf8", "unknown-entry-key", "no-description", "reserved-id",
          "id-is-a-family"],

@@ -138,7 +138,8 @@ def test_a_config_change_reruns_exactly_the_affected_run(wf):
     # (the previous test left q209's evaluation and the tables out of date: q209's own jobs are planned either way)
     core = wf / "config" / "experiments" / "core.yaml"
     text = core.read_text()
-    core.write_text(text.replace("tiny: {train: {steps: 60, milestones: [20]}}", "tiny: {train: {steps: 40, milestones: [20]}}"))
+    core.write_text(text.replace("tiny: {train: {steps: 60, milestones: [20]}}",
+                                 "tiny: {train: {steps: 40, milestones: [20]}}"))
     config_file = out(wf) / "q209-s0" / "config.yaml"
     before = mtimes([config_file])
     jobs = planned_jobs(wf, *CONFIG)

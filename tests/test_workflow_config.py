@@ -105,7 +105,8 @@ def test_slurm_dispatch_settings_validate():
 
     settings = load_settings(REPO / "profiles" / "slurm" / "dispatch.yaml")
     # the cluster's own defaults: a user's profile names no test cluster's partition or account
-    assert (settings.cluster, settings.slurm_partition, settings.slurm_account, settings.qos) == ("slurm", None, None, None)
+    assert (settings.cluster, settings.slurm_partition, settings.slurm_account, settings.qos) == (
+        "slurm", None, None, None)
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -135,7 +136,8 @@ def test_every_experiment_resolves_at_every_scale(workdir, scale):
 
 def test_without_a_scale_the_default_is_used_and_said(workdir):
     proc = snakemake(workdir, "--dry-run")
-    assert "ired: scale laptop (the default; --config scale=NAME for another); outputs in results/laptop/" in proc.stderr
+    assert ("ired: scale laptop (the default; --config scale=NAME for another); outputs in results/laptop/"
+            in proc.stderr)
     assert not (workdir / "results").exists()
 
 
@@ -151,7 +153,8 @@ def test_experiment_typo_fails_before_any_job_naming_file_and_key(workdir):
 
 def test_cross_key_error_names_the_experiment(workdir):
     core = workdir / "config" / "experiments" / "core.yaml"
-    core.write_text(core.read_text().replace("model: {head: scalar}", "model: {head: scalar}\n    objective: {t_min: 99}"))
+    core.write_text(core.read_text().replace("model: {head: scalar}",
+                                             "model: {head: scalar}\n    objective: {t_min: 99}"))
     proc = snakemake(workdir, "--dry-run", check=False)
     assert proc.returncode != 0
     text = proc.stdout + proc.stderr
@@ -208,7 +211,8 @@ def test_a_profile_without_dispatch_settings_stops_in_one_line(workdir):
     (workdir / "site").mkdir()
     (workdir / "site" / "config.yaml").write_text("jobs: 10\n")
     proc = snakemake(workdir, "--profile", "site", "--dry-run", check=False)
-    assert proc.returncode == 2 and "--profile site" in proc.stderr and "has no dispatch.yaml" in proc.stderr, proc.stderr
+    assert (proc.returncode == 2 and "--profile site" in proc.stderr
+            and "has no dispatch.yaml" in proc.stderr), proc.stderr
 
 
 def test_a_resource_left_in_a_dispatch_file_stops_in_one_line(workdir):

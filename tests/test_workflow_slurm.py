@@ -50,7 +50,8 @@ def environment() -> dict[str, str]:
 
 def run(workdir: Path, cmd: list[str]) -> subprocess.CompletedProcess:
     proc = subprocess.run(cmd, cwd=workdir, env=environment(), capture_output=True, text=True, timeout=LIMIT_S + 30)
-    assert proc.returncode == 0, f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}"
+    assert proc.returncode == 0, (f"{' '.join(cmd)} failed ({proc.returncode}):\n"
+                                  f"{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}")
     return proc
 
 
@@ -70,7 +71,8 @@ def sacct_jobs(workdir: Path, since: str) -> list[dict[str, str]]:
         ["sacct", "-X", "-n", "-P", "-S", since, "-o", "JobID,JobName,State,NodeList,WorkDir"],
         capture_output=True, text=True, timeout=60, check=True,
     ).stdout
-    rows = [dict(zip(("job_id", "name", "state", "node", "workdir"), line.split("|"))) for line in out.splitlines()]
+    fields = ("job_id", "name", "state", "node", "workdir")
+    rows = [dict(zip(fields, line.split("|"), strict=True)) for line in out.splitlines()]
     here = os.path.realpath(workdir)
     return [r for r in rows if os.path.realpath(r["workdir"]) == here]
 
