@@ -34,7 +34,7 @@ to ``s + i`` right after step i's batch is drawn, and saves the weights before a
 every batch to FILE, for ``python -m benchmarks.parity_lockstep`` to replay. Anything the release prints goes to stderr.
 End of input ends the driver.
 Uses only the standard library besides what the release imports.
-"""
+"""  # noqa: E501 (the docstring's first line is the --help description, kept whole)
 
 from __future__ import annotations
 
@@ -246,7 +246,9 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(args.seed)
     np.random.seed(args.seed)
     with tempfile.TemporaryDirectory() as workdir:
-        trainers = {o: ReleaseTrainer(args.release, o, args.rank, args.batch_size, args.lr, workdir) for o in OBJECTIVES}
+        trainers = {
+            o: ReleaseTrainer(args.release, o, args.rank, args.batch_size, args.lr, workdir) for o in OBJECTIVES
+        }
         ready = {
             "ready": True, "torch": torch.__version__, "threads": torch.get_num_threads(),
             "python": sys.version.split()[0], "torchvision_stand_in": stand_in,

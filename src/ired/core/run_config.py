@@ -44,7 +44,8 @@ class DataConfig(StrictModel):
     eval_seed: int = Field(
         20240701,
         ge=0,
-        description="Seed of the fixed evaluation sets; independent of the run seed so every run sees the same problems.",
+        description="Seed of the fixed evaluation sets; independent of the run seed so every run sees the same "
+        "problems.",
     )
 
     def split_size(self, split: str) -> int:
@@ -134,7 +135,10 @@ class ObjectiveConfig(StrictModel):
         (0.1, 0.5), description="Target band [low, high] of frac_sat for the adaptive temperature."
     )
     temperature_rate: float = Field(
-        0.05, gt=0, le=1, description="Adaptive temperature: multiply (divide) T by 1 + rate when frac_sat is above (below) the band."
+        0.05,
+        gt=0,
+        le=1,
+        description="Adaptive temperature: multiply (divide) T by 1 + rate when frac_sat is above (below) the band.",
     )
     sat_threshold: float = Field(
         0.01,
@@ -202,7 +206,9 @@ class InferenceConfig(StrictModel):
     steps_per_level: int = Field(5, ge=0, description="Gradient steps on E at each diffusion level (K).")
     step_size_scale: float = Field(1.0, gt=0, description="Step size = step_size_scale * lambda_t.")
     clamp: float = Field(2.0, gt=0, description="x0 estimates and iterates are clamped to [-clamp, clamp] (x0 units).")
-    batch_size: int = Field(1024, ge=1, description="Problems per inference chunk (memory only; results do not depend on it).")
+    batch_size: int = Field(
+        1024, ge=1, description="Problems per inference chunk (memory only; results do not depend on it)."
+    )
     seed: int = Field(0, ge=0, description="Seed of the inference start noise y_T ~ N(0, I).")
 
 
@@ -237,10 +243,14 @@ class TrainConfig(StrictModel):
         100, ge=0, description="Copy phase: the EMA copies the raw weights up to this step (the reference: 100)."
     )
     ema_power: float = Field(
-        2 / 3, gt=0, description="`reference` rule: power of the warm-up decay 1 - (1 + e)^(-power) (the reference: 2/3)."
+        2 / 3,
+        gt=0,
+        description="`reference` rule: power of the warm-up decay 1 - (1 + e)^(-power) (the reference: 2/3).",
     )
     log_every: int = Field(100, ge=1, description="Write one metrics row every this many steps.")
-    eval_every: int = Field(1000, ge=1, description="Evaluate (EMA and raw weights) every this many steps; a multiple of log_every.")
+    eval_every: int = Field(
+        1000, ge=1, description="Evaluate (EMA and raw weights) every this many steps; a multiple of log_every."
+    )
     eval_size: int | None = Field(
         None, ge=1, description="Problems per split used by periodic evaluation (null: the whole split)."
     )
@@ -321,7 +331,9 @@ class SweepMembership(StrictModel):
     """Which sweep a run belongs to, and its point: set by the registry for the runs of a sweep, never by hand."""
 
     name: str = Field(min_length=1, description="The sweep: the registry experiment that declares `sweep`.")
-    point: dict[str, Any] = Field(description="Dotted run-config key -> this run's value of it, e.g. {train.lr: 0.001}.")
+    point: dict[str, Any] = Field(
+        description="Dotted run-config key -> this run's value of it, e.g. {train.lr: 0.001}."
+    )
 
 
 #: Keys left out of a config dump (config.yaml, resolved_config.yaml) while they hold their default: `sweep` for a

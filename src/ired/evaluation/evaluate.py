@@ -135,7 +135,7 @@ def evaluate_grid(
         raise ValueError(f"grid has {len(grid)} entries but {len(out_paths)} output paths")
     evaluator = CheckpointEvaluator(checkpoint, device)
     rows = []
-    for (protocol, split, weights), out in zip(grid, out_paths):
+    for (protocol, split, weights), out in zip(grid, out_paths, strict=True):
         row = {**evaluator.evaluate(protocol, split, weights), **(extra or {})}
         write_text_atomic(out, dumps(row) + "\n")
         rows.append(row)
