@@ -59,8 +59,8 @@ def _stand_in_torchvision() -> bool:
         return False
     names = ("torchvision", "torchvision.transforms", "torchvision.transforms.functional", "torchvision.datasets")
     modules = {name: types.ModuleType(name) for name in names}
-    modules["torchvision"].__path__ = []  # type: ignore[attr-defined]
-    modules["torchvision.transforms"].__path__ = []  # type: ignore[attr-defined]
+    modules["torchvision"].__path__ = []
+    modules["torchvision.transforms"].__path__ = []
     modules["torchvision"].transforms = modules["torchvision.transforms"]  # type: ignore[attr-defined]
     modules["torchvision"].datasets = modules["torchvision.datasets"]  # type: ignore[attr-defined]
     modules["torchvision.transforms"].functional = modules["torchvision.transforms.functional"]  # type: ignore[attr-defined]

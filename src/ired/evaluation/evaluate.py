@@ -121,8 +121,8 @@ def evaluate_checkpoint(
 
 def evaluate_grid(
     checkpoint: str | Path,
-    grid: list[tuple[str, str, str]],
-    out_paths: list[str | Path],
+    grid: Sequence[tuple[str, str, str]],
+    out_paths: Sequence[str | Path],
     extra: dict[str, Any] | None = None,
     device: str = "auto",
 ) -> list[dict[str, Any]]:

@@ -67,7 +67,8 @@ def evaluate_run(
     evaluations: dict[str, Any] = {}
     for milestone, checkpoint in checkpoints:
         paths = [str(evaluation_file(eval_dir, milestone, *entry)) for entry in grid]
-        rows = evaluate_grid(checkpoint, [tuple(entry) for entry in grid], paths, {"run": run, "milestone": milestone})
+        triples = [(protocol, split, weights) for protocol, split, weights in grid]
+        rows = evaluate_grid(checkpoint, triples, paths, {"run": run, "milestone": milestone})
         evaluations.update(zip(paths, rows, strict=True))
     swept = None
     if sweep is not None:

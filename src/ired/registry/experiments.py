@@ -235,7 +235,7 @@ def load_registry(folder: str | Path, scales_dir: str | Path | None = None) -> R
     sweeps: dict[str, Sweep] = {}
     for exp_id, (path, entry) in entries.items():
         chain = _chain(exp_id, entries)
-        own = [entries[e][1].seeds for e in chain if entries[e][1].seeds is not None]
+        own = [listed for e in chain if (listed := entries[e][1].seeds) is not None]
         seeds = tuple(own[-1]) if own else (0,)
         if entry.sweep is None:
             experiments[exp_id] = Experiment(

@@ -148,6 +148,7 @@ def energy_weights(model: EnergyMLP) -> list[torch.Tensor]:
     """The weights :func:`energy_grad_terms` takes, in its order."""
     weights = [model.fc_y.weight, model.fc_y.bias]
     for layer in model.hidden:
+        assert isinstance(layer, nn.Linear), "EnergyMLP.hidden holds Linear layers"
         weights += [layer.weight, layer.bias]
     return [*weights, model.head.weight, model.head.bias]
 

@@ -182,6 +182,7 @@ class RunFolder:
                          f"resuming from an older checkpoint")
         if state is None:
             return None, None
+        assert path is not None, "newest_intact_checkpoint returns a path with every state"
         self.check_same_run(path, state)  # before anything in the folder changes
         if metrics.torn_note:
             self._notice(f"metrics.jsonl:{metrics.torn_line}: torn last line dropped (a writer was stopped mid-line)")
@@ -225,8 +226,11 @@ class RunFolder:
             wall = prior.get("wall_time_s")
             if not isinstance(wall, (int, float)):
                 started, updated = prior.get("started"), prior.get("updated")
-                timed = isinstance(started, (int, float)) and isinstance(updated, (int, float))
-                wall = updated - started if timed else 0.0
+                wall = (
+                    updated - started
+                    if isinstance(started, (int, float)) and isinstance(updated, (int, float))
+                    else 0.0
+                )
             out = [{"started": prior.get("started"), "step": prior.get("step"), "wall_time_s": wall}]
         if out and out[-1].get("end") in (None, "running"):
             out[-1]["end"] = "interrupted"
