@@ -56,7 +56,8 @@ TOUCH = (
 
 
 def copy_workflow(repo: Path, dest: Path) -> None:
-    """The workflow files of ``repo`` (not results/, logs/, .snakemake/) copied into ``dest`` (the tests' copies too)."""
+    """The workflow files of ``repo`` (not results/, logs/, .snakemake/) copied into ``dest`` (the tests'
+    copies too)."""
     for name in WORKFLOW_PATHS:
         src = repo / name
         if src.is_symlink():

@@ -130,7 +130,9 @@ def parse_reply(line: str, steps: int) -> dict[str, list[Any]]:
     except json.JSONDecodeError:
         raise BenchError(f"release driver: expected a JSON line, got {line.strip()[:200]!r}") from None
     if not isinstance(reply, dict) or any(not isinstance(reply.get(k), list) for k in SERIES):
-        raise BenchError(f"release driver: expected an object with lists {', '.join(SERIES)}, got {line.strip()[:200]!r}")
+        raise BenchError(
+            f"release driver: expected an object with lists {', '.join(SERIES)}, got {line.strip()[:200]!r}"
+        )
     out: dict[str, list[float]] = {}
     for key in SERIES:
         values = reply[key]
@@ -139,7 +141,8 @@ def parse_reply(line: str, steps: int) -> dict[str, list[Any]]:
                 f"release driver: {key!r} must hold {steps} non-negative numbers (one per step), got {values!r:.200}"
             )
         out[key] = [float(v) for v in values]
-    for key, values in reply.items():  # the step's training quantities (benchmarks.parity_release), passed on as they are
+    # the step's training quantities (benchmarks.parity_release), passed on as they are
+    for key, values in reply.items():
         if key not in SERIES and isinstance(values, list) and len(values) == steps:
             out[key] = values
     return out
@@ -199,7 +202,8 @@ def format_markdown(results: Results) -> list[str]:
             s, series = walls[name], results[(objective, name)]
             ratio = (f"{walls['ired'].median / walls['release'].median:.2f}"
                      if name == "ired" and len(walls) == 2 else "")
-            lines.append(f"| {objective} | {name} | {s.median:.3f} | {s.q1:.3f}-{s.q3:.3f} | {s.low:.3f}-{s.high:.3f} | "
+            lines.append(f"| {objective} | {name} | {s.median:.3f} | {s.q1:.3f}-{s.q3:.3f} | "
+                         f"{s.low:.3f}-{s.high:.3f} | "
                          f"{summarize(series['cpu']).median:.3f} | {summarize(series['data']).median:.3f} | {ratio} |")
     return lines
 
@@ -283,9 +287,11 @@ class ReleaseProcess:
 
 def add_release_arguments(parser: argparse.ArgumentParser, required: bool = True) -> None:
     """``--release`` and ``--release-python``: where the release's code is, and the Python that runs it."""
-    parser.add_argument("--release", required=required, help="Checkout of the IRED release's code (github yilundu/ired_code_release).")
+    parser.add_argument("--release", required=required,
+                        help="Checkout of the IRED release's code (github yilundu/ired_code_release).")
     parser.add_argument("--release-python", required=required,
-                        help="Python of an environment where the release's imports work (torch, ema-pytorch, accelerate, einops, ...).")
+                        help="Python of an environment where the release's imports work "
+                             "(torch, ema-pytorch, accelerate, einops, ...).")
 
 
 def check_release(path: str | Path) -> Path:
@@ -316,8 +322,10 @@ def run(args: argparse.Namespace, echo: Callable[[str], None]) -> Results:
             ired = {o: _IredSteps(root, o, args.threads, args.seed, Path(tmp) / o) for o in args.objectives}
             ready = release_process.ready
             packages = ", ".join(f"{k} {v}" for k, v in ready.get("packages", {}).items())
-            echo(f"# ired: torch {torch.__version__}, {torch.get_num_threads()} threads, python {platform.python_version()}")
-            echo(f"# release: commit {release_commit(release)}, torch {ready.get('torch')}, {ready['threads']} threads, "
+            echo(f"# ired: torch {torch.__version__}, {torch.get_num_threads()} threads, "
+                 f"python {platform.python_version()}")
+            echo(f"# release: commit {release_commit(release)}, torch {ready.get('torch')}, "
+                 f"{ready['threads']} threads, "
                  f"python {ready.get('python')}, {packages}"
                  + ("; torchvision absent (empty stand-in, unused by matrix inversion)"
                     if ready.get("torchvision_stand_in") else ""))
@@ -342,7 +350,8 @@ def run(args: argparse.Namespace, echo: Callable[[str], None]) -> Results:
         finally:
             release_process.close()
     if loads:
-        echo(f"# loadavg (1 min) at the start of each block: min {min(loads):.2f}, median {statistics.median(loads):.2f}, "
+        echo(f"# loadavg (1 min) at the start of each block: min {min(loads):.2f}, "
+             f"median {statistics.median(loads):.2f}, "
              f"max {max(loads):.2f} ({len(loads)} blocks)")
     return results
 
@@ -364,7 +373,8 @@ def main(argv: list[str] | None = None) -> int:
         print(line, flush=True)
 
     before = read_loadavg()
-    echo(f"# benchmarks.bench_reference: reference_laptop configuration (n=5, batch 256, width 512, time_dim 128, Adam lr 1e-4, "
+    echo(f"# benchmarks.bench_reference: reference_laptop configuration (n=5, batch 256, width 512, time_dim 128, "
+         f"Adam lr 1e-4, "
          f"vector head), CPU; {args.steps} timed steps per implementation and objective after {args.warmup} warm-up "
          f"steps, blocks of {args.block} alternating ired/release; {os.cpu_count()} cores")
     echo(f"# loadavg before: {before or 'unavailable'}")

@@ -34,7 +34,7 @@ to ``s + i`` right after step i's batch is drawn, and saves the weights before a
 every batch to FILE, for ``python -m benchmarks.parity_lockstep`` to replay. Anything the release prints goes to stderr.
 End of input ends the driver.
 Uses only the standard library besides what the release imports.
-"""
+"""  # noqa: E501 (the docstring's first line is the --help description, kept whole)
 
 from __future__ import annotations
 
@@ -59,8 +59,8 @@ def _stand_in_torchvision() -> bool:
         return False
     names = ("torchvision", "torchvision.transforms", "torchvision.transforms.functional", "torchvision.datasets")
     modules = {name: types.ModuleType(name) for name in names}
-    modules["torchvision"].__path__ = []  # type: ignore[attr-defined]
-    modules["torchvision.transforms"].__path__ = []  # type: ignore[attr-defined]
+    modules["torchvision"].__path__ = []
+    modules["torchvision.transforms"].__path__ = []
     modules["torchvision"].transforms = modules["torchvision.transforms"]  # type: ignore[attr-defined]
     modules["torchvision"].datasets = modules["torchvision.datasets"]  # type: ignore[attr-defined]
     modules["torchvision.transforms"].functional = modules["torchvision.transforms.functional"]  # type: ignore[attr-defined]
@@ -246,7 +246,9 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(args.seed)
     np.random.seed(args.seed)
     with tempfile.TemporaryDirectory() as workdir:
-        trainers = {o: ReleaseTrainer(args.release, o, args.rank, args.batch_size, args.lr, workdir) for o in OBJECTIVES}
+        trainers = {
+            o: ReleaseTrainer(args.release, o, args.rank, args.batch_size, args.lr, workdir) for o in OBJECTIVES
+        }
         ready = {
             "ready": True, "torch": torch.__version__, "threads": torch.get_num_threads(),
             "python": sys.version.split()[0], "torchvision_stand_in": stand_in,

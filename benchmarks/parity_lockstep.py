@@ -4,9 +4,9 @@
 checkout of github yilundu/ired_code_release at PATH, in its own Python, through ``bench_release_driver.py``) for
 ``--steps`` steps of each objective at the reference's laptop configuration, recording its initial weights and
 every batch it trains on, and reseeding torch's generator to ``step_seed + i`` right after step i's batch is drawn.
-It then replays the same steps with ired's :class:`ired.training.trainer.Trainer` at the ``reference_laptop`` scale: the same
-initial weights (the release's EBM mapped onto :class:`ired.science.models.EnergyMLP`), the same batches, and the same
-seed before each step, so that both draw the same levels t, the same noise and (for ``contrastive``) the same
+It then replays the same steps with ired's :class:`ired.training.trainer.Trainer` at the ``reference_laptop`` scale: the
+same initial weights (the release's EBM mapped onto :class:`ired.science.models.EnergyMLP`), the same batches, and the
+same seed before each step, so that both draw the same levels t, the same noise and (for ``contrastive``) the same
 negatives' noise. If the two implement the same maths, their per-step losses and their weights agree to float32
 rounding; any difference in the model, the loss, the negatives, the clipping, Adam or the EMA shows up as a
 difference of order 1e-3 or more within a few steps.
@@ -189,7 +189,9 @@ def weights_difference(ired: dict[str, torch.Tensor], release: dict[str, torch.T
     return max(float((ired[name] - value).norm() / value.norm().clamp_min(1e-30)) for name, value in mapped.items())
 
 
-def compare(objective: str, variant: str, record: dict[str, Any], result: Replay) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def compare(
+    objective: str, variant: str, record: dict[str, Any], result: Replay
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The summary row of one replay and its per-step rows."""
     steps: list[dict[str, Any]] = []
     largest: dict[str, float] = {}
@@ -210,7 +212,11 @@ def compare(objective: str, variant: str, record: dict[str, Any], result: Replay
         "weights": weights_difference(result.final, record["final"]),
         "ema_weights": weights_difference(result.final_ema, record["final_ema"]),
     }
-    measured: list[float] = [summary[k] for k in ("train_denoise_mse", "loss_contrastive", "weights", "ema_weights") if summary[k] is not None]
+    measured: list[float] = [
+        summary[k]
+        for k in ("train_denoise_mse", "loss_contrastive", "weights", "ema_weights")
+        if summary[k] is not None
+    ]
     summary["verdict"] = "same" if max(measured) <= TOLERANCE else "differs"
     return summary, steps
 
@@ -306,7 +312,8 @@ def figure(steps: list[dict[str, Any]], summaries: list[dict[str, Any]]) -> Any:
             rows = [r for r in steps if r["objective"] == objective and r["replay"] == s["replay"]]
             largest, curve = 0.0, []
             for r in rows:
-                largest = max(largest, relative_difference(r["ired_train_denoise_mse"], r["release_train_denoise_mse"]) or 0.0)
+                difference = relative_difference(r["ired_train_denoise_mse"], r["release_train_denoise_mse"])
+                largest = max(largest, difference or 0.0)
                 curve.append(max(largest, 1e-9))
             label = f"{s['replay']}: final weights {_fmt(s['weights'])}, EMA {_fmt(s['ema_weights'])}"
             ax.plot([r["step"] for r in rows], curve, label=label, linewidth=1.2,
@@ -355,7 +362,8 @@ def main(argv: list[str] | None = None) -> int:
                 else:
                     record = record_release(args.release_python, release, objective, args.steps, args.threads,
                                             args.seed, Path(tmp) / f"{objective}.pt", Path(tmp) / f"{objective}.log")
-                print(f"parity_lockstep: recorded {args.steps} steps of {'ired' if release is None else 'the release'}'s "
+                who = "ired" if release is None else "the release"
+                print(f"parity_lockstep: recorded {args.steps} steps of {who}'s "
                       f"{objective} ({time.time() - started:.0f} s)", flush=True)
                 deviation, changes = DEVIATIONS[objective]
                 for variant, overrides in (("reference", {}), (deviation, changes)):

@@ -15,9 +15,9 @@ The release logs only the two losses. Its mean margin is measured here, not infe
 softplus is convex, a mean loss above log 2 does not imply a negative mean margin.
 
 ``python -m benchmarks.parity`` reads the file when it exists and compares ired's runs with it (same machine, same
-window, Welch's t over seeds) beside the fixed ranges of the reference's numbers (reference_numbers.yaml). The release draws its problems
-and initialisation from torch's global generator, seeded here per seed; numbers by seed are reproducible on one
-machine as far as the release's own code is.
+window, Welch's t over seeds) beside the fixed ranges of the reference's numbers (reference_numbers.yaml). The
+release draws its problems and initialisation from torch's global generator, seeded here per seed; numbers by seed
+are reproducible on one machine as far as the release's own code is.
 """
 
 from __future__ import annotations
@@ -51,7 +51,9 @@ def window_means(per_step: dict[str, list[Any]], window: tuple[int, int] = WINDO
     for quantity in QUANTITIES:
         values = per_step[DRIVER_KEYS[quantity]][window[0] - 1:window[1]]
         if len(values) != window[1] - window[0] + 1:
-            raise BenchError(f"release driver: {len(per_step[DRIVER_KEYS[quantity]])} steps, the window needs {window[1]}")
+            raise BenchError(
+                f"release driver: {len(per_step[DRIVER_KEYS[quantity]])} steps, the window needs {window[1]}"
+            )
         out[quantity] = None if any(v is None for v in values) else statistics.fmean(values)
     return out
 
@@ -84,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="docs/results/parity", help=f"Folder of {RELEASE_FILE}.")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--objectives", nargs="+", default=list(OBJECTIVES), choices=list(OBJECTIVES))
-    parser.add_argument("--threads", type=int, default=2, help="torch threads of the release (the reference's laptop configuration: 2).")
+    parser.add_argument("--threads", type=int, default=2,
+                        help="torch threads of the release (the reference's laptop configuration: 2).")
     args = parser.parse_args(argv)
     rows = []
     try:

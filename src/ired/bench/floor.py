@@ -80,7 +80,7 @@ def count_gemms(work: Callable[[], object]) -> GemmCount:
 
 
 def _operand(shape: tuple[int, ...], stride: tuple[int, ...], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    size = 1 + sum((n - 1) * s for n, s in zip(shape, stride)) if all(shape) else 0
+    size = 1 + sum((n - 1) * s for n, s in zip(shape, stride, strict=True)) if all(shape) else 0
     return torch.randn(max(size, 1), dtype=dtype, device=device).as_strided(shape, stride)
 
 

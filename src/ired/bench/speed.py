@@ -12,8 +12,9 @@ which ired no longer computes: skipped work counts as a gain) / this machine's m
 matrix products (each distinct shape and layout timed alone, ``ired.bench.floor``). Paths: ``default``
 (``train.kernel: autograd``, fp32: the reference's numbers) and ``fused`` (``train.kernel: fused``, compiled at this
 size); ``--paths`` adds ``fused_eager`` (fused, not compiled: a run of 1,000 steps is too short to compile, which
-shows what compiling gains) and ``bf16`` (fused + ``train.precision: bf16``). Inference is the same code on every path (the
-options concern the training step) and is timed once. ``--tiny`` runs the same at a toy size, to check the command.
+shows what compiling gains) and ``bf16`` (fused + ``train.precision: bf16``). Inference is the same code on every
+path (the options concern the training step) and is timed once. ``--tiny`` runs the same at a toy size, to check the
+command.
 
 ``--set KEY=VALUE`` (repeatable) changes the configuration of every timing, after the bench's own keys (``--set
 train.batch_size=256 --set train.threads=1`` times a smaller step on one thread), and ``--train-only`` skips the

@@ -98,7 +98,9 @@ def validate_fragment(fragment: Any, source: str, prefix: str = "") -> dict[str,
     """
     where = f"key {prefix!r}: " if prefix else ""
     if not isinstance(fragment, dict):
-        raise ConfigError(f"{source}: {where}value {show_value(fragment)} not allowed (allowed: a mapping of run config keys)")
+        raise ConfigError(
+            f"{source}: {where}value {show_value(fragment)} not allowed (allowed: a mapping of run config keys)"
+        )
     try:
         _partial(RunConfig).model_validate(fragment)
     except ValidationError as exc:

@@ -1,5 +1,7 @@
 """The project's exceptions: small hierarchy, messages meant for people (printed without a traceback)."""
 
+from typing import Literal
+
 
 class IredError(Exception):
     """Base of every error ired reports to a user as one line."""
@@ -84,7 +86,7 @@ class one_line_errors:  # noqa: N801 - used as a context manager: `with one_line
     def __enter__(self) -> "one_line_errors":
         return self
 
-    def __exit__(self, kind: type | None, exc: BaseException | None, tb: object) -> bool:
+    def __exit__(self, kind: type | None, exc: BaseException | None, tb: object) -> Literal[False]:
         if exc is None or not isinstance(exc, IredError):
             return False
         import sys

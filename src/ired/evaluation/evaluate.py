@@ -121,8 +121,8 @@ def evaluate_checkpoint(
 
 def evaluate_grid(
     checkpoint: str | Path,
-    grid: list[tuple[str, str, str]],
-    out_paths: list[str | Path],
+    grid: Sequence[tuple[str, str, str]],
+    out_paths: Sequence[str | Path],
     extra: dict[str, Any] | None = None,
     device: str = "auto",
 ) -> list[dict[str, Any]]:
@@ -135,7 +135,7 @@ def evaluate_grid(
         raise ValueError(f"grid has {len(grid)} entries but {len(out_paths)} output paths")
     evaluator = CheckpointEvaluator(checkpoint, device)
     rows = []
-    for (protocol, split, weights), out in zip(grid, out_paths):
+    for (protocol, split, weights), out in zip(grid, out_paths, strict=True):
         row = {**evaluator.evaluate(protocol, split, weights), **(extra or {})}
         write_text_atomic(out, dumps(row) + "\n")
         rows.append(row)

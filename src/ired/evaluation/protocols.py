@@ -74,11 +74,15 @@ REFERENCE_SETTINGS = InferenceSettings(steps_per_level=5, step_size_scale=1.0, c
 
 
 def _current(model, schedule, problems, cfg, device):  # type: ignore[no-untyped-def]
-    return run_inference(model, schedule, problems, current_settings(cfg), cfg.inference.seed, cfg.inference.batch_size, device)
+    return run_inference(
+        model, schedule, problems, current_settings(cfg), cfg.inference.seed, cfg.inference.batch_size, device
+    )
 
 
 def _reference(model, schedule, problems, cfg, device):  # type: ignore[no-untyped-def]
-    return run_inference(model, schedule, problems, REFERENCE_SETTINGS, cfg.inference.seed, cfg.inference.batch_size, device)
+    return run_inference(
+        model, schedule, problems, REFERENCE_SETTINGS, cfg.inference.seed, cfg.inference.batch_size, device
+    )
 
 
 def denoise_mse(model: EnergyMLP, schedule: Schedule, problems: Problems, chunk: int, device: torch.device) -> float:

@@ -6,8 +6,8 @@ The pipeline's rule `evaluate` does all the evaluation of a finished run in one 
 that the dispatcher runs as one job (locally or on Slurm), evaluates every exported checkpoint under the
 cross-evaluation grid (:func:`ired.evaluation.evaluate.evaluate_grid`: one JSON per protocol x split x weights, in
 ``eval/<milestone>/``) and runs the inference-steps sweep of the last checkpoint
-(:func:`ired.reporting.inference_sweep.write_run_sweep`); :func:`write_missing` writes again, from the job's returned rows, any file
-that the pipeline removed while the job ran without a head watching it.
+(:func:`ired.reporting.inference_sweep.write_run_sweep`); :func:`write_missing` writes again, from the job's returned
+rows, any file that the pipeline removed while the job ran without a head watching it.
 """
 
 from __future__ import annotations
@@ -67,8 +67,9 @@ def evaluate_run(
     evaluations: dict[str, Any] = {}
     for milestone, checkpoint in checkpoints:
         paths = [str(evaluation_file(eval_dir, milestone, *entry)) for entry in grid]
-        rows = evaluate_grid(checkpoint, [tuple(entry) for entry in grid], paths, {"run": run, "milestone": milestone})
-        evaluations.update(zip(paths, rows))
+        triples = [(protocol, split, weights) for protocol, split, weights in grid]
+        rows = evaluate_grid(checkpoint, triples, paths, {"run": run, "milestone": milestone})
+        evaluations.update(zip(paths, rows, strict=True))
     swept = None
     if sweep is not None:
         rows = write_run_sweep(sweep["checkpoint"], sweep["out"], sweep["steps"], sweep["splits"], sweep["weights"],
@@ -80,7 +81,9 @@ def evaluate_run(
 def write_missing(result: dict[str, Any]) -> list[Path]:
     """Write again each file of an :func:`evaluate_run` result that no longer exists (the pipeline removes a job's
     outputs before it runs the job again, also when the job had finished while no head watched it)."""
-    written = []  # the texts ired.evaluation.evaluate.evaluate_grid and ired.reporting.inference_sweep.write_run_sweep write (no torch here)
+    # the texts ired.evaluation.evaluate.evaluate_grid and ired.reporting.inference_sweep.write_run_sweep write
+    # (no torch here)
+    written = []
     files = {path: json.dumps(row, indent=1, allow_nan=False) + "\n" for path, row in result["evaluations"].items()}
     if result.get("sweep"):
         files[result["sweep"]["out"]] = json.dumps(result["sweep"]["rows"], indent=1) + "\n"

@@ -4,8 +4,8 @@ A registry is a folder of YAML files, one family per file (the file's stem), eac
 definition (:class:`ExperimentEntry`). :func:`load_registry` validates every experiment of every file, selected or
 not: its keys, its `set` / `at_scale` fragments (the rules of :class:`ired.core.run_config.RunConfig`), its seeds, ids
 unique within and across files, and its `extends` chain (resolved once; unknown parents and cycles are errors).
-An experiment that declares a `sweep` (:mod:`ired.registry.sweeps`) is a :class:`Sweep`: it expands into one experiment per
-point, named ``<sweep>-<label><value>-...``, each the sweep's own experiment plus the point's values
+An experiment that declares a `sweep` (:mod:`ired.registry.sweeps`) is a :class:`Sweep`: it expands into one experiment
+per point, named ``<sweep>-<label><value>-...``, each the sweep's own experiment plus the point's values
 (``Registry.sweeps`` holds the membership). :func:`resolve_runs` merges, for one scale, base + scale + the chain's
 fragments (+ the point) into one validated :class:`RunConfig` per run (an experiment at a seed, named
 ``<experiment>-s<seed>``); a run of a sweep carries ``sweep: {name, point}``.
@@ -48,11 +48,15 @@ class ExperimentEntry(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     description: str = Field(min_length=1, description="One line saying what the experiment tests (summary table).")
-    extends: str | None = Field(None, description="Id of the experiment this one starts from (set, at_scale, seeds inherited).")
+    extends: str | None = Field(
+        None, description="Id of the experiment this one starts from (set, at_scale, seeds inherited)."
+    )
     seeds: list[Annotated[int, Field(ge=0)]] | None = Field(
         None, min_length=1, description="Training seeds, distinct, one run each (null: the parent's, else [0])."
     )
-    set: dict[str, Any] = Field(default_factory=dict, description="Differences from the parent (or the base), a partial run config.")
+    set: dict[str, Any] = Field(
+        default_factory=dict, description="Differences from the parent (or the base), a partial run config."
+    )
     at_scale: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="Further differences at one scale only: scale name -> partial run config."
     )
@@ -223,13 +227,15 @@ def load_registry(folder: str | Path, scales_dir: str | Path | None = None) -> R
             if exp_id in entries:
                 raise ConfigError(f"{path}: experiment {exp_id} is already defined in {entries[exp_id][0]}")
             if exp_id in families:
-                raise ConfigError(f"{path}: experiment id {exp_id!r} not allowed: it is the name of a family (a registry file)")
+                raise ConfigError(
+                    f"{path}: experiment id {exp_id!r} not allowed: it is the name of a family (a registry file)"
+                )
             entries[exp_id] = (path, entry)
     experiments: dict[str, Experiment] = {}
     sweeps: dict[str, Sweep] = {}
     for exp_id, (path, entry) in entries.items():
         chain = _chain(exp_id, entries)
-        own = [entries[e][1].seeds for e in chain if entries[e][1].seeds is not None]
+        own = [listed for e in chain if (listed := entries[e][1].seeds) is not None]
         seeds = tuple(own[-1]) if own else (0,)
         if entry.sweep is None:
             experiments[exp_id] = Experiment(
@@ -308,7 +314,8 @@ def resolve_runs(
     scales = _scale_names(scales_dir)
     if scale not in scales:
         raise ConfigError(
-            f"config key scale: {scale!r} has no file {Path(scales_dir) / f'{scale}.yaml'} (scales: {', '.join(scales)})"
+            f"config key scale: {scale!r} has no file {Path(scales_dir) / f'{scale}.yaml'} "
+            f"(scales: {', '.join(scales)})"
         )
     _check_scale_names(registry, scales)
     if max_seeds is not None and (isinstance(max_seeds, bool) or not isinstance(max_seeds, int) or max_seeds < 1):

@@ -60,7 +60,8 @@ class SweepEntry(BaseModel):
 
     grid: dict[str, Any] = Field(
         default_factory=dict,
-        description="Dotted run-config key -> list of values; every combination of the lists is a point (cartesian product).",
+        description="Dotted run-config key -> list of values; every combination of the lists is a point "
+        "(cartesian product).",
     )
     zip: dict[str, Any] = Field(
         default_factory=dict,
@@ -142,7 +143,11 @@ def _check_key(key: Any, where: str) -> None:
         if model is None or part not in allowed:
             shown = ".".join(parts[:i])
             place = f" under {shown}" if shown else ""
-            extra = " (name, seed and description are set per run; seeds: the experiment's `seeds`)" if part in UNSWEPT and i == 0 else ""
+            extra = (
+                " (name, seed and description are set per run; seeds: the experiment's `seeds`)"
+                if part in UNSWEPT and i == 0
+                else ""
+            )
             raise ConfigError(
                 f"{where}: unknown key {key!r}{extra} (allowed{place}: {', '.join(allowed) or 'none: not a section'})"
             )
@@ -211,11 +216,11 @@ def expand_sweep(sweep: str, entry: SweepEntry, source: str) -> list[SweepPoint]
         raise ConfigError(f"{where}: keys {named} have the same label {same[0]!r} in point names "
                           f"(allowed: distinct labels; set sweep.labels)")
     combos = list(itertools.product(*grid.values())) if grid else [()]
-    positions = list(zip(*zipped.values())) if zipped else [()]
+    positions = list(zip(*zipped.values(), strict=True)) if zipped else [()]
     points: dict[str, SweepPoint] = {}
     for combo in combos:
         for position in positions:
-            values = {**dict(zip(grid, combo)), **dict(zip(zipped, position))}
+            values = {**dict(zip(grid, combo, strict=True)), **dict(zip(zipped, position, strict=True))}
             name = point_name(sweep, labels, values)
             if not NAME.match(name):
                 raise ConfigError(f"{where}: point {values} would be named {name!r} (allowed in names: letters, "

@@ -41,7 +41,9 @@ def split_payload(path: Path, data: bytes) -> tuple[bytes, bool]:
         if len(payload) < expected:
             raise CheckpointError(f"{path}: corrupt checkpoint (truncated: {len(payload)} of {expected} bytes)")
         if len(payload) > expected:
-            raise CheckpointError(f"{path}: corrupt checkpoint ({len(payload) - expected} bytes more than its header says)")
+            raise CheckpointError(
+                f"{path}: corrupt checkpoint ({len(payload) - expected} bytes more than its header says)"
+            )
         actual = hashlib.sha256(payload).hexdigest()
         if actual != digest:
             raise CheckpointError(

@@ -1,8 +1,8 @@
 """Checks of the files a pipeline config names, before any job starts.
 
 :func:`check_checkpoint_file` is cheap (no torch import) so the workflow can run it when it is parsed: a
-checkpoint that is missing, a folder, unreadable, or neither an ired checkpoint (ired.runs.checkpoint_format) nor a torch
-zip archive (e.g. a text file) is a one-line
+checkpoint that is missing, a folder, unreadable, or neither an ired checkpoint (ired.runs.checkpoint_format) nor a
+torch zip archive (e.g. a text file) is a one-line
 :class:`ConfigError` there, instead of a job that fails on a node and is retried. :func:`check_checkpoint` opens
 the file fully (torch) and validates its embedded run config, for the local job that imports it.
 """
@@ -22,7 +22,9 @@ def check_checkpoint_file(path: str | Path, key: str) -> Path:
     path = Path(path)
     where = f"config key {key}: value {str(path)!r}"
     if not path.exists():
-        raise ConfigError(f"{where}: no such file (allowed: an ired checkpoint file, e.g. results/<scale>/<run>/final.pt)")
+        raise ConfigError(
+            f"{where}: no such file (allowed: an ired checkpoint file, e.g. results/<scale>/<run>/final.pt)"
+        )
     if not path.is_file():
         raise ConfigError(f"{where}: not a file (allowed: an ired checkpoint file)")
     try:
@@ -35,11 +37,15 @@ def check_checkpoint_file(path: str | Path, key: str) -> Path:
         with zipfile.ZipFile(path) as archive:
             names = archive.namelist()
     except zipfile.BadZipFile:
-        raise ConfigError(f"{where}: not a checkpoint (not a torch.save archive; allowed: an ired checkpoint file)") from None
+        raise ConfigError(
+            f"{where}: not a checkpoint (not a torch.save archive; allowed: an ired checkpoint file)"
+        ) from None
     except OSError as exc:
         raise ConfigError(f"{where}: cannot be read ({exc.strerror or exc})") from None
     if not any(name.endswith("/data.pkl") or name == "data.pkl" for name in names):
-        raise ConfigError(f"{where}: not a checkpoint (a zip archive without a torch state; allowed: an ired checkpoint file)")
+        raise ConfigError(
+            f"{where}: not a checkpoint (a zip archive without a torch state; allowed: an ired checkpoint file)"
+        )
     return path
 
 

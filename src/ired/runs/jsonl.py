@@ -157,7 +157,8 @@ def read_json_object(path: str | Path) -> dict[str, Any] | None:
 
 
 def rewrite_jsonl(path: str | Path, lines: Iterable[str]) -> None:
-    """Replace ``path`` with ``lines`` (one JSON text each) by the one atomic writer's rule (:mod:`ired.runs.atomic`)."""
+    """Replace ``path`` with ``lines`` (one JSON text each) by the one atomic writer's rule
+    (:mod:`ired.runs.atomic`)."""
     write_text_atomic(path, "".join(line.rstrip("\n") + "\n" for line in lines))
 
 

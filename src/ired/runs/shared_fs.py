@@ -47,7 +47,10 @@ def lock_problem(path: Path, mounts_file: Path = Path("/proc/mounts")) -> str | 
             how = "localflock (locks within one node only)" if "localflock" in options else "without flock"
             return f"{point} is Lustre mounted {how}: ask for -o flock"
         if fstype.startswith("nfs") and ("nolock" in options or options & {"local_lock=flock", "local_lock=all"}):
-            return f"{point} is NFS mounted with {'nolock' if 'nolock' in options else 'local_lock'}: locks stay on each node"
+            return (
+                f"{point} is NFS mounted with {'nolock' if 'nolock' in options else 'local_lock'}: "
+                "locks stay on each node"
+            )
     try:
         Path(path).mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=path, prefix=".lockprobe-") as probe:

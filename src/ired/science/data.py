@@ -68,7 +68,9 @@ def make_split(split: str, n: int, size: int, eval_seed: int) -> Problems:
 @lru_cache(maxsize=32)
 def mean_inverse(n: int, eval_seed: int) -> torch.Tensor:
     """Mean in-distribution A^-1 (about 0.36 I at n=20), estimated on a fixed sample; shape (n*n,)."""
-    probs = sample_problems(_MEAN_INVERSE_SAMPLES, n, RIDGE["in_dist"], _generator(eval_seed + _MEAN_INVERSE_SEED_OFFSET))
+    probs = sample_problems(
+        _MEAN_INVERSE_SAMPLES, n, RIDGE["in_dist"], _generator(eval_seed + _MEAN_INVERSE_SEED_OFFSET)
+    )
     return probs.A_inv.mean(0)
 
 

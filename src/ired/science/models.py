@@ -72,7 +72,9 @@ class EnergyMLP(nn.Module):
         for param in (self.fc_x.weight, self.fc_y.weight, self.fc_y.bias):
             nn.init.uniform_(param, -bound, bound)
         self.hidden = nn.ModuleList(nn.Linear(W, W) for _ in range(cfg.depth - 1))
-        self.time_mlp = nn.Sequential(nn.Linear(cfg.time_dim, cfg.time_dim), nn.GELU(), nn.Linear(cfg.time_dim, cfg.time_dim))
+        self.time_mlp = nn.Sequential(
+            nn.Linear(cfg.time_dim, cfg.time_dim), nn.GELU(), nn.Linear(cfg.time_dim, cfg.time_dim)
+        )
         self.film = nn.ModuleList(nn.Linear(cfg.time_dim, 2 * W) for _ in range(cfg.depth - 1))
         self.head = nn.Linear(W, d if cfg.head == "vector" else 1)
 
@@ -88,7 +90,7 @@ class EnergyMLP(nn.Module):
 
     def energy(self, cond: Conditioning, y: torch.Tensor) -> torch.Tensor:
         h = F.silu(cond.x_features + self.fc_y(y))  # (B, W)
-        for layer, (gain, bias) in zip(self.hidden, cond.film):
+        for layer, (gain, bias) in zip(self.hidden, cond.film, strict=True):
             h = F.silu(torch.addcmul(bias, layer(h), gain))  # silu(W h * (gain + 1) + bias), the release's order
         out = self.head(h)  # (B, d) or (B, 1)
         if self.head_kind == "vector":
@@ -120,7 +122,9 @@ def energy_grad_terms(
     silu_grad = _silu_grad if differentiable else torch.ops.aten.silu_backward
     pre = [x_features + F.linear(y, weights[0], weights[1])]  # pre-activations (B, W)
     h = F.silu(pre[0])
-    for i, (gain, bias) in enumerate(zip(gains, biases)):
+    # one gain and one bias per hidden layer; strict=False keeps the function traceable by torch.compile on older
+    # torch releases (the range in pyproject.toml)
+    for i, (gain, bias) in enumerate(zip(gains, biases, strict=False)):
         pre.append(torch.addcmul(bias, F.linear(h, weights[2 + 2 * i], weights[3 + 2 * i]), gain))
         h = F.silu(pre[-1])
     out = F.linear(h, weights[-2], weights[-1])
@@ -144,6 +148,7 @@ def energy_weights(model: EnergyMLP) -> list[torch.Tensor]:
     """The weights :func:`energy_grad_terms` takes, in its order."""
     weights = [model.fc_y.weight, model.fc_y.bias]
     for layer in model.hidden:
+        assert isinstance(layer, nn.Linear), "EnergyMLP.hidden holds Linear layers"
         weights += [layer.weight, layer.bias]
     return [*weights, model.head.weight, model.head.bias]
 

@@ -5,8 +5,8 @@ for bit, the others differ by rounding (README, deviations):
 
 - ``autograd``: grad_y E by autograd with ``create_graph`` and a double backward; Adam's for-each update; the EMA
   one parameter at a time.
-- ``fused``: grad_y E written out (:func:`ired.science.models.explicit_energy_grad`) and backpropagated once; compiled by
-  torch.compile (inductor) where it pays (:func:`compiles`: a long run at a large batch, never a tiny, test or
+- ``fused``: grad_y E written out (:func:`ired.science.models.explicit_energy_grad`) and backpropagated once; compiled
+  by torch.compile (inductor) where it pays (:func:`compiles`: a long run at a large batch, never a tiny, test or
   laptop run, whose compile time would cost more than it saves); Adam's fused update; the EMA in one for-each
   call.
 - ``bf16``: the loss of each micro-batch under autocast to bfloat16 (matmuls in bfloat16, ~1e-2 relative);
@@ -72,7 +72,7 @@ def update_ema(ema: list[torch.Tensor], raw: list[torch.Tensor], decay: float, k
     if kernel == "fused":
         torch._foreach_lerp_(ema, raw, 1 - decay)
         return
-    for e, p in zip(ema, raw):
+    for e, p in zip(ema, raw, strict=True):
         e.lerp_(p, 1 - decay)
 
 

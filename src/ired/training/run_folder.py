@@ -1,5 +1,6 @@
 """The trainer's run folder: what it writes (train.log, status.json, metrics.jsonl, the resolved config and the
-metrics contract) and which checkpoint a run resumes from. No maths: :mod:`ired.training.trainer` owns the state and the loop.
+metrics contract) and which checkpoint a run resumes from. No maths: :mod:`ired.training.trainer` owns the state and
+the loop.
 
 Integrity (docs/ARCHITECTURE.md, "Integrity rules"): resume uses the newest checkpoint that passes its checksum
 (damaged newer ones are reported in train.log and status.json, and renamed ``*.corrupt``); metrics.jsonl is read
@@ -161,7 +162,7 @@ class RunFolder:
     def _covered_rows(self, rows: list[dict[str, Any]], step: int) -> int:
         """How many rows at the start of ``rows`` are exactly the rows expected up to ``step``."""
         n = 0
-        for want, row in zip(self.expected_rows(step), rows):
+        for want, row in zip(self.expected_rows(step), rows, strict=False):  # the common prefix
             if row.get("step") != want:
                 break
             n += 1
@@ -181,6 +182,7 @@ class RunFolder:
                          f"resuming from an older checkpoint")
         if state is None:
             return None, None
+        assert path is not None, "newest_intact_checkpoint returns a path with every state"
         self.check_same_run(path, state)  # before anything in the folder changes
         if metrics.torn_note:
             self._notice(f"metrics.jsonl:{metrics.torn_line}: torn last line dropped (a writer was stopped mid-line)")
@@ -224,7 +226,11 @@ class RunFolder:
             wall = prior.get("wall_time_s")
             if not isinstance(wall, (int, float)):
                 started, updated = prior.get("started"), prior.get("updated")
-                wall = updated - started if isinstance(started, (int, float)) and isinstance(updated, (int, float)) else 0.0
+                wall = (
+                    updated - started
+                    if isinstance(started, (int, float)) and isinstance(updated, (int, float))
+                    else 0.0
+                )
             out = [{"started": prior.get("started"), "step": prior.get("step"), "wall_time_s": wall}]
         if out and out[-1].get("end") in (None, "running"):
             out[-1]["end"] = "interrupted"

@@ -8,8 +8,9 @@ to the checkpoint's step. NaN/inf in the loss or gradients stops the run with st
 Read top to bottom: :class:`Trainer` builds the state, ``train_step`` is one optimiser step (a batch and its shaping:
 the loss of each micro-batch is :meth:`ired.science.energy_diffusion.EnergyDiffusion.loss` under the step's
 :class:`~ired.science.losses.Shaping` from the contrastive schedules), ``evaluate`` the evaluation columns (through
-:mod:`ired.evaluation.protocols`), ``run`` the loop. The run folder's files and the choice of the checkpoint to resume from
-are :class:`ired.training.run_folder.RunFolder`'s; fault injection is :class:`ired.training.faults.FaultInjector`'s.
+:mod:`ired.evaluation.protocols`), ``run`` the loop. The run folder's files and the choice of the checkpoint to resume
+from are :class:`ired.training.run_folder.RunFolder`'s; fault injection is
+:class:`ired.training.faults.FaultInjector`'s.
 """
 
 from __future__ import annotations
@@ -208,7 +209,8 @@ class Trainer:
             splits = {k: v.slice(0, size) for k, v in splits.items()}
         trained_on = None
         if self._last_problems is not None:
-            trained_on = self._last_problems.slice(0, min(cfg.data.train_subset_size, size or cfg.data.train_subset_size))
+            subset = cfg.data.train_subset_size
+            trained_on = self._last_problems.slice(0, min(subset, size or subset))
         settings = current_settings(cfg)
         chunk = cfg.inference.batch_size
         for weights, model in (("ema", self.ema), ("raw", self.model)):
@@ -217,7 +219,9 @@ class Trainer:
                 result = run_inference(model, self.schedule, problems, settings, cfg.inference.seed, chunk, self.device)
                 row[f"{key}_task_mse{suffix}"] = result["task_mse"]
             if trained_on is not None:
-                result = run_inference(model, self.schedule, trained_on, settings, cfg.inference.seed, chunk, self.device)
+                result = run_inference(
+                    model, self.schedule, trained_on, settings, cfg.inference.seed, chunk, self.device
+                )
                 row[f"train_batch_task_mse{suffix}"] = result["task_mse"]
             row[f"val_denoise_mse{suffix}"] = denoise_mse(model, self.schedule, splits["val"], chunk, self.device)
         return row
