@@ -204,3 +204,14 @@ def test_every_module_and_part_is_in_the_architecture_doc():
         for member in members:
             if member != "ired":
                 assert f"`{member}" in row, f"Dependencies table, {layer}: {member}"
+
+
+MAX_MODULE_LINES = 450  # issue 24: a module that grows past this holds more than one concern; split it
+
+
+def test_no_module_is_over_the_size_limit():
+    """Every module of the library and of benchmarks/ stays small enough to read as one concern."""
+    files = sorted((SRC / "ired").rglob("*.py")) + sorted((SRC.parent / "benchmarks").glob("*.py"))
+    long = [f"{p.relative_to(SRC.parent)}: {n} lines" for p in files
+            if (n := len(p.read_text().splitlines())) > MAX_MODULE_LINES]
+    assert not long, f"modules over {MAX_MODULE_LINES} lines (split them by concern): " + ", ".join(long)
