@@ -157,6 +157,8 @@ class Backend(ABC):
             node_failure_exit_codes=frozenset(node_failure_exit_codes),
             job_signal=outcome.get("signal"),
         )
+        state: str | None
+        exit_code: str | None
         if main is not None:
             state, exit_code = main.state_text, f"{main.exit_code}:{main.signal}"
             node = ",".join(main.nodes) or outcome.get("node")

@@ -39,6 +39,8 @@ from ired.dispatch.failures import FailureKind
 
 Rung = Literal["micro_batch", "negative_steps", "replay_buffer", "host_memory"]
 DeviceRung = Literal["micro_batch", "negative_steps", "replay_buffer"]
+_HOST_OOM_LADDER: tuple[Rung, ...] = ("host_memory", "micro_batch", "negative_steps", "replay_buffer")
+_DEVICE_OOM_LADDER: tuple[DeviceRung, ...] = ("micro_batch", "negative_steps", "replay_buffer")
 
 #: Failure kinds that are never retried, with why (the give-up message says it).
 NO_RETRY: dict[FailureKind, str] = {
@@ -57,25 +59,25 @@ class RetryPolicy(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    max_attempts: int = Field(8, ge=1, description="Attempts in total, first one included.")
-    node_failure_retries: int = Field(3, ge=0, description="Resubmissions after node failures (each excludes the node).")
+    max_attempts: int = Field(default=8, ge=1, description="Attempts in total, first one included.")
+    node_failure_retries: int = Field(default=3, ge=0, description="Resubmissions after node failures (each excludes the node).")
     stalled_slices: int = Field(
-        2, ge=1, description="Slices (time limits, preemptions) in a row without progress (no newer checkpoint) "
+        default=2, ge=1, description="Slices (time limits, preemptions) in a row without progress (no newer checkpoint) "
         "before the run stops. Slices that advance the run are never limited.")
-    unknown_retries: int = Field(2, ge=0, description="Resubmissions after failures of unknown cause.")
+    unknown_retries: int = Field(default=2, ge=0, description="Resubmissions after failures of unknown cause.")
     host_oom_ladder: list[Rung] = Field(
-        default_factory=lambda: ["host_memory", "micro_batch", "negative_steps", "replay_buffer"],
+        default_factory=lambda: list(_HOST_OOM_LADDER),
         description="Fallbacks after a host OOM (the job's memory limit), in this order; a rung that no longer "
         "applies is skipped (host_memory once max_mem_gb is reached).",
     )
     device_oom_ladder: list[DeviceRung] = Field(
-        default_factory=lambda: ["micro_batch", "negative_steps", "replay_buffer"],
+        default_factory=lambda: list(_DEVICE_OOM_LADDER),
         description="Fallbacks after a device (CUDA) OOM, in this order; never host memory.",
     )
-    min_micro_batch: int = Field(8, ge=1, description="The micro_batch rung stops halving below this.")
-    min_negative_steps: int = Field(1, ge=0, description="The negative_steps rung stops halving below this.")
-    min_buffer_size: int = Field(256, ge=1, description="The replay_buffer rung stops halving below this.")
-    max_mem_gb: float = Field(256.0, gt=0, description="The host_memory rung doubles the memory up to this cap (GB).")
+    min_micro_batch: int = Field(default=8, ge=1, description="The micro_batch rung stops halving below this.")
+    min_negative_steps: int = Field(default=1, ge=0, description="The negative_steps rung stops halving below this.")
+    min_buffer_size: int = Field(default=256, ge=1, description="The replay_buffer rung stops halving below this.")
+    max_mem_gb: float = Field(default=256.0, gt=0, description="The host_memory rung doubles the memory up to this cap (GB).")
     node_failure_exit_codes: list[int] = Field(
         default_factory=lambda: [exit_codes.NODE_FAILURE],
         description="Exit codes that mean 'this node is broken' (Python exits 120 when it cannot flush stdio, "

@@ -39,8 +39,8 @@ def cross_eval_figure(cross_eval: pd.DataFrame, runs: pd.DataFrame | None = None
         fig = new_figure(8, 3)
         say(fig.subplots(), "no cross-eval results (results/cross_eval.csv is empty or missing)")
         return fig
-    row_keys = list(dict.fromkeys(zip(agg["experiment"], agg["weights"])))
-    col_keys = list(dict.fromkeys(zip(agg["protocol"], agg["split"])))
+    row_keys = list(dict.fromkeys(zip(agg["experiment"], agg["weights"], strict=True)))
+    col_keys = list(dict.fromkeys(zip(agg["protocol"], agg["split"], strict=True)))
     mean = np.full((len(row_keys), len(col_keys)), np.nan)
     std = np.full_like(mean, np.nan)
     for r in agg.to_dict("records"):
@@ -100,9 +100,9 @@ def inference_sweep_figure(inference_sweep: pd.DataFrame, experiments: Sequence[
         return fig
     axes = fig.subplots(len(splits), len(SWEEP_METRICS), squeeze=False)
     names = [e for e in (experiments or []) if e in set(long["experiment"])] or list(dict.fromkeys(long["experiment"]))
-    for row_axes, split in zip(axes, splits):
+    for row_axes, split in zip(axes, splits, strict=True):
         part = long[long["split"] == split]
-        for ax, metric in zip(row_axes, SWEEP_METRICS):
+        for ax, metric in zip(row_axes, SWEEP_METRICS, strict=True):
             values: list[float] = []
             for i, exp in enumerate(names):
                 e = part[part["experiment"] == exp].sort_values("steps_per_level")

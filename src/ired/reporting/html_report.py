@@ -128,7 +128,7 @@ def _cross_eval_table(agg: pd.DataFrame) -> str:
     """Experiment x weights rows, protocol x split columns; one log colour scale per column."""
     if not len(agg):
         return "<p>No cross-evaluation results.</p>"
-    cols = list(dict.fromkeys(zip(agg["protocol"], agg["split"], agg["metric"])))
+    cols = list(dict.fromkeys(zip(agg["protocol"], agg["split"], agg["metric"], strict=True)))
     cells: dict[tuple[str, str], dict[tuple[str, str, str], Mapping[str, Any]]] = {}
     for r in agg.to_dict("records"):
         cells.setdefault((r["experiment"], r["weights"]), {})[(r["protocol"], r["split"], r["metric"])] = r

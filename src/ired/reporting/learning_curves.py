@@ -88,7 +88,7 @@ def curves_figure(curves: Sequence[RunCurve], target: float = DEFAULT_TARGET) ->
     fig = Figure(figsize=(10.0, 6.0), dpi=DPI, layout="constrained")
     ax = fig.add_subplot()
     colours = [f"C{i % 10}" for i in range(len(curves))]
-    for c, colour in zip(curves, colours):
+    for c, colour in zip(curves, colours, strict=True):
         steps = [r["step"] for r in c.rows]
         for column, style in (("val_task_mse", "-"), ("val_task_mse_raw", ":")):
             values = [r[column] if r[column] is not None else math.nan for r in c.rows]

@@ -165,7 +165,7 @@ class RunRecord:
     def wall_time_s(self) -> float | None:
         if self.status and isinstance(self.status.get("wall_time_s"), (int, float)):
             return float(self.status["wall_time_s"])
-        walls = [a.get("wall_time_s") for a in self.attempts if isinstance(a.get("wall_time_s"), (int, float))]
+        walls = [w for a in self.attempts if isinstance(w := a.get("wall_time_s"), (int, float))]
         return float(sum(walls)) if walls else None
 
     @property

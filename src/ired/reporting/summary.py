@@ -164,8 +164,11 @@ def runs_table(records: Sequence[RunRecord]) -> pd.DataFrame:
     import pandas as pd
 
     sweep = _sweep_cells(records)
-    rows = [_row(RUN_COLUMNS, _run_values(rec), lambda m, rec=rec: {m: rec.final(m)[1]}, None, sweep(rec.sweep))
-            for rec in records]
+
+    def final(rec: RunRecord) -> Callable[[str], dict[str, Any]]:
+        return lambda name: {name: rec.final(name)[1]}
+
+    rows = [_row(RUN_COLUMNS, _run_values(rec), final(rec), None, sweep(rec.sweep)) for rec in records]
     return pd.DataFrame(rows)
 
 
@@ -186,7 +189,8 @@ def summary_table(records: Sequence[RunRecord]) -> pd.DataFrame:
     points = {exp: _experiment_sweep(exp, recs) for exp, recs in groups.items()}
     blocks: dict[str, list[str]] = {}  # a sweep's experiments together, where its first one appears
     for exp in groups:
-        blocks.setdefault(f"{SWEEP}:{points[exp].name}" if points[exp] else exp, []).append(exp)
+        point = points[exp]
+        blocks.setdefault(f"{SWEEP}:{point.name}" if point else exp, []).append(exp)
     sweep = _sweep_cells(records)
 
     def metric(recs: list[RunRecord]) -> Callable[[str], dict[str, Any]]:
