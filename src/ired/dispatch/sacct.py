@@ -243,8 +243,8 @@ def find_job(name: str, comment: str, days: int = 7, index: int | None = None) -
 
 
 def queue(job_ids: list[str], chunk: int = 2000) -> dict[str, QueueEntry] | None:
-    """The controller's view of these jobs, one ``squeue`` call per ``chunk`` ids (one for a sweep of 2,000 runs in flight);
-    a job that has left the queue is absent. None when squeue cannot be asked (not installed, no answer)."""
+    """The controller's view of these jobs, one ``squeue`` call per ``chunk`` ids (one for a sweep of 2,000 runs in
+    flight); a job that has left the queue is absent. None when squeue cannot be asked (not installed, no answer)."""
     found: dict[str, QueueEntry] = {}
     for start in range(0, len(job_ids), chunk):
         ids = ",".join(job_ids[start:start + chunk])

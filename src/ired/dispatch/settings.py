@@ -57,8 +57,8 @@ class ArraySettings(BaseModel):
 
     max_size: int = Field(default=16, ge=1, description="Most runs in one array (one sbatch).")
     window_s: float = Field(
-        default=2.0, ge=0, description="Requests are submitted together once none came for window_s seconds (or the first "
-        "has waited 5 x window_s, or max_size are waiting).")
+        default=2.0, ge=0, description="Requests are submitted together once none came for window_s seconds (or the "
+        "first has waited 5 x window_s, or max_size are waiting).")
     poll_s: float = Field(default=5.0, gt=0, description="One squeue for all the head's jobs this often, seconds.")
 
 
@@ -67,22 +67,29 @@ class DispatchSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    cluster: Literal["slurm", "local"] = Field(default="local", description="submitit executor: `slurm` (sbatch) or `local` (a subprocess).")
+    cluster: Literal["slurm", "local"] = Field(
+        default="local", description="submitit executor: `slurm` (sbatch) or `local` (a subprocess).")
     # ---- job resources (Snakemake's names; set through resources, not the dispatch file: RESOURCE_KEYS)
-    slurm_partition: str | None = Field(default=None, description="Slurm partition (--partition; null: the cluster's default).")
-    slurm_account: str | None = Field(default=None, description="Slurm account (--account; null: the user's default account).")
+    slurm_partition: str | None = Field(
+        default=None, description="Slurm partition (--partition; null: the cluster's default).")
+    slurm_account: str | None = Field(
+        default=None, description="Slurm account (--account; null: the user's default account).")
     qos: str | None = Field(default=None, description="Slurm quality of service (--qos; null: the account's default).")
     constraint: str | None = Field(
-        default=None, description="Node features a job needs (--constraint, e.g. `a100` or `a100|h100`; null: any node).")
-    mem_mb: int = Field(default=4096, gt=0, description="Host memory per job, MB (--mem). The job's own Python with torch needs "
-                        "~300 MB.")
-    cpus_per_task: int = Field(default=1, ge=1, description="CPUs per job (--cpus-per-task, and the job's torch threads).")
-    gpu: int = Field(default=0, ge=0, description="GPUs per job (--gpus-per-node on Slurm; locally a device of the machine's "
-                     "own, one per job: local_gpus).")
+        default=None,
+        description="Node features a job needs (--constraint, e.g. `a100` or `a100|h100`; null: any node).")
+    mem_mb: int = Field(
+        default=4096, gt=0, description="Host memory per job, MB (--mem). The job's own Python with torch needs "
+        "~300 MB.")
+    cpus_per_task: int = Field(
+        default=1, ge=1, description="CPUs per job (--cpus-per-task, and the job's torch threads).")
+    gpu: int = Field(
+        default=0, ge=0, description="GPUs per job (--gpus-per-node on Slurm; locally a device of the machine's "
+        "own, one per job: local_gpus).")
     runtime: int | None = Field(
-        default=None, ge=1, description="Time limit per attempt, minutes (--time; Slurm warns the job before it, the trainer "
-        "checkpoints and the dispatcher resubmits: a slice, not a failure). Null: the partition's limit. Local jobs "
-        "get no time limit unless local_runtime is true.")
+        default=None, ge=1, description="Time limit per attempt, minutes (--time; Slurm warns the job before it, the "
+        "trainer checkpoints and the dispatcher resubmits: a slice, not a failure). Null: the partition's limit. Local "
+        "jobs get no time limit unless local_runtime is true.")
     slurm_extra: dict[str, StrictBool | StrictInt | StrictStr] = Field(
         default_factory=dict,
         description="Further sbatch options (the resource slurm_extra: `--mail-type=FAIL --no-requeue`), long name "
@@ -90,17 +97,17 @@ class DispatchSettings(BaseModel):
     )
     # ---- what Snakemake has no name for (the dispatch file)
     local_runtime: bool = Field(
-        default=False, description="Local jobs: apply the resource runtime as a time limit too (default: no limit; a local "
-        "job has no scheduler that would resubmit it).")
+        default=False, description="Local jobs: apply the resource runtime as a time limit too (default: no limit; a "
+        "local job has no scheduler that would resubmit it).")
     local_gpus: list[int] | None = Field(
-        default=None, description="Local jobs: the device numbers of this machine that jobs asking for a GPU share out, one "
-        "job per device at a time (null: CUDA_VISIBLE_DEVICES of the head if set, else every /dev/nvidiaN).")
+        default=None, description="Local jobs: the device numbers of this machine that jobs asking for a GPU share "
+        "out, one job per device at a time (null: CUDA_VISIBLE_DEVICES of the head if set, else every /dev/nvidiaN).")
     submit_retry_s: float = Field(
         default=1800.0, ge=0, description="Slurm: how long a refused sbatch (a QOS submit limit, a busy controller) is "
         "retried, with back-off, before the run stops in one line naming the refusal.")
     max_queued: int | None = Field(
-        default=None, ge=1, description="Slurm: most of this user's ired jobs (array tasks counted one by one, as Slurm "
-        "counts them) queued or running at once; a submission waits (at most submit_retry_s) below it. Set it "
+        default=None, ge=1, description="Slurm: most of this user's ired jobs (array tasks counted one by one, as "
+        "Slurm counts them) queued or running at once; a submission waits (at most submit_retry_s) below it. Set it "
         "under your QOS MaxSubmitJobsPerUser. Null: no cap.")
     python: str | None = Field(
         default=None, min_length=1,
