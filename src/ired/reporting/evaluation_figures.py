@@ -25,8 +25,8 @@ if TYPE_CHECKING:
 
 def cross_eval_figure(cross_eval: pd.DataFrame, runs: pd.DataFrame | None = None) -> Figure:
     """Heatmap of the cross-evaluation per experiment: rows experiment x weights, columns protocol x split,
-    each cell the mean ± std over the experiment's seeds (:func:`ired.reporting.cross_eval.cross_eval_by_experiment`: each
-    seed's last checkpoint), annotated. One log colour scale per column, so a column of ``denoise_mse`` (another
+    each cell the mean ± std over the experiment's seeds (:func:`ired.reporting.cross_eval.cross_eval_by_experiment`:
+    each seed's last checkpoint), annotated. One log colour scale per column, so a column of ``denoise_mse`` (another
     definition) or of the harder split does not flatten the others; missing combinations are grey and marked
     "-". ``runs`` (``runs.csv``) maps runs to experiments; without it each run is its own row.
     """
@@ -84,8 +84,8 @@ def inference_sweep_figure(inference_sweep: pd.DataFrame, experiments: Sequence[
     """Task MSE, rejected share and energy monotonicity against K, the inference gradient steps per level:
     one row of three panels per split, one line per experiment (mean over seeds, error bars one std).
 
-    ``inference_sweep``: ``results/inference_sweep.csv`` (:mod:`ired.reporting.inference_sweep`); ``experiments``: which to draw,
-    in this order (None: all). Axis labels are the summary's column names without the K: ``val_task_mse@K``.
+    ``inference_sweep``: ``results/inference_sweep.csv`` (:mod:`ired.reporting.inference_sweep`); ``experiments``: which
+    to draw, in this order (None: all). Axis labels are the summary's column names without the K: ``val_task_mse@K``.
     """
     from ired.reporting.inference_sweep import SWEEP_METRICS, sweep_by_experiment
 

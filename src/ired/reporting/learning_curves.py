@@ -125,7 +125,8 @@ def describe(curve: RunCurve) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ired.reporting.learning_curves", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m ired.reporting.learning_curves",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", help="run folders (each with metrics.jsonl and resolved_config.yaml)")
     parser.add_argument("--csv", default=None, help="write the evaluation rows of every run here")
     parser.add_argument("--png", default=None, help="draw val_task_mse against the step here")

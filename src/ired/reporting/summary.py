@@ -231,8 +231,8 @@ def _experiment_key_finding(recs: list[RunRecord], status: str) -> str:
 
 def add_sweep_columns(summary: pd.DataFrame, sweep: pd.DataFrame | None) -> pd.DataFrame:
     """The summary with the inference-sweep columns ``<split>_<metric>@K=<k>_mean`` / ``_std`` appended
-    (:func:`ired.reporting.inference_sweep.sweep_summary_columns`); unchanged when there is no sweep, NaN for an experiment
-    without one."""
+    (:func:`ired.reporting.inference_sweep.sweep_summary_columns`); unchanged when there is no sweep, NaN for an
+    experiment without one."""
     from ired.reporting.inference_sweep import sweep_summary_columns
 
     if sweep is None or not len(sweep) or not len(summary):
@@ -318,8 +318,8 @@ def write_summary(
     ``sweep``).
     ``cross_eval_csv``: ``results/cross_eval.csv`` (the trivial baselines and the cross-eval evidence come from
     it); None or a missing file leaves the baselines n/a. ``sweep_csv``: ``results/inference_sweep.csv``
-    (:mod:`ired.reporting.inference_sweep`); when given, its per-experiment columns ``<split>_<metric>@K=<k>_mean`` / ``_std``
-    are appended and summary.md gets an "Inference-side measurements" table.
+    (:mod:`ired.reporting.inference_sweep`); when given, its per-experiment columns ``<split>_<metric>@K=<k>_mean`` /
+    ``_std`` are appended and summary.md gets an "Inference-side measurements" table.
     """
     from ired.reporting.inference_sweep import read_sweep
 

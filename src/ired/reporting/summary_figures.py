@@ -51,7 +51,8 @@ def ablation_figure(summary: pd.DataFrame, runs: pd.DataFrame | None = None) -> 
                 ax.scatter([i] * len(seeds), seeds, color="black", s=12, zorder=3,
                            label="single seeds" if i == 0 else None)
                 values += [v for v in seeds if v > 0]
-        for key, style, label in (("predict_zero_mse", ":", "predict zero"), ("predict_mean_mse", "--", "predict mean")):
+        for key, style, label in (("predict_zero_mse", ":", "predict zero"),
+                                  ("predict_mean_mse", "--", "predict mean")):
             bs = [to_float(r.get(baseline_of(str(split), key))) for r in recs]
             first = True
             for i, b in enumerate(bs):
