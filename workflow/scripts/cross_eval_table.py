@@ -9,8 +9,8 @@ from pathlib import Path
 
 sys.stdout = sys.stderr = open(snakemake.log[0], "w", buffering=1)
 
-from ired.reporting.cross_eval import aggregate_cross_eval
-from ired.runs.paths import run_of_evaluation
+from ired.reporting.cross_eval import aggregate_cross_eval  # noqa: E402 (after the log redirect)
+from ired.runs.paths import run_of_evaluation  # noqa: E402 (after the log redirect)
 
 missing = [path for path in snakemake.params.files if not Path(path).exists()]
 if missing:

@@ -17,15 +17,15 @@ from pathlib import Path
 sys.stdout = sys.stderr = open(snakemake.log[0], "w", buffering=1)
 logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
 
-from ired.core.errors import IredError
-from ired.core.exit_codes import INTERRUPTED
-from ired.dispatch import DispatchError, dispatch, load_settings
-from ired.dispatch.executor import HeadDetached
-from ired.dispatch.jobs import call_target
-from ired.dispatch.settings import resources_from_snakemake
-from ired.dispatch.stopping import say, stop_on_signals
-from ired.evaluation.run_milestones import export_milestones, write_missing
-from ired.runs.paths import RunPaths
+from ired.core.errors import IredError  # noqa: E402 (after the log redirect)
+from ired.core.exit_codes import INTERRUPTED  # noqa: E402 (after the log redirect)
+from ired.dispatch import DispatchError, dispatch, load_settings  # noqa: E402 (after the log redirect)
+from ired.dispatch.executor import HeadDetached  # noqa: E402 (after the log redirect)
+from ired.dispatch.jobs import call_target  # noqa: E402 (after the log redirect)
+from ired.dispatch.settings import resources_from_snakemake  # noqa: E402 (after the log redirect)
+from ired.dispatch.stopping import say, stop_on_signals  # noqa: E402 (after the log redirect)
+from ired.evaluation.run_milestones import export_milestones, write_missing  # noqa: E402 (after the log redirect)
+from ired.runs.paths import RunPaths  # noqa: E402 (after the log redirect)
 
 stop_on_signals()  # Ctrl-C cancels the job in flight (recorded); SIGHUP/SIGTERM leave it running
 

@@ -4,7 +4,7 @@ import sys
 
 sys.stdout = sys.stderr = open(snakemake.log[0], "w", buffering=1)
 
-from ired.core.errors import one_line_errors
+from ired.core.errors import one_line_errors  # noqa: E402 (after the log redirect)
 
 with one_line_errors("summary"):  # a corrupt run-folder file: one line, exit 2
     from ired.reporting.summary import write_summary

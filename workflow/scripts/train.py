@@ -15,12 +15,13 @@ from pathlib import Path
 sys.stdout = sys.stderr = open(snakemake.log[0], "w", buffering=1)
 logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
 
-from ired.core.exit_codes import INTERRUPTED
-from ired.dispatch import DispatchError, load_settings, run_training  # imports no torch: this process only waits
-from ired.dispatch.executor import HeadDetached
-from ired.dispatch.settings import resources_from_snakemake
-from ired.dispatch.stopping import say, stop_on_signals
-from ired.runs.paths import RunPaths
+# the dispatcher imports no torch: this process only waits
+from ired.core.exit_codes import INTERRUPTED  # noqa: E402 (after the log redirect)
+from ired.dispatch import DispatchError, load_settings, run_training  # noqa: E402 (after the log redirect)
+from ired.dispatch.executor import HeadDetached  # noqa: E402 (after the log redirect)
+from ired.dispatch.settings import resources_from_snakemake  # noqa: E402 (after the log redirect)
+from ired.dispatch.stopping import say, stop_on_signals  # noqa: E402 (after the log redirect)
+from ired.runs.paths import RunPaths  # noqa: E402 (after the log redirect)
 
 stop_on_signals()  # Ctrl-C cancels the job in flight (recorded); SIGHUP/SIGTERM leave it running
 run_dir = Path(snakemake.params.run_dir)

@@ -25,4 +25,4 @@ def backend(settings: DispatchSettings, run_dir: Path | None = None) -> Backend:
 def backend_for(cluster: str) -> Backend:
     """The backend of a recorded job (``job.json``'s ``cluster``), with default settings: enough to ask about,
     or cancel, a job."""
-    return backend(DispatchSettings(cluster=cluster))  # type: ignore[arg-type]
+    return backend(DispatchSettings.model_validate({"cluster": cluster}))

@@ -310,7 +310,7 @@ class Broker:
                         return [ex.submit(fn, *args) for fn, args in calls]
 
                 jobs = submit_patiently(submit, settings, len(calls), name)
-                for i, (req, job) in enumerate(zip(chunk, jobs)):
+                for i, (req, job) in enumerate(zip(chunk, jobs, strict=True)):
                     job_id = str(job.job_id)
                     rec = JobRecord(**{**req.record, "job_id": job_id, "job_name": name, "folder": str(folder),
                                        "comment": comment, "array_index": index(i), "submitted_at": time.time()})

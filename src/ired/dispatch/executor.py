@@ -157,6 +157,8 @@ class Backend(ABC):
             node_failure_exit_codes=frozenset(node_failure_exit_codes),
             job_signal=outcome.get("signal"),
         )
+        state: str | None
+        exit_code: str | None
         if main is not None:
             state, exit_code = main.state_text, f"{main.exit_code}:{main.signal}"
             node = ",".join(main.nodes) or outcome.get("node")
@@ -189,7 +191,8 @@ def _slurm_executor_class() -> type:
     return VisibleFlagsSlurmExecutor
 
 
-def slurm_parameters(settings: DispatchSettings, plan: Plan, job_name: str, comment: str | None = None) -> dict[str, Any]:
+def slurm_parameters(settings: DispatchSettings, plan: Plan, job_name: str,
+                     comment: str | None = None) -> dict[str, Any]:
     """submitit's Slurm parameters of one attempt: the job's resources with the plan's memory and exclusions.
 
     Options left out of the resources are left out of the job (the cluster's own defaults apply); ``slurm_extra``
@@ -326,8 +329,8 @@ class LocalBackend(Backend):
         ex = submitit.LocalExecutor(folder=folder, max_num_timeout=0)
         limited = self.settings.local_runtime and self.settings.runtime is not None
         # submitit's local executor sets CUDA_VISIBLE_DEVICES to the first gpus_per_node devices (every job on device
-        # 0) and kills a job after timeout_min: no GPUs here (the job takes its own device, :mod:`ired.dispatch.gpu_slots`)
-        # and no time limit unless asked for (local_runtime)
+        # 0) and kills a job after timeout_min: no GPUs here (the job takes its own device,
+        # :mod:`ired.dispatch.gpu_slots`) and no time limit unless asked for (local_runtime)
         ex.update_parameters(timeout_min=self.settings.runtime if limited else LOCAL_NO_LIMIT_MIN, gpus_per_node=0)
         extra = job_environment(self.settings.gpu, self.settings.local_gpus)
         saved = {key: os.environ.get(key) for key in extra}

@@ -195,7 +195,8 @@ RULES: tuple[Rule, ...] = (
     Rule(FailureKind.diverged, _text(r"\bDivergedError\b|diverged at step")),
     Rule(FailureKind.oom_host, _any_state("OUT_OF_MEMORY")),
     Rule(FailureKind.oom_host, _text(r"oom[-_]kill|slurmstepd.*Out Of Memory|task \d+: Out Of Memory")),
-    Rule(FailureKind.oom_device, _text(r"OutOfMemoryError|CUDA out of memory|CUBLAS_STATUS_ALLOC_FAILED|out of memory")),
+    Rule(FailureKind.oom_device,
+         _text(r"OutOfMemoryError|CUDA out of memory|CUBLAS_STATUS_ALLOC_FAILED|out of memory")),
     Rule(FailureKind.node_failure, _job_state("NODE_FAIL", "BOOT_FAIL")),
     Rule(FailureKind.node_failure, _exit_code_in(lambda ev: ev.node_failure_exit_codes)),
     Rule(

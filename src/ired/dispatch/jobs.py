@@ -95,11 +95,11 @@ def run_trainer(config_path: str, out_dir: str) -> dict[str, Any]:
         return outcome
     print(f"ired dispatch: trainer exited with {proc.returncode} on {outcome['node']}", file=sys.stderr, flush=True)
     if proc.returncode < 0:
-        sig = -proc.returncode
-        signal.signal(sig, signal.SIG_DFL)
-        os.kill(os.getpid(), sig)
+        signum = -proc.returncode
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
         time.sleep(5)  # the signal is delivered before this returns; a caught one falls through to exit
-        os._exit(128 + sig)
+        os._exit(128 + signum)
     sys.exit(proc.returncode)
 
 

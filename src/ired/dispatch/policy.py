@@ -39,6 +39,8 @@ from ired.dispatch.failures import FailureKind
 
 Rung = Literal["micro_batch", "negative_steps", "replay_buffer", "host_memory"]
 DeviceRung = Literal["micro_batch", "negative_steps", "replay_buffer"]
+_HOST_OOM_LADDER: tuple[Rung, ...] = ("host_memory", "micro_batch", "negative_steps", "replay_buffer")
+_DEVICE_OOM_LADDER: tuple[DeviceRung, ...] = ("micro_batch", "negative_steps", "replay_buffer")
 
 #: Failure kinds that are never retried, with why (the give-up message says it).
 NO_RETRY: dict[FailureKind, str] = {
@@ -57,25 +59,27 @@ class RetryPolicy(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    max_attempts: int = Field(8, ge=1, description="Attempts in total, first one included.")
-    node_failure_retries: int = Field(3, ge=0, description="Resubmissions after node failures (each excludes the node).")
+    max_attempts: int = Field(default=8, ge=1, description="Attempts in total, first one included.")
+    node_failure_retries: int = Field(
+        default=3, ge=0, description="Resubmissions after node failures (each excludes the node).")
     stalled_slices: int = Field(
-        2, ge=1, description="Slices (time limits, preemptions) in a row without progress (no newer checkpoint) "
-        "before the run stops. Slices that advance the run are never limited.")
-    unknown_retries: int = Field(2, ge=0, description="Resubmissions after failures of unknown cause.")
+        default=2, ge=1, description="Slices (time limits, preemptions) in a row without progress (no newer "
+        "checkpoint) before the run stops. Slices that advance the run are never limited.")
+    unknown_retries: int = Field(default=2, ge=0, description="Resubmissions after failures of unknown cause.")
     host_oom_ladder: list[Rung] = Field(
-        default_factory=lambda: ["host_memory", "micro_batch", "negative_steps", "replay_buffer"],
+        default_factory=lambda: list(_HOST_OOM_LADDER),
         description="Fallbacks after a host OOM (the job's memory limit), in this order; a rung that no longer "
         "applies is skipped (host_memory once max_mem_gb is reached).",
     )
     device_oom_ladder: list[DeviceRung] = Field(
-        default_factory=lambda: ["micro_batch", "negative_steps", "replay_buffer"],
+        default_factory=lambda: list(_DEVICE_OOM_LADDER),
         description="Fallbacks after a device (CUDA) OOM, in this order; never host memory.",
     )
-    min_micro_batch: int = Field(8, ge=1, description="The micro_batch rung stops halving below this.")
-    min_negative_steps: int = Field(1, ge=0, description="The negative_steps rung stops halving below this.")
-    min_buffer_size: int = Field(256, ge=1, description="The replay_buffer rung stops halving below this.")
-    max_mem_gb: float = Field(256.0, gt=0, description="The host_memory rung doubles the memory up to this cap (GB).")
+    min_micro_batch: int = Field(default=8, ge=1, description="The micro_batch rung stops halving below this.")
+    min_negative_steps: int = Field(default=1, ge=0, description="The negative_steps rung stops halving below this.")
+    min_buffer_size: int = Field(default=256, ge=1, description="The replay_buffer rung stops halving below this.")
+    max_mem_gb: float = Field(
+        default=256.0, gt=0, description="The host_memory rung doubles the memory up to this cap (GB).")
     node_failure_exit_codes: list[int] = Field(
         default_factory=lambda: [exit_codes.NODE_FAILURE],
         description="Exit codes that mean 'this node is broken' (Python exits 120 when it cannot flush stdio, "
@@ -139,7 +143,8 @@ def _oom_rung(kind: FailureKind, plan: Plan, policy: RetryPolicy) -> Decision | 
             if new < plan.negatives_steps:
                 return Decision(
                     True,
-                    f"oom ladder negative_steps: negatives.steps {plan.negatives_steps}->{new} (changes the experiment)",
+                    f"oom ladder negative_steps: negatives.steps {plan.negatives_steps}->{new} "
+                    "(changes the experiment)",
                     replace(plan, negatives_steps=new),
                 )
         elif rung == "replay_buffer" and plan.buffer_size is not None:
@@ -147,7 +152,8 @@ def _oom_rung(kind: FailureKind, plan: Plan, policy: RetryPolicy) -> Decision | 
             if new >= policy.min_buffer_size:
                 return Decision(
                     True,
-                    f"oom ladder replay_buffer: negatives.buffer_size {plan.buffer_size}->{new} (changes the experiment)",
+                    f"oom ladder replay_buffer: negatives.buffer_size {plan.buffer_size}->{new} "
+                    "(changes the experiment)",
                     replace(plan, buffer_size=new),
                 )
         elif rung == "host_memory" and kind is FailureKind.oom_host:
@@ -200,11 +206,13 @@ def decide(
     failures = [k for k in previous_kinds if k not in SLICE_KINDS]
     attempts_so_far = len(failures) + 1
     if attempts_so_far >= policy.max_attempts:
-        return replace(give_up, action=f"give up: {attempts_so_far} failed attempts reached max_attempts={policy.max_attempts}")
+        return replace(give_up, action=f"give up: {attempts_so_far} failed attempts reached "
+                                       f"max_attempts={policy.max_attempts}")
     same = sum(k is kind for k in failures)
     if kind is FailureKind.node_failure:
         if same >= policy.node_failure_retries:
-            return replace(give_up, action=f"give up: {same + 1} node failures (node_failure_retries={policy.node_failure_retries})")
+            return replace(give_up, action=f"give up: {same + 1} node failures "
+                                           f"(node_failure_retries={policy.node_failure_retries})")
         exclude = tuple(dict.fromkeys(plan.exclude + failed_nodes))
         new = [n for n in failed_nodes if n not in plan.exclude]
         what = f"excluding {','.join(new)}" if new else "node unknown, nothing new to exclude"

@@ -14,7 +14,7 @@ import re
 import shutil
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Set
 from dataclasses import dataclass
 
 #: Fields requested from sacct, in this order (``-o``); :func:`parse_sacct` expects them.
@@ -105,7 +105,7 @@ def parse_sacct(text: str, fields: tuple[str, ...] = SACCT_FIELDS) -> list[Sacct
             continue
         parts = line.split("|", len(fields) - 1)
         parts += [""] * (len(fields) - len(parts))
-        rec = dict(zip(fields, parts))
+        rec = dict(zip(fields, parts, strict=True))
         state_text = rec.get("State", "").strip()
         code, sig = parse_exit_code(rec.get("ExitCode", ""))
         rows.append(
@@ -243,8 +243,8 @@ def find_job(name: str, comment: str, days: int = 7, index: int | None = None) -
 
 
 def queue(job_ids: list[str], chunk: int = 2000) -> dict[str, QueueEntry] | None:
-    """The controller's view of these jobs, one ``squeue`` call per ``chunk`` ids (one for a sweep of 2,000 runs in flight);
-    a job that has left the queue is absent. None when squeue cannot be asked (not installed, no answer)."""
+    """The controller's view of these jobs, one ``squeue`` call per ``chunk`` ids (one for a sweep of 2,000 runs in
+    flight); a job that has left the queue is absent. None when squeue cannot be asked (not installed, no answer)."""
     found: dict[str, QueueEntry] = {}
     for start in range(0, len(job_ids), chunk):
         ids = ",".join(job_ids[start:start + chunk])
@@ -304,7 +304,7 @@ def read_final(
     return rows
 
 
-def read_final_many(job_ids: list[str], lingering: set[str] = frozenset(), interval_s: float = 1.0,
+def read_final_many(job_ids: list[str], lingering: Set[str] = frozenset(), interval_s: float = 1.0,
                     max_reads: int = 10) -> dict[str, str]:
     """:func:`read_final` for many jobs in one ``sacct -D`` call per read: job id -> its raw ``-P`` lines, once two
     consecutive reads agree for every job that has left the queue (``lingering`` jobs, which wrote their result
@@ -322,18 +322,17 @@ def read_final_many(job_ids: list[str], lingering: set[str] = frozenset(), inter
                 found[owner].append(line)
         return {j: "".join(f"{line}\n" for line in lines) for j, lines in found.items()}
 
+    def settled(job_id: str, texts: dict[str, str], previous: dict[str, str]) -> bool:
+        if job_id in lingering:
+            return bool(texts.get(job_id))
+        main = job_row(parse_sacct(texts.get(job_id, "")), job_id)
+        return main is not None and is_terminal(main.state) and texts.get(job_id) == previous.get(job_id)
+
     previous: dict[str, str] = {}
     texts: dict[str, str] = {}
     for _ in range(max_reads):
         texts = read()
-
-        def settled(job_id: str) -> bool:
-            if job_id in lingering:
-                return bool(texts.get(job_id))
-            main = job_row(parse_sacct(texts.get(job_id, "")), job_id)
-            return main is not None and is_terminal(main.state) and texts.get(job_id) == previous.get(job_id)
-
-        if texts and all(settled(j) for j in job_ids):
+        if texts and all(settled(j, texts, previous) for j in job_ids):
             return texts
         previous = texts
         time.sleep(interval_s)

@@ -55,11 +55,11 @@ class ArraySettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    max_size: int = Field(16, ge=1, description="Most runs in one array (one sbatch).")
+    max_size: int = Field(default=16, ge=1, description="Most runs in one array (one sbatch).")
     window_s: float = Field(
-        2.0, ge=0, description="Requests are submitted together once none came for window_s seconds (or the first "
-        "has waited 5 x window_s, or max_size are waiting).")
-    poll_s: float = Field(5.0, gt=0, description="One squeue for all the head's jobs this often, seconds.")
+        default=2.0, ge=0, description="Requests are submitted together once none came for window_s seconds (or the "
+        "first has waited 5 x window_s, or max_size are waiting).")
+    poll_s: float = Field(default=5.0, gt=0, description="One squeue for all the head's jobs this often, seconds.")
 
 
 class DispatchSettings(BaseModel):
@@ -67,22 +67,29 @@ class DispatchSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    cluster: Literal["slurm", "local"] = Field("local", description="submitit executor: `slurm` (sbatch) or `local` (a subprocess).")
+    cluster: Literal["slurm", "local"] = Field(
+        default="local", description="submitit executor: `slurm` (sbatch) or `local` (a subprocess).")
     # ---- job resources (Snakemake's names; set through resources, not the dispatch file: RESOURCE_KEYS)
-    slurm_partition: str | None = Field(None, description="Slurm partition (--partition; null: the cluster's default).")
-    slurm_account: str | None = Field(None, description="Slurm account (--account; null: the user's default account).")
-    qos: str | None = Field(None, description="Slurm quality of service (--qos; null: the account's default).")
+    slurm_partition: str | None = Field(
+        default=None, description="Slurm partition (--partition; null: the cluster's default).")
+    slurm_account: str | None = Field(
+        default=None, description="Slurm account (--account; null: the user's default account).")
+    qos: str | None = Field(default=None, description="Slurm quality of service (--qos; null: the account's default).")
     constraint: str | None = Field(
-        None, description="Node features a job needs (--constraint, e.g. `a100` or `a100|h100`; null: any node).")
-    mem_mb: int = Field(4096, gt=0, description="Host memory per job, MB (--mem). The job's own Python with torch needs "
-                        "~300 MB.")
-    cpus_per_task: int = Field(1, ge=1, description="CPUs per job (--cpus-per-task, and the job's torch threads).")
-    gpu: int = Field(0, ge=0, description="GPUs per job (--gpus-per-node on Slurm; locally a device of the machine's "
-                     "own, one per job: local_gpus).")
+        default=None,
+        description="Node features a job needs (--constraint, e.g. `a100` or `a100|h100`; null: any node).")
+    mem_mb: int = Field(
+        default=4096, gt=0, description="Host memory per job, MB (--mem). The job's own Python with torch needs "
+        "~300 MB.")
+    cpus_per_task: int = Field(
+        default=1, ge=1, description="CPUs per job (--cpus-per-task, and the job's torch threads).")
+    gpu: int = Field(
+        default=0, ge=0, description="GPUs per job (--gpus-per-node on Slurm; locally a device of the machine's "
+        "own, one per job: local_gpus).")
     runtime: int | None = Field(
-        None, ge=1, description="Time limit per attempt, minutes (--time; Slurm warns the job before it, the trainer "
-        "checkpoints and the dispatcher resubmits: a slice, not a failure). Null: the partition's limit. Local jobs "
-        "get no time limit unless local_runtime is true.")
+        default=None, ge=1, description="Time limit per attempt, minutes (--time; Slurm warns the job before it, the "
+        "trainer checkpoints and the dispatcher resubmits: a slice, not a failure). Null: the partition's limit. Local "
+        "jobs get no time limit unless local_runtime is true.")
     slurm_extra: dict[str, StrictBool | StrictInt | StrictStr] = Field(
         default_factory=dict,
         description="Further sbatch options (the resource slurm_extra: `--mail-type=FAIL --no-requeue`), long name "
@@ -90,36 +97,36 @@ class DispatchSettings(BaseModel):
     )
     # ---- what Snakemake has no name for (the dispatch file)
     local_runtime: bool = Field(
-        False, description="Local jobs: apply the resource runtime as a time limit too (default: no limit; a local "
-        "job has no scheduler that would resubmit it).")
+        default=False, description="Local jobs: apply the resource runtime as a time limit too (default: no limit; a "
+        "local job has no scheduler that would resubmit it).")
     local_gpus: list[int] | None = Field(
-        None, description="Local jobs: the device numbers of this machine that jobs asking for a GPU share out, one "
-        "job per device at a time (null: CUDA_VISIBLE_DEVICES of the head if set, else every /dev/nvidiaN).")
+        default=None, description="Local jobs: the device numbers of this machine that jobs asking for a GPU share "
+        "out, one job per device at a time (null: CUDA_VISIBLE_DEVICES of the head if set, else every /dev/nvidiaN).")
     submit_retry_s: float = Field(
-        1800.0, ge=0, description="Slurm: how long a refused sbatch (a QOS submit limit, a busy controller) is "
+        default=1800.0, ge=0, description="Slurm: how long a refused sbatch (a QOS submit limit, a busy controller) is "
         "retried, with back-off, before the run stops in one line naming the refusal.")
     max_queued: int | None = Field(
-        None, ge=1, description="Slurm: most of this user's ired jobs (array tasks counted one by one, as Slurm "
-        "counts them) queued or running at once; a submission waits (at most submit_retry_s) below it. Set it "
+        default=None, ge=1, description="Slurm: most of this user's ired jobs (array tasks counted one by one, as "
+        "Slurm counts them) queued or running at once; a submission waits (at most submit_retry_s) below it. Set it "
         "under your QOS MaxSubmitJobsPerUser. Null: no cap.")
     python: str | None = Field(
-        None, min_length=1,
+        default=None, min_length=1,
         description="The command that starts Python on the nodes (Slurm only), e.g. /shared/envs/ired/bin/python "
         "(null: the head's own interpreter, sys.executable, which must exist at the same path on every node).",
     )
-    job_name_prefix: str = Field("ired", min_length=1, description="Jobs are named <prefix>-<scale>-<run>.")
+    job_name_prefix: str = Field(default="ired", min_length=1, description="Jobs are named <prefix>-<scale>-<run>.")
     poll_s: float | None = Field(
-        None, gt=0,
+        default=None, gt=0,
         description="First interval between queue polls, seconds; grows to poll_max_s (null: 0.2 local, 1 on Slurm). "
         "A local job the head itself started is not polled: the head waits on the process and wakes when it ends.",
     )
     poll_max_s: float | None = Field(
-        None, gt=0,
+        default=None, gt=0,
         description="Longest interval between queue polls, seconds (null: 1 local, 30 on Slurm, where many waiting "
         "heads must not flood the controller with squeue calls).",
     )
     array: ArraySettings | None = Field(
-        None, description="Slurm: submit the runs of a head as job arrays, one process polling for all "
+        default=None, description="Slurm: submit the runs of a head as job arrays, one process polling for all "
         "(e.g. {max_size: 16, window_s: 5}; null: one sbatch and one waiting poll per run).")
     retry: RetryPolicy = Field(default_factory=RetryPolicy, description="Retry policy per failure kind.")
 

@@ -254,7 +254,7 @@ def table(found: list[RunStatus], metric: str = DEFAULT_METRIC) -> list[str]:
         cells.append((s.run, s.state, step, _duration(s.eta_s), _metric_cell(s), str(s.attempts), s.node or "-",
                       s.failure or "-", s.job_id or "-"))
     widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
-    return ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
+    return ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells]
 
 
 def as_json(found: list[RunStatus], folder: Path, note: str) -> str:

@@ -138,8 +138,8 @@ SUMMARY_COLUMNS: tuple[Column, ...] = (
     Column("findings", fmt=KINDS),
 )
 """The summary table (``summary.csv``, ``summary.md``, the HTML experiment table, the ablation plot), one row per
-experiment; the inference-sweep columns ``<split>_<metric>@K=<k>_mean`` / ``_std`` (:mod:`ired.reporting.inference_sweep`) follow
-when the study has them."""
+experiment; the inference-sweep columns ``<split>_<metric>@K=<k>_mean`` / ``_std``
+(:mod:`ired.reporting.inference_sweep`) follow when the study has them."""
 
 RUN_COLUMNS: tuple[Column, ...] = (
     Column("experiment"),

@@ -150,7 +150,7 @@ def compare_family(
     }
     keys = [(s, e) for s in splits for e in by_split[s]]
     adjusted = holm([by_split[s][e].p for s, e in keys])
-    for (s, e), p in zip(keys, adjusted):
+    for (s, e), p in zip(keys, adjusted, strict=True):
         by_split[s][e] = dataclasses.replace(by_split[s][e], p_holm=p)
     return by_split
 

@@ -87,7 +87,7 @@ def aggregate_cross_eval(json_paths: Iterable[str | Path], out_csv: str | Path |
             raise ValueError(f"{p}: evaluation result has neither task_mse nor denoise_mse")
         key = tuple(str(d[k]) for k in KEY)
         if key in seen:
-            raise ValueError(f"{p}: duplicate evaluation {dict(zip(KEY, key))} (also in {seen[key]})")
+            raise ValueError(f"{p}: duplicate evaluation {dict(zip(KEY, key, strict=True))} (also in {seen[key]})")
         seen[key] = str(p)
         row = {k: (json.dumps(v, sort_keys=True) if isinstance(v, (dict, list)) else v) for k, v in d.items()}
         row["source"] = str(p)
@@ -116,8 +116,8 @@ def records(rows: pd.DataFrame | Sequence[Mapping[str, Any]] | None) -> Rows:
     if rows is None:
         return []
     if hasattr(rows, "to_dict") and hasattr(rows, "columns"):
-        return rows.to_dict("records")  # type: ignore[union-attr]
-    return [dict(r) for r in rows]  # type: ignore[union-attr]
+        return rows.to_dict("records")
+    return [dict(r) for r in rows]
 
 
 def cross_eval_rows_for(
@@ -205,7 +205,7 @@ def cross_eval_by_experiment(cross: pd.DataFrame | None, runs: pd.DataFrame | No
         return pd.DataFrame(columns=cols)
     to_exp = {}
     if runs is not None and len(runs) and {"run", "experiment"} <= set(runs.columns):
-        to_exp = dict(zip(runs["run"].astype(str), runs["experiment"].astype(str)))
+        to_exp = dict(zip(runs["run"].astype(str), runs["experiment"].astype(str), strict=True))
     recs = [r for r in cross.to_dict("records") if cross_eval_metric(r) is not None]
     by_run: dict[str, Rows] = {}
     for r in recs:
@@ -232,5 +232,5 @@ def cross_eval_by_experiment(cross: pd.DataFrame | None, runs: pd.DataFrame | No
     for key in sorted(groups, key=rank):
         mean, std = mean_std(groups[key])
         out.append(dict(zip(cols, (*key, "denoise_mse" if key[2] == "denoise" else "task_mse", mean, std,
-                                   len(groups[key]), " ".join(sorted(used[key]))))))
+                                   len(groups[key]), " ".join(sorted(used[key]))), strict=True)))
     return pd.DataFrame(out, columns=cols)

@@ -61,7 +61,7 @@ def training_curves_figure(
         for ax in axes:
             say(ax, "metrics.jsonl has no rows")
         return fig
-    for ax, (panel, lines, points, logy) in zip(axes, _CURVE_PANELS):
+    for ax, (panel, lines, points, logy) in zip(axes, _CURVE_PANELS, strict=True):
         drawn: list[str] = []
         values: list[float] = []
         for col in lines:
@@ -137,7 +137,8 @@ def live_curves_figure(run_dir: str | Path) -> Figure:
     run_dir = Path(run_dir)
     rows = load_jsonl(RunPaths(run_dir).metrics).rows
     state = run_state(run_dir)
-    where = f" at step {state.step}" + (f" of {state.status['steps']}" if (state.status or {}).get("steps") else "")
+    status = state.status or {}
+    where = f" at step {state.step}" + (f" of {status['steps']}" if status.get("steps") else "")
     return training_curves_figure(rows, f"{run_dir.name}: {state.state}{where if state.step is not None else ''} "
                                   f"({len(rows)} metrics rows)")
 

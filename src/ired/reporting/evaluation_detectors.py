@@ -117,7 +117,8 @@ def detect_worse_than_trivial(
     """The last val_task_mse (EMA weights) above the predict-mean baseline of the ``val`` split.
 
     ``baselines`` maps a split to ``{"predict_zero_mse", "predict_mean_mse"}`` (see
-    :func:`ired.reporting.cross_eval.baselines_from_cross_eval`); without a ``val`` baseline there is nothing to compare, no finding.
+    :func:`ired.reporting.cross_eval.baselines_from_cross_eval`); without a ``val`` baseline there is nothing to
+    compare, no finding.
     """
     base = (baselines or {}).get("val", {})
     mean_mse = base.get("predict_mean_mse")

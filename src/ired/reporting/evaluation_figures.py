@@ -25,8 +25,8 @@ if TYPE_CHECKING:
 
 def cross_eval_figure(cross_eval: pd.DataFrame, runs: pd.DataFrame | None = None) -> Figure:
     """Heatmap of the cross-evaluation per experiment: rows experiment x weights, columns protocol x split,
-    each cell the mean ± std over the experiment's seeds (:func:`ired.reporting.cross_eval.cross_eval_by_experiment`: each
-    seed's last checkpoint), annotated. One log colour scale per column, so a column of ``denoise_mse`` (another
+    each cell the mean ± std over the experiment's seeds (:func:`ired.reporting.cross_eval.cross_eval_by_experiment`:
+    each seed's last checkpoint), annotated. One log colour scale per column, so a column of ``denoise_mse`` (another
     definition) or of the harder split does not flatten the others; missing combinations are grey and marked
     "-". ``runs`` (``runs.csv``) maps runs to experiments; without it each run is its own row.
     """
@@ -39,8 +39,8 @@ def cross_eval_figure(cross_eval: pd.DataFrame, runs: pd.DataFrame | None = None
         fig = new_figure(8, 3)
         say(fig.subplots(), "no cross-eval results (results/cross_eval.csv is empty or missing)")
         return fig
-    row_keys = list(dict.fromkeys(zip(agg["experiment"], agg["weights"])))
-    col_keys = list(dict.fromkeys(zip(agg["protocol"], agg["split"])))
+    row_keys = list(dict.fromkeys(zip(agg["experiment"], agg["weights"], strict=True)))
+    col_keys = list(dict.fromkeys(zip(agg["protocol"], agg["split"], strict=True)))
     mean = np.full((len(row_keys), len(col_keys)), np.nan)
     std = np.full_like(mean, np.nan)
     for r in agg.to_dict("records"):
@@ -84,8 +84,8 @@ def inference_sweep_figure(inference_sweep: pd.DataFrame, experiments: Sequence[
     """Task MSE, rejected share and energy monotonicity against K, the inference gradient steps per level:
     one row of three panels per split, one line per experiment (mean over seeds, error bars one std).
 
-    ``inference_sweep``: ``results/inference_sweep.csv`` (:mod:`ired.reporting.inference_sweep`); ``experiments``: which to draw,
-    in this order (None: all). Axis labels are the summary's column names without the K: ``val_task_mse@K``.
+    ``inference_sweep``: ``results/inference_sweep.csv`` (:mod:`ired.reporting.inference_sweep`); ``experiments``: which
+    to draw, in this order (None: all). Axis labels are the summary's column names without the K: ``val_task_mse@K``.
     """
     from ired.reporting.inference_sweep import SWEEP_METRICS, sweep_by_experiment
 
@@ -100,9 +100,9 @@ def inference_sweep_figure(inference_sweep: pd.DataFrame, experiments: Sequence[
         return fig
     axes = fig.subplots(len(splits), len(SWEEP_METRICS), squeeze=False)
     names = [e for e in (experiments or []) if e in set(long["experiment"])] or list(dict.fromkeys(long["experiment"]))
-    for row_axes, split in zip(axes, splits):
+    for row_axes, split in zip(axes, splits, strict=True):
         part = long[long["split"] == split]
-        for ax, metric in zip(row_axes, SWEEP_METRICS):
+        for ax, metric in zip(row_axes, SWEEP_METRICS, strict=True):
             values: list[float] = []
             for i, exp in enumerate(names):
                 e = part[part["experiment"] == exp].sort_values("steps_per_level")

@@ -68,7 +68,8 @@ def findings_block(summary_csv: str | Path, baseline: str = DEFAULT_BASELINE, sc
 
 def write_findings(summary_csv: str | Path, out_md: str | Path, baseline: str = DEFAULT_BASELINE,
                    scale: str | None = None) -> Path:
-    """Write ``results/<scale>/findings.md``: the block to paste into the README's Findings section, markers included."""
+    """Write ``results/<scale>/findings.md``: the block to paste into the README's Findings section, markers
+    included."""
     out = Path(out_md)
     write_text_atomic(out, findings_block(summary_csv, baseline, scale))
     return out
@@ -145,9 +146,12 @@ def _cmd_findings(args: argparse.Namespace) -> int:
 
 
 def add_findings_command(subparsers: Any) -> None:
-    """Register ``ired findings SUMMARY_CSV [--baseline B] [--scale S] [--out F | --check README | --update README]``."""
-    p = subparsers.add_parser("findings", help="findings from results/<scale>/summary.csv; check or update the README block")
-    p.add_argument("summary", nargs="?", default="results/laptop/summary.csv", help="summary table (default: results/laptop/summary.csv)")
+    """Register ``ired findings SUMMARY_CSV [--baseline B] [--scale S] [--out F | --check README | --update
+    README]``."""
+    p = subparsers.add_parser("findings",
+                              help="findings from results/<scale>/summary.csv; check or update the README block")
+    p.add_argument("summary", nargs="?", default="results/laptop/summary.csv",
+                   help="summary table (default: results/laptop/summary.csv)")
     p.add_argument("--baseline", default=DEFAULT_BASELINE, help="experiment compared against (default q207)")
     p.add_argument("--scale", default=None,
                    help="the scale whose README block is meant (default: the folder holding SUMMARY_CSV, "

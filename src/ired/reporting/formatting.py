@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Any
+from typing import Any, TypeGuard
 
 NA = "n/a"
 """How a missing number is written in every table and text of the reporting layer."""
 
 
-def finite(v: Any) -> bool:
+# TypeGuard[float]: what passes is any real number (an int, a numpy scalar), used as a float is
+def finite(v: Any) -> TypeGuard[float]:
     """True for a real, finite number; False for a bool, None, NaN, inf, a string."""
     return isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
 

@@ -1,16 +1,15 @@
 """The HTML report: one page from the pipeline's tables and PNGs that reads top-down like a paper.
 
-:func:`write_html_report` reads ``summary.csv``, ``runs.csv`` (the diagnosis of every run, written once by the
-summary), ``cross_eval.csv`` and ``findings.md`` and the PNGs its rule declares, and writes: the verdict and the
-findings (Markdown rendered as HTML), then each registered plot (:data:`ired.reporting.plots.PLOTS`) in its section with its
+:func:`write_html_report` reads ``summary.csv``, ``runs.csv`` (the diagnosis of every run, written once by the summary),
+``cross_eval.csv`` and ``findings.md`` and the PNGs its rule declares, and writes: the verdict and the findings
+(Markdown rendered as HTML), then each registered plot (:data:`ired.reporting.plots.PLOTS`) in its section with its
 caption (the ablation chart, the parameter sweeps, the inference sweep), the cross-evaluation per experiment (an HTML
 table, one colour scale per column), and the experiment and run tables (columns from :mod:`ired.reporting.columns`,
 sortable and filterable with a few lines of inline JavaScript). The page is the jinja2 template
-``ired/reporting/templates/report.html.j2`` (its CSS and script, ``report.css`` and ``report.js``, included inline); this
-module builds the tables and hands them to it. The per-experiment plots are embedded (base64
-PNG); each run's plots (training curves) are linked as files (a lazy image in a closed ``<details>``), so the
-page grows with the number of experiments, not of runs, and needs nothing from the network. It diagnoses
-nothing and re-reads no run folder.
+``ired/reporting/templates/report.html.j2`` (its CSS and script, ``report.css`` and ``report.js``, included inline);
+this module builds the tables and hands them to it. The per-experiment plots are embedded (base64 PNG); each run's plots
+(training curves) are linked as files (a lazy image in a closed ``<details>``), so the page grows with the number of
+experiments, not of runs, and needs nothing from the network. It diagnoses nothing and re-reads no run folder.
 """
 
 from __future__ import annotations
@@ -128,7 +127,7 @@ def _cross_eval_table(agg: pd.DataFrame) -> str:
     """Experiment x weights rows, protocol x split columns; one log colour scale per column."""
     if not len(agg):
         return "<p>No cross-evaluation results.</p>"
-    cols = list(dict.fromkeys(zip(agg["protocol"], agg["split"], agg["metric"])))
+    cols = list(dict.fromkeys(zip(agg["protocol"], agg["split"], agg["metric"], strict=True)))
     cells: dict[tuple[str, str], dict[tuple[str, str, str], Mapping[str, Any]]] = {}
     for r in agg.to_dict("records"):
         cells.setdefault((r["experiment"], r["weights"]), {})[(r["protocol"], r["split"], r["metric"])] = r
@@ -332,11 +331,11 @@ def write_html_report(
 ) -> Path:
     """Write the HTML report from the pipeline's files (reads tables and images, diagnoses nothing).
 
-    ``summary_csv`` / ``runs_csv``: :func:`ired.reporting.summary.write_summary`'s tables; ``cross_eval_csv``: the cross-eval
-    table (aggregated per experiment here); ``findings_md``: :mod:`ired.reporting.findings`' block, rendered as HTML with
-    its verdict first; ``plots``: the per-experiment PNGs of :data:`ired.reporting.plots.PLOTS` (``plots/<name>.png``),
-    each embedded in its section with its caption; ``run_plots``: the per-run PNGs (``plots/<name>/<run>.png``),
-    linked relative to the page from the run table, never embedded.
+    ``summary_csv`` / ``runs_csv``: :func:`ired.reporting.summary.write_summary`'s tables; ``cross_eval_csv``: the
+    cross-eval table (aggregated per experiment here); ``findings_md``: :mod:`ired.reporting.findings`' block, rendered
+    as HTML with its verdict first; ``plots``: the per-experiment PNGs of :data:`ired.reporting.plots.PLOTS`
+    (``plots/<name>.png``), each embedded in its section with its caption; ``run_plots``: the per-run PNGs
+    (``plots/<name>/<run>.png``), linked relative to the page from the run table, never embedded.
     """
     import pandas as pd
 

@@ -2,8 +2,8 @@
 
 Is the landscape better shaped? :func:`ired.evaluation.evaluate.inference_sweep` runs the `current` protocol with K
 gradient steps per diffusion level (K = 1, 5, 10, 20) on one checkpoint and reports ``task_mse``,
-``rejected_frac`` and ``energy_monotone_frac`` per K; :func:`ired.evaluation.evaluate.write_run_sweep` writes one JSON per
-run (the evaluation side). This module reads those JSONs: it concatenates them into
+``rejected_frac`` and ``energy_monotone_frac`` per K; :func:`ired.evaluation.evaluate.write_run_sweep` writes one JSON
+per run (the evaluation side). This module reads those JSONs: it concatenates them into
 ``results/inference_sweep.csv`` (:func:`aggregate_sweeps`), and aggregates over seeds per experiment
 (:func:`sweep_by_experiment`), both as long rows for the plot and as summary columns named
 ``<split>_<metric>@K=<k>`` (:func:`sweep_summary_columns`).

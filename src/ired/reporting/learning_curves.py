@@ -88,7 +88,7 @@ def curves_figure(curves: Sequence[RunCurve], target: float = DEFAULT_TARGET) ->
     fig = Figure(figsize=(10.0, 6.0), dpi=DPI, layout="constrained")
     ax = fig.add_subplot()
     colours = [f"C{i % 10}" for i in range(len(curves))]
-    for c, colour in zip(curves, colours):
+    for c, colour in zip(curves, colours, strict=True):
         steps = [r["step"] for r in c.rows]
         for column, style in (("val_task_mse", "-"), ("val_task_mse_raw", ":")):
             values = [r[column] if r[column] is not None else math.nan for r in c.rows]
@@ -125,7 +125,8 @@ def describe(curve: RunCurve) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ired.reporting.learning_curves", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m ired.reporting.learning_curves",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", help="run folders (each with metrics.jsonl and resolved_config.yaml)")
     parser.add_argument("--csv", default=None, help="write the evaluation rows of every run here")
     parser.add_argument("--png", default=None, help="draw val_task_mse against the step here")

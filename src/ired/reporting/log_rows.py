@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 if TYPE_CHECKING:  # pandas is only needed when a caller hands us a DataFrame
     import pandas as pd
@@ -23,9 +23,9 @@ def as_rows(metrics: pd.DataFrame | Iterable[Mapping[str, Any]]) -> Rows:
     A step logged twice (a resumed run whose log was not truncated) keeps its last row.
     """
     if hasattr(metrics, "to_dict") and hasattr(metrics, "columns"):
-        records = metrics.to_dict("records")  # type: ignore[union-attr]
+        records = metrics.to_dict("records")
     else:
-        records = [dict(r) for r in metrics]  # type: ignore[union-attr]
+        records = [dict(r) for r in metrics]
     by_step: dict[Any, dict[str, Any]] = {}
     loose: Rows = []
     for rec in records:
@@ -56,7 +56,7 @@ def series(rows: Rows, column: str) -> list[tuple[int, float, dict[str, Any]]]:
     return out
 
 
-def is_number(v: Any) -> bool:
+def is_number(v: Any) -> TypeGuard[int | float]:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
@@ -105,7 +105,7 @@ def rows_around(rows: Rows, idx: int, n: int) -> Rows:
 
 
 def nearest_index(rows: Rows, step: int) -> int | None:
-    steps = [(i, r.get("step")) for i, r in enumerate(rows) if is_number(r.get("step"))]
+    steps = [(i, s) for i, r in enumerate(rows) if is_number(s := r.get("step"))]
     if not steps:
         return None
     return min(steps, key=lambda p: abs(p[1] - step))[0]

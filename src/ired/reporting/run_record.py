@@ -4,8 +4,8 @@
 resolved_config.yaml (through :mod:`ired.runs.jsonl`: a corrupt file is one line naming the file and line; a
 ``running`` status that no live trainer holds reads as ``interrupted``, :func:`ired.runs.state.run_state`), and the
 sweep point of the pipeline's ``config.yaml`` (:func:`read_sweep_point`); finds the run's cross-eval rows and
-trivial baselines, runs :func:`ired.reporting.diagnostics.diagnose` and derives the run's status (:data:`STATUSES`) and a
-one-sentence key finding backed by numbers. The summary does this once per run and writes the diagnosis to
+trivial baselines, runs :func:`ired.reporting.diagnostics.diagnose` and derives the run's status (:data:`STATUSES`) and
+a one-sentence key finding backed by numbers. The summary does this once per run and writes the diagnosis to
 ``runs.csv``, which the plots and the report read.
 """
 
@@ -58,10 +58,12 @@ class SweepPoint:
                                   f"got {d!r}")
         point = d.get("point")
         if not isinstance(point, Mapping) or not point:
-            raise RecordFileError(f"{where}: key sweep.point: expected a mapping of swept keys to values, got {point!r}")
+            raise RecordFileError(f"{where}: key sweep.point: expected a mapping of swept keys to values, "
+                                  f"got {point!r}")
         for key, v in point.items():
             if not isinstance(key, str) or isinstance(v, (Mapping, list)):
-                raise RecordFileError(f"{where}: key sweep.point.{key}: expected a dotted key with one value, got {v!r}")
+                raise RecordFileError(f"{where}: key sweep.point.{key}: expected a dotted key with one value, "
+                                      f"got {v!r}")
         extra = set(d) - {"name", "point"}
         if extra:
             raise RecordFileError(f"{where}: key sweep: unknown keys {sorted(extra)} (allowed: name, point)")
@@ -165,7 +167,7 @@ class RunRecord:
     def wall_time_s(self) -> float | None:
         if self.status and isinstance(self.status.get("wall_time_s"), (int, float)):
             return float(self.status["wall_time_s"])
-        walls = [a.get("wall_time_s") for a in self.attempts if isinstance(a.get("wall_time_s"), (int, float))]
+        walls = [w for a in self.attempts if isinstance(w := a.get("wall_time_s"), (int, float))]
         return float(sum(walls)) if walls else None
 
     @property
@@ -257,7 +259,8 @@ def read_run(
 
 
 def diagnose_run(rec: RunRecord, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> RunRecord:
-    """Diagnose a read run (:func:`ired.reporting.diagnostics.diagnose`) and derive its status and key finding, in place."""
+    """Diagnose a read run (:func:`ired.reporting.diagnostics.diagnose`) and derive its status and key finding, in
+    place."""
     rec.findings = diagnose(
         rec.rows,
         status=rec.status,
@@ -405,7 +408,8 @@ def _infra_sentence(rec: RunRecord) -> str:
     text = f"Did not complete: {where}"
     if rec.attempts:
         last = rec.attempts[-1]
-        text += f"; {len(rec.attempts)} attempt(s), the last one {_attempt_kind(last) or last.get('state') or 'unclassified'}"
+        kind = _attempt_kind(last) or last.get("state") or "unclassified"
+        text += f"; {len(rec.attempts)} attempt(s), the last one {kind}"
         if last.get("exit_code") is not None:
             text += f" (exit {last['exit_code']})"
     if not rec.rows:

@@ -164,8 +164,11 @@ def runs_table(records: Sequence[RunRecord]) -> pd.DataFrame:
     import pandas as pd
 
     sweep = _sweep_cells(records)
-    rows = [_row(RUN_COLUMNS, _run_values(rec), lambda m, rec=rec: {m: rec.final(m)[1]}, None, sweep(rec.sweep))
-            for rec in records]
+
+    def final(rec: RunRecord) -> Callable[[str], dict[str, Any]]:
+        return lambda name: {name: rec.final(name)[1]}
+
+    rows = [_row(RUN_COLUMNS, _run_values(rec), final(rec), None, sweep(rec.sweep)) for rec in records]
     return pd.DataFrame(rows)
 
 
@@ -186,7 +189,8 @@ def summary_table(records: Sequence[RunRecord]) -> pd.DataFrame:
     points = {exp: _experiment_sweep(exp, recs) for exp, recs in groups.items()}
     blocks: dict[str, list[str]] = {}  # a sweep's experiments together, where its first one appears
     for exp in groups:
-        blocks.setdefault(f"{SWEEP}:{points[exp].name}" if points[exp] else exp, []).append(exp)
+        point = points[exp]
+        blocks.setdefault(f"{SWEEP}:{point.name}" if point else exp, []).append(exp)
     sweep = _sweep_cells(records)
 
     def metric(recs: list[RunRecord]) -> Callable[[str], dict[str, Any]]:
@@ -227,8 +231,8 @@ def _experiment_key_finding(recs: list[RunRecord], status: str) -> str:
 
 def add_sweep_columns(summary: pd.DataFrame, sweep: pd.DataFrame | None) -> pd.DataFrame:
     """The summary with the inference-sweep columns ``<split>_<metric>@K=<k>_mean`` / ``_std`` appended
-    (:func:`ired.reporting.inference_sweep.sweep_summary_columns`); unchanged when there is no sweep, NaN for an experiment
-    without one."""
+    (:func:`ired.reporting.inference_sweep.sweep_summary_columns`); unchanged when there is no sweep, NaN for an
+    experiment without one."""
     from ired.reporting.inference_sweep import sweep_summary_columns
 
     if sweep is None or not len(sweep) or not len(summary):
@@ -314,8 +318,8 @@ def write_summary(
     ``sweep``).
     ``cross_eval_csv``: ``results/cross_eval.csv`` (the trivial baselines and the cross-eval evidence come from
     it); None or a missing file leaves the baselines n/a. ``sweep_csv``: ``results/inference_sweep.csv``
-    (:mod:`ired.reporting.inference_sweep`); when given, its per-experiment columns ``<split>_<metric>@K=<k>_mean`` / ``_std``
-    are appended and summary.md gets an "Inference-side measurements" table.
+    (:mod:`ired.reporting.inference_sweep`); when given, its per-experiment columns ``<split>_<metric>@K=<k>_mean`` /
+    ``_std`` are appended and summary.md gets an "Inference-side measurements" table.
     """
     from ired.reporting.inference_sweep import read_sweep
 

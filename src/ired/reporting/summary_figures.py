@@ -31,7 +31,7 @@ def ablation_figure(summary: pd.DataFrame, runs: pd.DataFrame | None = None) -> 
     fig = new_figure(max(10.0, 0.9 * n + 4.0), 6.5)
     axes = fig.subplots(1, len(ABLATION_COLUMNS), squeeze=False)[0]
     recs = summary.to_dict("records") if n else []
-    for ax, column in zip(axes, ABLATION_COLUMNS):
+    for ax, column in zip(axes, ABLATION_COLUMNS, strict=True):
         col, split = column.name, column.split
         means = [to_float(r.get(mean_of(col))) for r in recs]
         stds = [to_float(r.get(std_of(col))) for r in recs]
@@ -51,7 +51,8 @@ def ablation_figure(summary: pd.DataFrame, runs: pd.DataFrame | None = None) -> 
                 ax.scatter([i] * len(seeds), seeds, color="black", s=12, zorder=3,
                            label="single seeds" if i == 0 else None)
                 values += [v for v in seeds if v > 0]
-        for key, style, label in (("predict_zero_mse", ":", "predict zero"), ("predict_mean_mse", "--", "predict mean")):
+        for key, style, label in (("predict_zero_mse", ":", "predict zero"),
+                                  ("predict_mean_mse", "--", "predict mean")):
             bs = [to_float(r.get(baseline_of(str(split), key))) for r in recs]
             first = True
             for i, b in enumerate(bs):
@@ -125,16 +126,16 @@ def sweeps_figure(summary: pd.DataFrame, metric: str = "val_task_mse") -> Figure
     fig = new_figure(max(7.0, 6.0 * ncols), 4.6 * len(panels))
     grid = fig.subplots(len(panels), ncols, squeeze=False)
     weights = "raw" if metric.endswith("_raw") else "EMA"
-    for axes, (name, rows, own, xs) in zip(grid, panels):
+    for axes, (name, rows, own, xs) in zip(grid, panels, strict=True):
         for ax in axes[len(xs):]:
             ax.set_visible(False)
-        for ax, key in zip(axes, xs):
+        for ax, key in zip(axes, xs, strict=False):
             others = [k for k in own if k != key]
             groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
             for r in rows.to_dict("records"):
                 groups.setdefault(tuple(r[k] for k in others), []).append(r)
             xpos, labels = _sweep_x(list(rows[key]))
-            at = dict(zip(map(str, rows[key]), xpos))
+            at = dict(zip(map(str, rows[key]), xpos, strict=True))
             many = len(groups) > _MAX_LEGEND
             cmap = colour_map()
             values: list[float] = []
@@ -144,7 +145,7 @@ def sweeps_figure(summary: pd.DataFrame, metric: str = "val_task_mse") -> Figure
                 y = [to_float(r.get(mean_of(metric))) for r in pts]
                 err = [s if math.isfinite(s) else 0.0 for s in (to_float(r.get(std_of(metric))) for r in pts)]
                 n = max((int(v) for r in pts if math.isfinite(v := to_float(r.get(n_of(metric))))), default=0)
-                label = ", ".join(f"{k}={num(v)}" for k, v in zip(others, combo)) or metric
+                label = ", ".join(f"{k}={num(v)}" for k, v in zip(others, combo, strict=True)) or metric
                 ax.errorbar(x, y, yerr=err, marker="o", ms=4, lw=1.0 if many else 1.5, capsize=3,
                             color=cmap(i / max(1, len(groups) - 1)) if many else None,
                             label=None if many else f"{label} ({n} seed{'s' if n != 1 else ''})")
