@@ -22,7 +22,7 @@ def test_splits_are_fixed_and_distinct():
 
 
 def test_trivial_baselines_match_the_reference_at_n20():
-    # REFERENCE.md: predict 0 -> 0.0207 in-dist, 0.255 harder; predict the mean -> 0.0141 in-dist.
+    # the IRED reference: predict 0 -> 0.0207 in-dist, 0.255 harder; predict the mean -> 0.0141 in-dist.
     val = trivial_baselines("val", 20, 2048, 0)
     harder = trivial_baselines("val_harder", 20, 2048, 0)
     assert abs(val["predict_zero_mse"] - 0.0207) < 0.002

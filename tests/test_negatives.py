@@ -89,7 +89,7 @@ def test_replay_buffer_grows_keeping_its_chains():
 
 
 def _release_mining(model, schedule, cond, y, t, steps, clamp=2.0):
-    """The IRED release's training-time mining, written from its description (REFERENCE.md): step i uses
+    """The IRED release's training-time mining, written from its description (the IRED release's code): step i uses
     lambda_t (i = 0) or 2 lambda_t (i > 0), every iterate is clamped with the first sample's level, and a step
     that raises a sample's energy is undone for that sample."""
     lam = schedule.step_size[t].unsqueeze(-1)

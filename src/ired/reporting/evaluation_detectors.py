@@ -56,7 +56,7 @@ def detect_metric_mismatch(
     Each finding names both definitions (from ``metrics_contract.json``) and, when cross-eval rows of this run
     are given, what evaluating the same checkpoint under every protocol and split says. For EMA vs raw, the
     run's config (when given) says how many steps the EMA averages over: a run shorter than a few EMA
-    horizons is still evaluated with weights close to the early ones (REFERENCE.md: the release's EMA sits
+    horizons is still evaluated with weights close to the early ones (the IRED release: its EMA sits
     around step ~1,000 after 2,000 steps).
     """
     findings = []

@@ -2,7 +2,7 @@
 
 In-distribution: R ~ U(-1, 1)^{n x n}, A = 2 R R^T + 0.5 I (SPD, lambda_min >= 0.5).
 Harder (out of distribution): A = 2 R R^T + 0.1 I. The target is A^-1. Both are flattened to n*n values and
-not normalised (REFERENCE.md). Unlike the reference, evaluation sets are fixed and seeded, so that numbers are
+not normalised (the IRED release). Unlike the reference, evaluation sets are fixed and seeded, so that numbers are
 comparable run to run.
 """
 
