@@ -1,8 +1,9 @@
 """Synthetic metrics logs and run folders showing one pathology each (for the diagnostics/report/plot tests).
 
-Values are shaped after the research notes and the IRED reference (benchmarks/reference_numbers.yaml): the
-collapse of a vector-head softplus run (gradE_norm, pred_std -> 0, train_denoise_mse stuck at ~1), saturation of a scalar-head softplus run
-(frac_sat ~0.997), the q209 mismatch (train_denoise_mse 0.009 vs val_task_mse 2.5), and n=20 baselines.
+Values are shaped after the research notes and the IRED reference (benchmarks/reference_numbers.yaml): the collapse
+of a vector-head softplus run (gradE_norm, pred_std -> 0, train_denoise_mse stuck at ~1), saturation of a
+scalar-head softplus run (frac_sat ~0.997), the q209 mismatch (train_denoise_mse 0.009 vs val_task_mse 2.5), and
+n=20 baselines.
 """
 
 from __future__ import annotations

@@ -3,9 +3,9 @@ objective, negatives, inference, training, fault injection, sweep membership), e
 default.
 
 A run is fully described by a :class:`RunConfig`. Defaults follow the IRED reference (the paper and its code
-release; benchmarks/reference_numbers.yaml); a YAML file and ``--set key=value`` overrides only state differences (:mod:`ired.core.config_io`). Unknown keys,
-wrong types and out-of-range values are refused by the models (:mod:`ired.core.config_messages` words the
-errors).
+release; benchmarks/reference_numbers.yaml); a YAML file and ``--set key=value`` overrides only state differences
+(:mod:`ired.core.config_io`). Unknown keys, wrong types and out-of-range values are refused by the models
+(:mod:`ired.core.config_messages` words the errors).
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Pathology detectors over one run's metrics log, each finding carrying the evidence that triggered it.
 
 The research notes (a team's debugging of IRED on 20x20 inversion) spent days recognising by eye five patterns in
-training logs; this module recognises them from ``metrics.jsonl`` rows (the columns of the metrics contract, ARCHITECTURE.md):
+training logs; this module recognises them from ``metrics.jsonl`` rows (the columns of the metrics contract,
+ARCHITECTURE.md):
 
 ``collapse``
     The squared-norm energy trap: ``gradE_norm`` and ``pred_std`` fall to a small fraction of their early values
