@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
@@ -26,16 +26,20 @@ from ired.science.models import EnergyMLP, energy_and_grad
 DENOISE_SEED = 7
 
 
+ProtocolRun = Callable[[EnergyMLP, Schedule, Problems, RunConfig, torch.device], dict[str, float | None]]
+"""What a protocol runs: (model, schedule, problems, the run's config, device) -> its metric and extras."""
+
+
 @dataclass(frozen=True)
 class Protocol:
     name: str
     version: int
     metric: str
     description: str
-    run: Callable[..., dict[str, float | None]]
+    run: ProtocolRun
 
 
-def _chunks(problems: Problems, size: int):  # type: ignore[no-untyped-def]
+def _chunks(problems: Problems, size: int) -> Iterator[Problems]:
     for start in range(0, len(problems), size):
         yield problems.slice(start, start + size)
 
@@ -73,13 +77,17 @@ def current_settings(cfg: RunConfig, steps_per_level: int | None = None) -> Infe
 REFERENCE_SETTINGS = InferenceSettings(steps_per_level=5, step_size_scale=1.0, clamp=2.0, reference_quirks=True)
 
 
-def _current(model, schedule, problems, cfg, device):  # type: ignore[no-untyped-def]
+def _current(
+    model: EnergyMLP, schedule: Schedule, problems: Problems, cfg: RunConfig, device: torch.device
+) -> dict[str, float | None]:
     return run_inference(
         model, schedule, problems, current_settings(cfg), cfg.inference.seed, cfg.inference.batch_size, device
     )
 
 
-def _reference(model, schedule, problems, cfg, device):  # type: ignore[no-untyped-def]
+def _reference(
+    model: EnergyMLP, schedule: Schedule, problems: Problems, cfg: RunConfig, device: torch.device
+) -> dict[str, float | None]:
     return run_inference(
         model, schedule, problems, REFERENCE_SETTINGS, cfg.inference.seed, cfg.inference.batch_size, device
     )
@@ -103,7 +111,9 @@ def denoise_mse(model: EnergyMLP, schedule: Schedule, problems: Problems, chunk:
     return total / len(problems)
 
 
-def _denoise(model, schedule, problems, cfg, device):  # type: ignore[no-untyped-def]
+def _denoise(
+    model: EnergyMLP, schedule: Schedule, problems: Problems, cfg: RunConfig, device: torch.device
+) -> dict[str, float | None]:
     return {"denoise_mse": denoise_mse(model, schedule, problems, cfg.inference.batch_size, device)}
 
 
