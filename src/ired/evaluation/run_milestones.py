@@ -6,7 +6,7 @@ The pipeline's rule `evaluate` does all the evaluation of a finished run in one 
 that the dispatcher runs as one job (locally or on Slurm), evaluates every exported checkpoint under the
 cross-evaluation grid (:func:`ired.evaluation.evaluate.evaluate_grid`: one JSON per protocol x split x weights, in
 ``eval/<milestone>/``) and runs the inference-steps sweep of the last checkpoint
-(:func:`ired.reporting.inference_sweep.write_run_sweep`); :func:`write_missing` writes again, from the job's returned
+(:func:`ired.evaluation.evaluate.write_run_sweep`); :func:`write_missing` writes again, from the job's returned
 rows, any file that the pipeline removed while the job ran without a head watching it.
 """
 
@@ -81,7 +81,7 @@ def evaluate_run(
 def write_missing(result: dict[str, Any]) -> list[Path]:
     """Write again each file of an :func:`evaluate_run` result that no longer exists (the pipeline removes a job's
     outputs before it runs the job again, also when the job had finished while no head watched it)."""
-    # the texts ired.evaluation.evaluate.evaluate_grid and ired.reporting.inference_sweep.write_run_sweep write
+    # the texts ired.evaluation.evaluate.evaluate_grid and ired.evaluation.evaluate.write_run_sweep write
     # (no torch here)
     written = []
     files = {path: json.dumps(row, indent=1, allow_nan=False) + "\n" for path, row in result["evaluations"].items()}
