@@ -17,8 +17,9 @@ from _dispatch_util import attempts, tiny_config
 from ired.core.errors import ConfigError
 from ired.dispatch.executor import local_alive as _local_alive
 from ired.dispatch.naming import attempt_tag, job_label, job_name
-from ired.dispatch.runs import experiment_of, find_runs, results_folder, select
+from ired.dispatch.runs import find_runs, results_folder, select
 from ired.dispatch.settings import DispatchSettings
+from ired.runs.paths import experiment_of
 
 IRED = [sys.executable, "-m", "ired"]
 LONG = {"steps": 100000, "log_every": 100, "eval_every": 100000, "checkpoint_every": 100}

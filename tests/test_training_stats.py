@@ -9,7 +9,8 @@ import math
 
 import pytest
 
-from ired.reporting.training_stats import experiment_of, main, parse_window
+from ired.reporting.training_stats import main, parse_window
+from ired.runs.paths import experiment_of
 
 
 def _run(folder, rows):

@@ -6,14 +6,11 @@ from __future__ import annotations
 
 import fnmatch
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from ired.core.errors import ConfigError
-from ired.runs.paths import JOB, RESULTS, RunPaths, default_scale
-
-_RUN_NAME = re.compile(r"(?P<experiment>.+)-s(?P<seed>\d+)")
+from ired.runs.paths import JOB, RESULTS, RunPaths, default_scale, experiment_of
 
 
 @dataclass(frozen=True)
@@ -29,12 +26,6 @@ class Run:
     def record_dirs(self) -> list[Path]:
         """The run's dispatcher record folders: the run folder (training), then each cross-evaluation's."""
         return [self.run_dir, *(p for p in self.paths.eval_records() if (p / JOB).exists())]
-
-
-def experiment_of(run: str) -> str:
-    """``q208-s1`` -> ``q208`` (a run is ``<experiment>-s<seed>``; any other name is its own experiment)."""
-    match = _RUN_NAME.fullmatch(run)
-    return match.group("experiment") if match else run
 
 
 def results_folder(results: str | None = None, scale: str | None = None, root: Path = RESULTS) -> Path:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from ired.core.errors import IredError, one_line_errors
 from ired.core.metrics import TRAIN_COLUMNS
 from ired.runs.jsonl import read_jsonl
-from ired.runs.paths import RunPaths
+from ired.runs.paths import RunPaths, experiment_of
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -54,12 +54,6 @@ def parse_window(text: str | None) -> tuple[int, int]:
         return (int(start) if start else 0), (int(stop) if stop else 2**62)
     except ValueError:
         raise IredError(f"--window {text!r}: expected FROM:TO in steps, e.g. 1501:2000 or 4000:") from None
-
-
-def experiment_of(run: str) -> str:
-    """The experiment of a run named ``<experiment>-s<seed>`` (else the run's own name)."""
-    head, sep, seed = run.rpartition("-s")
-    return head if sep and seed.isdigit() else run
 
 
 def read_rows(run_dir: Path) -> list[dict[str, Any]]:
@@ -101,12 +95,15 @@ def stats_figure(runs: dict[str, list[dict[str, Any]]], columns: Sequence[str]) 
     experiments = sorted({experiment_of(r) for r in runs})
     colours = matplotlib.colormaps["tab10"]  # one colour per experiment, 10 before they repeat
     for ax, column in zip(axes, columns, strict=True):
+        labelled: set[str] = set()
         for run, rows in runs.items():
             points = [(r["step"], r[column]) for r in rows if r.get(column) is not None]
             if not points:
                 continue
-            colour = colours(experiments.index(experiment_of(run)) % 10)
-            label = experiment_of(run) if run.endswith("-s0") or "-s" not in run else None
+            experiment = experiment_of(run)
+            label = None if experiment in labelled else experiment  # one legend entry per experiment
+            labelled.add(experiment)
+            colour = colours(experiments.index(experiment) % 10)
             ax.plot(*zip(*points, strict=True), color=colour, linewidth=0.8, alpha=0.8, label=label)
         ax.set_xlabel("step")
         ax.set_ylabel(f"{column} (raw weights, log rows)")

@@ -23,6 +23,7 @@ rules' patterns (``results/<scale>/{run}/final.pt``) come out as Snakemake expec
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +38,13 @@ BROKER = ".dispatch"  #: the job-array broker's folder inside a scale's folder
 EVAL_RECORD = "eval-"  #: prefix of the record folder of a run's other jobs, in its dispatch/
 ATTEMPTS = "attempts.jsonl"  #: in a record folder: one row per attempt (ired.dispatch.attempts)
 JOB = "job.json"  #: in a record folder: the job in flight (ired.dispatch.attempts)
+_RUN_NAME = re.compile(r"(?P<experiment>.+)-s(?P<seed>\d+)")  #: a run folder's name: <experiment>-s<seed>
+
+
+def experiment_of(run: str) -> str:
+    """``q208-s1`` -> ``q208`` (a run is ``<experiment>-s<seed>``; any other name is its own experiment)."""
+    match = _RUN_NAME.fullmatch(run)
+    return match.group("experiment") if match else run
 
 
 @dataclass(frozen=True)
