@@ -60,7 +60,7 @@ def read_rows(run_dir: Path) -> list[dict[str, Any]]:
     path = RunPaths(run_dir).metrics
     if not path.is_file():
         raise IredError(f"{run_dir} is not a run folder (no metrics.jsonl)")
-    return list(read_jsonl(path))
+    return read_jsonl(path)
 
 
 def window_stats(run: str, rows: Sequence[dict[str, Any]], columns: Sequence[str],
