@@ -142,6 +142,18 @@ def test_best_variant_significant():
     assert "| p (Holm) | verdict |" in text and "seed spread" not in text
 
 
+def test_when_every_variant_is_above_the_baseline_the_closest_is_not_called_best():
+    summary = pd.DataFrame([
+        summary_row("q207", (0.00979, 0.000003), (0.2153, 0.00005)),
+        summary_row("q101", (0.00983, 0.000006), (0.2156, 0.0001)),  # above q207 on both splits
+        summary_row("q208", (0.00992, 0.000011), (0.2123, 0.0004)),  # above on val, below on val_harder
+    ])
+    text = findings_markdown(summary, "q207")
+    assert "- **val**: no compared experiment is below q207; the closest is `q101`, val_task_mse (EMA) " in text
+    assert "- **val**: best is" not in text
+    assert "- **val_harder**: best is `q208`" in text
+
+
 def test_honest_negative_one_seed_and_other_seeds():
     summary = pd.DataFrame([
         summary_row("q207", (0.0140, 0.0008), (1.21, 0.01)),

@@ -84,7 +84,10 @@ def _test_words(c: Comparison) -> str:
 def _split_sentence(split: str, best: Comparison, base_row: Mapping[str, Any], baseline: str) -> str:
     metric = f"{split}_task_mse"
     side = "below" if best.diff < 0 else "above"
-    text = (f"- **{split}**: best is `{best.experiment}`, {metric} (EMA) {pm(best.mean, best.std)} ({_seeds(best.n)}), "
+    # the lowest mean of the compared experiments; when even it is above the baseline, say so rather than "best"
+    lead = (f"best is `{best.experiment}`" if best.diff < 0
+            else f"no compared experiment is below {baseline}; the closest is `{best.experiment}`")
+    text = (f"- **{split}**: {lead}, {metric} (EMA) {pm(best.mean, best.std)} ({_seeds(best.n)}), "
             f"{_signed(best.diff)} ({_pct(best.rel)}; {CI_LEVEL:.0%} CI {_ci(best.test)}) {side} {baseline}'s "
             f"{pm(best.base_mean, best.base_std)} ({_seeds(best.base_n)}): {_test_words(best)}.")
     trivial = []
