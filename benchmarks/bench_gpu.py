@@ -30,6 +30,7 @@ from typing import Any
 
 import torch
 
+from ired.bench.floor import GemmTimer
 from ired.bench.speed import (
     FIGURES,
     OBJECTIVES,
@@ -37,7 +38,6 @@ from ired.bench.speed import (
     STEPS,
     Bench,
     load_average,
-    median_seconds,
 )
 from ired.core.config_io import load_config
 from ired.evaluation.protocols import current_settings, run_inference
@@ -58,31 +58,29 @@ def _reset_peak(device: torch.device) -> None:
         torch.cuda.reset_peak_memory_stats(device)
 
 
-def measured(fn: Callable[[], Any], device: torch.device, repeats: int, warmup: int) -> tuple[float, float | None]:
-    """(median seconds, peak MiB) of ``fn``."""
+def peak_of(fn: Callable[[], Any], device: torch.device) -> float | None:
+    """Peak MiB of one call of ``fn`` (after a warm-up call)."""
+    fn()
     _reset_peak(device)
-    seconds = median_seconds(fn, device, repeats, warmup)
-    return seconds, peak_memory_mib(device)
+    fn()
+    return peak_memory_mib(device)
 
 
 def step_rows(bench: Bench, paths: list[str], repeats: int) -> list[dict[str, Any]]:
-    """One row per figure and path: seconds, floor ratio, peak memory."""
+    """One row per figure and path: seconds and floor ratio (ired.bench.speed's rounds, each run between two
+    samples of its floor), peak memory."""
     rows = []
-    floors = {figure: bench.floor(figure, repeats) for figure in FIGURES}
     for figure in FIGURES:
+        count, device = bench.counted(figure)
+        timer = GemmTimer(count, device)
         for path in paths if figure != "inference_2048" else ["default"]:
-            if figure == "inference_2048":
-                fn, device = bench.inference()
-            else:
-                trainer = bench.trainer(figure, path)
-                fn, device = trainer.train_step, trainer.device
-            seconds, peak = measured(fn, device, repeats, 1 if path == "default" else 2)
-            rows.append({"kind": "step", "name": figure, "path": path, "seconds": seconds,
-                         "floor_ratio": seconds / floors[figure].seconds, "peak_memory_mib": peak,
-                         "load": load_average(),
-                         "note": f"floor {floors[figure].seconds:.4g} s = {floors[figure].flops / 1e9:.4g} GFLOP / "
-                                 f"{floors[figure].throughput / 1e9:.4g} GFLOP/s"})
-            print(f"bench_gpu: {figure} [{path}] {seconds:.4f} s, peak {peak} MiB", flush=True)
+            peak = peak_of(bench.path_work(figure, path)[0], device)
+            m = bench.measure(figure, path, repeats, timer)
+            rows.append({"kind": "step", "name": figure, "path": path, "seconds": m.seconds, "floor_ratio": m.ratio,
+                         "peak_memory_mib": peak, "load": m.load,
+                         "note": f"floor {m.floor_seconds:.4g} s = {count.flops / 1e9:.4g} GFLOP at the speed of "
+                                 "its matrix products in the same rounds"})
+            print(f"bench_gpu: {figure} [{path}] {m.seconds:.4f} s, peak {peak} MiB", flush=True)
     return rows
 
 

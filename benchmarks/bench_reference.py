@@ -31,6 +31,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -226,9 +227,9 @@ class _IredSteps:
         self._data: list[float] = []
         draw = self.trainer.stream.next
 
-        def timed_draw(batch: int) -> Any:
+        def timed_draw(batch: int, helper: Executor | None = None) -> Any:
             start = time.perf_counter()
-            problems = draw(batch)
+            problems = draw(batch, helper)
             self._data.append(time.perf_counter() - start)
             return problems
 

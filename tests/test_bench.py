@@ -59,7 +59,7 @@ def test_bench_gpu_dry_run_writes_its_csv_and_table(tmp_path):
 
 def test_set_and_train_only_time_another_size_with_its_cpu_seconds(capsys):
     """--set changes every timing's config after the bench's own keys; --train-only leaves out the inference; each
-    timing line is followed by its process CPU seconds."""
+    timing line is followed by the median floor of its rounds and its process CPU seconds."""
     bench.main(["--tiny", "--train-only", "--repeats", "1", "--paths", "default", "--set", "model.width=16",
                 "--set", "train.threads=1"])
     lines = capsys.readouterr().out.splitlines()
@@ -67,4 +67,5 @@ def test_set_and_train_only_time_another_size_with_its_cpu_seconds(capsys):
     timed = [line.split(":")[0] for line in lines if not line.startswith("#") and "_" in line.split(":")[0]]
     assert not any(name.startswith("inference_2048") for name in timed), timed
     for figure in bench.STEPS:
-        assert any(line.startswith(f"# {figure}: cpu ") and line.endswith(" s") for line in lines), lines
+        assert any(line.startswith(f"# {figure}: floor ") and " s in the same rounds; cpu " in line
+                   and line.endswith(" s") for line in lines), lines

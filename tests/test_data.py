@@ -39,3 +39,18 @@ def test_train_stream_resumes_exactly():
     s2 = TrainStream(4, 99)
     s2.load_state_dict(state)
     assert torch.equal(s2.next(16).A, expected.A)
+
+
+def test_inverses_split_over_a_helper_thread_are_the_same_bit_for_bit():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ired.science.data import spd_inverse
+
+    g = torch.Generator().manual_seed(3)
+    R = torch.rand(513, 20, 20, generator=g, dtype=torch.float64) * 2 - 1  # an odd batch: unequal halves
+    A = 2 * R @ R.transpose(1, 2) + 0.5 * torch.eye(20, dtype=torch.float64)
+    with ThreadPoolExecutor(max_workers=1) as helper:
+        assert torch.equal(spd_inverse(A, helper), spd_inverse(A))
+        one = sample_problems(7, 5, 0.5, torch.Generator().manual_seed(1), helper)
+    other = sample_problems(7, 5, 0.5, torch.Generator().manual_seed(1))
+    assert torch.equal(one.A_inv, other.A_inv) and torch.equal(one.A, other.A)

@@ -9,7 +9,7 @@ from conftest import tiny_config
 
 from ired.core.config_io import load_config
 from ired.core.errors import ConfigError
-from ired.training.kernel import FusedEnergyGrad, compiles, update_ema
+from ired.training.kernel import FusedEnergyGrad, batch_helper, compiles, update_ema
 from ired.training.trainer import Trainer
 
 SCALES = Path(__file__).resolve().parents[1] / "config" / "scales"
@@ -61,3 +61,41 @@ def test_the_for_each_ema_is_the_per_parameter_ema():
     update_ema(ema, raw, 0.9, "fused")
     assert all(torch.allclose(a, b, rtol=1e-6, atol=1e-7) for a, b in zip(ema, one_by_one, strict=True))
     assert not torch.allclose(one_by_one[0], raw[0])
+
+
+@pytest.mark.parametrize("objective", [["objective.name=denoise"],
+                                       ["objective.name=softplus", "negatives.name=mined"]])
+def test_the_batch_helper_thread_changes_no_number(tmp_path, objective):
+    """At two threads a step's levels, noises and half of its targets' inverses are prepared in a helper thread:
+    the weights after a few steps are those of the same steps prepared in one thread, bit for bit."""
+    previous = torch.get_num_threads()
+    try:
+        runs = []
+        for name, helped in (("helped", True), ("alone", False)):
+            trainer = Trainer(tiny_config(*objective, "train.threads=2", "train.batch_size=64"), tmp_path / name,
+                              echo=False)
+            assert (trainer._helper is not None) == (torch.get_num_threads() >= 2)
+            if not helped:
+                trainer._helper = None
+            stats = [trainer.train_step() for _ in range(4)]
+            runs.append((stats, [p.detach().clone() for p in trainer.model.parameters()],
+                         trainer._last_problems))
+        (helped_stats, helped_params, helped_last), (stats, params, last) = runs
+        assert helped_stats == stats
+        assert all(torch.equal(a, b) for a, b in zip(helped_params, params, strict=True))
+        assert torch.equal(helped_last.A_inv, last.A_inv)
+    finally:
+        torch.set_num_threads(previous)
+
+
+def test_batch_helper_only_when_torch_may_use_two_threads():
+    previous = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        assert batch_helper() is None
+        torch.set_num_threads(2)
+        helper = batch_helper()
+        assert helper is not None
+        helper.shutdown()
+    finally:
+        torch.set_num_threads(previous)

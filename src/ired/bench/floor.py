@@ -7,6 +7,8 @@ itself cannot watch ``autograd.grad`` over a leaf, which training does) and reco
 :func:`gemm_throughput` then times each distinct product alone, on fresh tensors of the same shapes and memory
 layout, and returns counted FLOPs / the time those products take at the counts the work makes them: the rate the
 work's matrix products reach on this machine. The floor of the work is its FLOPs divided by that rate.
+:class:`GemmTimer` takes one such sample at a time (every product once, one block each), so that a benchmark can
+alternate floor and work round by round: a machine whose speed drifts (a shared host) then moves both alike.
 """
 
 from __future__ import annotations
@@ -110,3 +112,33 @@ def gemm_throughput(count: GemmCount, device: torch.device, repeats: int) -> flo
     seconds = sum(calls * gemm_seconds(gemm, device, repeats) for gemm, calls in count.gemms.items())
     flops = sum(calls * gemm.flops for gemm, calls in count.gemms.items())
     return flops / seconds
+
+
+class GemmTimer:
+    """The work's distinct matrix products on fresh operands of their shapes and layouts, ready to be timed again
+    and again: :meth:`floor_seconds` is one sample of the work's floor."""
+
+    def __init__(self, count: GemmCount, device: torch.device, block: int = 4) -> None:
+        self.count = count
+        self.device = device
+        self.block = block
+        self.products = [(calls, getattr(torch, gemm.op),
+                          [_operand(shape, stride, gemm.dtype, device) for shape, stride in gemm.operands])
+                         for gemm, calls in count.gemms.items()]
+        self.gemm_flops = sum(calls * gemm.flops for gemm, calls in count.gemms.items())
+
+    def throughput(self) -> float:
+        """FLOP/s of the products now: each timed once over ``block`` calls, weighted by its call count."""
+        seconds = 0.0
+        for calls, op, tensors in self.products:
+            _sync(self.device)
+            start = time.perf_counter()
+            for _ in range(self.block):
+                op(*tensors)
+            _sync(self.device)
+            seconds += calls * (time.perf_counter() - start) / self.block
+        return self.gemm_flops / seconds
+
+    def floor_seconds(self) -> float:
+        """The work's counted FLOPs over the products' throughput now."""
+        return self.count.flops / self.throughput()

@@ -9,7 +9,10 @@ Each is the median seconds over ``--repeats`` runs (after a warm-up), with the 1
 ``<name>_floor_ratio`` = seconds / floor, the floor = the FLOPs of today's default path (counted by
 FlopCounterMode over one step, every gradient included, also the last ones of mining and of each inference level,
 which ired no longer computes: skipped work counts as a gain) / this machine's matmul throughput on that work's own
-matrix products (each distinct shape and layout timed alone, ``ired.bench.floor``). Paths: ``default``
+matrix products (each distinct shape and layout timed alone, ``ired.bench.floor``). The runs alternate with
+samples of the floor (each run between two samples, its floor their mean), and the ratio is the median of the
+runs' ratios: a machine whose speed drifts over seconds (a shared host: the same product's throughput moved by 2x
+within 15 s on the development machine) slows a run and its floor alike. Paths: ``default``
 (``train.kernel: autograd``, fp32: the reference's numbers) and ``fused`` (``train.kernel: fused``, compiled at this
 size); ``--paths`` adds ``fused_eager`` (fused, not compiled: a run of 1,000 steps is too short to compile, which
 shows what compiling gains) and ``bf16`` (fused + ``train.precision: bf16``). Inference is the same code on every
@@ -18,8 +21,8 @@ command.
 
 ``--set KEY=VALUE`` (repeatable) changes the configuration of every timing, after the bench's own keys (``--set
 train.batch_size=256 --set train.threads=1`` times a smaller step on one thread), and ``--train-only`` skips the
-inference. Each timing line is followed by a comment line with its median process CPU seconds (user + system),
-which a shared machine's load changes much less than the wall time.
+inference. Each timing line is followed by a comment line with the median floor of its rounds and its median
+process CPU seconds (user + system), which a shared machine's load changes much less than the wall time.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from pathlib import Path
 
 import torch
 
-from ired.bench.floor import count_gemms, gemm_throughput
+from ired.bench.floor import GemmCount, GemmTimer, count_gemms, gemm_throughput
 from ired.core.config_io import load_config
 from ired.science.data import make_split
 from ired.science.inference import InferenceSettings, annealed_inference, unused_gradients
@@ -56,6 +59,17 @@ PATHS = {
 PAPER = ["data.n=20", "model.width=512", "model.head=vector", "train.batch_size=2048"]
 TINY = ["data.n=4", "model.width=32", "model.time_dim=16", "model.head=vector", "train.batch_size=64",
         "train.steps=10"]
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One figure on one path: medians over rounds that alternate a floor sample and a run of the work."""
+
+    seconds: float
+    floor_seconds: float
+    ratio: float  # the median of the rounds' seconds / floor, not the ratio of the medians
+    cpu_seconds: float
+    load: float
 
 
 @dataclass(frozen=True)
@@ -133,22 +147,42 @@ class Bench:
         trainer = self.trainer(figure, "default")
         return trainer.train_step, trainer.device
 
-    def floor(self, figure: str, repeats: int) -> Floor:
-        """Today's default path counted once (every gradient), its products timed alone."""
+    def counted(self, figure: str) -> tuple[GemmCount, torch.device]:
+        """Today's default path counted once (every gradient)."""
         fn, device = self.work(figure)
         with unused_gradients():
-            count = count_gemms(fn)
+            return count_gemms(fn), device
+
+    def floor(self, figure: str, repeats: int, counted: tuple[GemmCount, torch.device] | None = None) -> Floor:
+        """Today's default path counted once (every gradient), its products timed alone."""
+        count, device = counted or self.counted(figure)
         return Floor(count.flops, gemm_throughput(count, device, repeats), load_average())
 
-    def seconds(self, figure: str, path: str, repeats: int) -> tuple[float, float]:
-        """(median seconds, load average) of ``figure`` on ``path``; a compiled path warms up twice."""
+    def path_work(self, figure: str, path: str) -> tuple[Callable[[], object], torch.device]:
+        """The work of ``figure`` on ``path`` (inference: the same on every path)."""
         if figure == "inference_2048":
-            fn, device = self.inference()
-        else:
-            trainer = self.trainer(figure, path)
-            fn, device = trainer.train_step, trainer.device
-        warmup = 2 if path != "default" else 1
-        return median_seconds(fn, device, repeats, warmup), load_average()
+            return self.inference()
+        trainer = self.trainer(figure, path)
+        return trainer.train_step, trainer.device
+
+    def measure(self, figure: str, path: str, repeats: int, timer: GemmTimer) -> Measurement:
+        """``figure`` on ``path`` over ``repeats`` rounds: one timed run between two samples of the floor
+        (``timer``: the default path's products and counted FLOPs), its floor their mean; a compiled path warms up
+        twice."""
+        fn, device = self.path_work(figure, path)
+        for _ in range(2 if path != "default" else 1):
+            fn()
+        walls, cpus, floors = [], [], []
+        before = timer.floor_seconds()
+        for _ in range(repeats):
+            walls.append(median_seconds(fn, device, 1, warmup=0))
+            cpus.append(LAST_CPU_S[0])
+            after = timer.floor_seconds()
+            floors.append((before + after) / 2)  # the floor on either side of the run
+            before = after
+        ratios = [wall / low for wall, low in zip(walls, floors, strict=True)]
+        return Measurement(statistics.median(walls), statistics.median(floors), statistics.median(ratios),
+                           statistics.median(cpus), load_average())
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -174,30 +208,32 @@ def main(argv: list[str] | None = None) -> None:
     figures = STEPS if args.train_only else FIGURES
     with tempfile.TemporaryDirectory() as tmp:
         bench = Bench(args.device, args.tiny, Path(tmp), overrides=args.set)
-        floors = {}
+        floors, timers = {}, {}
         for figure in figures:
-            floor = floors[figure] = bench.floor(figure, args.repeats)
+            count, device = bench.counted(figure)
+            timers[figure] = GemmTimer(count, device)
+            floor = floors[figure] = bench.floor(figure, args.repeats, (count, device))
             print(f"{figure}_gflop: {floor.flops / 1e9:.2f}  (counted, default path, every gradient)", flush=True)
             print(f"{figure}_matmul_gflops: {floor.throughput / 1e9:.1f}  (its own products; load {floor.load:.2f})",
                   flush=True)
             print(f"{figure}_floor: {floor.seconds:.3f}", flush=True)
-        inference = None
+        inference: Measurement | None = None
         for path in paths:
             print(f"# path {path}: {' '.join(PATHS[path])}", flush=True)
             for figure in figures:
                 if figure == "inference_2048" and inference is not None:
-                    seconds, load = inference
-                    note = "timed once: the same code on every path"
+                    m, note = inference, "timed once: the same code on every path"
                 else:
                     reps = max(2, args.repeats // 2) if figure == "inference_2048" else args.repeats
-                    seconds, load = bench.seconds(figure, path, reps)
-                    note = f"load {load:.2f}"
+                    m = bench.measure(figure, path, reps, timers[figure])
+                    note = f"load {m.load:.2f}"
                     if figure == "inference_2048":
-                        inference = seconds, load
-                print(f"{figure}: {seconds:.3f}  ({note})", flush=True)
+                        inference = m
+                print(f"{figure}: {m.seconds:.3f}  ({note})", flush=True)
                 if not note.startswith("timed once"):
-                    print(f"# {figure}: cpu {LAST_CPU_S[0]:.3f} s", flush=True)
-                print(f"{figure}_floor_ratio: {seconds / floors[figure].seconds:.2f}", flush=True)
+                    print(f"# {figure}: floor {m.floor_seconds:.3f} s in the same rounds; cpu {m.cpu_seconds:.3f} s",
+                          flush=True)
+                print(f"{figure}_floor_ratio: {m.ratio:.2f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -62,6 +62,15 @@ class TrainingBatch:
         return TrainingBatch(self.x[part], self.y0[part], self.t[part], self.eps[part], eps_c)
 
 
+@dataclass(frozen=True)
+class Noise:
+    """A training step's levels ``t`` (B,), denoising noise ``eps`` (B, d) and contrastive noise (B, d) or None."""
+
+    t: torch.Tensor
+    eps: torch.Tensor
+    eps_contrastive: torch.Tensor | None
+
+
 class EnergyDiffusion:
     """The energy model with its schedule: draws a training batch's levels and noises, computes its loss."""
 
@@ -86,17 +95,25 @@ class EnergyDiffusion:
         model = build_model(cfg).to(device)
         return cls(model, schedule, cfg.objective, make_sampler(cfg.negatives), energy_grad)
 
-    def noised(self, problems: Problems) -> TrainingBatch:
-        """The problems with the levels and noises of a training step, drawn from torch's generator in this
-        order: t, eps, then the contrastive noise (``objective.contrastive_noise=fresh`` only)."""
-        B, d = problems.A_inv.shape
-        device = problems.A_inv.device
-        t = torch.randint(0, self.schedule.steps, (B,)).to(device)
-        eps = torch.randn(B, d).to(device)
+    def draw_noise(self, batch: int, d: int) -> Noise:
+        """The levels and noises of a training step for ``batch`` problems of ``d`` values, on the CPU, drawn from
+        torch's generator in this order: t, eps, then the contrastive noise (``objective.contrastive_noise=fresh``
+        only). Nothing else draws from that generator in a step, so another thread may draw them meanwhile."""
+        t = torch.randint(0, self.schedule.steps, (batch,))
+        eps = torch.randn(batch, d)
         eps_contrastive = None
         if self.objective.contrastive and self.objective.contrastive_noise == "fresh":
-            eps_contrastive = torch.randn(B, d).to(device)
-        return TrainingBatch(problems.A, problems.A_inv, t, eps, eps_contrastive)
+            eps_contrastive = torch.randn(batch, d)
+        return Noise(t, eps, eps_contrastive)
+
+    def noised(self, problems: Problems, noise: Noise | None = None) -> TrainingBatch:
+        """The problems with the levels and noises of a training step (``noise``: :meth:`draw_noise`'s, drawn now
+        when not given), on the problems' device."""
+        B, d = problems.A_inv.shape
+        device = problems.A_inv.device
+        noise = noise or self.draw_noise(B, d)
+        eps_contrastive = None if noise.eps_contrastive is None else noise.eps_contrastive.to(device)
+        return TrainingBatch(problems.A, problems.A_inv, noise.t.to(device), noise.eps.to(device), eps_contrastive)
 
     def negatives(
         self, cond: Conditioning, batch: TrainingBatch, eps: torch.Tensor, shaping: Shaping

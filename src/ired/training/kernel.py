@@ -9,6 +9,8 @@ for bit, the others differ by rounding (README, deviations):
   by torch.compile (inductor) where it pays (:func:`compiles`: a long run at a large batch, never a tiny, test or
   laptop run, whose compile time would cost more than it saves); Adam's fused update; the EMA in one for-each
   call.
+- every kernel: the batch of a step is prepared partly in a second thread (:func:`batch_helper`) when the run may
+  use more than one; the numbers do not change.
 - ``bf16``: the loss of each micro-batch under autocast to bfloat16 (matmuls in bfloat16, ~1e-2 relative);
   ``tf32``: float32 matmuls on TensorFloat-32 tensor cores (CUDA only).
 """
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import torch
 
@@ -74,6 +77,16 @@ def update_ema(ema: list[torch.Tensor], raw: list[torch.Tensor], decay: float, k
         return
     for e, p in zip(ema, raw, strict=True):
         e.lerp_(p, 1 - decay)
+
+
+def batch_helper() -> ThreadPoolExecutor | None:
+    """A second thread that prepares part of each step's batch (its levels and noises, half of the targets'
+    inverses) while the trainer's thread draws the rest: the same numbers, each from its own generator, as one
+    after the other (``EnergyDiffusion.draw_noise``, ``ired.science.data.spd_inverse``). None when torch may use
+    one thread only (``train.threads: 1``): such a run keeps to one core."""
+    if torch.get_num_threads() < 2:
+        return None
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="ired-batch")
 
 
 def check_precision(precision: str, device: torch.device) -> None:

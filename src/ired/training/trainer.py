@@ -19,6 +19,7 @@ import copy
 import math
 import signal
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -46,6 +47,7 @@ from ired.science.models import EnergyMLP, count_parameters
 from ired.science.schedules import ContrastiveController
 from ired.training.faults import FaultInjector
 from ired.training.kernel import (
+    batch_helper,
     check_precision,
     make_optimizer,
     precision,
@@ -108,6 +110,9 @@ class Trainer:
         self.optimizer = make_optimizer(self._parameters, cfg.train)
         check_precision(cfg.train.precision, self.device)
         self.stream = TrainStream(cfg.data.n, cfg.seed + 1_000_003)
+        self._helper = batch_helper()
+        if self._helper is not None:
+            weakref.finalize(self, self._helper.shutdown, wait=False)
         self.controller = ContrastiveController(cfg.objective, cfg.negatives)
         self.step = 0
         self.best_val = math.inf
@@ -166,9 +171,13 @@ class Trainer:
         """One optimiser step: a batch (the next problems, their levels and noises) and its shaping (the
         contrastive curriculum at this step); the loss of each micro-batch, clipping, Adam, the EMA."""
         cfg = self.cfg
-        problems = self.stream.next(cfg.train.batch_size).to(self.device)
+        size, helper = cfg.train.batch_size, self._helper
+        # the levels and noises (torch's generator) in the helper thread while this one draws the problems (the
+        # stream's own generator): the same numbers as one after the other
+        noise = helper.submit(self.diffusion.draw_noise, size, cfg.data.n**2) if helper else None
+        problems = self.stream.next(size, helper).to(self.device)
         self._last_problems = problems
-        batch = self.diffusion.noised(problems)
+        batch = self.diffusion.noised(problems, noise.result() if noise else None)
         shaping = self.controller.at(self.step)  # the contrastive curriculum's settings at this step
         self.optimizer.zero_grad(set_to_none=True)
         parts: list[dict[str, float | None]] = []
