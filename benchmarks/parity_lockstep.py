@@ -38,6 +38,7 @@ import platform
 import sys
 import tempfile
 import time
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -104,7 +105,7 @@ class RecordedStream:
     def __init__(self, inputs: torch.Tensor, targets: torch.Tensor) -> None:
         self.inputs, self.targets, self.index = inputs, targets, 0
 
-    def next(self, batch: int) -> Problems:
+    def next(self, batch: int, helper: Executor | None = None) -> Problems:
         A, A_inv = self.inputs[self.index], self.targets[self.index]
         if A.shape[0] != batch:
             raise BenchError(f"recorded batch {self.index} holds {A.shape[0]} problems, the trainer asks {batch}")
@@ -158,7 +159,7 @@ def record_ired(cfg: RunConfig, steps: int, step_seed: int, folder: Path) -> dic
     losses: dict[str, list[float | None]] = {release_key: [] for release_key in LOSSES}
 
     class Reseeding:
-        def next(self, batch: int) -> Problems:
+        def next(self, batch: int, helper: Executor | None = None) -> Problems:
             problems = source.next(batch)
             inputs.append(problems.A)
             targets.append(problems.A_inv)
@@ -166,6 +167,9 @@ def record_ired(cfg: RunConfig, steps: int, step_seed: int, folder: Path) -> dic
             return problems
 
     trainer.stream = Reseeding()  # type: ignore[assignment]
+    # the stand-in reseeds torch between the problems and their noise, as the release draws them: the noise must
+    # then be drawn after it, in this thread, not meanwhile in the batch helper's
+    trainer.batch_helper = None
     for _ in range(steps):
         stats = trainer.train_step()
         for release_key, column in LOSSES.items():

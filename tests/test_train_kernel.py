@@ -74,9 +74,9 @@ def test_the_batch_helper_thread_changes_no_number(tmp_path, objective):
         for name, helped in (("helped", True), ("alone", False)):
             trainer = Trainer(tiny_config(*objective, "train.threads=2", "train.batch_size=64"), tmp_path / name,
                               echo=False)
-            assert (trainer._helper is not None) == (torch.get_num_threads() >= 2)
+            assert (trainer.batch_helper is not None) == (torch.get_num_threads() >= 2)
             if not helped:
-                trainer._helper = None
+                trainer.batch_helper = None
             stats = [trainer.train_step() for _ in range(4)]
             runs.append((stats, [p.detach().clone() for p in trainer.model.parameters()],
                          trainer._last_problems))

@@ -110,9 +110,11 @@ class Trainer:
         self.optimizer = make_optimizer(self._parameters, cfg.train)
         check_precision(cfg.train.precision, self.device)
         self.stream = TrainStream(cfg.data.n, cfg.seed + 1_000_003)
-        self._helper = batch_helper()
-        if self._helper is not None:
-            weakref.finalize(self, self._helper.shutdown, wait=False)
+        # prepares part of each step's batch in a second thread (ired.training.kernel.batch_helper); None: this
+        # thread alone, as a caller whose stream draws from torch's generator itself must ask (parity_lockstep)
+        self.batch_helper = batch_helper()
+        if self.batch_helper is not None:
+            weakref.finalize(self, self.batch_helper.shutdown, wait=False)
         self.controller = ContrastiveController(cfg.objective, cfg.negatives)
         self.step = 0
         self.best_val = math.inf
@@ -171,7 +173,7 @@ class Trainer:
         """One optimiser step: a batch (the next problems, their levels and noises) and its shaping (the
         contrastive curriculum at this step); the loss of each micro-batch, clipping, Adam, the EMA."""
         cfg = self.cfg
-        size, helper = cfg.train.batch_size, self._helper
+        size, helper = cfg.train.batch_size, self.batch_helper
         # the levels and noises (torch's generator) in the helper thread while this one draws the problems (the
         # stream's own generator): the same numbers as one after the other
         noise = helper.submit(self.diffusion.draw_noise, size, cfg.data.n**2) if helper else None
