@@ -3,9 +3,9 @@ profile's job arrays: the runs share sbatch calls, one process of the head polls
 exit 120 inside an array is retried with its node excluded, and `ired status` / `ired cancel` act on live jobs.
 
 The sweep is declared as data in a temporary registry file: `sweep_lr`, a grid of 6 learning rates (points that
-exit 120 whenever they start on the first node), plus one run held in flight (faults.hold_at_step) to watch and
-cancel. Its duration is reported by
-`--durations`; it is the project's one end-to-end sweep test on Slurm.
+exit 120 whenever they start on the node they first started on), plus one run held in flight
+(faults.hold_at_step) to watch and cancel. Its duration is reported by `--durations`; it is the project's one
+end-to-end sweep test on Slurm.
 """
 
 from __future__ import annotations
@@ -34,12 +34,14 @@ POINTS = 6
 LRS = [round(0.0005 + 0.0001 * i, 4) for i in range(POINTS)]
 
 
-def registry(bad_node: str) -> str:
+def registry() -> str:
+    # exit 120 on the node each point first starts on: which node Slurm picks depends on what the other tests'
+    # jobs hold at that moment (a fixed bad node was sometimes never picked, and the retry went untested)
     return f"""sweep_lr:
   extends: q101
-  description: Learning-rate sweep, every point exits 120 whenever it starts on {bad_node}.
+  description: Learning-rate sweep, every point exits 120 whenever it starts on the node it first started on.
   seeds: [0]
-  set: {{faults: {{exit_on_node: {bad_node}}}}}
+  set: {{faults: {{exit_on_first_node: true}}}}
   sweep:
     grid: {{train.lr: {LRS}}}
 
@@ -73,9 +75,8 @@ def cluster(tmp_path: Path):
 
 
 def test_a_sweep_runs_as_arrays_with_retries_status_and_cancel(tmp_path: Path, cluster: list[str]) -> None:
-    bad = cluster[0]
     workdir = copy_workflow(tmp_path / "wf")
-    (workdir / "config" / "experiments" / "zz_sweep.yaml").write_text(registry(bad))
+    (workdir / "config" / "experiments" / "zz_sweep.yaml").write_text(registry())
     dispatch = workdir / "profiles" / "slurm" / "dispatch.yaml"
     dispatch.write_text(dispatch.read_text().replace("poll_s: 5}", "poll_s: 1}"))  # a faster test, same code
     points = load_registry(workdir / "config" / "experiments").sweeps["sweep_lr"].points
@@ -140,17 +141,16 @@ def test_a_sweep_runs_as_arrays_with_retries_status_and_cancel(tmp_path: Path, c
     first = [rows[run][0]["job_id"] for run in runs]
     arrays = {job.split("_")[0] for job in first}
     assert len(arrays) < len(first) and any("_" in job for job in first), first
-    retried = [run for run in runs if rows[run][0]["failure_kind"] == "node_failure"]
-    assert retried, f"no sweep point started on {bad}: {rows}"
-    for run in retried:
-        assert (rows[run][0]["node"], rows[run][0]["exit_code"]) == (bad, "120:0")
-        assert rows[run][-1]["exclude"] == [bad] and rows[run][-1]["node"] != bad
+    for run in runs[:-1]:  # each point: exit 120 on its first node, retried with that node excluded
+        bad = rows[run][0]["node"]
+        assert (rows[run][0]["failure_kind"], rows[run][0]["exit_code"]) == ("node_failure", "120:0"), rows[run]
+        assert rows[run][-1]["exclude"] == [bad] and rows[run][-1]["node"] != bad, rows[run]
     assert [(r["failure_kind"], r["reason"]) for r in rows["sweep_long-s0"]] == [
         ("interrupted", "stopped by ired cancel")]
 
     final = ired(workdir, "status")
     print("ired status (after):\n" + final.stdout)
     assert final.stdout.splitlines()[-1] == "7 run(s) in results/tiny: 6 completed, 1 interrupted"
-    print(f"{len(arrays)} submissions for the first attempts of {len(runs)} runs; {len(retried)} exit-120 retries")
+    print(f"{len(arrays)} submissions for the first attempts of {len(runs)} runs; {len(runs) - 1} exit-120 retries")
     # and the next command would train only the cancelled run (resuming it from its checkpoint)
     assert planned_jobs(workdir, "--profile", "slurm", *targets, "--config", "scale=tiny") == {"train": 1}

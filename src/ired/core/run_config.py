@@ -331,8 +331,14 @@ class FaultsConfig(StrictModel):
         description="Exit with `exit_code` at start-up on this node (SLURMD_NODENAME, else the short host "
         "name), every time: a node-failure drill that only excluding the node cures."
     )
+    exit_on_first_node: bool = Field(
+        default=False,
+        description="Exit with `exit_code` at start-up on the node where the run first started, every time it "
+        "starts there: the same drill when which node a scheduler picks is not known in advance."
+    )
     exit_code: int = Field(
-        default=exit_codes.NODE_FAILURE, ge=1, le=127, description="Exit code used by `exit_on_node`."
+        default=exit_codes.NODE_FAILURE, ge=1, le=127,
+        description="Exit code used by `exit_on_node` and `exit_on_first_node`."
     )
     oom_above_micro_batch: int | None = Field(
         default=None, ge=1,
@@ -365,7 +371,8 @@ class SweepMembership(StrictModel):
 #: run of no sweep, and keys added to the run config after results existed, so that a run's config.yaml stays
 #: byte-identical across the upgrade (the resolve job's text is its rerun trigger: a new line would re-evaluate
 #: every run).
-OMITTED_AT_DEFAULT = ("sweep", "faults.hold_at_step", "faults.step_delay_s", "train.kernel", "train.precision")
+OMITTED_AT_DEFAULT = ("sweep", "faults.hold_at_step", "faults.step_delay_s", "faults.exit_on_first_node",
+                      "train.kernel", "train.precision")
 
 
 class RunConfig(StrictModel):

@@ -1,7 +1,8 @@
 """Fault injection for tests and drills (the run config's ``faults``; everything off by default).
 
 - ``exit_on_node``: at start-up, exit with ``exit_code`` on that node, every time (a node-failure drill that only
-  excluding the node cures);
+  excluding the node cures); ``exit_on_first_node``: the same on the node where the run first started
+  (remembered in ``faults_fired.json``), for a drill that cannot know which node the scheduler picks;
 - ``oom_above_micro_batch``: raise a device out-of-memory error for every larger micro-batch (the dispatcher's
   fallbacks halve it);
 - ``kill_at_step``: SIGKILL the trainer when it reaches that step, once: ``faults_fired.json`` in the run folder
@@ -45,8 +46,15 @@ class FaultInjector:
         self.log = log
 
     def at_start(self) -> None:
-        """``exit_on_node``: exit with ``exit_code`` when this is the node."""
+        """``exit_on_node``: exit with ``exit_code`` when this is the node; ``exit_on_first_node``: when this is the
+        node of the run's first start (this one, the first time)."""
         node = self.cfg.exit_on_node
+        if self.cfg.exit_on_first_node:
+            here = node_name()
+            first = self._fired().get("exit_on_first_node", {}).get("node")
+            if first is None:
+                self._record("exit_on_first_node", {"node": here, "time": time.time()})
+            node = first or here
         if node and node_name() == node:
             self.log(f"fault injection: exiting with code {self.cfg.exit_code} on node {node}")
             sys.stdout.flush()
@@ -76,13 +84,20 @@ class FaultInjector:
             self.log(f"fault injection: released at step {step}")
 
     def _fire_once(self, name: str, step: int) -> bool:
-        path = self.out_dir / FIRED_FILE
-        fired = json.loads(path.read_text()) if path.exists() else {}
-        if name in fired:
+        if name in self._fired():
             return False
-        fired[name] = {"step": step, "time": time.time(), "host": socket.gethostname()}
+        self._record(name, {"step": step, "time": time.time(), "host": socket.gethostname()})
+        return True
+
+    def _fired(self) -> dict:
+        path = self.out_dir / FIRED_FILE
+        return json.loads(path.read_text()) if path.exists() else {}
+
+    def _record(self, name: str, entry: dict) -> None:
+        path = self.out_dir / FIRED_FILE
+        fired = self._fired()
+        fired[name] = entry
         try:
             write_text_atomic(path, json.dumps(fired))
         except OSError as exc:
             raise StorageError.from_os_error(exc, path) from None
-        return True
