@@ -38,6 +38,7 @@ from ired.bench.speed import (
     STEPS,
     Bench,
     load_average,
+    measure,
 )
 from ired.core.config_io import load_config
 from ired.evaluation.protocols import current_settings, run_inference
@@ -74,8 +75,9 @@ def step_rows(bench: Bench, paths: list[str], repeats: int) -> list[dict[str, An
         count, device = bench.counted(figure)
         timer = GemmTimer(count, device)
         for path in paths if figure != "inference_2048" else ["default"]:
-            peak = peak_of(bench.path_work(figure, path)[0], device)
-            m = bench.measure(figure, path, repeats, timer)
+            fn, _ = bench.path_work(figure, path)
+            peak = peak_of(fn, device)
+            m = measure(fn, device, repeats, timer, warmup=0)  # peak_of's two calls warmed it up
             rows.append({"kind": "step", "name": figure, "path": path, "seconds": m.seconds, "floor_ratio": m.ratio,
                          "peak_memory_mib": peak, "load": m.load,
                          "note": f"floor {m.floor_seconds:.4g} s = {count.flops / 1e9:.4g} GFLOP at the speed of "

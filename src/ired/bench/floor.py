@@ -91,19 +91,25 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
+def _operands(gemm: Gemm, device: torch.device) -> list[torch.Tensor]:
+    return [_operand(shape, stride, gemm.dtype, device) for shape, stride in gemm.operands]
+
+
+def _call_seconds(op: Callable[..., Any], tensors: list[torch.Tensor], device: torch.device, block: int) -> float:
+    """Seconds of one call of ``op(*tensors)``: ``block`` calls timed together."""
+    _sync(device)
+    start = time.perf_counter()
+    for _ in range(block):
+        op(*tensors)
+    _sync(device)
+    return (time.perf_counter() - start) / block
+
+
 def gemm_seconds(gemm: Gemm, device: torch.device, repeats: int, block: int = 4) -> float:
     """Seconds of one call of ``gemm`` on fresh operands of its shapes and layout: the median over ``repeats``
     blocks of ``block`` calls, after one warm-up block."""
-    tensors = [_operand(shape, stride, gemm.dtype, device) for shape, stride in gemm.operands]
-    op = getattr(torch, gemm.op)
-    times = []
-    for _ in range(repeats + 1):
-        _sync(device)
-        start = time.perf_counter()
-        for _ in range(block):
-            op(*tensors)
-        _sync(device)
-        times.append((time.perf_counter() - start) / block)
+    tensors, op = _operands(gemm, device), getattr(torch, gemm.op)
+    times = [_call_seconds(op, tensors, device, block) for _ in range(repeats + 1)]
     return statistics.median(times[1:])
 
 
@@ -122,21 +128,14 @@ class GemmTimer:
         self.count = count
         self.device = device
         self.block = block
-        self.products = [(calls, getattr(torch, gemm.op),
-                          [_operand(shape, stride, gemm.dtype, device) for shape, stride in gemm.operands])
+        self.products = [(calls, getattr(torch, gemm.op), _operands(gemm, device))
                          for gemm, calls in count.gemms.items()]
         self.gemm_flops = sum(calls * gemm.flops for gemm, calls in count.gemms.items())
 
     def throughput(self) -> float:
         """FLOP/s of the products now: each timed once over ``block`` calls, weighted by its call count."""
-        seconds = 0.0
-        for calls, op, tensors in self.products:
-            _sync(self.device)
-            start = time.perf_counter()
-            for _ in range(self.block):
-                op(*tensors)
-            _sync(self.device)
-            seconds += calls * (time.perf_counter() - start) / self.block
+        seconds = sum(calls * _call_seconds(op, tensors, self.device, self.block)
+                      for calls, op, tensors in self.products)
         return self.gemm_flops / seconds
 
     def floor_seconds(self) -> float:

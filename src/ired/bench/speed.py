@@ -89,29 +89,13 @@ def load_average() -> float:
     return os.getloadavg()[0]
 
 
-#: Median process CPU seconds (user + system) of the latest :func:`median_seconds`, for the comment line.
-LAST_CPU_S: list[float] = [0.0]
-
-
-def median_seconds(fn: Callable[[], object], device: torch.device, repeats: int, warmup: int = 1) -> float:
-    """Median wall seconds of ``fn`` over ``repeats`` calls after ``warmup`` calls (CUDA synchronised); the median
-    process CPU seconds go to :data:`LAST_CPU_S`."""
-    cpu: list[float] = []
-
-    def timed() -> float:
-        start, start_cpu = time.perf_counter(), time.process_time()
-        fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        cpu.append(time.process_time() - start_cpu)
-        return time.perf_counter() - start
-
-    for _ in range(warmup):
-        timed()
-    cpu.clear()
-    wall = statistics.median(timed() for _ in range(repeats))
-    LAST_CPU_S[0] = statistics.median(cpu)
-    return wall
+def timed_call(fn: Callable[[], object], device: torch.device) -> tuple[float, float]:
+    """(wall seconds, process CPU seconds) of one call of ``fn``, CUDA synchronised."""
+    start, start_cpu = time.perf_counter(), time.process_time()
+    fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - start, time.process_time() - start_cpu
 
 
 class Bench:
@@ -141,21 +125,15 @@ class Bench:
 
         return infer, trainer.device
 
-    def work(self, figure: str) -> tuple[Callable[[], object], torch.device]:
-        if figure == "inference_2048":
-            return self.inference()
-        trainer = self.trainer(figure, "default")
-        return trainer.train_step, trainer.device
-
     def counted(self, figure: str) -> tuple[GemmCount, torch.device]:
         """Today's default path counted once (every gradient)."""
-        fn, device = self.work(figure)
+        fn, device = self.path_work(figure, "default")
         with unused_gradients():
             return count_gemms(fn), device
 
-    def floor(self, figure: str, repeats: int, counted: tuple[GemmCount, torch.device] | None = None) -> Floor:
-        """Today's default path counted once (every gradient), its products timed alone."""
-        count, device = counted or self.counted(figure)
+    @staticmethod
+    def floor(count: GemmCount, device: torch.device, repeats: int) -> Floor:
+        """The floor of counted work, its products timed alone."""
         return Floor(count.flops, gemm_throughput(count, device, repeats), load_average())
 
     def path_work(self, figure: str, path: str) -> tuple[Callable[[], object], torch.device]:
@@ -165,24 +143,30 @@ class Bench:
         trainer = self.trainer(figure, path)
         return trainer.train_step, trainer.device
 
-    def measure(self, figure: str, path: str, repeats: int, timer: GemmTimer) -> Measurement:
-        """``figure`` on ``path`` over ``repeats`` rounds: one timed run between two samples of the floor
-        (``timer``: the default path's products and counted FLOPs), its floor their mean; a compiled path warms up
-        twice."""
-        fn, device = self.path_work(figure, path)
-        for _ in range(2 if path != "default" else 1):
-            fn()
-        walls, cpus, floors = [], [], []
-        before = timer.floor_seconds()
-        for _ in range(repeats):
-            walls.append(median_seconds(fn, device, 1, warmup=0))
-            cpus.append(LAST_CPU_S[0])
-            after = timer.floor_seconds()
-            floors.append((before + after) / 2)  # the floor on either side of the run
-            before = after
-        ratios = [wall / low for wall, low in zip(walls, floors, strict=True)]
-        return Measurement(statistics.median(walls), statistics.median(floors), statistics.median(ratios),
-                           statistics.median(cpus), load_average())
+
+def warmups(path: str) -> int:
+    """Calls of a path's work before it is timed: a compiled path compiles in its first and settles in its second."""
+    return 2 if path != "default" else 1
+
+
+def measure(fn: Callable[[], object], device: torch.device, repeats: int, timer: GemmTimer,
+            warmup: int) -> Measurement:
+    """``fn`` over ``repeats`` rounds after ``warmup`` calls: one timed call between two samples of the floor
+    (``timer``: the default path's products and counted FLOPs), its floor their mean."""
+    for _ in range(warmup):
+        fn()
+    walls, cpus, floors = [], [], []
+    before = timer.floor_seconds()
+    for _ in range(repeats):
+        wall, cpu = timed_call(fn, device)
+        walls.append(wall)
+        cpus.append(cpu)
+        after = timer.floor_seconds()
+        floors.append((before + after) / 2)  # the floor on either side of the run
+        before = after
+    ratios = [wall / low for wall, low in zip(walls, floors, strict=True)]
+    return Measurement(statistics.median(walls), statistics.median(floors), statistics.median(ratios),
+                       statistics.median(cpus), load_average())
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -208,11 +192,11 @@ def main(argv: list[str] | None = None) -> None:
     figures = STEPS if args.train_only else FIGURES
     with tempfile.TemporaryDirectory() as tmp:
         bench = Bench(args.device, args.tiny, Path(tmp), overrides=args.set)
-        floors, timers = {}, {}
+        timers = {}
         for figure in figures:
             count, device = bench.counted(figure)
             timers[figure] = GemmTimer(count, device)
-            floor = floors[figure] = bench.floor(figure, args.repeats, (count, device))
+            floor = bench.floor(count, device, args.repeats)
             print(f"{figure}_gflop: {floor.flops / 1e9:.2f}  (counted, default path, every gradient)", flush=True)
             print(f"{figure}_matmul_gflops: {floor.throughput / 1e9:.1f}  (its own products; load {floor.load:.2f})",
                   flush=True)
@@ -225,7 +209,8 @@ def main(argv: list[str] | None = None) -> None:
                     m, note = inference, "timed once: the same code on every path"
                 else:
                     reps = max(2, args.repeats // 2) if figure == "inference_2048" else args.repeats
-                    m = bench.measure(figure, path, reps, timers[figure])
+                    fn, device = bench.path_work(figure, path)
+                    m = measure(fn, device, reps, timers[figure], warmups(path))
                     note = f"load {m.load:.2f}"
                     if figure == "inference_2048":
                         inference = m

@@ -48,14 +48,13 @@ class FaultInjector:
     def at_start(self) -> None:
         """``exit_on_node``: exit with ``exit_code`` when this is the node; ``exit_on_first_node``: when this is the
         node of the run's first start (this one, the first time)."""
-        node = self.cfg.exit_on_node
+        here, node = node_name(), self.cfg.exit_on_node
         if self.cfg.exit_on_first_node:
-            here = node_name()
-            first = self._fired().get("exit_on_first_node", {}).get("node")
-            if first is None:
+            node = self._fired().get("exit_on_first_node", {}).get("node")
+            if node is None:
+                node = here
                 self._record("exit_on_first_node", {"node": here, "time": time.time()})
-            node = first or here
-        if node and node_name() == node:
+        if node and here == node:
             self.log(f"fault injection: exiting with code {self.cfg.exit_code} on node {node}")
             sys.stdout.flush()
             sys.exit(self.cfg.exit_code)
