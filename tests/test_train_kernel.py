@@ -74,7 +74,7 @@ def test_the_batch_helper_thread_changes_no_number(tmp_path, objective):
         for name, helped in (("helped", True), ("alone", False)):
             trainer = Trainer(tiny_config(*objective, "train.threads=2", "train.batch_size=64"), tmp_path / name,
                               echo=False)
-            assert (trainer.batch_helper is not None) == (torch.get_num_threads() >= 2)
+            assert trainer.batch_helper is not None  # train.threads=2: the helper this test is about
             if not helped:
                 trainer.batch_helper = None
             stats = [trainer.train_step() for _ in range(4)]
