@@ -9,7 +9,15 @@ from conftest import tiny_config
 
 from ired.core.config_io import load_config
 from ired.core.errors import ConfigError
-from ired.training.kernel import FusedEnergyGrad, batch_helper, compiles, update_ema
+from ired.science.models import EXACT, graph_energy
+from ired.training.kernel import (
+    CompiledEnergy,
+    CompiledGraphFree,
+    FusedEnergyGrad,
+    batch_helper,
+    compiles,
+    update_ema,
+)
 from ired.training.trainer import Trainer
 
 SCALES = Path(__file__).resolve().parents[1] / "config" / "scales"
@@ -26,12 +34,29 @@ def _steps(tmp_path, name, overrides, steps=6):
 def test_fused_kernel_trains_like_autograd_within_float32_rounding(tmp_path, objective):
     reference, ref_losses = _steps(tmp_path, "autograd", objective)
     fused, losses = _steps(tmp_path, "fused", [*objective, "train.kernel=fused"])
-    assert isinstance(fused.diffusion.energy_grad, FusedEnergyGrad) and not fused.diffusion.energy_grad.compiled
+    kernel = fused.diffusion.kernel
+    assert isinstance(kernel.energy_grad, FusedEnergyGrad) and not kernel.energy_grad.compiled
+    assert kernel.graph_free is EXACT and kernel.energy is graph_energy  # compiled only where compiling pays
     assert fused.optimizer.defaults["fused"] and not reference.optimizer.defaults["fused"]
     assert losses == pytest.approx(ref_losses, rel=1e-5)
     for model in ("model", "ema"):
         for a, b in zip(getattr(fused, model).parameters(), getattr(reference, model).parameters(), strict=True):
             assert torch.allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_the_compiled_kernel_trains_like_autograd_within_float32_rounding(tmp_path):
+    """A run long enough to compile (train.steps x batch_size): grad_y E, the contrastive terms' E and mining's
+    descent all go through torch.compile, and the first steps are the reference's within rounding."""
+    long = ["objective.name=softplus", "negatives.name=mined", "negatives.steps=2", "train.steps=1000000"]
+    reference, ref_losses = _steps(tmp_path, "autograd", long, steps=3)
+    fused, losses = _steps(tmp_path, "compiled", [*long, "train.kernel=fused"], steps=3)
+    kernel = fused.diffusion.kernel
+    assert isinstance(kernel.energy_grad, FusedEnergyGrad) and kernel.energy_grad.compiled
+    assert isinstance(kernel.energy, CompiledEnergy) and isinstance(kernel.graph_free, CompiledGraphFree)
+    assert fused.diffusion.sampler.graph_free is kernel.graph_free  # mining's descent is the compiled one
+    assert losses == pytest.approx(ref_losses, rel=1e-5)
+    for a, b in zip(fused.model.parameters(), reference.model.parameters(), strict=True):
+        assert torch.allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
 def test_bf16_changes_the_numbers_by_its_rounding_only(tmp_path):

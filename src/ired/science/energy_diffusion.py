@@ -1,7 +1,7 @@
 """The science as one object: the energy model E(x, y, t) with its diffusion schedule, owning its loss.
 
 :class:`EnergyDiffusion` holds the energy model, its :class:`~ired.science.diffusion.Schedule`, the objective,
-the negative sampler of the contrastive terms and how training takes grad_y E (``train.kernel``). A training
+the negative sampler of the contrastive terms and how training evaluates E and grad_y E (``train.kernel``). A training
 step is a batch and its shaping::
 
     batch = diffusion.noised(problems)   # levels t and noises drawn for the problems
@@ -28,13 +28,7 @@ from ired.science.losses import (
     denoise_loss,
     energy_scale_penalty,
 )
-from ired.science.models import (
-    Conditioning,
-    EnergyGrad,
-    EnergyMLP,
-    autograd_energy_grad,
-    build_model,
-)
+from ired.science.models import Conditioning, EnergyKernel, EnergyMLP, build_model
 from ired.science.negatives import NegativeSampler, make_sampler
 
 
@@ -80,20 +74,21 @@ class EnergyDiffusion:
         schedule: Schedule,
         objective: ObjectiveConfig,
         sampler: NegativeSampler,
-        energy_grad: EnergyGrad = autograd_energy_grad,
+        kernel: EnergyKernel | None = None,
     ) -> None:
         self.model = model
         self.schedule = schedule
         self.objective = objective
         self.sampler = sampler
-        self.energy_grad = energy_grad  # E and grad_y E with a graph to the weights (ired.training.kernel)
+        # E and grad_y E with a graph to the weights, and mining's without (train.kernel: ired.training.kernel)
+        self.kernel = kernel or EnergyKernel()
 
     @classmethod
-    def for_run(cls, cfg: RunConfig, device: torch.device, energy_grad: EnergyGrad) -> EnergyDiffusion:
+    def for_run(cls, cfg: RunConfig, device: torch.device, kernel: EnergyKernel) -> EnergyDiffusion:
         """The run's schedule, model (initialised from torch's generator) and sampler, on ``device``."""
         schedule = Schedule(cfg.diffusion.steps, cfg.diffusion.cosine_s).to(device)
         model = build_model(cfg).to(device)
-        return cls(model, schedule, cfg.objective, make_sampler(cfg.negatives), energy_grad)
+        return cls(model, schedule, cfg.objective, make_sampler(cfg.negatives, kernel.graph_free), kernel)
 
     def draw_noise(self, batch: int, d: int) -> Noise:
         """The levels and noises of a training step for ``batch`` problems of ``d`` values, on the CPU, drawn from
@@ -132,7 +127,9 @@ class EnergyDiffusion:
         """
         model, schedule, objective, t = self.model, self.schedule, self.objective, batch.t
         cond = model.condition(batch.x, t)
-        e_pos, pred = self.energy_grad(model, cond, schedule.q_sample(batch.y0, t, batch.eps))  # (B,), (B, d)
+        energy = self.kernel.energy
+        y_t = schedule.q_sample(batch.y0, t, batch.eps)
+        e_pos, pred = self.kernel.energy_grad(model, cond, y_t)  # (B,), (B, d)
         l_denoise = denoise_loss(pred, batch.eps).mean()
         loss = l_denoise
         stats: dict[str, float | None] = {
@@ -149,9 +146,9 @@ class EnergyDiffusion:
             eps_contrastive = batch.eps
             if batch.eps_contrastive is not None:  # fresh (the reference): y+_t from their own noise
                 eps_contrastive = batch.eps_contrastive
-                e_pos = model.energy(cond, schedule.q_sample(batch.y0, t, eps_contrastive))
+                e_pos = energy(model, cond, schedule.q_sample(batch.y0, t, eps_contrastive))
                 stats["E_pos"] = float(e_pos.detach().mean())
-            e_neg = model.energy(cond, self.negatives(cond, batch, eps_contrastive, shaping))
+            e_neg = energy(model, cond, self.negatives(cond, batch, eps_contrastive, shaping))
             out = contrastive_loss(objective, e_pos, e_neg, t, shaping.temperature, shaping.margin)
             loss = loss + shaping.weight * out.loss
             stats.update(

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import torch
 
 from ired.science.diffusion import Schedule
-from ired.science.models import Conditioning, EnergyMLP, energy_and_grad
+from ired.science.models import EXACT, Conditioning, EnergyMLP, GraphFreeEnergy, energy_and_grad
 
 
 @dataclass(frozen=True)
@@ -77,6 +77,7 @@ def descend(
     noise_scale: float = 0.0,
     reject: bool = True,
     release_quirks: bool = False,
+    graph_free: GraphFreeEnergy = EXACT,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """k steps of (noisy) gradient descent on E(x, ., t) in level-t space; ``cond`` = model.condition(x, t), detached.
 
@@ -85,14 +86,14 @@ def descend(
     energy and gradient, so no extra forward pass is needed for the check; the last step computes only the
     energy (its gradient is never used), and no step builds an autograd graph. ``release_quirks`` reproduces the
     IRED release's training-time mining: steps after the first are twice as long, and the clamp uses the first
-    sample's level for every sample.
+    sample's level for every sample. ``graph_free`` evaluates E and grad_y E (training's ``train.kernel``).
     """
     lam = schedule.at(schedule.step_size, t) * step_scale  # (B, 1)
     bound = schedule.scale(t[:1] if release_quirks else t) * clamp  # (B, 1), or (1, 1) with the quirks
     rejected = torch.zeros(y.shape[0], device=y.device)
     if steps == 0:
         return y.detach(), rejected
-    energy, grad = energy_and_grad(model, cond, y)
+    energy, grad = graph_free.energy_and_grad(model, cond, y)
     y = y.detach()
     for i in range(steps):
         candidate = y - (2 * lam if release_quirks and i > 0 else lam) * grad
@@ -101,10 +102,9 @@ def descend(
         candidate = torch.maximum(torch.minimum(candidate, bound), -bound)
         last = i == steps - 1 and _SKIP_UNUSED_GRADIENT[0]  # the last gradient is never used: its energy is enough
         if last:
-            with torch.no_grad():
-                new_energy = model.energy(cond, candidate)
+            new_energy = graph_free.energy(model, cond, candidate)
         else:
-            new_energy, new_grad = energy_and_grad(model, cond, candidate)
+            new_energy, new_grad = graph_free.energy_and_grad(model, cond, candidate)
         if reject:
             bad = new_energy > energy  # (B,)
             rejected += bad.float()

@@ -51,6 +51,14 @@ class Conditioning:
     def detach(self) -> Conditioning:
         return Conditioning(self.x_features.detach(), [(g.detach(), b.detach()) for g, b in self.film])
 
+    @property
+    def gains(self) -> list[torch.Tensor]:
+        return [gain for gain, _ in self.film]
+
+    @property
+    def biases(self) -> list[torch.Tensor]:
+        return [bias for _, bias in self.film]
+
 
 class EnergyMLP(nn.Module):
     """E(x, y, t) -> (B,) energies.
@@ -89,16 +97,40 @@ class EnergyMLP(nn.Module):
         return Conditioning(self.fc_x(x), film)
 
     def energy(self, cond: Conditioning, y: torch.Tensor) -> torch.Tensor:
-        h = F.silu(cond.x_features + self.fc_y(y))  # (B, W)
-        for layer, (gain, bias) in zip(self.hidden, cond.film, strict=True):
-            h = F.silu(torch.addcmul(bias, layer(h), gain))  # silu(W h * (gain + 1) + bias), the release's order
-        out = self.head(h)  # (B, d) or (B, 1)
-        if self.head_kind == "vector":
-            return out.pow(2).sum(-1)
-        return out.squeeze(-1)
+        return energy_terms(cond.x_features, cond.gains, cond.biases, y, energy_weights(self),
+                            self.head_kind == "vector")
 
     def forward(self, x: torch.Tensor, y: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         return self.energy(self.condition(x, t), y)
+
+
+def _layers(
+    x_features: torch.Tensor, gains: list[torch.Tensor], biases: list[torch.Tensor], y: torch.Tensor,
+    weights: list[torch.Tensor],
+) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """The pre-activations (B, W) of every hidden layer and the head's output (B, d) or (B, 1)."""
+    pre = [x_features + F.linear(y, weights[0], weights[1])]
+    h = F.silu(pre[0])
+    # one gain and one bias per hidden layer: silu(W h * (gain + 1) + bias), the release's order; strict=False keeps
+    # the function traceable by torch.compile on older torch releases (the range in pyproject.toml)
+    for i, (gain, bias) in enumerate(zip(gains, biases, strict=False)):
+        pre.append(torch.addcmul(bias, F.linear(h, weights[2 + 2 * i], weights[3 + 2 * i]), gain))
+        h = F.silu(pre[-1])
+    return pre, F.linear(h, weights[-2], weights[-1])
+
+
+def energy_terms(
+    x_features: torch.Tensor,
+    gains: list[torch.Tensor],
+    biases: list[torch.Tensor],
+    y: torch.Tensor,
+    weights: list[torch.Tensor],
+    vector_head: bool,
+) -> torch.Tensor:
+    """E (B,) of the energy MLP from plain tensors (:func:`energy_grad_terms`' arguments): what
+    :meth:`EnergyMLP.energy` computes, as a function torch.compile can take whole."""
+    _, out = _layers(x_features, gains, biases, y, weights)
+    return out.pow(2).sum(-1) if vector_head else out.squeeze(-1)
 
 
 def energy_grad_terms(
@@ -120,14 +152,7 @@ def energy_grad_terms(
     the same function, within float32 rounding.
     """
     silu_grad = _silu_grad if differentiable else torch.ops.aten.silu_backward
-    pre = [x_features + F.linear(y, weights[0], weights[1])]  # pre-activations (B, W)
-    h = F.silu(pre[0])
-    # one gain and one bias per hidden layer; strict=False keeps the function traceable by torch.compile on older
-    # torch releases (the range in pyproject.toml)
-    for i, (gain, bias) in enumerate(zip(gains, biases, strict=False)):
-        pre.append(torch.addcmul(bias, F.linear(h, weights[2 + 2 * i], weights[3 + 2 * i]), gain))
-        h = F.silu(pre[-1])
-    out = F.linear(h, weights[-2], weights[-1])
+    pre, out = _layers(x_features, gains, biases, y, weights)
     if vector_head:
         energy, grad = out.pow(2).sum(-1), 2 * out
     else:
@@ -157,10 +182,8 @@ def explicit_energy_grad(
     model: EnergyMLP, cond: Conditioning, y: torch.Tensor, differentiable: bool = False
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Energies (B,) and grad_y E (B, d) written out (:func:`energy_grad_terms`)."""
-    gains = [gain for gain, _ in cond.film]
-    biases = [bias for _, bias in cond.film]
-    return energy_grad_terms(cond.x_features, gains, biases, y, energy_weights(model), model.head_kind == "vector",
-                             differentiable)
+    return energy_grad_terms(cond.x_features, cond.gains, cond.biases, y, energy_weights(model),
+                             model.head_kind == "vector", differentiable)
 
 
 EnergyGrad = Callable[[EnergyMLP, Conditioning, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
@@ -196,6 +219,44 @@ def autograd_energy_grad(model: EnergyMLP, cond: Conditioning, y: torch.Tensor) 
     """The training loss's grad_y E under ``train.kernel: autograd`` (the default): autograd keeping the gradient's
     graph, for a double backward."""
     return energy_and_grad(model, cond, y, create_graph=True)
+
+
+Energy = Callable[[EnergyMLP, Conditioning, torch.Tensor], torch.Tensor]
+"""(model, cond, y) -> energies (B,) with a graph to the weights: how training takes the contrastive terms' E."""
+
+
+def graph_energy(model: EnergyMLP, cond: Conditioning, y: torch.Tensor) -> torch.Tensor:
+    """The contrastive terms' E under ``train.kernel: autograd`` (the default): the model's forward."""
+    return model.energy(cond, y)
+
+
+class GraphFreeEnergy:
+    """E and grad_y E without an autograd graph, as mining's descent takes them (``ired.science.inference.descend``):
+    written out, autograd's numbers bit for bit. ``ired.training.kernel`` has a compiled one."""
+
+    def energy(self, model: EnergyMLP, cond: Conditioning, y: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return model.energy(cond, y)
+
+    def energy_and_grad(
+        self, model: EnergyMLP, cond: Conditioning, y: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        return energy_and_grad(model, cond, y)
+
+
+EXACT = GraphFreeEnergy()
+"""The graph-free E and grad_y E of inference and of mining under ``train.kernel: autograd``."""
+
+
+@dataclass(frozen=True)
+class EnergyKernel:
+    """How a training step evaluates the energy network (``train.kernel``, built by ``ired.training.kernel``):
+    grad_y E for the denoising term and E for the contrastive terms, both with a graph to the weights, and the
+    graph-free E and grad_y E of mining. The defaults are the reference's operations (``autograd``)."""
+
+    energy_grad: EnergyGrad = autograd_energy_grad
+    energy: Energy = graph_energy
+    graph_free: GraphFreeEnergy = EXACT
 
 
 def build_model(cfg: RunConfig) -> EnergyMLP:

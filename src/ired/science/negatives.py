@@ -29,7 +29,7 @@ import torch
 from ired.core.run_config import NegativesConfig
 from ired.science.diffusion import Schedule
 from ired.science.inference import descend
-from ired.science.models import Conditioning, EnergyMLP
+from ired.science.models import EXACT, Conditioning, EnergyMLP, GraphFreeEnergy
 
 
 class NegativeSampler(Protocol):
@@ -52,7 +52,11 @@ def chain_start(
 
 
 class MinedNegatives:
-    """``mined``: gradient steps on E from the chain start, each kept per sample only if its energy falls."""
+    """``mined``: gradient steps on E from the chain start, each kept per sample only if its energy falls.
+    ``graph_free`` evaluates E and grad_y E along the chain (the run's ``train.kernel``)."""
+
+    def __init__(self, graph_free: GraphFreeEnergy = EXACT) -> None:
+        self.graph_free = graph_free
 
     def sample(self, model: EnergyMLP, schedule: Schedule, cond: Conditioning, y0: torch.Tensor,
                t: torch.Tensor, eps: torch.Tensor, settings: NegativesConfig) -> torch.Tensor:
@@ -64,7 +68,8 @@ class MinedNegatives:
         """The chain's last point (level-t space) from ``start``: ``settings.steps`` steps of ``descend``."""
         noise_scale, reject, quirks = self.descent(settings)
         y, _ = descend(model, schedule, cond, start, t, settings.steps, settings.step_size_scale,
-                       settings.clamp, noise_scale=noise_scale, reject=reject, release_quirks=quirks)
+                       settings.clamp, noise_scale=noise_scale, reject=reject, release_quirks=quirks,
+                       graph_free=self.graph_free)
         return y
 
     def descent(self, settings: NegativesConfig) -> tuple[float, bool, bool]:
@@ -96,7 +101,8 @@ class LangevinNegatives(MinedNegatives):
 class ReplayNegatives(LangevinNegatives):
     """Persistent chains: a ring buffer of ``buffer_size`` x0-space negatives, filled as training goes."""
 
-    def __init__(self, buffer_size: int) -> None:
+    def __init__(self, buffer_size: int, graph_free: GraphFreeEnergy = EXACT) -> None:
+        super().__init__(graph_free)
         self.buffer_size = buffer_size
         self.buffer: torch.Tensor | None = None  # (R, d), x0 space
         self.filled = 0
@@ -150,8 +156,9 @@ class ReplayNegatives(LangevinNegatives):
             self._resize(self.buffer_size)
 
 
-def make_sampler(cfg: NegativesConfig) -> NegativeSampler:
-    """The sampler of ``negatives.name`` (its settings come with each call)."""
+def make_sampler(cfg: NegativesConfig, graph_free: GraphFreeEnergy = EXACT) -> NegativeSampler:
+    """The sampler of ``negatives.name`` (its settings come with each call), its chains evaluated by
+    ``graph_free``."""
     if cfg.name == "replay":
-        return ReplayNegatives(cfg.buffer_size)
-    return {"mined": MinedNegatives, "langevin": LangevinNegatives}[cfg.name]()
+        return ReplayNegatives(cfg.buffer_size, graph_free)
+    return {"mined": MinedNegatives, "langevin": LangevinNegatives}[cfg.name](graph_free)

@@ -7,8 +7,8 @@ for bit, the others differ by rounding (README, deviations):
   one parameter at a time.
 - ``fused``: grad_y E written out (:func:`ired.science.models.explicit_energy_grad`) and backpropagated once; compiled
   by torch.compile (inductor) where it pays (:func:`compiles`: a long run at a large batch, never a tiny, test or
-  laptop run, whose compile time would cost more than it saves); Adam's fused update; the EMA in one for-each
-  call.
+  laptop run, whose compile time would cost more than it saves), and then the contrastive terms' E and mining's
+  graph-free E and grad_y E compiled too; Adam's fused update; the EMA in one for-each call.
 - every kernel: the batch of a step is prepared partly in a second thread (:func:`batch_helper`) when the run may
   use more than one; the numbers do not change.
 - ``bf16``: the loss of each micro-batch under autocast to bfloat16 (matmuls in bfloat16, ~1e-2 relative);
@@ -27,10 +27,11 @@ from ired.core.errors import ConfigError
 from ired.core.run_config import TrainConfig
 from ired.science.models import (
     Conditioning,
-    EnergyGrad,
+    EnergyKernel,
     EnergyMLP,
-    autograd_energy_grad,
+    GraphFreeEnergy,
     energy_grad_terms,
+    energy_terms,
     energy_weights,
 )
 
@@ -51,16 +52,49 @@ class FusedEnergyGrad:
         self.compiled = compile
 
     def __call__(self, model: EnergyMLP, cond: Conditioning, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        gains = [gain for gain, _ in cond.film]
-        biases = [bias for _, bias in cond.film]
-        return self.terms(cond.x_features, gains, biases, y, energy_weights(model), model.head_kind == "vector", True)
+        return self.terms(cond.x_features, cond.gains, cond.biases, y, energy_weights(model),
+                          model.head_kind == "vector", True)
 
 
-def training_energy_grad(train: TrainConfig) -> EnergyGrad:
-    """The grad_y E of the training loss under ``train.kernel``."""
-    if train.kernel == "fused":
-        return FusedEnergyGrad(compiles(train))
-    return autograd_energy_grad
+class CompiledEnergy:
+    """``fused``, compiled: the contrastive terms' E with a graph to the weights, its backward compiled too."""
+
+    def __init__(self) -> None:
+        self.terms = torch.compile(energy_terms, dynamic=False)
+
+    def __call__(self, model: EnergyMLP, cond: Conditioning, y: torch.Tensor) -> torch.Tensor:
+        return self.terms(cond.x_features, cond.gains, cond.biases, y, energy_weights(model),
+                          model.head_kind == "vector")
+
+
+class CompiledGraphFree(GraphFreeEnergy):
+    """``fused``, compiled: mining's E and grad_y E without a graph (the written-out gradient, compiled)."""
+
+    def __init__(self) -> None:
+        self.terms = torch.compile(energy_terms, dynamic=False)
+        self.grad_terms = torch.compile(energy_grad_terms, dynamic=False)
+
+    def energy(self, model: EnergyMLP, cond: Conditioning, y: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return self.terms(cond.x_features, cond.gains, cond.biases, y, energy_weights(model),
+                              model.head_kind == "vector")
+
+    def energy_and_grad(
+        self, model: EnergyMLP, cond: Conditioning, y: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        with torch.no_grad():
+            return self.grad_terms(cond.x_features, cond.gains, cond.biases, y.detach(), energy_weights(model),
+                                   model.head_kind == "vector")
+
+
+def training_kernel(train: TrainConfig) -> EnergyKernel:
+    """How the training step evaluates E and grad_y E under ``train.kernel``: the reference's operations
+    (``autograd``), the written-out gradient (``fused``), everything compiled (``fused`` where :func:`compiles`)."""
+    if train.kernel != "fused":
+        return EnergyKernel()
+    if not compiles(train):
+        return EnergyKernel(FusedEnergyGrad(compile=False))
+    return EnergyKernel(FusedEnergyGrad(compile=True), CompiledEnergy(), CompiledGraphFree())
 
 
 def make_optimizer(parameters: list[torch.Tensor], train: TrainConfig) -> torch.optim.Adam:

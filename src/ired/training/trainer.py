@@ -51,7 +51,7 @@ from ired.training.kernel import (
     check_precision,
     make_optimizer,
     precision,
-    training_energy_grad,
+    training_kernel,
     update_ema,
 )
 from ired.training.run_folder import RunFolder, progress_line
@@ -103,7 +103,7 @@ class Trainer:
             torch.set_num_threads(cfg.train.threads)
         torch.manual_seed(cfg.seed)
         # the model, its schedule and negative sampler; grad_y E as train.kernel says
-        self.diffusion = EnergyDiffusion.for_run(cfg, self.device, training_energy_grad(cfg.train))
+        self.diffusion = EnergyDiffusion.for_run(cfg, self.device, training_kernel(cfg.train))
         self.ema = copy.deepcopy(self.model).requires_grad_(False)
         self._parameters: list[torch.Tensor] = list(self.model.parameters())
         self._ema_parameters: list[torch.Tensor] = list(self.ema.parameters())
