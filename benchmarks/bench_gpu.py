@@ -4,7 +4,7 @@ It measures, at the paper size (config/scales/paper.yaml: n = 20, width 512, bat
 
 - the training step of both objectives (``denoise``; ``contrastive`` = softplus + 2-step mined negatives) on each
   path (``default`` = train.kernel autograd, fp32; ``fused``; ``tf32``; ``bf16``), and inference of 2,048
-  problems: median seconds, ``*_floor_ratio`` (ired.bench.speed's FLOP floor, measured on the same GPU) and the peak
+  problems once per ``inference.kernel`` (``fused`` sets ``compiled``): median seconds, ``*_floor_ratio`` (ired.bench.speed's FLOP floor, measured on the same GPU) and the peak
   memory of each (``torch.cuda.max_memory_allocated``);
 - a short paper-scale run per objective (default path): wall seconds and steps until the EMA weights' task MSE
   on the validation split (``--eval-size`` problems, evaluated every ``--eval-every`` steps) is below the
@@ -67,6 +67,14 @@ def peak_of(fn: Callable[[], Any], device: torch.device) -> float | None:
     return peak_memory_mib(device)
 
 
+def inference_paths(bench: Bench, paths: list[str]) -> list[str]:
+    """The first of ``paths`` with each ``inference.kernel`` (inference is timed once per kernel)."""
+    first: dict[str, str] = {}
+    for path in paths:
+        first.setdefault(bench.inference_kernel(path), path)
+    return list(first.values())
+
+
 def step_rows(bench: Bench, paths: list[str], repeats: int) -> list[dict[str, Any]]:
     """One row per figure and path: seconds and floor ratio (ired.bench.speed's rounds, each run between two
     samples of its floor), peak memory."""
@@ -74,7 +82,7 @@ def step_rows(bench: Bench, paths: list[str], repeats: int) -> list[dict[str, An
     for figure in FIGURES:
         count, device = bench.counted(figure)
         timer = GemmTimer(count, device)
-        for path in paths if figure != "inference_2048" else ["default"]:
+        for path in paths if figure != "inference_2048" else inference_paths(bench, paths):
             fn, _ = bench.path_work(figure, path)
             peak = peak_of(fn, device)
             m = measure(fn, device, repeats, timer, warmup=0)  # peak_of's two calls warmed it up

@@ -1,5 +1,6 @@
 """The sampler on an energy whose minimiser is known: it must find the true inverse."""
 
+import pytest
 import torch
 from torch import nn
 
@@ -110,3 +111,31 @@ def test_skipping_the_unused_last_gradient_changes_no_number():
     finally:
         EnergyMLP.energy = original
     assert calls == [False]  # 3 gradients written out (no energy() call), the last step's energy alone, no graph
+
+
+def test_compiled_inference_is_the_exact_one_within_float32_rounding():
+    """inference.kernel: compiled runs the same inference, its written-out gradient compiled by torch.compile; the
+    run's protocol takes the key, the reference protocol stays exact."""
+    from conftest import tiny_config
+
+    from ired.core.run_config import ModelConfig
+    from ired.evaluation.protocols import REFERENCE_SETTINGS, current_settings
+    from ired.science.compiled import CompiledGraphFree
+    from ired.science.models import EXACT, EnergyMLP
+
+    schedule = Schedule(10)
+    torch.manual_seed(0)
+    model = EnergyMLP(9, ModelConfig(width=32, time_dim=16))
+    problems = make_split("val", 3, 64, 0)
+    settings = current_settings(tiny_config("inference.kernel=compiled", "inference.steps_per_level=3"))
+    assert isinstance(settings.graph_free(), CompiledGraphFree) and REFERENCE_SETTINGS.graph_free() is EXACT
+    for size in (64, 40):  # a second batch size: the compiled graphs are not tied to one
+        batch = problems.slice(0, size)
+        exact = annealed_inference(model, schedule, batch.A, InferenceSettings(steps_per_level=3),
+                                   torch.Generator().manual_seed(5))
+        compiled = annealed_inference(model, schedule, batch.A, settings, torch.Generator().manual_seed(5))
+        # an inner step whose two energies agree to rounding may be kept by one and rejected by the other: a few
+        # values move by a step, every other one agrees to rounding, and the task MSE with them
+        assert torch.isclose(compiled, exact, rtol=1e-4, atol=1e-5).float().mean() > 0.98
+        assert float((compiled - batch.A_inv).pow(2).mean()) == pytest.approx(
+            float((exact - batch.A_inv).pow(2).mean()), rel=1e-3)

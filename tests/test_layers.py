@@ -55,7 +55,7 @@ MAY_IMPORT: dict[str, set[str]] = {
 
 # inside the science a module imports only modules before it (the sampler needs nothing from training)
 SCIENCE_ORDER = ("ired.science.device", "ired.science.data", "ired.science.diffusion", "ired.science.models",
-                 "ired.science.inference", "ired.science.negatives", "ired.science.losses",
+                 "ired.science.compiled", "ired.science.inference", "ired.science.negatives", "ired.science.losses",
                  "ired.science.schedules", "ired.science.energy_diffusion", "ired.science.ema")
 
 EXCEPTIONS: dict[tuple[str, str], str] = {

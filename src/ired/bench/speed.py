@@ -15,9 +15,9 @@ runs' ratios: a machine whose speed drifts over seconds (a shared host: the same
 within 15 s on the development machine) slows a run and its floor alike. Paths: ``default``
 (``train.kernel: autograd``, fp32: the reference's numbers) and ``fused`` (``train.kernel: fused``, compiled at this
 size); ``--paths`` adds ``fused_eager`` (fused, not compiled: a run of 1,000 steps is too short to compile, which
-shows what compiling gains) and ``bf16`` (fused + ``train.precision: bf16``). Inference is the same code on every
-path (the options concern the training step) and is timed once. ``--tiny`` runs the same at a toy size, to check the
-command.
+shows what compiling gains) and ``bf16`` (fused + ``train.precision: bf16``). Inference is timed once per
+``inference.kernel``: ``exact`` on every path but ``fused``, which also sets ``inference.kernel: compiled``.
+``--tiny`` runs the same at a toy size, to check the command.
 
 ``--set KEY=VALUE`` (repeatable) changes the configuration of every timing, after the bench's own keys (``--set
 train.batch_size=256 --set train.threads=1`` times a smaller step on one thread), and ``--train-only`` skips the
@@ -52,7 +52,7 @@ OBJECTIVES = {
 }
 PATHS = {
     "default": ["train.kernel=autograd", "train.precision=fp32"],
-    "fused": ["train.kernel=fused", "train.precision=fp32"],
+    "fused": ["train.kernel=fused", "train.precision=fp32", "inference.kernel=compiled"],
     "fused_eager": ["train.kernel=fused", "train.precision=fp32", "train.steps=1000"],  # too short to compile
     "bf16": ["train.kernel=fused", "train.precision=bf16"],
 }
@@ -115,10 +115,10 @@ class Bench:
                                  *self.overrides])
         return Trainer(cfg, self.workdir / f"{figure}-{path}", echo=False)
 
-    def inference(self) -> tuple[Callable[[], object], torch.device]:
-        trainer = self.trainer("train_step_denoise", "default")
+    def inference(self, path: str) -> tuple[Callable[[], object], torch.device]:
+        trainer = self.trainer("train_step_denoise", path)
         problems = make_split("val", trainer.cfg.data.n, self.problems, 0).to(trainer.device)
-        settings = InferenceSettings(steps_per_level=5)
+        settings = InferenceSettings(steps_per_level=5, kernel=trainer.cfg.inference.kernel)
 
         def infer() -> None:
             annealed_inference(trainer.ema, trainer.schedule, problems.A, settings, torch.Generator().manual_seed(0))
@@ -136,10 +136,14 @@ class Bench:
         """The floor of counted work, its products timed alone."""
         return Floor(count.flops, gemm_throughput(count, device, repeats), load_average())
 
+    def inference_kernel(self, path: str) -> str:
+        """The ``inference.kernel`` of ``path``."""
+        return load_config(None, [*self.paths[path], *self.overrides]).inference.kernel
+
     def path_work(self, figure: str, path: str) -> tuple[Callable[[], object], torch.device]:
-        """The work of ``figure`` on ``path`` (inference: the same on every path)."""
+        """The work of ``figure`` on ``path`` (inference: its ``inference.kernel``'s)."""
         if figure == "inference_2048":
-            return self.inference()
+            return self.inference(path)
         trainer = self.trainer(figure, path)
         return trainer.train_step, trainer.device
 
@@ -201,19 +205,21 @@ def main(argv: list[str] | None = None) -> None:
             print(f"{figure}_matmul_gflops: {floor.throughput / 1e9:.1f}  (its own products; load {floor.load:.2f})",
                   flush=True)
             print(f"{figure}_floor: {floor.seconds:.3f}", flush=True)
-        inference: Measurement | None = None
+        inference: dict[str, tuple[str, Measurement]] = {}  # by inference.kernel: the path timed, its figure
         for path in paths:
             print(f"# path {path}: {' '.join(PATHS[path])}", flush=True)
+            kernel = bench.inference_kernel(path)
             for figure in figures:
-                if figure == "inference_2048" and inference is not None:
-                    m, note = inference, "timed once: the same code on every path"
+                if figure == "inference_2048" and kernel in inference:
+                    timed_on, m = inference[kernel]
+                    note = f"timed once per inference.kernel: {kernel}, as on {timed_on}"
                 else:
                     reps = max(2, args.repeats // 2) if figure == "inference_2048" else args.repeats
                     fn, device = bench.path_work(figure, path)
                     m = measure(fn, device, reps, timers[figure], warmups(path))
                     note = f"load {m.load:.2f}"
                     if figure == "inference_2048":
-                        inference = m
+                        inference[kernel] = path, m
                 print(f"{figure}: {m.seconds:.3f}  ({note})", flush=True)
                 if not note.startswith("timed once"):
                     print(f"# {figure}: floor {m.floor_seconds:.3f} s in the same rounds; cpu {m.cpu_seconds:.3f} s",

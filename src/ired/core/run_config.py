@@ -230,6 +230,12 @@ class InferenceConfig(StrictModel):
         default=1024, ge=1, description="Problems per inference chunk (memory only; results do not depend on it)."
     )
     seed: int = Field(default=0, ge=0, description="Seed of the inference start noise y_T ~ N(0, I).")
+    kernel: Literal["exact", "compiled"] = Field(
+        default="exact",
+        description="How inference evaluates E and grad_y E: `exact` (written out, autograd's numbers bit for bit) "
+        "or `compiled` (the same compiled by torch.compile: rounded differently, faster at large batches once "
+        "compiled; the `reference` protocol stays exact).",
+    )
 
 
 class TrainConfig(StrictModel):
@@ -372,7 +378,7 @@ class SweepMembership(StrictModel):
 #: byte-identical across the upgrade (the resolve job's text is its rerun trigger: a new line would re-evaluate
 #: every run).
 OMITTED_AT_DEFAULT = ("sweep", "faults.hold_at_step", "faults.step_delay_s", "faults.exit_on_first_node",
-                      "train.kernel", "train.precision")
+                      "train.kernel", "train.precision", "inference.kernel")
 
 
 class RunConfig(StrictModel):

@@ -71,6 +71,7 @@ def current_settings(cfg: RunConfig, steps_per_level: int | None = None) -> Infe
         steps_per_level=inf.steps_per_level if steps_per_level is None else steps_per_level,
         step_size_scale=inf.step_size_scale,
         clamp=inf.clamp,
+        kernel=inf.kernel,
     )
 
 

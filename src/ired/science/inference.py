@@ -19,11 +19,13 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 
+from ired.science.compiled import inference_graph_free
 from ired.science.diffusion import Schedule
-from ired.science.models import EXACT, Conditioning, EnergyMLP, GraphFreeEnergy, energy_and_grad
+from ired.science.models import EXACT, Conditioning, EnergyMLP, GraphFreeEnergy
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,11 @@ class InferenceSettings:
     step_size_scale: float = 1.0
     clamp: float = 2.0
     reference_quirks: bool = False
+    kernel: Literal["exact", "compiled"] = "exact"  # inference.kernel: how E and grad_y E are evaluated
+
+    def graph_free(self) -> GraphFreeEnergy:
+        """``exact``: written out, autograd's numbers bit for bit; ``compiled``: the same, compiled."""
+        return inference_graph_free() if self.kernel == "compiled" else EXACT
 
 
 @dataclass
@@ -121,12 +128,13 @@ def descend(
 
 
 def _quirky_descend(
-    model: EnergyMLP, schedule: Schedule, cond: Conditioning, y: torch.Tensor, t: torch.Tensor, steps: int, clamp: float
+    model: EnergyMLP, schedule: Schedule, cond: Conditioning, y: torch.Tensor, t: torch.Tensor, steps: int,
+    clamp: float, graph_free: GraphFreeEnergy,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The reference's inner loop: step 1 at lambda_t, then at 2 * lambda_t."""
     rejected = torch.zeros(y.shape[0], device=y.device)
     for i in range(steps):
-        y, r = descend(model, schedule, cond, y, t, 1, 1.0 if i == 0 else 2.0, clamp)
+        y, r = descend(model, schedule, cond, y, t, 1, 1.0 if i == 0 else 2.0, clamp, graph_free=graph_free)
         rejected += r
     return y, rejected / max(steps, 1)
 
@@ -148,22 +156,23 @@ def annealed_inference(
     transition, whether the t=0 energy of the running x0 estimate did not increase.
     """
     B, d = x.shape
+    graph_free = settings.graph_free()
     y = torch.randn(B, d, generator=generator).to(x.device)
     x0 = y
     previous_energy: torch.Tensor | None = None
     for level in reversed(range(schedule.steps)):
         t = torch.full((B,), level, device=x.device, dtype=torch.long)
         cond = model.condition(x, t)
-        _, eps_hat = energy_and_grad(model, cond, y)
+        _, eps_hat = graph_free.energy_and_grad(model, cond, y)
         x0 = schedule.predict_x0(y, t, eps_hat).clamp(-settings.clamp, settings.clamp)
         y = schedule.scale(t) * x0
         if settings.steps_per_level > 0:
             if settings.reference_quirks:
-                y, rejected = _quirky_descend(model, schedule, cond, y, t, settings.steps_per_level, settings.clamp)
+                y, rejected = _quirky_descend(model, schedule, cond, y, t, settings.steps_per_level, settings.clamp,
+                                              graph_free)
             else:
-                y, rejected = descend(
-                    model, schedule, cond, y, t, settings.steps_per_level, settings.step_size_scale, settings.clamp
-                )
+                y, rejected = descend(model, schedule, cond, y, t, settings.steps_per_level, settings.step_size_scale,
+                                      settings.clamp, graph_free=graph_free)
             if stats is not None:
                 stats.rejected_steps += float(rejected.sum()) * settings.steps_per_level
                 stats.inner_steps += B * settings.steps_per_level

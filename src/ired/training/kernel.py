@@ -25,11 +25,11 @@ import torch
 
 from ired.core.errors import ConfigError
 from ired.core.run_config import TrainConfig
+from ired.science.compiled import CompiledGraphFree
 from ired.science.models import (
     Conditioning,
     EnergyKernel,
     EnergyMLP,
-    GraphFreeEnergy,
     energy_grad_terms,
     energy_terms,
     energy_weights,
@@ -65,26 +65,6 @@ class CompiledEnergy:
     def __call__(self, model: EnergyMLP, cond: Conditioning, y: torch.Tensor) -> torch.Tensor:
         return self.terms(cond.x_features, cond.gains, cond.biases, y, energy_weights(model),
                           model.head_kind == "vector")
-
-
-class CompiledGraphFree(GraphFreeEnergy):
-    """``fused``, compiled: mining's E and grad_y E without a graph (the written-out gradient, compiled)."""
-
-    def __init__(self) -> None:
-        self.terms = torch.compile(energy_terms, dynamic=False)
-        self.grad_terms = torch.compile(energy_grad_terms, dynamic=False)
-
-    def energy(self, model: EnergyMLP, cond: Conditioning, y: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
-            return self.terms(cond.x_features, cond.gains, cond.biases, y, energy_weights(model),
-                              model.head_kind == "vector")
-
-    def energy_and_grad(
-        self, model: EnergyMLP, cond: Conditioning, y: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        with torch.no_grad():
-            return self.grad_terms(cond.x_features, cond.gains, cond.biases, y.detach(), energy_weights(model),
-                                   model.head_kind == "vector")
 
 
 def training_kernel(train: TrainConfig) -> EnergyKernel:
