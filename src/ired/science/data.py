@@ -49,8 +49,11 @@ def sample_problems(
     carry no solver noise. With ``helper`` (a thread) the second half of the inverses is computed there at the same
     time (:func:`spd_inverse`): the same numbers.
     """
-    R = torch.rand(batch, n, n, generator=generator, dtype=torch.float64) * 2 - 1  # (B, n, n)
-    A = 2 * R @ R.transpose(1, 2) + ridge * torch.eye(n, dtype=torch.float64)
+    R = torch.rand(batch, n, n, generator=generator, dtype=torch.float64).mul_(2).sub_(1)  # (B, n, n), U(-1, 1)
+    # 2 R R^T + ridge I, in place: doubling is exact, so (R R^T) * 2 has the bits of (2 R) R^T, and adding the ridge
+    # to the diagonal alone those of adding ridge * I
+    A = torch.bmm(R, R.transpose(1, 2)).mul_(2)
+    A.diagonal(dim1=1, dim2=2).add_(ridge)
     A_inv = spd_inverse(A, helper)
     return Problems(A.reshape(batch, n * n).float(), A_inv.reshape(batch, n * n).float())
 
