@@ -47,7 +47,7 @@ def test_fused_kernel_trains_like_autograd_within_float32_rounding(tmp_path, obj
 def test_the_compiled_kernel_trains_like_autograd_within_float32_rounding(tmp_path):
     """A run long enough to compile (train.steps x batch_size): grad_y E, the contrastive terms' E and mining's
     descent all go through torch.compile, and the first steps are the reference's within rounding."""
-    long = ["objective.name=softplus", "negatives.name=mined", "negatives.steps=2", "train.steps=1000000"]
+    long = ["objective.name=softplus", "negatives.name=mined", "negatives.steps=2", "train.steps=1000000"]  # auto
     reference, ref_losses = _steps(tmp_path, "autograd", long, steps=3)
     fused, losses = _steps(tmp_path, "compiled", [*long, "train.kernel=fused"], steps=3)
     kernel = fused.diffusion.kernel
@@ -76,6 +76,9 @@ def test_only_long_runs_at_large_batches_compile():
         assert not compiles(load_config(f"{SCALES}/{scale}.yaml", ["train.kernel=fused"]).train), scale
     assert compiles(load_config(f"{SCALES}/paper.yaml", ["train.kernel=fused"]).train)
     assert not compiles(load_config(f"{SCALES}/paper.yaml", []).train)
+    assert not compiles(load_config(f"{SCALES}/paper.yaml", ["train.kernel=fused", "train.compile=never"]).train)
+    assert compiles(load_config(f"{SCALES}/laptop.yaml", ["train.kernel=fused", "train.compile=always"]).train)
+    assert not compiles(load_config(f"{SCALES}/laptop.yaml", ["train.compile=always"]).train)  # autograd: nothing
 
 
 def test_the_for_each_ema_is_the_per_parameter_ema():

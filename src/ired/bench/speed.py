@@ -14,8 +14,8 @@ samples of the floor (each run between two samples, its floor their mean), and t
 runs' ratios: a machine whose speed drifts over seconds (a shared host: the same product's throughput moved by 2x
 within 15 s on the development machine) slows a run and its floor alike. Paths: ``default``
 (``train.kernel: autograd``, fp32: the reference's numbers) and ``fused`` (``train.kernel: fused``, compiled at this
-size); ``--paths`` adds ``fused_eager`` (fused, not compiled: a run of 1,000 steps is too short to compile, which
-shows what compiling gains) and ``bf16`` (fused + ``train.precision: bf16``). Inference is timed once per
+size); ``--paths`` adds ``fused_eager`` (fused, ``train.compile: never``: what compiling gains, and what
+a run too short to compile gets) and ``bf16`` (fused + ``train.precision: bf16``). Inference is timed once per
 ``inference.kernel``: ``exact`` on every path but ``fused``, which also sets ``inference.kernel: compiled``.
 ``--tiny`` runs the same at a toy size, to check the command.
 
@@ -53,7 +53,7 @@ OBJECTIVES = {
 PATHS = {
     "default": ["train.kernel=autograd", "train.precision=fp32"],
     "fused": ["train.kernel=fused", "train.precision=fp32", "inference.kernel=compiled"],
-    "fused_eager": ["train.kernel=fused", "train.precision=fp32", "train.steps=1000"],  # too short to compile
+    "fused_eager": ["train.kernel=fused", "train.precision=fp32", "train.compile=never"],
     "bf16": ["train.kernel=fused", "train.precision=bf16"],
 }
 PAPER = ["data.n=20", "model.width=512", "model.head=vector", "train.batch_size=2048"]

@@ -294,7 +294,13 @@ class TrainConfig(StrictModel):
         "numbers bit for bit): autograd with a double backward, Adam's for-each update, the EMA per parameter. "
         "`fused` (a deviation within float32 rounding): grad_y E written out and backpropagated once, compiled by "
         "torch.compile for long runs at large batches (steps x batch_size >= 10,000,000; never tiny, test or laptop "
-        "runs), Adam's fused update, the EMA in one for-each call.",
+        "runs; train.compile), Adam's fused update, the EMA in one for-each call.",
+    )
+    compile: Literal["auto", "always", "never"] = Field(
+        default="auto",
+        description="Whether `train.kernel: fused` compiles its energy evaluations with torch.compile: `auto` for "
+        "long runs at large batches (steps x batch_size >= 10,000,000), where the compile time pays; `always` "
+        "(at any size: the parity lockstep of the compiled kernel); `never` (the fused kernel eager).",
     )
     precision: Literal["fp32", "bf16", "tf32"] = Field(
         default="fp32",
@@ -378,7 +384,7 @@ class SweepMembership(StrictModel):
 #: byte-identical across the upgrade (the resolve job's text is its rerun trigger: a new line would re-evaluate
 #: every run).
 OMITTED_AT_DEFAULT = ("sweep", "faults.hold_at_step", "faults.step_delay_s", "faults.exit_on_first_node",
-                      "train.kernel", "train.precision", "inference.kernel")
+                      "train.kernel", "train.precision", "train.compile", "inference.kernel")
 
 
 class RunConfig(StrictModel):

@@ -6,9 +6,9 @@ for bit, the others differ by rounding (README, deviations):
 - ``autograd``: grad_y E by autograd with ``create_graph`` and a double backward; Adam's for-each update; the EMA
   one parameter at a time.
 - ``fused``: grad_y E written out (:func:`ired.science.models.explicit_energy_grad`) and backpropagated once; compiled
-  by torch.compile (inductor) where it pays (:func:`compiles`: a long run at a large batch, never a tiny, test or
-  laptop run, whose compile time would cost more than it saves), and then the contrastive terms' E and mining's
-  graph-free E and grad_y E compiled too; Adam's fused update; the EMA in one for-each call.
+  by torch.compile (inductor) where it pays (:func:`compiles`, ``train.compile: auto``: a long run at a large batch,
+  never a tiny, test or laptop run, whose compile time would cost more than it saves), and then the contrastive
+  terms' E and mining's graph-free E and grad_y E compiled too; Adam's fused update; the EMA in one for-each call.
 - every kernel: the batch of a step is prepared partly in a second thread (:func:`batch_helper`) when the run may
   use more than one; the numbers do not change.
 - ``bf16``: the loss of each micro-batch under autocast to bfloat16 (matmuls in bfloat16, ~1e-2 relative);
@@ -40,8 +40,11 @@ COMPILE_MIN_WORK = 10_000_000
 
 
 def compiles(train: TrainConfig) -> bool:
-    """Does ``train.kernel: fused`` compile its gradient with torch.compile for this run?"""
-    return train.kernel == "fused" and train.steps * train.batch_size >= COMPILE_MIN_WORK
+    """Does ``train.kernel: fused`` compile its energy evaluations with torch.compile for this run
+    (``train.compile``: ``auto`` where the work reaches :data:`COMPILE_MIN_WORK`)?"""
+    if train.kernel != "fused" or train.compile == "never":
+        return False
+    return train.compile == "always" or train.steps * train.batch_size >= COMPILE_MIN_WORK
 
 
 class FusedEnergyGrad:
