@@ -4,8 +4,9 @@ It measures, at the paper size (config/scales/paper.yaml: n = 20, width 512, bat
 
 - the training step of both objectives (``denoise``; ``contrastive`` = softplus + 2-step mined negatives) on each
   path (``default`` = train.kernel autograd, fp32; ``fused``; ``tf32``; ``bf16``), and inference of 2,048
-  problems once per ``inference.kernel`` (``fused`` sets ``compiled``): median seconds, ``*_floor_ratio`` (ired.bench.speed's FLOP floor, measured on the same GPU) and the peak
-  memory of each (``torch.cuda.max_memory_allocated``);
+  problems once per ``inference.kernel`` (``fused`` sets ``compiled``): median seconds, ``*_floor_ratio``
+  (ired.bench.speed's FLOP floor, measured on the same GPU) and the peak memory of each
+  (``torch.cuda.max_memory_allocated``);
 - a short paper-scale run per objective (default path): wall seconds and steps until the EMA weights' task MSE
   on the validation split (``--eval-size`` problems, evaluated every ``--eval-every`` steps) is below the
   predict-mean baseline's on the same problems, at most ``--run-steps`` steps; with its peak memory.

@@ -9,15 +9,9 @@ from conftest import tiny_config
 
 from ired.core.config_io import load_config
 from ired.core.errors import ConfigError
+from ired.science.compiled import CompiledEnergy, CompiledGraphFree
 from ired.science.models import EXACT, graph_energy
-from ired.training.kernel import (
-    CompiledEnergy,
-    CompiledGraphFree,
-    FusedEnergyGrad,
-    batch_helper,
-    compiles,
-    update_ema,
-)
+from ired.training.kernel import FusedEnergyGrad, batch_helper, compiles, update_ema
 from ired.training.trainer import Trainer
 
 SCALES = Path(__file__).resolve().parents[1] / "config" / "scales"

@@ -1,6 +1,6 @@
-"""Compiled energy evaluations (torch.compile, inductor) for the options that ask for them: mining's under
-``train.kernel: fused`` at a size where compiling pays (``ired.training.kernel``), inference's under
-``inference.kernel: compiled``. The same maths as the written-out functions of :mod:`ired.science.models`,
+"""Compiled energy evaluations (torch.compile, inductor) for the options that ask for them: the contrastive terms'
+E and mining's under ``train.kernel: fused`` at a size where compiling pays (``ired.training.kernel``), inference's
+under ``inference.kernel: compiled``. The same maths as the written-out functions of :mod:`ired.science.models`,
 rounded differently (an accept-or-reject decision between two energies equal to rounding may go the other way)."""
 
 from __future__ import annotations
@@ -14,9 +14,19 @@ from ired.science.models import (
     EnergyMLP,
     GraphFreeEnergy,
     energy_grad_terms,
+    energy_inputs,
     energy_terms,
-    energy_weights,
 )
+
+
+class CompiledEnergy:
+    """The contrastive terms' E with a graph to the weights, compiled, its backward too."""
+
+    def __init__(self) -> None:
+        self.terms = torch.compile(energy_terms, dynamic=False)
+
+    def __call__(self, model: EnergyMLP, cond: Conditioning, y: torch.Tensor) -> torch.Tensor:
+        return self.terms(*energy_inputs(model, cond, y))
 
 
 class CompiledGraphFree(GraphFreeEnergy):
@@ -30,15 +40,13 @@ class CompiledGraphFree(GraphFreeEnergy):
 
     def energy(self, model: EnergyMLP, cond: Conditioning, y: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
-            return self.terms(cond.x_features, cond.gains, cond.biases, y, energy_weights(model),
-                              model.head_kind == "vector")
+            return self.terms(*energy_inputs(model, cond, y))
 
     def energy_and_grad(
         self, model: EnergyMLP, cond: Conditioning, y: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         with torch.no_grad():
-            return self.grad_terms(cond.x_features, cond.gains, cond.biases, y.detach(), energy_weights(model),
-                                   model.head_kind == "vector")
+            return self.grad_terms(*energy_inputs(model, cond, y.detach()))
 
 
 @lru_cache(maxsize=1)

@@ -97,8 +97,7 @@ class EnergyMLP(nn.Module):
         return Conditioning(self.fc_x(x), film)
 
     def energy(self, cond: Conditioning, y: torch.Tensor) -> torch.Tensor:
-        return energy_terms(cond.x_features, cond.gains, cond.biases, y, energy_weights(self),
-                            self.head_kind == "vector")
+        return energy_terms(*energy_inputs(self, cond, y))
 
     def forward(self, x: torch.Tensor, y: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         return self.energy(self.condition(x, t), y)
@@ -178,12 +177,21 @@ def energy_weights(model: EnergyMLP) -> list[torch.Tensor]:
     return [*weights, model.head.weight, model.head.bias]
 
 
+EnergyInputs = tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor], torch.Tensor, list[torch.Tensor], bool]
+"""The arguments :func:`energy_terms` and :func:`energy_grad_terms` share, in their order."""
+
+
+def energy_inputs(model: EnergyMLP, cond: Conditioning, y: torch.Tensor) -> EnergyInputs:
+    """``model``'s energy at ``y`` under ``cond`` as plain tensors: (x_features, gains, biases, y, weights,
+    vector_head), the leading arguments of :func:`energy_terms` and :func:`energy_grad_terms`."""
+    return cond.x_features, cond.gains, cond.biases, y, energy_weights(model), model.head_kind == "vector"
+
+
 def explicit_energy_grad(
     model: EnergyMLP, cond: Conditioning, y: torch.Tensor, differentiable: bool = False
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Energies (B,) and grad_y E (B, d) written out (:func:`energy_grad_terms`)."""
-    return energy_grad_terms(cond.x_features, cond.gains, cond.biases, y, energy_weights(model),
-                             model.head_kind == "vector", differentiable)
+    return energy_grad_terms(*energy_inputs(model, cond, y), differentiable)
 
 
 EnergyGrad = Callable[[EnergyMLP, Conditioning, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
@@ -232,7 +240,7 @@ def graph_energy(model: EnergyMLP, cond: Conditioning, y: torch.Tensor) -> torch
 
 class GraphFreeEnergy:
     """E and grad_y E without an autograd graph, as mining's descent takes them (``ired.science.inference.descend``):
-    written out, autograd's numbers bit for bit. ``ired.training.kernel`` has a compiled one."""
+    written out, autograd's numbers bit for bit. ``ired.science.compiled`` has a compiled one."""
 
     def energy(self, model: EnergyMLP, cond: Conditioning, y: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():

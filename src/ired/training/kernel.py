@@ -25,14 +25,13 @@ import torch
 
 from ired.core.errors import ConfigError
 from ired.core.run_config import TrainConfig
-from ired.science.compiled import CompiledGraphFree
+from ired.science.compiled import CompiledEnergy, CompiledGraphFree
 from ired.science.models import (
     Conditioning,
     EnergyKernel,
     EnergyMLP,
     energy_grad_terms,
-    energy_terms,
-    energy_weights,
+    energy_inputs,
 )
 
 COMPILE_MIN_WORK = 10_000_000
@@ -55,19 +54,7 @@ class FusedEnergyGrad:
         self.compiled = compile
 
     def __call__(self, model: EnergyMLP, cond: Conditioning, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.terms(cond.x_features, cond.gains, cond.biases, y, energy_weights(model),
-                          model.head_kind == "vector", True)
-
-
-class CompiledEnergy:
-    """``fused``, compiled: the contrastive terms' E with a graph to the weights, its backward compiled too."""
-
-    def __init__(self) -> None:
-        self.terms = torch.compile(energy_terms, dynamic=False)
-
-    def __call__(self, model: EnergyMLP, cond: Conditioning, y: torch.Tensor) -> torch.Tensor:
-        return self.terms(cond.x_features, cond.gains, cond.biases, y, energy_weights(model),
-                          model.head_kind == "vector")
+        return self.terms(*energy_inputs(model, cond, y), True)
 
 
 def training_kernel(train: TrainConfig) -> EnergyKernel:
