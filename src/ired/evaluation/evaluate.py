@@ -12,6 +12,7 @@ import torch
 
 from ired.core.config_io import build_config
 from ired.core.errors import ConfigError
+from ired.core.host import keep_freed_memory
 from ired.evaluation.protocols import current_settings, get_protocol, run_inference
 from ired.runs.atomic import write_text_atomic
 from ired.runs.checkpoint import load_checkpoint
@@ -64,6 +65,7 @@ class CheckpointEvaluator:
         self.state = load_checkpoint(path)
         self.cfg = build_config(self.state["config"], source=f"{path} (embedded config)")
         self.device = resolve_device(device)
+        keep_freed_memory()  # each inference chunk reuses the memory the last one freed (ired.core.host)
         self.schedule = Schedule(self.cfg.diffusion.steps, self.cfg.diffusion.cosine_s).to(self.device)
         self._models: dict[str, EnergyMLP] = {}
 

@@ -29,6 +29,7 @@ from typing import Any
 import torch
 
 from ired.core.errors import DivergedError, SliceEnd, StorageError
+from ired.core.host import keep_freed_memory
 from ired.core.metrics import ALL_COLUMNS, WEIGHTS_SUFFIX
 from ired.core.progress import Progress, progress
 from ired.core.run_config import RunConfig
@@ -99,6 +100,7 @@ class Trainer:
         self.progress_bar = progress_bar  # a bar on stderr when it is a terminal (ired.core.progress)
         self.faults = FaultInjector(cfg.faults, self.files.out_dir, self.files.log)
         self.device = resolve_device(cfg.device)
+        keep_freed_memory()  # each step reuses the memory the last one freed (no fresh pages: ired.core.host)
         if cfg.train.threads:
             torch.set_num_threads(cfg.train.threads)
         torch.manual_seed(cfg.seed)
