@@ -2,6 +2,7 @@
 prints, and the GPU measurement's refusal without CUDA and its writer (a CPU dry run)."""
 
 import csv
+import re
 
 import torch
 
@@ -59,7 +60,7 @@ def test_bench_gpu_dry_run_writes_its_csv_and_table(tmp_path):
 
 def test_set_and_train_only_time_another_size_with_its_cpu_seconds(capsys):
     """--set changes every timing's config after the bench's own keys; --train-only leaves out the inference; each
-    timing line is followed by the median floor of its rounds and its process CPU seconds."""
+    timing line is followed by the median floor of its rounds, its process CPU seconds and its ratios' quartiles."""
     bench.main(["--tiny", "--train-only", "--repeats", "1", "--paths", "default", "--set", "model.width=16",
                 "--set", "train.threads=1"])
     lines = capsys.readouterr().out.splitlines()
@@ -68,4 +69,10 @@ def test_set_and_train_only_time_another_size_with_its_cpu_seconds(capsys):
     assert not any(name.startswith("inference_2048") for name in timed), timed
     for figure in bench.STEPS:
         assert any(line.startswith(f"# {figure}: floor ") and " s in the same rounds; cpu " in line
-                   and line.endswith(" s") for line in lines), lines
+                   and re.search(r" s; floor ratio quartiles \d+\.\d\d-\d+\.\d\d$", line) for line in lines), lines
+
+
+def test_quartiles_of_the_rounds_ratios():
+    assert bench.quartiles([1.2]) == (1.2, 1.2)
+    low, high = bench.quartiles([1.0, 1.1, 1.2, 1.3, 5.0])  # one slow round moves neither
+    assert (round(low, 6), round(high, 6)) == (1.1, 1.3)

@@ -21,8 +21,10 @@ a run too short to compile gets) and ``bf16`` (fused + ``train.precision: bf16``
 
 ``--set KEY=VALUE`` (repeatable) changes the configuration of every timing, after the bench's own keys (``--set
 train.batch_size=256 --set train.threads=1`` times a smaller step on one thread), and ``--train-only`` skips the
-inference. Each timing line is followed by a comment line with the median floor of its rounds and its median
-process CPU seconds (user + system), which a shared machine's load changes much less than the wall time.
+inference. Each timing line is followed by a comment line with the median floor of its rounds, its median
+process CPU seconds (user + system), which a shared machine's load changes much less than the wall time, and the
+first and third quartiles of its rounds' ratios: how far the median could move on this host. ``--repeats`` is 9 by
+default (inference: 4); on the development machine's host a median of 5 rounds moved by ~0.1 from run to run.
 """
 
 from __future__ import annotations
@@ -68,6 +70,7 @@ class Measurement:
     seconds: float
     floor_seconds: float
     ratio: float  # the median of the rounds' seconds / floor, not the ratio of the medians
+    ratio_quartiles: tuple[float, float]  # the rounds' first and third quartiles of seconds / floor
     cpu_seconds: float
     load: float
 
@@ -170,12 +173,20 @@ def measure(fn: Callable[[], object], device: torch.device, repeats: int, timer:
         before = after
     ratios = [wall / low for wall, low in zip(walls, floors, strict=True)]
     return Measurement(statistics.median(walls), statistics.median(floors), statistics.median(ratios),
-                       statistics.median(cpus), load_average())
+                       quartiles(ratios), statistics.median(cpus), load_average())
+
+
+def quartiles(values: list[float]) -> tuple[float, float]:
+    """The first and third quartiles of ``values`` (one value: itself twice)."""
+    if len(values) < 2:
+        return values[0], values[0]
+    first, _, third = statistics.quantiles(values, n=4, method="inclusive")
+    return first, third
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m ired.bench.speed", description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=5, help="timed runs per figure (median; inference: half)")
+    parser.add_argument("--repeats", type=int, default=9, help="timed runs per figure (median; inference: half)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     parser.add_argument("--paths", default="default,fused", help=f"comma-separated, of: {', '.join(PATHS)}")
     parser.add_argument("--tiny", action="store_true", help="a toy size: checks the command, measures nothing")
@@ -222,8 +233,9 @@ def main(argv: list[str] | None = None) -> None:
                         inference[kernel] = path, m
                 print(f"{figure}: {m.seconds:.3f}  ({note})", flush=True)
                 if not note.startswith("timed once"):
-                    print(f"# {figure}: floor {m.floor_seconds:.3f} s in the same rounds; cpu {m.cpu_seconds:.3f} s",
-                          flush=True)
+                    low, high = m.ratio_quartiles
+                    print(f"# {figure}: floor {m.floor_seconds:.3f} s in the same rounds; cpu {m.cpu_seconds:.3f} s; "
+                          f"floor ratio quartiles {low:.2f}-{high:.2f}", flush=True)
                 print(f"{figure}_floor_ratio: {m.ratio:.2f}", flush=True)
 
 
