@@ -27,10 +27,11 @@ def keep_freed_memory() -> bool:
 
     By default glibc maps every block over a few MiB afresh and unmaps it when freed, and gives the top of its heap
     back once enough of it is free: a training step at the paper size (batch 2048, width 512) then touches
-    ~8,000 fresh zeroed pages that the previous step had just returned, each a page fault (3-6% of the step on the
-    development machine, more in inference). Blocks up to 32 MiB now come from the heap, which is trimmed only past
-    1 GiB free: the process keeps its peak memory, and a step reuses what the last one freed. Numbers do not change
-    (tensors stay 64-byte aligned: torch's CPU allocator). Elsewhere than glibc (macOS, musl) nothing is done.
+    ~8,000 fresh zeroed pages that the previous step had just returned, each a page fault (2-6% of a step's time on
+    the development machine, 2-3% of inference's). Blocks up to 32 MiB now come from the heap, which is trimmed
+    only past 1 GiB free: the process keeps its peak memory, and a step reuses what the last one freed. Numbers do
+    not change (tensors stay 64-byte aligned: torch's CPU allocator). Elsewhere than glibc (macOS, musl) nothing is
+    done.
     Returns whether the setting took."""
     if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
         return False
