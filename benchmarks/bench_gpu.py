@@ -68,14 +68,6 @@ def peak_of(fn: Callable[[], Any], device: torch.device) -> float | None:
     return peak_memory_mib(device)
 
 
-def inference_paths(bench: Bench, paths: list[str]) -> list[str]:
-    """The first of ``paths`` with each ``inference.kernel`` (inference is timed once per kernel)."""
-    first: dict[str, str] = {}
-    for path in paths:
-        first.setdefault(bench.inference_kernel(path), path)
-    return list(first.values())
-
-
 def step_rows(bench: Bench, paths: list[str], repeats: int) -> list[dict[str, Any]]:
     """One row per figure and path: seconds and floor ratio (ired.bench.speed's rounds, each run between two
     samples of its floor), peak memory."""
@@ -83,7 +75,7 @@ def step_rows(bench: Bench, paths: list[str], repeats: int) -> list[dict[str, An
     for figure in FIGURES:
         count, device = bench.counted(figure)
         timer = GemmTimer(count, device)
-        for path in paths if figure != "inference_2048" else inference_paths(bench, paths):
+        for path in paths if figure != "inference_2048" else list(bench.inference_paths(paths).values()):
             fn, _ = bench.path_work(figure, path)
             peak = peak_of(fn, device)
             m = measure(fn, device, repeats, timer, warmup=0)  # peak_of's two calls warmed it up

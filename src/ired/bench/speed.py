@@ -143,6 +143,14 @@ class Bench:
         """The ``inference.kernel`` of ``path``."""
         return load_config(None, [*self.paths[path], *self.overrides]).inference.kernel
 
+    def inference_paths(self, paths: list[str]) -> dict[str, str]:
+        """Each ``inference.kernel`` of ``paths`` -> the first of them with it: inference is timed once per kernel,
+        on that path."""
+        first: dict[str, str] = {}
+        for path in paths:
+            first.setdefault(self.inference_kernel(path), path)
+        return first
+
     def path_work(self, figure: str, path: str) -> tuple[Callable[[], object], torch.device]:
         """The work of ``figure`` on ``path`` (inference: its ``inference.kernel``'s)."""
         if figure == "inference_2048":
@@ -216,21 +224,22 @@ def main(argv: list[str] | None = None) -> None:
             print(f"{figure}_matmul_gflops: {floor.throughput / 1e9:.1f}  (its own products; load {floor.load:.2f})",
                   flush=True)
             print(f"{figure}_floor: {floor.seconds:.3f}", flush=True)
-        inference: dict[str, tuple[str, Measurement]] = {}  # by inference.kernel: the path timed, its figure
+        timed_on = bench.inference_paths(paths)  # inference.kernel -> the path its inference is timed on
+        inference: dict[str, Measurement] = {}  # by inference.kernel
         for path in paths:
             print(f"# path {path}: {' '.join(PATHS[path])}", flush=True)
             kernel = bench.inference_kernel(path)
             for figure in figures:
-                if figure == "inference_2048" and kernel in inference:
-                    timed_on, m = inference[kernel]
-                    note = f"timed once per inference.kernel: {kernel}, as on {timed_on}"
+                if figure == "inference_2048" and timed_on[kernel] != path:
+                    m = inference[kernel]
+                    note = f"timed once per inference.kernel: {kernel}, as on {timed_on[kernel]}"
                 else:
                     reps = max(2, args.repeats // 2) if figure == "inference_2048" else args.repeats
                     fn, device = bench.path_work(figure, path)
                     m = measure(fn, device, reps, timers[figure], warmups(path))
                     note = f"load {m.load:.2f}"
                     if figure == "inference_2048":
-                        inference[kernel] = path, m
+                        inference[kernel] = m
                 print(f"{figure}: {m.seconds:.3f}  ({note})", flush=True)
                 if not note.startswith("timed once"):
                     low, high = m.ratio_quartiles
